@@ -23,9 +23,7 @@ def _canonical(params: Mapping[str, object], body: bytes | str | None) -> bytes:
     return text
 
 
-def sign(
-    params: Mapping[str, object], secret: str, method: str = "md5", body: bytes | str | None = None
-) -> str:
+def sign(params: Mapping[str, object], secret: str, method: str = "md5", body: bytes | str | None = None) -> str:
     """Return the upper-case hex TOP signature of ``params`` (and the raw ``body``, for pushed messages)."""
     text = _canonical(params, body)
     key = secret.encode("utf-8")

@@ -1,0 +1,45 @@
+"""The marketplace clock: GMT+8, written as ``YYYY-MM-DD HH:MM:SS``.
+
+Inside haoping every instant is an aware UTC datetime; market time exists only at the edges (TOP
+fields, per-day statistics, the ``{trade_date}`` template variable).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+MARKET_TZ = timezone(timedelta(hours=8), "GMT+8")
+MARKET_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class MarketTimeInvalid(ValueError):
+    """A market timestamp that is not ``YYYY-MM-DD HH:MM:SS``."""
+
+
+def _require_aware(dt: datetime) -> None:
+    # A naive datetime has no defined instant; guessing its zone is how reviews land a day off.
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+
+
+def parse_market_time(text: str) -> datetime:
+    """Parse a GMT+8 market timestamp into an aware UTC datetime; raise ``MarketTimeInvalid``."""
+    if not isinstance(text, str):
+        raise MarketTimeInvalid(f"market time must be a string, not {type(text).__name__}")
+    try:
+        local = datetime.strptime(text.strip(), MARKET_TIME_FORMAT)
+    except ValueError:
+        raise MarketTimeInvalid(f"not a market time (YYYY-MM-DD HH:MM:SS): {text!r}") from None
+    return local.replace(tzinfo=MARKET_TZ).astimezone(UTC)
+
+
+def format_market_time(dt: datetime) -> str:
+    """Format an aware datetime as GMT+8 market time (seconds precision)."""
+    _require_aware(dt)
+    return dt.astimezone(MARKET_TZ).strftime(MARKET_TIME_FORMAT)
+
+
+def market_date(dt: datetime) -> date:
+    """The GMT+8 calendar day containing ``dt`` (the day a seller sees in the seller center)."""
+    _require_aware(dt)
+    return dt.astimezone(MARKET_TZ).date()

@@ -1,0 +1,170 @@
+"""The versioned marketplace rules document.
+
+Everything the marketplace can change overnight (rating window, content limits, banned words, allowed
+results, caps, plans, billing grace) lives here as data: the shipped default is merged with an optional
+override kept in the Control table and validated before any of it is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from chalicelib.domain.plans import Plan
+
+RatingResult = Literal["good", "neutral", "bad"]
+
+
+class RulesInvalid(ValueError):
+    """The merged rules document does not validate; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Frozen):
+    """Backoff for transient marketplace errors; ``max_attempts`` counts every try, the first included."""
+
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_base_seconds: float = Field(default=60.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _max_not_below_base(self) -> RetryPolicy:
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise ValueError("backoff_max_seconds must be >= backoff_base_seconds")
+        return self
+
+
+class BreakerPolicy(_Frozen):
+    """Pause a seller when at least ``failure_rate_pause`` of the recent writes failed.
+
+    The rate is judged only once ``min_sample`` attempts were made within ``window_minutes``.
+    """
+
+    failure_rate_pause: float = Field(default=0.5, gt=0, le=1)
+    min_sample: int = Field(default=10, ge=1)
+    window_minutes: int = Field(default=60, ge=1)
+
+
+class BillingPolicy(_Frozen):
+    """Data is kept ``grace_days`` after the last paid day; reminders go out ``reminder_days`` before it."""
+
+    grace_days: int = Field(default=30, ge=0)
+    reminder_days: tuple[int, ...] = (7, 3, 1)
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _positive_descending(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 for day in value):
+            raise ValueError("reminder days must be >= 1")
+        return tuple(sorted(set(value), reverse=True))
+
+
+class Rules(_Frozen):
+    """One validated version of the marketplace rules."""
+
+    version: str = Field(min_length=1)
+    rating_window_days: int = Field(default=15, ge=1)
+    content_max_length: int = Field(default=500, ge=1)
+    explain_max_length: int = Field(default=500, ge=1)
+    explain_window_days: int = Field(default=30, ge=1)
+    banned_words: tuple[str, ...] = ()
+    banned_patterns: tuple[str, ...] = ()
+    allowed_results: tuple[RatingResult, ...] = ("good",)
+    max_reviews_per_seller_per_hour: int = Field(default=600, ge=1)
+    fallback_margin_hours: int = Field(default=12, ge=1)
+    breaker: BreakerPolicy = BreakerPolicy()
+    retry: RetryPolicy = RetryPolicy()
+    claim_timeout_seconds: int = Field(default=300, ge=1)
+    plans: dict[str, Plan] = Field(default_factory=dict)
+    billing: BillingPolicy = BillingPolicy()
+
+    _compiled_patterns: tuple[re.Pattern[str], ...] = PrivateAttr(default=())
+
+    @field_validator("banned_words")
+    @classmethod
+    def _no_blank_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A blank banned word would match every text and block all posting.
+        words = tuple(word.strip() for word in value)
+        if any(not word for word in words):
+            raise ValueError("banned words must not be blank")
+        return words
+
+    @field_validator("banned_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"banned pattern {pattern!r} does not compile: {exc}") from None
+            if compiled.search(""):
+                raise ValueError(f"banned pattern {pattern!r} matches the empty text")
+        return value
+
+    @model_validator(mode="after")
+    def _margin_inside_window(self) -> Rules:
+        if self.fallback_margin_hours >= self.rating_window_days * 24:
+            raise ValueError("fallback_margin_hours must be shorter than the rating window")
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._compiled_patterns = tuple(re.compile(pattern) for pattern in self.banned_patterns)
+
+    @property
+    def compiled_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """The banned patterns, compiled once when the document was validated."""
+        return self._compiled_patterns
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` over ``base``: objects merge key by key, anything else is replaced.
+
+    A ``None`` value in the override removes the key, so an override can withdraw a plan or return a
+    setting to its built-in default.
+    """
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "rules"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_rules(default: Mapping[str, Any], override: Mapping[str, Any] | None = None) -> Rules:
+    """Deep-merge ``override`` over the shipped ``default`` and validate; raise ``RulesInvalid``.
+
+    A non-empty override must name its own ``version``: every audit record quotes the rules version,
+    and a changed document under the shipped version number would make those records lie.
+    """
+    if not isinstance(default, Mapping):
+        raise RulesInvalid("default rules must be an object")
+    if override is not None and not isinstance(override, Mapping):
+        raise RulesInvalid("rules override must be an object")
+    if override and not override.get("version"):
+        raise RulesInvalid("rules override must set its own version")
+    merged = deep_merge(default, override or {})
+    try:
+        return Rules.model_validate(merged)
+    except ValidationError as exc:
+        raise RulesInvalid(_describe(exc)) from None

@@ -1,0 +1,163 @@
+"""A seller's settings: review mode and timing, templates, reactions to buyers' ratings, alerts.
+
+``SellerSettings`` checks each field on its own; ``validate_settings`` adds what depends on the rules and
+on the seller's plan, and reports every bad field with a reason the seller can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.domain.lint import LintKind, lint
+from chalicelib.domain.rules import Rules
+from chalicelib.domain.templates import TemplateStrategy, render, template_errors
+
+ReviewMode = Literal["immediate", "delay", "after_buyer"]
+NeutralOrBadPolicy = Literal["skip", "rate_good_anyway", "hold_for_review"]
+
+MAX_TEMPLATES = 20
+
+# Lint findings about the posting rather than the text; templates are judged on their text only.
+_NOT_ABOUT_TEXT = frozenset({"result_not_allowed", "empty_content"})
+
+# Plan feature each non-default choice needs; "immediate" is part of every plan.
+_MODE_FEATURE = {"delay": "delay", "after_buyer": "after_buyer"}
+_FLAG_FEATURE = {"auto_explain": "auto_explain", "auto_blacklist_on_bad": "auto_blacklist"}
+
+DEFAULT_TEMPLATES = (
+    "感谢亲的支持与信任，欢迎再次光临{shop_name}！",
+    "谢谢亲的惠顾，祝您生活愉快，期待下次继续为您服务！",
+)
+
+
+class SettingsInvalid(ValueError):
+    """Settings that cannot be saved; ``fields`` maps each bad field (dotted path) to the reason."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in fields.items()))
+        self.fields = dict(fields)
+
+
+class Alerts(BaseModel):
+    """Where a seller is alerted about bad ratings and failures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outbox: bool = True
+    sns: bool = False
+
+
+def _texts(value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not text.strip() for text in value):
+        raise ValueError("templates must not be blank")
+    return value
+
+
+class SellerSettings(BaseModel):
+    """The per-seller settings as stored on the seller record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: ReviewMode = "immediate"
+    delay_hours: int = Field(default=24, ge=0, le=360)
+    fallback_margin_hours: int = Field(default=12, ge=1)
+    templates: tuple[str, ...] = Field(default=DEFAULT_TEMPLATES, min_length=1, max_length=MAX_TEMPLATES)
+    template_strategy: TemplateStrategy = "rotate"
+    on_buyer_neutral_or_bad: NeutralOrBadPolicy = "skip"
+    auto_blacklist_on_bad: bool = False
+    auto_explain: bool = False
+    explain_templates: tuple[str, ...] = Field(default=(), max_length=MAX_TEMPLATES)
+    alerts: Alerts = Alerts()
+    dry_run: bool = False
+
+    _templates_not_blank = field_validator("templates", "explain_templates")(_texts)
+
+
+def default_settings() -> SellerSettings:
+    """Settings of a newly authorized seller: good review at trade end, rotating the default texts."""
+    return SellerSettings()
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "settings"
+
+
+def _plan_problems(settings: SellerSettings, features: frozenset[str]) -> dict[str, str]:
+    problems = {}
+    needed = _MODE_FEATURE.get(settings.mode)
+    if needed and needed not in features:
+        problems["mode"] = f"mode {settings.mode!r} is not included in your plan"
+    for flag, feature in _FLAG_FEATURE.items():
+        if getattr(settings, flag) and feature not in features:
+            problems[flag] = f"{flag} is not included in your plan"
+    return problems
+
+
+def _text_problems(field: str, texts: tuple[str, ...], rules: Rules, kind: LintKind) -> dict[str, str]:
+    problems = {}
+    for index, text in enumerate(texts):
+        reasons = template_errors(text)
+        if not reasons:
+            # Placeholders render empty so their names cannot trip word or pattern checks; the real
+            # content is linted again, with the buyer's identity, just before it is posted.
+            found = lint(render(text, {}), rules, kind=kind)
+            reasons = [problem.message for problem in found if problem.code not in _NOT_ABOUT_TEXT]
+        if reasons:
+            problems[f"{field}.{index}"] = "; ".join(reasons)
+    return problems
+
+
+def validate_settings(data: Mapping[str, Any], *, features: frozenset[str], rules: Rules) -> SellerSettings:
+    """Parse and check settings against the ``rules`` and the plan's ``features``; raise ``SettingsInvalid``."""
+    try:
+        settings = SellerSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsInvalid({_field_name(err["loc"]): err["msg"] for err in exc.errors()}) from None
+
+    problems: dict[str, str] = {}
+    max_margin = rules.rating_window_days * 24 - 1
+    if settings.fallback_margin_hours > max_margin:
+        problems["fallback_margin_hours"] = f"must be at most {max_margin} hours (the rating window less an hour)"
+    problems |= _text_problems("templates", settings.templates, rules, "review")
+    problems |= _text_problems("explain_templates", settings.explain_templates, rules, "explain")
+    if settings.auto_explain and not settings.explain_templates:
+        problems["explain_templates"] = "auto_explain needs at least one explanation template"
+    problems |= _plan_problems(settings, features)
+    if problems:
+        raise SettingsInvalid(problems)
+    return settings
+
+
+def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_update(
+    current: SellerSettings, patch: Mapping[str, Any], *, features: frozenset[str], rules: Rules
+) -> SellerSettings:
+    """The settings after merging ``patch`` over ``current``, validated as a whole.
+
+    Nested objects (``alerts``) merge key by key; lists replace. On ``SettingsInvalid`` nothing is meant
+    to change: the caller keeps ``current``.
+    """
+    if not isinstance(patch, Mapping):
+        raise SettingsInvalid({"settings": "an update must be an object"})
+    return validate_settings(_merge(current.model_dump(), patch), features=features, rules=rules)
+
+
+def effective_mode(settings: SellerSettings, features: frozenset[str]) -> ReviewMode:
+    """The mode to schedule with: the seller's choice if the plan grants it, else ``immediate``.
+
+    A downgraded plan must not keep a paid timing mode working, nor leave the seller's trades unrated.
+    """
+    needed = _MODE_FEATURE.get(settings.mode)
+    return "immediate" if needed and needed not in features else settings.mode

@@ -1,0 +1,92 @@
+"""Review timing policy: when a task for a finished trade becomes due, and when it is too late.
+
+All instants are aware datetimes; the marketplace counts the rating window from the trade's end time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.domain.rules import Rules
+    from chalicelib.domain.settings import ReviewMode, SellerSettings
+
+# 2**20 base periods is far beyond any backoff ceiling; the cap only keeps the arithmetic finite.
+_MAX_BACKOFF_EXPONENT = 20
+
+
+def window_closes_at(trade_end: datetime, rules: Rules) -> datetime:
+    """The instant after which the marketplace refuses a rating for this trade."""
+    return trade_end + timedelta(days=rules.rating_window_days)
+
+
+def is_window_closed(now: datetime, trade_end: datetime, rules: Rules) -> bool:
+    """True once ``now`` has reached the close of the rating window."""
+    return now >= window_closes_at(trade_end, rules)
+
+
+def fallback_at(trade_end: datetime, margin_hours: int, rules: Rules) -> datetime:
+    """Latest planned posting time: ``margin_hours`` before the window closes, never before the trade end."""
+    return max(trade_end, window_closes_at(trade_end, rules) - timedelta(hours=margin_hours))
+
+
+def initial_due_at(mode: ReviewMode, trade_end: datetime, settings: SellerSettings, rules: Rules) -> datetime:
+    """When a newly scheduled task is due under ``mode``.
+
+    ``mode`` is passed separately from ``settings`` because the caller may have to use a lesser mode than
+    the seller chose when the plan no longer grants it.
+
+    - ``immediate``: at the trade end;
+    - ``delay``: ``delay_hours`` after it, but no later than the fallback time;
+    - ``after_buyer``: at the fallback time; a buyer's rating releases it earlier.
+    """
+    fallback = fallback_at(trade_end, settings.fallback_margin_hours, rules)
+    if mode == "immediate":
+        return trade_end
+    if mode == "delay":
+        return min(trade_end + timedelta(hours=settings.delay_hours), fallback)
+    if mode == "after_buyer":
+        return fallback
+    raise ValueError(f"unknown review mode {mode!r}")
+
+
+def due_after_buyer_rated(rated_at: datetime, trade_end: datetime, settings: SellerSettings, rules: Rules) -> datetime:
+    """New due time of an ``after_buyer`` task released by the buyer's rating at ``rated_at``.
+
+    Due at once, but never before the trade end nor later than the fallback time it already had.
+    """
+    fallback = fallback_at(trade_end, settings.fallback_margin_hours, rules)
+    return min(max(rated_at, trade_end), fallback)
+
+
+def due_after_refund_closed(
+    now: datetime, trade_end: datetime, settings: SellerSettings, rules: Rules
+) -> datetime | None:
+    """Due time of a task held for a refund that has now closed; ``None`` if the window already closed.
+
+    The timing is recomputed from the seller's mode; if the planned time has passed, it is due now.
+    """
+    if is_window_closed(now, trade_end, rules):
+        return None
+    return max(now, initial_due_at(settings.mode, trade_end, settings, rules))
+
+
+def retry_due_at(now: datetime, attempts: int, rules: Rules, rng_value: float) -> datetime:
+    """When to retry after ``attempts`` failed tries, with exponential backoff and equal jitter.
+
+    The backoff doubles per attempt from ``backoff_base_seconds`` up to ``backoff_max_seconds``; half of
+    it is fixed and half is scaled by ``rng_value`` (in [0, 1)), so retries of many tasks spread out but
+    never come back at once.
+    """
+    if not 0.0 <= rng_value < 1.0:
+        raise ValueError("rng_value must be in [0, 1)")
+    exponent = min(max(attempts, 1) - 1, _MAX_BACKOFF_EXPONENT)
+    policy = rules.retry
+    backoff = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2**exponent)
+    return now + timedelta(seconds=backoff / 2 + backoff / 2 * rng_value)
+
+
+def retries_exhausted(attempts: int, rules: Rules) -> bool:
+    """True when ``attempts`` tries used up the retry budget and the task must fail."""
+    return attempts >= rules.retry.max_attempts

@@ -1,0 +1,49 @@
+"""Entry point: marketplace message pushes (signed batches) → per-message results."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.config import clock, get_settings
+from chalicelib.marketplace.messages import MalformedBatch, parse_batch
+from chalicelib.security.inbound import PushRejected, verify_push
+from chalicelib.services.inbound_messages import handle_message
+from chalicelib.telemetry import count, flush, logger
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None) -> Response:
+    """The one error shape of the HTTP surface."""
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def authenticate_push(request) -> bytes:
+    """The raw body of a push that passed signature, freshness and size checks (else ``PushRejected``)."""
+    s = get_settings()
+    raw = request.raw_body or b""
+    verify_push(request.query_params, raw, app_key=s.app_key, secret=s.app_secret, now=clock.now())
+    return raw
+
+
+def marketplace_push(request) -> Response:
+    """Verify, parse and process a batch; answer which messages the sender must retry."""
+    try:
+        raw = authenticate_push(request)
+        batch = parse_batch(raw)
+    except PushRejected as exc:
+        count("PushRejected")
+        logger.warning("push rejected", extra={"reason": exc.reason})
+        flush()
+        return error_response(exc.status, "push_rejected", exc.reason)
+    except MalformedBatch as exc:
+        count("PushMalformed")
+        flush()
+        return error_response(400, "malformed_batch", exc.reason)
+    now = clock.now()
+    results = [handle_message(msg, now=now).as_dict() for msg in batch.messages]
+    count("MessagesReceived", len(results))
+    retry = [r["id"] for r in results if r["status"] == "error"]
+    flush()
+    return Response(body={"results": results, "retry": retry}, status_code=200)

@@ -1,0 +1,308 @@
+"""TOP (Taobao Open Platform) client: signed form POSTs to ``{base}/router/rest``, typed results.
+
+Only ``Transient`` failures are retried here (bounded, jittered exponential backoff through the injected
+``sleep``); every other error is raised at once for the caller's policy. Retrying a write is safe because
+a repeated ``taobao.traderate.add`` answers ``AlreadyRated``, which callers treat as posted.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+
+from chalicelib.marketplace import signing
+from chalicelib.marketplace.errors import (
+    SUB_CLIENT_MALFORMED,
+    SUB_CLIENT_TRANSPORT,
+    Transient,
+    classify,
+    classify_http_status,
+)
+from chalicelib.marketplace.models import (
+    Subscription,
+    Trade,
+    TradeRate,
+    TradeRateAdded,
+    VasOrder,
+    format_top_time,
+    top_items,
+)
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+MAX_PAGE_NO = 200  # traderates.get refuses pages beyond 200
+TRADE_RATE_FIELDS = "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid"
+TRADE_FIELDS = (
+    "tid,status,title,buyer_nick,buyer_open_uid,end_time,modified,payment,orders.oid,orders.title,orders.status"
+)
+INCREMENT_WINDOW = timedelta(days=1)  # trades.sold.increment.get accepts at most one day per query
+
+
+def shared_pool() -> urllib3.PoolManager:
+    """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
+        return _pool
+
+
+@dataclass
+class CallStats:
+    """Counters for benchmarks: logical calls, HTTP attempts and retries."""
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+
+
+def _param_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_top_time(value)
+    return str(value)
+
+
+def _decode_response(status: int, data: bytes) -> dict[str, Any]:
+    """Inner dict of the single ``*_response`` key, or the classified error."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error_response"), dict):
+        raise classify(payload["error_response"])
+    if status != 200:
+        raise classify_http_status(status)
+    if not isinstance(payload, dict):
+        raise Transient(None, "response is not a JSON object", SUB_CLIENT_MALFORMED)
+    keys = [key for key in payload if key.endswith("_response")]
+    if len(keys) != 1 or not isinstance(payload[keys[0]], dict):
+        raise Transient(None, "response has no single *_response object", SUB_CLIENT_MALFORMED)
+    return payload[keys[0]]
+
+
+class TopClient:
+    """Client of the TOP gateway; going live is a matter of ``base_url``, ``app_key`` and ``app_secret``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        app_key: str,
+        app_secret: str,
+        *,
+        now: Callable[[], datetime],
+        sign_method: str = "md5",
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        max_retries: int = 2,
+        backoff_base: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+        pool: urllib3.PoolManager | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if sign_method not in signing.SIGN_METHODS:
+            raise ValueError(f"unsupported sign_method: {sign_method!r}")
+        self._url = base_url.rstrip("/") + "/router/rest"
+        self._app_key = app_key
+        self._secret = app_secret
+        self._now = now
+        self._sign_method = sign_method
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._sleep = sleep
+        self._pool = pool
+        self._rng = rng or random.Random()
+        self.stats = CallStats()
+
+    def __repr__(self) -> str:
+        return f"TopClient({self._url!r}, app_key={self._app_key!r})"
+
+    # -- protocol -------------------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping[str, object] | None = None, session: str | None = None) -> dict:
+        """Call ``method`` and return the inner dict of its ``*_response``; raise a ``MarketplaceError``."""
+        self.stats.calls += 1
+        attempt = 0
+        while True:
+            self.stats.attempts += 1
+            try:
+                return self._call_once(method, params or {}, session)
+            except Transient:
+                if attempt >= self._max_retries:
+                    raise
+                self._sleep(self._backoff(attempt))
+                attempt += 1
+                self.stats.retries += 1
+
+    def _backoff(self, attempt: int) -> float:
+        # Full exponential step with jitter in [50%, 100%] so retrying containers do not align.
+        return self._backoff_base * (2**attempt) * self._rng.uniform(0.5, 1.0)
+
+    def _signed_params(self, method: str, params: Mapping[str, object], session: str | None) -> dict[str, str]:
+        request = {
+            "method": method,
+            "app_key": self._app_key,
+            "timestamp": format_top_time(self._now()),
+            "format": "json",
+            "v": "2.0",
+            "sign_method": self._sign_method,
+        }
+        if session:
+            request["session"] = session
+        for name, value in params.items():
+            if value is not None:
+                request[name] = _param_value(value)
+        request["sign"] = signing.sign(request, self._secret, self._sign_method)
+        return request
+
+    def _call_once(self, method: str, params: Mapping[str, object], session: str | None) -> dict:
+        body = urlencode(self._signed_params(method, params, session))
+        pool = self._pool or shared_pool()
+        try:
+            response = pool.request(
+                "POST",
+                self._url,
+                body=body.encode("utf-8"),
+                headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+                timeout=self._timeout,
+                retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Transient(None, f"{type(exc).__name__} calling {method}", SUB_CLIENT_TRANSPORT) from exc
+        return _decode_response(response.status, response.data)
+
+    def _typed(self, factory: Callable[[Mapping[str, Any]], Any], data: Mapping[str, Any]) -> Any:
+        try:
+            return factory(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Transient(None, f"unreadable result: {type(exc).__name__}", SUB_CLIENT_MALFORMED) from exc
+
+    def _pages(
+        self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """Items over ``page_no`` pages, following ``has_next`` (``use_has_next=true``)."""
+        for page_no in range(1, MAX_PAGE_NO + 1):
+            data = self.call(method, {**params, "page_no": page_no, "use_has_next": True}, session)
+            items = self._typed(lambda d: top_items(d.get(list_key), item_key), data)
+            yield from items
+            if not items or not data.get("has_next"):
+                return
+
+    # -- ratings --------------------------------------------------------------------------------
+
+    def traderate_add(
+        self,
+        session: str,
+        tid: int,
+        oid: int | None = None,
+        result: str = "good",
+        role: str = "seller",
+        content: str = "",
+        anony: bool = False,
+    ) -> TradeRateAdded:
+        """Rate a trade (or one sub-order) in the seller's name."""
+        params = {"tid": tid, "oid": oid, "result": result, "role": role, "content": content, "anony": anony}
+        data = self.call("taobao.traderate.add", params, session)
+        return self._typed(lambda d: TradeRateAdded.from_api(d["trade_rate"]), data)
+
+    def traderate_explain_add(self, session: str, oid: int, reply: str) -> bool:
+        """Post the seller's reply (explanation) to a buyer's rating of ``oid``."""
+        data = self.call("taobao.traderate.explain.add", {"oid": oid, "reply": reply}, session)
+        return bool(data.get("is_success"))
+
+    def traderates_get(
+        self,
+        session: str,
+        *,
+        rate_type: str = "give",
+        role: str = "seller",
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        tid: int | None = None,
+        page_size: int = 40,
+    ) -> Iterator[TradeRate]:
+        """Ratings given (``give``) or received (``get``) by the session's user, where the rater is ``role``."""
+        params: dict[str, object] = {
+            "fields": TRADE_RATE_FIELDS,
+            "rate_type": rate_type,
+            "role": role,
+            "start_date": start_date,
+            "end_date": end_date,
+            "tid": tid,
+            "page_size": page_size,
+        }
+        for item in self._pages("taobao.traderates.get", params, session, "trade_rates", "trade_rate"):
+            yield self._typed(TradeRate.from_api, item)
+
+    # -- trades ---------------------------------------------------------------------------------
+
+    def trades_sold_increment_get(
+        self,
+        session: str,
+        start_modified: datetime,
+        end_modified: datetime,
+        status: str | None = "TRADE_FINISHED",
+        page_size: int = 100,
+    ) -> Iterator[Trade]:
+        """Trades modified in [start, end], queried one day at a time as the platform requires."""
+        window_start = start_modified
+        while window_start < end_modified:
+            window_end = min(window_start + INCREMENT_WINDOW, end_modified)
+            params: dict[str, object] = {
+                "fields": TRADE_FIELDS,
+                "start_modified": window_start,
+                "end_modified": window_end,
+                "status": status,
+                "page_size": page_size,
+            }
+            for item in self._pages("taobao.trades.sold.increment.get", params, session, "trades", "trade"):
+                yield self._typed(Trade.from_api, item)
+            window_start = window_end
+
+    # -- service market -------------------------------------------------------------------------
+
+    def vas_subscribe_get(self, article_code: str, nick: str) -> list[Subscription]:
+        """The seller's current subscriptions (item code and deadline) to the app ``article_code``."""
+        data = self.call("taobao.vas.subscribe.get", {"article_code": article_code, "nick": nick})
+        items = self._typed(lambda d: top_items(d.get("article_user_subscribes"), "article_user_subscribe"), data)
+        return [self._typed(Subscription.from_api, item) for item in items]
+
+    def vas_order_search(
+        self,
+        article_code: str,
+        *,
+        start_created: datetime,
+        end_created: datetime,
+        nick: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[VasOrder]:
+        """Billing orders of the app created in [start, end], optionally for one seller."""
+        params: dict[str, object] = {
+            "article_code": article_code,
+            "start_created": start_created,
+            "end_created": end_created,
+            "nick": nick,
+            "page_size": page_size,
+        }
+        seen = 0
+        for page_no in range(1, MAX_PAGE_NO + 1):
+            data = self.call("taobao.vas.order.search", {**params, "page_no": page_no})
+            items = self._typed(lambda d: top_items(d.get("article_biz_orders"), "article_biz_order"), data)
+            for item in items:
+                yield self._typed(VasOrder.from_api, item)
+            seen += len(items)
+            # This API reports a total instead of has_next; a short page also means the end.
+            if len(items) < page_size or seen >= int(data.get("total_item") or 0):
+                return

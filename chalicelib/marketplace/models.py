@@ -1,0 +1,238 @@
+"""Typed results of the marketplace APIs, and the marketplace's time and money formats.
+
+The marketplace speaks "YYYY-MM-DD HH:MM:SS" strings in GMT+8 and yuan strings for trade amounts;
+everything here is converted to timezone-aware UTC datetimes and integer fen at the edge.
+Fields holding buyer identities are left out of ``repr`` so a logged object leaks nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+GMT8 = timezone(timedelta(hours=8), "GMT+8")
+TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_top_time(moment: datetime) -> str:
+    """Render an aware datetime the way TOP expects it: "YYYY-MM-DD HH:MM:SS" in GMT+8."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: marketplace times must be timezone-aware")
+    return moment.astimezone(GMT8).strftime(TOP_TIME_FORMAT)
+
+
+def parse_top_time(value: object) -> datetime | None:
+    """Parse a TOP time (GMT+8 string, or epoch milliseconds) into an aware UTC datetime; empty → None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a marketplace time: {value!r}")
+    return datetime.strptime(value, TOP_TIME_FORMAT).replace(tzinfo=GMT8).astimezone(UTC)
+
+
+def yuan_to_fen(value: object) -> int:
+    """Convert a yuan amount ("12.50", 12.5) to integer fen, rejecting anything finer than a fen."""
+    try:
+        amount = Decimal(str(value)) * 100
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {value!r}") from exc
+    if amount != amount.to_integral_value():
+        raise ValueError(f"amount finer than a fen: {value!r}")
+    return int(amount)
+
+
+def fen_to_yuan(fen: int) -> str:
+    """Render integer fen as the marketplace's yuan string ("12.50")."""
+    return f"{Decimal(fen) / 100:.2f}"
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None or value == "" else int(value)  # type: ignore[call-overload]
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def top_items(container: object, key: str) -> list[Mapping[str, Any]]:
+    """Items of a TOP list, whichever shape it takes: {key: [..]}, {key: {..}} (one item) or a bare list."""
+    if container is None:
+        return []
+    if isinstance(container, Mapping):
+        container = container.get(key, [])
+    if isinstance(container, Mapping):
+        return [container]
+    if not isinstance(container, list):
+        raise ValueError(f"not a list of {key}")
+    return container
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRateAdded:
+    """Acknowledgement of ``taobao.traderate.add``."""
+
+    tid: int
+    oid: int | None
+    created: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TradeRateAdded:
+        return cls(int(data["tid"]), _opt_int(data.get("oid")), parse_top_time(data.get("created")))
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRate:
+    """One rating from ``taobao.traderates.get``; ``nick`` is the rater, ``rated_nick`` the rated party."""
+
+    tid: int
+    oid: int | None
+    role: str
+    result: str
+    created: datetime | None
+    content: str
+    reply: str
+    item_title: str
+    item_price: str
+    num_iid: int | None
+    valid_score: bool | None
+    nick: str = field(repr=False)
+    rated_nick: str = field(repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TradeRate:
+        valid = data.get("valid_score")
+        return cls(
+            tid=int(data["tid"]),
+            oid=_opt_int(data.get("oid")),
+            role=_str(data.get("role")),
+            result=_str(data.get("result")),
+            created=parse_top_time(data.get("created")),
+            content=_str(data.get("content")),
+            reply=_str(data.get("reply")),
+            item_title=_str(data.get("item_title")),
+            item_price=_str(data.get("item_price")),
+            num_iid=_opt_int(data.get("num_iid")),
+            valid_score=None if valid is None else bool(valid),
+            nick=_str(data.get("nick")),
+            rated_nick=_str(data.get("rated_nick")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A sold trade from ``taobao.trades.sold.increment.get``; ``payment`` in fen."""
+
+    tid: int
+    oids: tuple[int, ...]
+    status: str
+    end_time: datetime | None
+    modified: datetime | None
+    payment: int
+    item_title: str
+    buyer_nick: str = field(repr=False)
+    buyer_open_uid: str = field(repr=False)
+
+    @property
+    def oid(self) -> int | None:
+        """The first sub-order id, which for a one-item trade is the only one."""
+        return self.oids[0] if self.oids else None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Trade:
+        orders = top_items(data.get("orders"), "order")
+        return cls(
+            tid=int(data["tid"]),
+            oids=tuple(int(order["oid"]) for order in orders),
+            status=_str(data.get("status")),
+            end_time=parse_top_time(data.get("end_time")),
+            modified=parse_top_time(data.get("modified")),
+            payment=yuan_to_fen(data.get("payment") or 0),
+            item_title=_str(data.get("title") or (orders[0].get("title") if orders else "")),
+            buyer_nick=_str(data.get("buyer_nick")),
+            buyer_open_uid=_str(data.get("buyer_open_uid")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A seller's subscription to one item (plan) of the app, from ``taobao.vas.subscribe.get``."""
+
+    item_code: str
+    deadline: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Subscription:
+        return cls(_str(data["item_code"]), parse_top_time(data.get("deadline")))
+
+
+@dataclass(frozen=True, slots=True)
+class VasOrder:
+    """A service-market billing order (``taobao.vas.order.search`` and fuwu messages); fees in fen."""
+
+    order_id: int
+    biz_order_id: int
+    nick: str
+    article_code: str
+    item_code: str
+    item_name: str
+    biz_type: int
+    order_cycle: str
+    order_cycle_start: datetime | None
+    order_cycle_end: datetime | None
+    create: datetime | None
+    fee: int
+    prom_fee: int
+    total_pay_fee: int
+    refund_fee: int
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> VasOrder:
+        return cls(
+            order_id=int(data["order_id"]),
+            biz_order_id=int(data.get("biz_order_id") or 0),
+            nick=_str(data["nick"]),
+            article_code=_str(data.get("article_code")),
+            item_code=_str(data["item_code"]),
+            item_name=_str(data.get("item_name")),
+            biz_type=int(data["biz_type"]),
+            order_cycle=_str(data.get("order_cycle")),
+            order_cycle_start=parse_top_time(data.get("order_cycle_start")),
+            order_cycle_end=parse_top_time(data.get("order_cycle_end")),
+            create=parse_top_time(data.get("create")),
+            fee=int(data.get("fee") or 0),
+            prom_fee=int(data.get("prom_fee") or 0),
+            total_pay_fee=int(data.get("total_pay_fee") or 0),
+            refund_fee=int(data.get("refund_fee") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """An OAuth token response; ``issued_at`` is our clock at receipt. Tokens stay out of ``repr``."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int
+    refresh_token: str = field(repr=False)
+    re_expires_in: int
+    taobao_user_id: str
+    taobao_user_nick: str
+    issued_at: datetime
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.issued_at + timedelta(seconds=self.expires_in)
+
+    @property
+    def refreshable(self) -> bool:
+        """False when the platform says the token cannot be refreshed (``re_expires_in == 0``)."""
+        return self.re_expires_in > 0 and bool(self.refresh_token)
+
+    @property
+    def refresh_expires_at(self) -> datetime | None:
+        return self.issued_at + timedelta(seconds=self.re_expires_in) if self.refreshable else None

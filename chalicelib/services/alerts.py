@@ -1,0 +1,46 @@
+"""Use case: tell a seller (and, when it matters, the operators) that something needs their attention."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.config import get_settings
+from chalicelib.store import outbox
+from chalicelib.store.idempotency import run_once
+from chalicelib.telemetry import count, logger
+
+
+def _deliver(seller_id: str, kind: str, message: str, detail: dict | None, now: datetime, key: str | None) -> dict:
+    outbox.record(seller_id, kind=kind, message=message, detail=detail, now=now, item_key=key)
+    topic = get_settings().alerts_topic_arn
+    message_id = None
+    if topic:
+        message_id = outbox.publish(
+            topic, subject=f"haoping {kind}", payload={"seller_id": seller_id, "kind": kind, **(detail or {})}
+        )
+    count("AlertSent")
+    logger.info("alert", extra={"seller_id": seller_id, "kind": kind})
+    return {"sns_message_id": message_id}
+
+
+def alert(
+    seller_id: str,
+    kind: str,
+    message: str,
+    *,
+    now: datetime,
+    detail: dict | None = None,
+    once_key: str | None = None,
+) -> None:
+    """Record the alert in the outbox and publish it to the alerts topic.
+
+    With ``once_key`` (the cause, e.g. ``rating:<seller>:<tid>``) a redelivered cause alerts only once.
+    """
+    if once_key is None:
+        _deliver(seller_id, kind, message, detail, now, None)
+        return
+    run_once(
+        "alert",
+        {"seller_id": seller_id, "once_key": once_key},
+        lambda: _deliver(seller_id, kind, message, detail, now, once_key),
+    )

@@ -1,0 +1,43 @@
+"""A seller as the pipeline sees it: parsed settings, entitlement, plan features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.plans import UnknownPlan, features_for, hourly_cap_for
+from chalicelib.domain.settings import SellerSettings, default_settings
+from chalicelib.services import runtime
+from chalicelib.store.models import Seller
+
+
+@dataclass(frozen=True)
+class SellerView:
+    """Read-only view over a stored seller."""
+
+    seller: Seller
+    settings: SellerSettings
+
+    def entitled(self, at: datetime) -> bool:
+        """True inside a paid period (``paid_until`` is derived from the seller's billing orders)."""
+        return bool(self.seller.paid_until) and self.seller.paid_until > at.timestamp()
+
+    def features(self) -> frozenset[str]:
+        """Features the current plan unlocks (none for an unknown or missing plan)."""
+        try:
+            return features_for(self.seller.plan, runtime.rules())
+        except UnknownPlan:
+            return frozenset()
+
+    def hourly_cap(self) -> int:
+        """Posts per hour the plan allows."""
+        try:
+            return hourly_cap_for(self.seller.plan, runtime.rules())
+        except UnknownPlan:
+            return 0
+
+
+def view_of(seller: Seller) -> SellerView:
+    """Wrap a stored seller; stored settings were validated when saved, so they are only parsed here."""
+    settings = SellerSettings.model_validate(seller.settings) if seller.settings else default_settings()
+    return SellerView(seller, settings)

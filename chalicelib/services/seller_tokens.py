@@ -1,0 +1,90 @@
+"""Use case: keep a seller's marketplace tokens encrypted at rest, usable for one call, and fresh."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+
+from chalicelib.config import get_settings
+from chalicelib.marketplace.models import TokenGrant
+from chalicelib.security.crypto import DecryptionFailed, TokenCipher
+from chalicelib.store import sellers
+from chalicelib.store.clients import aws_client
+from chalicelib.store.models import Seller
+from chalicelib.telemetry import logger
+
+
+@cache
+def _cipher() -> TokenCipher:
+    return TokenCipher(aws_client("kms"), get_settings().kms_key_id)
+
+
+def reset() -> None:
+    """Forget the cipher (tests and the local stack rebind endpoints)."""
+    _cipher.cache_clear()
+
+
+def _context(seller_id: str) -> dict[str, str]:
+    # The encryption context binds a ciphertext to its seller: a blob copied to another seller won't decrypt.
+    return {"seller_id": seller_id, "purpose": "marketplace-token"}
+
+
+def apply_grant(seller: Seller, grant: TokenGrant) -> None:
+    """Put a fresh grant's tokens on the seller, encrypted (the caller saves)."""
+    cipher = _cipher()
+    ctx = _context(seller.seller_id)
+    seller.tokens = {
+        "access": cipher.encrypt(grant.access_token, context=ctx),
+        "refresh": cipher.encrypt(grant.refresh_token, context=ctx) if grant.refreshable else None,
+    }
+    seller.token_expires_at = int(grant.expires_at.timestamp())
+    exp = grant.refresh_expires_at
+    seller.refresh_expires_at = int(exp.timestamp()) if exp else None
+
+
+def _decrypt(seller: Seller, which: str) -> str | None:
+    blob = (seller.tokens or {}).get(which)
+    if not blob:
+        return None
+    try:
+        return _cipher().decrypt(blob, context=_context(seller.seller_id))
+    except DecryptionFailed:
+        logger.error("token does not decrypt", extra={"seller_id": seller.seller_id, "which": which})
+        return None
+
+
+def access_token(seller: Seller, *, now: datetime) -> str | None:
+    """The seller's session key for one call, or None when there is no usable token (needs re-authorization)."""
+    if seller.status == "reauth" or not seller.token_expires_at or seller.token_expires_at <= now.timestamp():
+        return None
+    return _decrypt(seller, "access")
+
+
+def refresh_token(seller: Seller, *, now: datetime) -> str | None:
+    """The refresh token for one call, or None when it cannot be refreshed any more."""
+    if not seller.refresh_expires_at or seller.refresh_expires_at <= now.timestamp():
+        return None
+    return _decrypt(seller, "refresh")
+
+
+def needs_refresh(seller: Seller, *, now: datetime, margin: timedelta) -> bool:
+    """True when the access token expires within ``margin``."""
+    return bool(seller.token_expires_at) and seller.token_expires_at <= (now + margin).timestamp()
+
+
+def mark_reauth(seller_id: str, *, now: datetime) -> None:
+    """The seller must authorize again: stop using its tokens (its tasks are held as the worker meets them)."""
+    from chalicelib.services.alerts import alert
+
+    seller = sellers.get(seller_id)
+    if seller is None or seller.status == "reauth":
+        return
+    seller.status = "reauth"
+    sellers.save(seller, now=now)
+    alert(
+        seller_id,
+        "reauth_needed",
+        "The marketplace no longer accepts this app's authorization; please authorize again.",
+        now=now,
+        once_key=f"reauth:{seller_id}:{int(seller.token_expires_at or 0)}",
+    )

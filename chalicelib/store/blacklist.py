@@ -1,0 +1,59 @@
+"""Per-seller buyer blacklist, keyed by the buyer's keyed hash; cached per container for the hot path."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.store.models import Blacklist
+
+CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def hashes(seller_id: str) -> frozenset[str]:
+    """All blacklisted buyer hashes of a seller (one Query per seller per minute per container)."""
+    hit = _cache.get(seller_id)
+    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    found = frozenset(e.buyer_hash for e in Blacklist.query(seller_id, attributes_to_get=["buyer_hash"]))
+    _cache[seller_id] = (time.monotonic(), found)
+    return found
+
+
+def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datetime) -> bool:
+    """Blacklist a buyer; False when already there."""
+    _cache.pop(seller_id, None)
+    entry = Blacklist(seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()))
+    try:
+        entry.save(condition=Blacklist.buyer_hash.does_not_exist())
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def remove(seller_id: str, buyer_hash: str) -> bool:
+    """Remove a buyer from the blacklist; False when not there."""
+    _cache.pop(seller_id, None)
+    try:
+        entry = Blacklist.get(seller_id, buyer_hash)
+    except Blacklist.DoesNotExist:
+        return False
+    entry.delete()
+    return True
+
+
+def entries(seller_id: str, *, limit: int = 100, cursor: dict | None = None) -> tuple[list[Blacklist], dict | None]:
+    """A page of a seller's entries and the cursor of the next page."""
+    result = Blacklist.query(seller_id, limit=limit, last_evaluated_key=cursor)
+    page = list(result)
+    return page, result.last_evaluated_key
+
+
+def forget() -> None:
+    """Drop the container cache (tests)."""
+    _cache.clear()

@@ -1,0 +1,249 @@
+"""PynamoDB models: one per table, names and endpoint bound from settings (see ``store.binding``)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+PAY_PER_REQUEST = "PAY_PER_REQUEST"
+
+
+class _Meta:
+    billing_mode = PAY_PER_REQUEST
+    table_name = ""
+    region = None
+    host = None
+
+
+class NickIndex(GlobalSecondaryIndex):
+    """Billing messages name a seller by nick only."""
+
+    class Meta:
+        index_name = "by_nick"
+        projection = KeysOnlyProjection()
+
+    nick = UnicodeAttribute(hash_key=True)
+
+
+class Seller(Model):
+    """A subscribed shop: identity, status, plan, settings, encrypted tokens."""
+
+    class Meta(_Meta):
+        logical_name = "Sellers"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    nick = UnicodeAttribute()
+    by_nick = NickIndex()
+    status = UnicodeAttribute(default="active")  # active | reauth | lapsed | purged
+    plan = UnicodeAttribute(null=True)
+    paid_until = NumberAttribute(null=True)  # epoch seconds, derived from Orders
+    settings = JSONAttribute(null=True)
+    settings_version = NumberAttribute(default=0)
+    tokens = JSONAttribute(null=True)  # KMS envelope blobs, never plaintext
+    token_expires_at = NumberAttribute(null=True)
+    refresh_expires_at = NumberAttribute(null=True)
+    rotation = NumberAttribute(default=0)
+    reminders_sent = UnicodeSetAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    purge_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+
+class DueIndex(GlobalSecondaryIndex):
+    """Sparse index of tasks waiting for the sweep, spread over ``due_shard`` partitions."""
+
+    class Meta:
+        index_name = "due"
+        projection = KeysOnlyProjection()
+
+    due_shard = NumberAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
+
+
+class Task(Model):
+    """One review task per trade."""
+
+    class Meta(_Meta):
+        logical_name = "Tasks"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    tid = UnicodeAttribute(range_key=True)
+    oid = UnicodeAttribute(null=True)
+    state = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    holds = UnicodeSetAttribute(null=True)
+    due_shard = NumberAttribute(null=True)
+    due_at = NumberAttribute(null=True)
+    trade_end = NumberAttribute()
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    attempts = NumberAttribute(default=0)
+    content = UnicodeAttribute(null=True)
+    template_index = NumberAttribute(null=True)
+    item_title = UnicodeAttribute(null=True)
+    buyer_hash = UnicodeAttribute(null=True)
+    buyer_uid_hash = UnicodeAttribute(null=True)
+    buyer_masked = UnicodeAttribute(null=True)
+    buyer_rating = UnicodeAttribute(null=True)
+    buyer_rated_at = NumberAttribute(null=True)
+    response = JSONAttribute(null=True)
+    refunds = JSONAttribute(null=True)  # refund_id -> furthest status seen
+    stub = BooleanAttribute(null=True)  # created by a message that arrived before the trade's
+    rev = NumberAttribute(default=0)  # bumped by every write: the guard of read-modify-write updates
+    expire_at = TTLAttribute(null=True)
+
+    due = DueIndex()
+
+
+class Control(Model):
+    """Operational switches: kill switches, global pause, dry-run sets, rules override, once-markers."""
+
+    class Meta(_Meta):
+        logical_name = "Control"
+
+    key = UnicodeAttribute(hash_key=True)
+    kill_global = BooleanAttribute(null=True)
+    paused_until = NumberAttribute(null=True)
+    kill_sellers = UnicodeSetAttribute(null=True)
+    dry_run_sellers = UnicodeSetAttribute(null=True)
+    value = JSONAttribute(null=True)
+    updated_at = NumberAttribute(null=True)
+    expire_at = TTLAttribute(null=True)
+
+
+class Order(Model):
+    """A service-market billing order; entitlement is derived from these."""
+
+    class Meta(_Meta):
+        logical_name = "Orders"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+    biz_order_id = UnicodeAttribute(null=True)
+    nick = UnicodeAttribute()
+    article_code = UnicodeAttribute()
+    item_code = UnicodeAttribute()
+    biz_type = NumberAttribute()
+    cycle_start = NumberAttribute()
+    cycle_end = NumberAttribute()
+    total_pay_fee = NumberAttribute()
+    refund_fee = NumberAttribute(default=0)
+    created = NumberAttribute()
+    received_at = NumberAttribute()
+
+
+class Blacklist(Model):
+    """Buyers a seller never rates, by keyed hash only."""
+
+    class Meta(_Meta):
+        logical_name = "Blacklist"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    buyer_hash = UnicodeAttribute(range_key=True)
+    buyer_masked = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    added_at = NumberAttribute()
+
+
+class Audit(Model):
+    """Append-only record of every marketplace write and operator action."""
+
+    class Meta(_Meta):
+        logical_name = "Audit"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    ts_id = UnicodeAttribute(range_key=True, attr_name="ts#id")
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute(null=True)
+    result = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+    expire_at = TTLAttribute(null=True)
+
+
+STAT_COUNTERS = (
+    "posts",
+    "skipped_blacklisted",
+    "skipped_refunded",
+    "skipped_dry_run",
+    "skipped_buyer_bad_rating",
+    "skipped_cancelled",
+    "skipped_disabled",
+    "skipped_other",
+    "failed",
+    "expired",
+    "rating_good",
+    "rating_neutral",
+    "rating_bad",
+)
+
+
+class Stats(Model):
+    """Counters per seller and market day (``2026-11-28``) or hour (``2026-11-28T13``), bumped on transitions.
+
+    The hour buckets hold ``posts`` and ``write_failures`` only: they are the per-seller rate cap's
+    reservation counters and the circuit breaker's evidence, and a day's posts are the sum of its hours, so
+    a posted review costs one counter write, not two.
+    """
+
+    class Meta(_Meta):
+        logical_name = "Stats"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)
+    posts = NumberAttribute(null=True)
+    skipped_blacklisted = NumberAttribute(null=True)
+    skipped_refunded = NumberAttribute(null=True)
+    skipped_dry_run = NumberAttribute(null=True)
+    skipped_buyer_bad_rating = NumberAttribute(null=True)
+    skipped_cancelled = NumberAttribute(null=True)
+    skipped_disabled = NumberAttribute(null=True)
+    skipped_other = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    expired = NumberAttribute(null=True)
+    rating_good = NumberAttribute(null=True)
+    rating_neutral = NumberAttribute(null=True)
+    rating_bad = NumberAttribute(null=True)
+    write_failures = NumberAttribute(null=True)
+    expire_at = TTLAttribute(null=True)
+
+
+class Outbox(Model):
+    """Notifications to sellers and operators (reminders, alerts), written once each."""
+
+    class Meta(_Meta):
+        logical_name = "Outbox"
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    ts_id = UnicodeAttribute(range_key=True, attr_name="ts#id")
+    kind = UnicodeAttribute()
+    message = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+    delivered = BooleanAttribute(default=False)
+    expire_at = TTLAttribute(null=True)
+
+
+class Rejected(Model):
+    """Inbound messages the app could not accept, kept for inspection instead of dropped."""
+
+    class Meta(_Meta):
+        logical_name = "Rejected"
+
+    source = UnicodeAttribute(hash_key=True)
+    ts_id = UnicodeAttribute(range_key=True, attr_name="ts#id")
+    reason = UnicodeAttribute()
+    message = JSONAttribute(null=True)
+    expire_at = TTLAttribute(null=True)
+
+
+MODELS: tuple[type[Model], ...] = (Seller, Task, Control, Order, Blacklist, Audit, Stats, Outbox, Rejected)

@@ -1,0 +1,68 @@
+"""Seller repository, with a short per-container cache for the worker's hot path."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from chalicelib.store.models import Seller
+
+# Settings and entitlement change rarely; a minute of staleness saves one read per review.
+CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[float, Seller | None]] = {}
+
+
+def get(seller_id: str) -> Seller | None:
+    """The seller, read consistently, or None."""
+    try:
+        seller = Seller.get(seller_id, consistent_read=True)
+    except Seller.DoesNotExist:
+        seller = None
+    _cache[seller_id] = (time.monotonic(), seller)
+    return seller
+
+
+def cached(seller_id: str) -> Seller | None:
+    """The seller from the container cache when fresh enough, else from the table."""
+    hit = _cache.get(seller_id)
+    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    return get(seller_id)
+
+
+def forget(seller_id: str | None = None) -> None:
+    """Drop one seller (or all) from the container cache."""
+    if seller_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(seller_id, None)
+
+
+def find_by_nick(nick: str) -> Seller | None:
+    """The seller with this shop nick (billing messages carry only the nick)."""
+    for key in Seller.by_nick.query(nick, limit=1):
+        return get(key.seller_id)
+    return None
+
+
+def create(seller_id: str, nick: str, *, now: datetime, settings: dict, **fields) -> Seller:
+    """Create a seller row (optimistic locking starts at version 1)."""
+    epoch = int(now.timestamp())
+    seller = Seller(seller_id, nick=nick, settings=settings, created_at=epoch, updated_at=epoch, **fields)
+    seller.save(condition=Seller.seller_id.does_not_exist())
+    _cache[seller_id] = (time.monotonic(), seller)
+    return seller
+
+
+def save(seller: Seller, *, now: datetime) -> Seller:
+    """Save changes made to a loaded seller; raises on a concurrent change (version check)."""
+    seller.updated_at = int(now.timestamp())
+    seller.save()
+    _cache[seller.seller_id] = (time.monotonic(), seller)
+    return seller
+
+
+def all_ids(*, page_size: int = 100):
+    """Every seller id, for the daily fan-out jobs (keys only, paged)."""
+    for seller in Seller.scan(attributes_to_get=["seller_id"], page_size=page_size):
+        yield seller.seller_id

@@ -1,0 +1,348 @@
+"""Task repository: conditional creation, the state machine's conditional transitions, the due-index queries."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.task_state import INDEXED, SOURCES, TARGETS, TERMINAL, Event, State
+from chalicelib.store.models import Audit, Task
+
+# Finished tasks stay visible to the seller for this long, then DynamoDB's TTL removes them.
+TERMINAL_RETENTION = timedelta(days=180)
+
+
+def due_shard(seller_id: str, tid: str, shards: int) -> int:
+    """Stable shard of a task in the sparse due index (spreads a big seller over all partitions)."""
+    digest = hashlib.blake2b(f"{seller_id}|{tid}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def _epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """The fields of a task as it is first written."""
+
+    seller_id: str
+    tid: str
+    oid: str | None
+    trade_end: datetime
+    due_at: datetime
+    state: State
+    content: str | None
+    template_index: int | None
+    item_title: str | None
+    buyer_hash: str | None
+    buyer_uid_hash: str | None
+    buyer_masked: str | None
+    holds: frozenset[str] = frozenset()
+    reason: str | None = None
+
+
+def create(new: NewTask, *, now: datetime, shards: int) -> bool:
+    """Write the task once; False when a task for (seller, tid) already exists (a duplicate message)."""
+    task = Task(
+        new.seller_id,
+        new.tid,
+        oid=new.oid,
+        state=new.state.value,
+        reason=new.reason,
+        holds=set(new.holds) or None,
+        trade_end=_epoch(new.trade_end),
+        created_at=_epoch(now),
+        updated_at=_epoch(now),
+        attempts=0,
+        content=new.content,
+        template_index=new.template_index,
+        item_title=new.item_title,
+        buyer_hash=new.buyer_hash,
+        buyer_uid_hash=new.buyer_uid_hash,
+        buyer_masked=new.buyer_masked,
+    )
+    if new.state in INDEXED:
+        task.due_shard = due_shard(new.seller_id, new.tid, shards)
+        task.due_at = _epoch(new.due_at)
+    if new.state in TERMINAL:
+        task.expire_at = now + TERMINAL_RETENTION
+    try:
+        task.save(condition=Task.tid.does_not_exist())
+    except PutError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def get(seller_id: str, tid: str) -> Task | None:
+    """The task, or None."""
+    try:
+        return Task.get(seller_id, tid, consistent_read=True)
+    except Task.DoesNotExist:
+        return None
+
+
+def due_keys(shard: int, now: datetime, *, page_size: int = 100) -> Iterator[tuple[str, str]]:
+    """(seller_id, tid) of tasks in ``shard`` due at or before ``now``, page by page until a page is empty."""
+    for item in Task.due.query(shard, Task.due_at <= _epoch(now), page_size=page_size):
+        yield item.seller_id, item.tid
+
+
+def transition(
+    seller_id: str,
+    tid: str,
+    event: Event,
+    *,
+    now: datetime,
+    shards: int,
+    due_at: datetime | None = None,
+    reason: str | None = None,
+    fields: dict | None = None,
+    require_due: bool = False,
+    add_attempt: bool = False,
+    audit: Audit | None = None,
+    expected_rev: int | None = None,
+) -> Task | None:
+    """Apply ``event`` with one conditional update; None when the task is not in a source state.
+
+    ``require_due`` adds ``due_at <= now`` to the condition (claims). The due index entry is kept in step
+    with the target state: present for scheduled/claimed, removed otherwise. With ``audit`` the audit
+    record is written in the same transaction, so a recorded write and its audit entry never part.
+    """
+    target = TARGETS[event]
+    task = Task(seller_id, tid)
+    actions = [Task.state.set(target.value), Task.updated_at.set(_epoch(now)), Task.rev.add(1)]
+    if reason is not None:
+        actions.append(Task.reason.set(reason))
+    elif target in (State.SCHEDULED, State.CLAIMED):
+        actions.append(Task.reason.remove())
+    if target in INDEXED:
+        if due_at is None:
+            raise ValueError(f"{event.value} needs a due time")
+        actions += [Task.due_shard.set(due_shard(seller_id, tid, shards)), Task.due_at.set(_epoch(due_at))]
+    else:
+        actions += [Task.due_shard.remove(), Task.due_at.remove()]
+    if target in TERMINAL:
+        actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
+    else:
+        actions.append(Task.expire_at.remove())
+    if add_attempt:
+        actions.append(Task.attempts.add(1))
+    for name, value in (fields or {}).items():
+        attr = getattr(Task, name)
+        actions.append(attr.remove() if value is None else attr.set(value))
+    condition = Task.state.is_in(*[s.value for s in SOURCES[event]])
+    if expected_rev is not None:
+        condition &= Task.rev == expected_rev
+    if require_due:
+        condition &= Task.due_at <= _epoch(now)
+    if audit is not None:
+        return _transact(task, actions, condition, audit)
+    try:
+        task.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    return task
+
+
+def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None:
+    try:
+        with TransactWrite(connection=Connection(region=Task.Meta.region, host=Task.Meta.host)) as tx:
+            tx.update(task, actions=actions, condition=condition)
+            tx.save(audit, condition=Audit.ts_id.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = getattr(exc, "cancellation_reasons", None) or []
+        if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+            return None
+        raise
+    # A transaction returns no attributes; re-reading would cost a read per review, so callers get the keys.
+    return task
+
+
+def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | None:
+    """Hold an open task for ``hold`` (refund, plan_expired, reauth, guard); holds accumulate."""
+    task = Task(seller_id, tid)
+    try:
+        task.update(
+            actions=[
+                Task.state.set(State.HELD.value),
+                Task.holds.add({hold}),
+                Task.reason.set(hold),
+                Task.updated_at.set(_epoch(now)),
+                Task.rev.add(1),
+                Task.due_shard.remove(),
+                Task.due_at.remove(),
+            ],
+            condition=Task.state.is_in(*[s.value for s in SOURCES[Event.HOLD]]),
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    return task
+
+
+def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: int, due_at: datetime) -> Task | None:
+    """Lift one hold; the task is scheduled again (at ``due_at``) only when no other hold remains."""
+    task = Task(seller_id, tid)
+    try:
+        task.update(
+            actions=[Task.holds.delete({hold}), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+            condition=(Task.state == State.HELD.value) & Task.holds.contains(hold),
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    if task.holds:
+        return task
+    released = transition(seller_id, tid, Event.RELEASE, now=now, shards=shards, due_at=due_at, fields={"holds": None})
+    return released or task
+
+
+def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) -> Task | None:
+    """Record the buyer's rating once; None when it was already recorded (a duplicate message)."""
+    task = Task(seller_id, tid)
+    try:
+        task.update(
+            actions=[
+                Task.buyer_rating.set(result),
+                Task.buyer_rated_at.set(_epoch(now)),
+                Task.updated_at.set(_epoch(now)),
+            ],
+            condition=Task.tid.exists() & Task.buyer_rating.does_not_exist(),
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    return task
+
+
+def trade_end_of(task: Task) -> datetime:
+    """The trade's end time as an aware datetime."""
+    return datetime.fromtimestamp(task.trade_end, UTC)
+
+
+def open_tasks(seller_id: str) -> Iterator[Task]:
+    """A seller's scheduled, claimed and held tasks (a Query of its partition with a filter)."""
+    open_states = [State.SCHEDULED.value, State.CLAIMED.value, State.HELD.value]
+    yield from Task.query(seller_id, filter_condition=Task.state.is_in(*open_states))
+
+
+def held_tasks(seller_id: str) -> Iterator[Task]:
+    """A seller's held tasks."""
+    yield from Task.query(seller_id, filter_condition=Task.state == State.HELD.value)
+
+
+def expire_held(seller_id: str, tid: str, *, now: datetime) -> Task | None:
+    """A held task whose window closed while it waited."""
+    return transition(seller_id, tid, Event.EXPIRE, now=now, shards=1, reason="window_closed", fields={"holds": None})
+
+
+def put_stub(seller_id: str, tid: str, *, refunds: dict, now: datetime) -> bool:
+    """A refund message came before its trade's: remember the refunds on a held placeholder task.
+
+    The placeholder expires after the rating window if the trade message never comes.
+    """
+    stub = Task(
+        seller_id,
+        tid,
+        state=State.HELD.value,
+        reason="awaiting_trade",
+        holds={"awaiting_trade"},
+        trade_end=_epoch(now),
+        created_at=_epoch(now),
+        updated_at=_epoch(now),
+        refunds=refunds,
+        stub=True,
+        expire_at=now + timedelta(days=30),
+    )
+    try:
+        stub.save(condition=Task.tid.does_not_exist())
+    except PutError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
+    """Turn a placeholder into the real task (state decided by the caller); False if it changed meanwhile."""
+    task = Task(new.seller_id, new.tid)
+    actions = [
+        Task.stub.remove(),
+        Task.oid.set(new.oid),
+        Task.state.set(new.state.value),
+        Task.trade_end.set(_epoch(new.trade_end)),
+        Task.updated_at.set(_epoch(now)),
+        Task.rev.add(1),
+        Task.content.set(new.content),
+        Task.template_index.set(new.template_index),
+        Task.item_title.set(new.item_title) if new.item_title else Task.item_title.remove(),
+        Task.buyer_hash.set(new.buyer_hash) if new.buyer_hash else Task.buyer_hash.remove(),
+        Task.buyer_uid_hash.set(new.buyer_uid_hash) if new.buyer_uid_hash else Task.buyer_uid_hash.remove(),
+        Task.buyer_masked.set(new.buyer_masked) if new.buyer_masked else Task.buyer_masked.remove(),
+        Task.holds.set(set(new.holds)) if new.holds else Task.holds.remove(),
+        Task.reason.set(new.reason) if new.reason else Task.reason.remove(),
+    ]
+    if new.state in INDEXED:
+        actions += [
+            Task.due_shard.set(due_shard(new.seller_id, new.tid, shards)),
+            Task.due_at.set(_epoch(new.due_at)),
+            Task.expire_at.remove(),
+        ]
+    else:
+        actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
+    try:
+        task.update(actions=actions, condition=(Task.stub == True) & (Task.rev == rev))  # noqa: E712
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def set_refunds(seller_id: str, tid: str, refunds: dict, *, rev: int, now: datetime) -> Task | None:
+    """Store the merged refunds map if nobody wrote the task since it was read at ``rev``."""
+    task = Task(seller_id, tid)
+    try:
+        task.update(
+            actions=[Task.refunds.set(refunds), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+            condition=Task.rev == rev,
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    return task
+
+
+def reschedule(seller_id: str, tid: str, due_at: datetime, *, now: datetime) -> Task | None:
+    """Move a scheduled task's due time (an ``after_buyer`` task released by the buyer's rating)."""
+    task = Task(seller_id, tid)
+    try:
+        task.update(
+            actions=[Task.due_at.set(_epoch(due_at)), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+            condition=(Task.state == State.SCHEDULED.value) & (Task.due_at > _epoch(due_at)),
+        )
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return None
+        raise
+    return task

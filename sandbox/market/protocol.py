@@ -1,0 +1,137 @@
+"""TOP wire protocol on the sandbox side: request parameters, system checks and the error envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
+
+from chalicelib.marketplace import signing
+from chalicelib.marketplace.errors import (
+    SUB_INVALID_PARAMETER,
+    SUB_INVALID_SESSION,
+    TopCode,
+)
+from chalicelib.marketplace.models import parse_top_time
+
+MAX_SKEW = timedelta(minutes=10)
+
+
+class ApiFault(Exception):
+    """An error the sandbox answers in the TOP ``error_response`` envelope."""
+
+    def __init__(self, code: int, msg: str, sub_code: str | None = None, sub_msg: str | None = None) -> None:
+        super().__init__(code, msg, sub_code, sub_msg)
+        self.code = int(code)
+        self.msg = msg
+        self.sub_code = sub_code
+        self.sub_msg = sub_msg
+
+    def envelope(self, request_id: str) -> dict:
+        inner: dict[str, object] = {"code": self.code, "msg": self.msg}
+        if self.sub_code:
+            inner["sub_code"] = self.sub_code
+        if self.sub_msg:
+            inner["sub_msg"] = self.sub_msg
+        inner["request_id"] = request_id
+        return {"error_response": inner}
+
+
+def missing(name: str) -> ApiFault:
+    return ApiFault(TopCode.MISSING_REQUIRED_ARGUMENTS, f"Missing required arguments:{name}")
+
+
+def invalid(name: str, detail: str) -> ApiFault:
+    return ApiFault(TopCode.INVALID_ARGUMENTS, f"Invalid arguments:{name}", f"{SUB_INVALID_PARAMETER}:{name}", detail)
+
+
+def business(sub_code: str, sub_msg: str) -> ApiFault:
+    return ApiFault(TopCode.REMOTE_SERVICE_ERROR, "Remote service error", sub_code, sub_msg)
+
+
+def invalid_session(detail: str) -> ApiFault:
+    return ApiFault(TopCode.INVALID_SESSION, "Invalid session", SUB_INVALID_SESSION, detail)
+
+
+def response_key(method: str) -> str:
+    """``taobao.traderate.add`` → ``traderate_add_response``."""
+    name = method.removeprefix("taobao.")
+    return name.replace(".", "_") + "_response"
+
+
+def request_params(query: str, body: bytes, content_type: str) -> dict[str, str]:
+    """System and API params from the query string and a urlencoded body, as the platform merges them."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if body and (not content_type or content_type.startswith("application/x-www-form-urlencoded")):
+        params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    return params
+
+
+def check_system_params(params: Mapping[str, str], app_key: str, secret: str, now: datetime) -> str:
+    """Validate method, app key, timestamp and signature like the gateway does; return the method."""
+    method = params.get("method")
+    if not method:
+        raise ApiFault(TopCode.MISSING_METHOD, "Missing method")
+    if not params.get("app_key"):
+        raise ApiFault(TopCode.MISSING_APP_KEY, "Missing app key")
+    if params["app_key"] != app_key:
+        raise ApiFault(TopCode.INVALID_APP_KEY, "Invalid app key")
+    if not params.get("timestamp"):
+        raise ApiFault(TopCode.MISSING_TIMESTAMP, "Missing timestamp")
+    try:
+        sent_at = parse_top_time(params["timestamp"])
+    except ValueError:
+        sent_at = None
+    if sent_at is None or abs(sent_at - now) > MAX_SKEW:
+        raise ApiFault(TopCode.INVALID_TIMESTAMP, "Invalid timestamp", sub_msg="timestamp missing, malformed or skewed")
+    if not params.get("sign"):
+        raise ApiFault(TopCode.MISSING_SIGNATURE, "Missing signature")
+    sign_method = params.get("sign_method") or "md5"
+    if not signing.verify(params, secret, params["sign"], sign_method):
+        raise ApiFault(TopCode.INVALID_SIGNATURE, "Invalid signature")
+    return method
+
+
+def required(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise missing(name)
+    return value
+
+
+def int_param(
+    params: Mapping[str, str], name: str, default: int | None = None, *, low: int | None = None, high: int | None = None
+) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(name, "not an integer") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise invalid(name, f"out of range [{low}, {high}]")
+    return number
+
+
+def time_param(params: Mapping[str, str], name: str) -> datetime | None:
+    value = params.get(name)
+    if not value:
+        return None
+    try:
+        return parse_top_time(value)
+    except ValueError:
+        raise invalid(name, "not a time (yyyy-MM-dd HH:mm:ss)") from None
+
+
+def bool_param(params: Mapping[str, str], name: str) -> bool:
+    return params.get(name, "").lower() == "true"
+
+
+def choice_param(params: Mapping[str, str], name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    value = params.get(name) or default
+    if value is None:
+        raise missing(name)
+    if value not in choices:
+        raise invalid(name, f"one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,454 @@
+"""Sandbox marketplace data: trades, ratings and service-market orders, with the platform's rating rules.
+
+Rule violations raise ``ApiFault`` with the sub_codes defined in ``chalicelib.marketplace.errors`` so the
+client and the sandbox agree on them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from chalicelib.marketplace.errors import (
+    SUB_EXPLAIN_ALREADY_EXIST,
+    SUB_RATE_ALREADY_EXIST,
+    SUB_RATE_WINDOW_CLOSED,
+    SUB_TRADE_NOT_EXIST,
+    SUB_TRADE_NOT_FINISHED,
+)
+from chalicelib.marketplace.models import fen_to_yuan, format_top_time
+from sandbox.market.protocol import business, invalid
+
+TRADE_FINISHED = "TRADE_FINISHED"
+MAX_CONTENT = 500
+
+
+def _yuan(payment: object) -> str:
+    """Trade amounts are yuan strings on the wire; ints are taken as fen."""
+    if isinstance(payment, int):
+        return fen_to_yuan(payment)
+    return f"{Decimal(str(payment)):.2f}"
+
+
+@dataclass
+class Trade:
+    tid: int
+    seller_nick: str
+    oids: list[int]
+    buyer_nick: str
+    buyer_open_uid: str
+    payment: str
+    item_title: str
+    created: datetime
+    end_time: datetime | None
+    modified: datetime
+    status: str
+    num_iid: int
+
+    def as_api(self) -> dict:
+        return {
+            "tid": self.tid,
+            "status": self.status,
+            "title": self.item_title,
+            "buyer_nick": self.buyer_nick,
+            "buyer_open_uid": self.buyer_open_uid,
+            "seller_nick": self.seller_nick,
+            "payment": self.payment,
+            "created": format_top_time(self.created),
+            "end_time": format_top_time(self.end_time) if self.end_time else None,
+            "modified": format_top_time(self.modified),
+            "num_iid": self.num_iid,
+            "orders": {
+                "order": [
+                    {"oid": oid, "title": self.item_title, "status": self.status, "num_iid": self.num_iid}
+                    for oid in self.oids
+                ]
+            },
+        }
+
+
+@dataclass
+class Rate:
+    tid: int
+    oid: int
+    role: str
+    result: str
+    content: str
+    created: datetime
+    nick: str
+    rated_nick: str
+    item_title: str
+    item_price: str
+    num_iid: int
+    anony: bool = False
+    reply: str = ""
+
+    def as_api(self) -> dict:
+        return {
+            "tid": self.tid,
+            "oid": self.oid,
+            "role": self.role,
+            "result": self.result,
+            "content": self.content,
+            "created": format_top_time(self.created),
+            "nick": self.nick,
+            "rated_nick": self.rated_nick,
+            "item_title": self.item_title,
+            "item_price": self.item_price,
+            "num_iid": self.num_iid,
+            "reply": self.reply,
+            "valid_score": True,
+        }
+
+
+@dataclass
+class Order:
+    order_id: int
+    biz_order_id: int
+    nick: str
+    article_code: str
+    item_code: str
+    item_name: str
+    biz_type: int
+    order_cycle: str
+    order_cycle_start: datetime
+    order_cycle_end: datetime
+    create: datetime
+    fee: int
+    prom_fee: int
+    total_pay_fee: int
+    refund_fee: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def as_api(self) -> dict:
+        return {
+            "order_id": self.order_id,
+            "biz_order_id": self.biz_order_id,
+            "nick": self.nick,
+            "article_code": self.article_code,
+            "article_name": "",
+            "item_code": self.item_code,
+            "item_name": self.item_name,
+            "biz_type": self.biz_type,
+            "order_cycle": self.order_cycle,
+            "order_cycle_start": format_top_time(self.order_cycle_start),
+            "order_cycle_end": format_top_time(self.order_cycle_end),
+            "create": format_top_time(self.create),
+            "fee": self.fee,
+            "prom_fee": self.prom_fee,
+            "total_pay_fee": self.total_pay_fee,
+            "refund_fee": self.refund_fee,
+            **self.extra,
+        }
+
+
+def _cycle_unit(start: datetime, end: datetime) -> str:
+    # order_cycle: 1 year, 2 month, 3 day (TOP-NOTES), chosen from the length of the period.
+    days = (end - start).days
+    if days >= 360:
+        return "1"
+    return "2" if days >= 28 else "3"
+
+
+class MarketState:
+    """Thread-safe marketplace data with the rating and reply windows measured on the injected clock."""
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        *,
+        article_code: str,
+        rating_window_days: int,
+        explain_window_days: int,
+    ) -> None:
+        self._clock = clock
+        self.article_code = article_code
+        self._rating_window = timedelta(days=rating_window_days)
+        self._explain_window = timedelta(days=explain_window_days)
+        self._lock = threading.RLock()
+        self._trades: dict[int, Trade] = {}
+        self._rates: list[Rate] = []
+        self._orders: dict[int, Order] = {}
+        self._accepted: Counter[int] = Counter()
+        self._next_order = 1
+
+    # -- world side -------------------------------------------------------------------------------
+
+    def add_trade(
+        self,
+        seller_nick: str,
+        *,
+        tid: int,
+        oid: int | Iterable[int],
+        buyer_nick: str,
+        buyer_open_uid: str,
+        payment: object,
+        item_title: str,
+        created: datetime,
+        end_time: datetime | None,
+        status: str = TRADE_FINISHED,
+        num_iid: int | None = None,
+        modified: datetime | None = None,
+    ) -> dict:
+        """Record a trade; ``payment`` as a yuan string or int fen; returns its API form."""
+        oids = [oid] if isinstance(oid, int) else list(oid)
+        trade = Trade(
+            tid=tid,
+            seller_nick=seller_nick,
+            oids=oids,
+            buyer_nick=buyer_nick,
+            buyer_open_uid=buyer_open_uid,
+            payment=_yuan(payment),
+            item_title=item_title,
+            created=created,
+            end_time=end_time,
+            modified=modified or end_time or created,
+            status=status,
+            num_iid=num_iid if num_iid is not None else 600_000_000_000 + tid % 1_000_000,
+        )
+        with self._lock:
+            if tid in self._trades:
+                raise ValueError(f"trade {tid} already exists")
+            self._trades[tid] = trade
+            return trade.as_api()
+
+    def set_trade_status(self, tid: int, status: str, end_time: datetime | None = None) -> dict:
+        """Change a trade's status (modified = now); finishing a trade stamps its end time."""
+        with self._lock:
+            trade = self._trades[tid]
+            now = self._clock()
+            trade.status = status
+            trade.modified = now
+            if end_time is not None:
+                trade.end_time = end_time
+            elif status == TRADE_FINISHED and trade.end_time is None:
+                trade.end_time = now
+            return trade.as_api()
+
+    def add_buyer_rate(self, tid: int, result: str, content: str = "", oid: int | None = None) -> dict:
+        """The buyer rates the seller for one sub-order (the first when ``oid`` is omitted)."""
+        with self._lock:
+            trade = self._trades[tid]
+            rate = Rate(
+                tid=tid,
+                oid=oid if oid is not None else trade.oids[0],
+                role="buyer",
+                result=result,
+                content=content,
+                created=self._clock(),
+                nick=trade.buyer_nick,
+                rated_nick=trade.seller_nick,
+                item_title=trade.item_title,
+                item_price=trade.payment,
+                num_iid=trade.num_iid,
+            )
+            self._rates.append(rate)
+            return rate.as_api()
+
+    def rates_given(self, seller_nick: str | None = None) -> list[dict]:
+        """Ratings given by sellers (one seller when ``seller_nick`` is set), oldest first."""
+        with self._lock:
+            return [
+                r.as_api() for r in self._rates if r.role == "seller" and (seller_nick is None or r.nick == seller_nick)
+            ]
+
+    def post_counts(self, tid: int) -> int:
+        """How many ``taobao.traderate.add`` calls were accepted for ``tid``."""
+        with self._lock:
+            return self._accepted[tid]
+
+    def add_order(
+        self,
+        *,
+        nick: str,
+        item_code: str,
+        biz_type: int,
+        order_cycle_start: datetime,
+        order_cycle_end: datetime,
+        total_pay_fee: int,
+        create: datetime | None = None,
+        order_id: int | None = None,
+        biz_order_id: int | None = None,
+        article_code: str | None = None,
+        item_name: str = "",
+        order_cycle: str | None = None,
+        fee: int | None = None,
+        prom_fee: int = 0,
+        refund_fee: int = 0,
+        **extra: object,
+    ) -> dict:
+        """Record a service-market order (fees in fen); returns its API form, as in billing messages."""
+        with self._lock:
+            number = self._next_order
+            self._next_order += 1
+            order = Order(
+                order_id=order_id or 7_000_000_000 + number,
+                biz_order_id=biz_order_id or 8_000_000_000 + number,
+                nick=nick,
+                article_code=article_code or self.article_code,
+                item_code=item_code,
+                item_name=item_name,
+                biz_type=biz_type,
+                order_cycle=order_cycle or _cycle_unit(order_cycle_start, order_cycle_end),
+                order_cycle_start=order_cycle_start,
+                order_cycle_end=order_cycle_end,
+                create=create or self._clock(),
+                fee=total_pay_fee + prom_fee if fee is None else fee,
+                prom_fee=prom_fee,
+                total_pay_fee=total_pay_fee,
+                refund_fee=refund_fee,
+                extra=dict(extra),
+            )
+            if order.order_id in self._orders:
+                raise ValueError(f"order {order.order_id} already exists")
+            self._orders[order.order_id] = order
+            return order.as_api()
+
+    def refund_order(self, order_id: int, refund_fee: int) -> dict:
+        """Refund (part of) an order; a full refund ends the subscription it paid for."""
+        with self._lock:
+            order = self._orders[order_id]
+            order.refund_fee = refund_fee
+            return order.as_api()
+
+    # -- API side ---------------------------------------------------------------------------------
+
+    def _seller_trade(self, seller_nick: str, tid: int) -> Trade:
+        trade = self._trades.get(tid)
+        if trade is None or trade.seller_nick != seller_nick:
+            raise business(SUB_TRADE_NOT_EXIST, "trade does not exist")
+        return trade
+
+    def rate(self, seller_nick: str, tid: int, oid: int | None, result: str, content: str, anony: bool) -> Rate:
+        """The seller rates a trade, or one sub-order of it, under the platform's rules."""
+        if len(content) > MAX_CONTENT:
+            raise invalid("content", f"at most {MAX_CONTENT} characters")
+        if result != "good" and not content:
+            raise invalid("content", "required for neutral and bad ratings")
+        with self._lock:
+            trade = self._seller_trade(seller_nick, tid)
+            if oid is not None and oid not in trade.oids:
+                raise business(SUB_TRADE_NOT_EXIST, "sub-order does not exist")
+            if trade.status != TRADE_FINISHED:
+                raise business(SUB_TRADE_NOT_FINISHED, "trade is not finished")
+            rated = {r.oid for r in self._rates if r.tid == tid and r.role == "seller"}
+            targets = [oid] if oid is not None else trade.oids
+            if rated.intersection(targets):
+                raise business(SUB_RATE_ALREADY_EXIST, "already rated")
+            now = self._clock()
+            if trade.end_time is None or now > trade.end_time + self._rating_window:
+                raise business(SUB_RATE_WINDOW_CLOSED, "rating period has ended")
+            rates = [
+                Rate(
+                    tid=tid,
+                    oid=target,
+                    role="seller",
+                    result=result,
+                    content=content,
+                    created=now,
+                    nick=seller_nick,
+                    rated_nick=trade.buyer_nick,
+                    item_title=trade.item_title,
+                    item_price=trade.payment,
+                    num_iid=trade.num_iid,
+                    anony=anony,
+                )
+                for target in targets
+            ]
+            self._rates.extend(rates)
+            self._accepted[tid] += 1
+            return rates[0]
+
+    def explain(self, seller_nick: str, oid: int, reply: str) -> None:
+        """The seller replies to the buyer's rating of ``oid``, once, within the reply window."""
+        if len(reply) > MAX_CONTENT:
+            raise invalid("reply", f"at most {MAX_CONTENT} characters")
+        with self._lock:
+            rate = next(
+                (r for r in self._rates if r.oid == oid and r.role == "buyer" and r.rated_nick == seller_nick),
+                None,
+            )
+            if rate is None:
+                raise business(SUB_TRADE_NOT_EXIST, "no buyer rating for this sub-order")
+            if rate.reply:
+                raise business(SUB_EXPLAIN_ALREADY_EXIST, "already explained")
+            if self._clock() > rate.created + self._explain_window:
+                raise business(SUB_RATE_WINDOW_CLOSED, "explanation period has ended")
+            rate.reply = reply
+
+    def rates_for(
+        self,
+        nick: str,
+        *,
+        rate_type: str,
+        role: str,
+        result: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        tid: int | None,
+    ) -> list[dict]:
+        """Ratings given (``give``) or received (``get``) by ``nick`` where the rater is ``role``, newest first."""
+        with self._lock:
+            party = (lambda r: r.nick) if rate_type == "give" else (lambda r: r.rated_nick)
+            rates = [
+                r
+                for r in self._rates
+                if party(r) == nick
+                and r.role == role
+                and (result is None or r.result == result)
+                and (start is None or r.created >= start)
+                and (end is None or r.created <= end)
+                and (tid is None or r.tid == tid)
+            ]
+            rates.sort(key=lambda r: (r.created, r.tid, r.oid), reverse=True)
+            return [r.as_api() for r in rates]
+
+    def trades_modified(self, seller_nick: str, start: datetime, end: datetime, status: str | None) -> list[dict]:
+        """The seller's trades modified in [start, end], oldest modification first."""
+        with self._lock:
+            trades = [
+                t
+                for t in self._trades.values()
+                if t.seller_nick == seller_nick
+                and start <= t.modified <= end
+                and (status is None or t.status == status)
+            ]
+            trades.sort(key=lambda t: (t.modified, t.tid))
+            return [t.as_api() for t in trades]
+
+    def subscriptions(self, article_code: str, nick: str) -> list[dict]:
+        """Latest deadline per item code over the seller's orders not fully refunded."""
+        with self._lock:
+            deadlines: dict[str, datetime] = {}
+            for order in self._orders.values():
+                if order.nick != nick or order.article_code != article_code:
+                    continue
+                if order.total_pay_fee > 0 and order.refund_fee >= order.total_pay_fee:
+                    continue
+                current = deadlines.get(order.item_code)
+                if current is None or order.order_cycle_end > current:
+                    deadlines[order.item_code] = order.order_cycle_end
+            return [
+                {"item_code": code, "deadline": format_top_time(deadline)}
+                for code, deadline in sorted(deadlines.items())
+            ]
+
+    def orders_created(
+        self, article_code: str, start: datetime | None, end: datetime | None, nick: str | None
+    ) -> list[dict]:
+        """Orders of the app created in [start, end], oldest first."""
+        with self._lock:
+            orders = [
+                o
+                for o in self._orders.values()
+                if o.article_code == article_code
+                and (nick is None or o.nick == nick)
+                and (start is None or o.create >= start)
+                and (end is None or o.create <= end)
+            ]
+            orders.sort(key=lambda o: (o.create, o.order_id))
+            return [o.as_api() for o in orders]

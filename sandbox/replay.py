@@ -1,0 +1,202 @@
+"""Replays a simulated market day through a running local stack and checks what the app did."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import urllib3
+
+from chalicelib.marketplace import topics
+from chalicelib.marketplace.messages import build_message
+from sandbox.stack import APP_KEY, LocalStack
+from sandbox.world import SellerSpec, TradeSpec, WorldEvent
+
+TOPIC_OF = {
+    "trade_success": topics.TRADE_SUCCESS,
+    "buyer_rated": topics.TRADE_RATED,
+    "refund_created": topics.REFUND_CREATED,
+    "refund_closed": topics.REFUND_CLOSED,
+    "refund_succeeded": topics.REFUND_SUCCESS,
+}
+TRADING_TICK = timedelta(minutes=5)
+QUIET_TICK = timedelta(hours=1)
+HORIZON = timedelta(days=16)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The replay's summary text and whether every invariant held."""
+
+    text: str
+    ok: bool
+
+
+class Replay:
+    """Drives the world's events into the app over HTTP while the clock runs, then reports."""
+
+    def __init__(
+        self, stack: LocalStack, sellers: list[SellerSpec], trades: list[TradeSpec], events: list[WorldEvent], day
+    ) -> None:
+        self.stack = stack
+        self.sellers = sellers
+        self.trades = trades
+        self.events = events
+        self.day = day
+        self.seller_ids: dict[str, str] = {}
+        self.user_ids: dict[str, str] = {}
+        self._next_event = 0
+        self._msg_id = 0
+        self.push_stats = Counter()
+        self.start = stack.clock.now()
+        self.horizon_seconds = (day + HORIZON - self.start).total_seconds()
+        self._http = urllib3.PoolManager()
+
+    # -- setup ------------------------------------------------------------------------------------------------
+    def onboard(self) -> None:
+        """Each shop authorizes the app through the marketplace's OAuth flow and saves its settings."""
+        from chalicelib.config import get_settings
+        from chalicelib.domain.settings import validate_settings
+        from chalicelib.services import runtime
+        from chalicelib.services.onboard_seller import onboard
+        from chalicelib.store import sellers as seller_store
+
+        now = self.stack.clock.now()
+        oauth = runtime.oauth_client()
+        redirect = f"{self.stack.endpoints.app}/oauth/callback"
+        for spec in self.sellers:
+            account = self.stack.marketplace.add_seller(spec.nick)
+            url = oauth.authorize_url(redirect, "replay") + "&" + "nick=" + urllib3.util.parse_url(spec.nick).url
+            answer = self._http.request("GET", url, redirect=False)
+            code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+            seller_id = onboard(oauth.exchange_code(code, redirect), now=now)
+            self.seller_ids[spec.nick] = seller_id
+            self.user_ids[spec.nick] = account.user_id
+            seller = seller_store.get(seller_id)
+            rules = runtime.rules()
+            from chalicelib.domain.plans import features_for
+
+            plan = _plan_code(spec.plan, rules)
+            settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
+            seller.settings = settings.model_dump(mode="json")
+            seller.plan = plan
+            seller.paid_until = int((self.day + timedelta(days=60)).timestamp())
+            seller_store.save(seller, now=now)
+        del get_settings
+
+    # -- the clock loop ---------------------------------------------------------------------------------------
+    def run(self, on_tick=None) -> None:
+        """Advance the clock tick by tick: push due events, sweep, drain the queue into the worker."""
+        clock = self.stack.clock
+        end_trading = self.day + timedelta(days=1, hours=2)
+        horizon = self.day + HORIZON
+        while clock.now() < horizon:
+            step = TRADING_TICK if clock.now() < end_trading else QUIET_TICK
+            clock.advance(step.total_seconds())
+            self._push_due(clock.now())
+            self.stack.pump()
+            if on_tick:
+                local = clock.now().astimezone(self.day.tzinfo)
+                on_tick((clock.now() - self.start).total_seconds(), f"market time {local:%m-%d %H:%M}")
+
+    def _push_due(self, now: datetime) -> None:
+        batch = []
+        while self._next_event < len(self.events) and self.events[self._next_event].at <= now:
+            batch.append(self._message(self.events[self._next_event]))
+            self._next_event += 1
+        for i in range(0, len(batch), 50):
+            status, body = self._push(batch[i : i + 50])
+            self.push_stats[status] += 1
+            for result in body.get("results", []):
+                self.push_stats[result["status"]] += 1
+
+    def _push(self, messages: list[dict]) -> tuple[int, dict]:
+        from sandbox.market import Publisher
+
+        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now)
+        return publisher.push(messages)
+
+    def _message(self, event: WorldEvent) -> dict:
+        t = event.trade
+        content = {
+            "tid": t.tid,
+            "oid": t.oid,
+            "seller_nick": t.seller_nick,
+            "buyer_nick": t.buyer_nick,
+            "buyer_open_uid": t.buyer_open_uid,
+        }
+        if event.kind == "trade_success":
+            content.update(payment=t.payment, status="TRADE_FINISHED", item_title=t.item_title)
+        elif event.kind == "buyer_rated":
+            content.update(rater="buyer", result=t.buyer_rating[1])
+        else:
+            content.update(refund_id=f"R{t.tid}", refund_fee=t.payment, refund_phase="aftersale")
+        self._msg_id += 1
+        return build_message(
+            TOPIC_OF[event.kind],
+            content,
+            msg_id=str(self._msg_id),
+            pub_time=event.at,
+            user_id=self.user_ids[t.seller_nick],
+            user_nick=t.seller_nick,
+        )
+
+    # -- the verdict ------------------------------------------------------------------------------------------
+    def report(self, *, wall_seconds: float) -> Report:
+        """Tasks by state and reason per shop, marketplace calls, and the invariants."""
+        from chalicelib.store.models import Task
+
+        states: Counter = Counter()
+        per_shop: dict[str, Counter] = {}
+        by_tid: dict[str, Task] = {}
+        for spec in self.sellers:
+            shop = per_shop.setdefault(spec.nick, Counter())
+            for task in Task.query(self.seller_ids[spec.nick]):
+                key = task.state + (f":{task.reason}" if task.reason and task.state != "posted" else "")
+                states[key] += 1
+                shop[key] += 1
+                by_tid[task.tid] = task
+        market = self.stack.marketplace
+        double_posts = sum(1 for t in self.trades if market.post_counts(int(t.tid)) > 1)
+        mismatches = []
+        for t in self.trades:
+            task = by_tid.get(t.tid)
+            got = (
+                "missing" if task is None else (task.state if task.state == "posted" else f"{task.state}:{task.reason}")
+            )
+            if got != t.expect:
+                mismatches.append((t, got))
+        open_tasks = sum(n for k, n in states.items() if k.split(":")[0] in ("scheduled", "claimed", "held"))
+        lines = ["", "Summary", "=======", f"{'shop':<20} {'trades':>6}  outcomes"]
+        for spec in self.sellers:
+            shop = per_shop[spec.nick]
+            outcomes = ", ".join(f"{k} {n}" for k, n in sorted(shop.items()))
+            lines.append(f"{spec.nick:<20} {sum(shop.values()):>6}  {outcomes}")
+        lines.append("")
+        lines.append("tasks by state: " + ", ".join(f"{k} {n}" for k, n in sorted(states.items())))
+        calls = dict(market.calls)
+        lines.append("marketplace calls: " + ", ".join(f"{k} {n}" for k, n in sorted(calls.items())))
+        lines.append("pushes: " + ", ".join(f"{k} {n}" for k, n in sorted(self.push_stats.items(), key=str)))
+        lines.append(f"trades {len(self.trades)} · double posts {double_posts} · open tasks {open_tasks}")
+        lines.append(f"expected outcomes met: {len(self.trades) - len(mismatches)}/{len(self.trades)}")
+        for t, got in mismatches[:10]:
+            lines.append(f"  mismatch tid {t.tid} ({t.seller_nick}): expected {t.expect}, got {got}")
+        lines.append(f"wall time {wall_seconds:.1f}s")
+        ok = double_posts == 0 and open_tasks == 0 and not mismatches
+        lines.append(
+            "RESULT: " + ("OK — every trade reached its expected outcome, none posted twice" if ok else "FAILED")
+        )
+        return Report("\n".join(lines), ok)
+
+
+def _plan_code(name: str, rules) -> str:
+    for code, plan in rules.plans.items():
+        if plan.name.lower().startswith(name):
+            return code
+    raise LookupError(f"no plan named {name}")
+
+
+__all__ = ["Replay", "Report", "json"]

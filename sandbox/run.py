@@ -1,0 +1,93 @@
+"""`make run` / `make serve`: start the local stack and replay a simulated market day on it.
+
+python -m sandbox.run [--sellers N] [--trades N] [--seed N] [--serve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sandbox.market.clock import FakeClock
+from sandbox.replay import Replay
+from sandbox.stack import LocalStack, StackFailed
+from sandbox.world import default_sellers, generate, market_midnight
+
+
+@dataclass
+class Progress:
+    """A one-line progress bar on stderr (no dependency needed for a bar)."""
+
+    total: float
+    width: int = 32
+    last: float = 0.0
+
+    def show(self, done: float, label: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < self.total:
+            return
+        self.last = now
+        frac = min(1.0, done / self.total) if self.total else 1.0
+        bar = "█" * int(frac * self.width) + "·" * (self.width - int(frac * self.width))
+        sys.stderr.write(f"\r  [{bar}] {frac * 100:5.1f}%  {label:<48}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    parser.add_argument("--sellers", type=int, default=3, help="how many simulated shops (default 3)")
+    parser.add_argument("--trades", type=int, default=40, help="trades per shop in the day (default 40)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--serve", action="store_true", help="keep the stack up after the replay until Ctrl-C")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    day = market_midnight(datetime(2026, 11, 11, 12, tzinfo=UTC))
+    clock = FakeClock(day.astimezone(UTC) - timedelta(days=1))
+    sellers = default_sellers(args.trades)[: max(1, args.sellers)]
+    trades, events = generate(day, sellers, seed=args.seed)
+    started = time.monotonic()
+    print(
+        f"haoping local stack — replaying market day {day.date()} (GMT+8): {len(sellers)} shops, {len(trades)} trades"
+    )
+    stack = LocalStack(clock)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    try:
+        stack.start()
+    except StackFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(
+            f"  AWS (moto) {stack.endpoints.aws} · marketplace {stack.endpoints.marketplace} · app {stack.endpoints.app}"
+        )
+        replay = Replay(stack, sellers, trades, events, day)
+        replay.onboard()
+        progress = Progress(total=replay.horizon_seconds)
+        replay.run(on_tick=lambda done, label: progress.show(done, label))
+        progress.close()
+        report = replay.report(wall_seconds=time.monotonic() - started)
+        print(report.text)
+        if args.serve:
+            print(f"\nStack is up. App: {stack.endpoints.app}  (Ctrl-C to stop)")
+            while True:
+                time.sleep(1)
+        return 0 if report.ok else 1
+    except KeyboardInterrupt:
+        print("\nstopped")
+        return 130
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

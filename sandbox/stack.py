@@ -1,0 +1,283 @@
+"""The embedded local stack: moto's server as AWS, the sandbox marketplace, the app's HTTP routes, and a pump
+that plays EventBridge (sweep ticks) and SQS (batches to the worker). Used by `make run`, `make serve` and e2e tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sandbox.market.clock import FakeClock
+
+APP_KEY = "12345678"
+TABLE_PREFIX = "haoping-local"
+
+
+class StackFailed(RuntimeError):
+    """A part of the local stack could not start."""
+
+
+@dataclass
+class Endpoints:
+    """Where each part of a running stack listens."""
+
+    aws: str = ""
+    marketplace: str = ""
+    app: str = ""
+    review_queue_url: str = ""
+    review_dlq_url: str = ""
+    reconcile_queue_url: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _quiet_handler():
+    from chalice.local import ChaliceRequestHandler
+
+    class QuietHandler(ChaliceRequestHandler):
+        def log_message(self, format, *args):
+            return
+
+    return QuietHandler
+
+
+class LocalStack:
+    """Starts and stops every part; ``pump()`` runs one sweep and drains the review queue into the worker."""
+
+    def __init__(self, clock: FakeClock, *, due_shards: int = 4, marketplace_options: dict | None = None) -> None:
+        self.clock = clock
+        self.due_shards = due_shards
+        self.marketplace_options = marketplace_options or {}
+        self.endpoints = Endpoints()
+        self.app_secret = secrets.token_hex(16)
+        self._moto = None
+        self._app_server = None
+        self.marketplace = None
+        self._stopped = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        """Start moto, the marketplace and the app; bind the app's settings to them."""
+        try:
+            self._start_aws()
+            self._start_marketplace()
+            self._configure_app()
+            self._provision()
+            self._start_app()
+        except Exception as exc:
+            self.stop()
+            raise StackFailed(f"local stack failed to start: {exc}") from exc
+        return self
+
+    def stop(self) -> None:
+        """Stop everything this stack started (idempotent)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._app_server is not None:
+            self._app_server.shutdown()
+            self._app_server.server.server_close()
+        if self.marketplace is not None:
+            self.marketplace.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        from chalicelib.config import clock
+
+        clock.use(None)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto._server.server_address[:2]
+        self.endpoints.aws = f"http://{host}:{port}"
+
+    def _start_marketplace(self) -> None:
+        from sandbox.market import SandboxMarketplace
+
+        options = {"session_ttl_seconds": 40 * 86400, **self.marketplace_options}
+        self.marketplace = SandboxMarketplace(APP_KEY, self.app_secret, self.clock.now, **options)
+        self.endpoints.marketplace = self.marketplace.start()
+
+    def _configure_app(self) -> None:
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "AWS_REGION": "ap-southeast-1",
+            "HAOPING_STAGE": "local",
+            "HAOPING_AWS_ENDPOINT": self.endpoints.aws,
+            "HAOPING_TABLE_PREFIX": TABLE_PREFIX,
+            "HAOPING_DUE_SHARDS": str(self.due_shards),
+            "HAOPING_MARKETPLACE_URL": self.endpoints.marketplace,
+            "HAOPING_OAUTH_URL": self.endpoints.marketplace + "/oauth",
+            "HAOPING_APP_KEY": APP_KEY,
+            "HAOPING_APP_SECRET": self.app_secret,
+            "HAOPING_BUYER_HASH_SECRET": secrets.token_hex(32),
+            "HAOPING_SESSION_SECRET": secrets.token_hex(32),
+            "POWERTOOLS_METRICS_NAMESPACE": "haoping",
+        }
+        os.environ.update(env)
+        rebind_app()
+        from chalicelib.config import clock
+
+        clock.use(self.clock.now)
+
+    def _provision(self) -> None:
+        import boto3
+
+        from chalicelib.config import get_settings
+        from chalicelib.store.binding import create_tables
+
+        create_tables()
+        region = get_settings().region
+        sqs = boto3.client("sqs", region_name=region, endpoint_url=self.endpoints.aws)
+        dlq = sqs.create_queue(QueueName="haoping-reviews-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        review = sqs.create_queue(
+            QueueName="haoping-reviews",
+            Attributes={
+                "VisibilityTimeout": "30",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
+        reconcile = sqs.create_queue(QueueName="haoping-reconcile")["QueueUrl"]
+        kms = boto3.client("kms", region_name=region, endpoint_url=self.endpoints.aws)
+        key_id = kms.create_key(Description="haoping seller tokens")["KeyMetadata"]["KeyId"]
+        sns = boto3.client("sns", region_name=region, endpoint_url=self.endpoints.aws)
+        topic = sns.create_topic(Name="haoping-alerts")["TopicArn"]
+        self.endpoints.review_queue_url = review
+        self.endpoints.review_dlq_url = dlq
+        self.endpoints.reconcile_queue_url = reconcile
+        os.environ.update(
+            {
+                "HAOPING_REVIEW_QUEUE_URL": review,
+                "HAOPING_RECONCILE_QUEUE_URL": reconcile,
+                "HAOPING_KMS_KEY_ID": key_id,
+                "HAOPING_ALERTS_TOPIC_ARN": topic,
+            }
+        )
+        rebind_app()
+
+    def _start_app(self) -> None:
+        from chalice.config import Config
+        from chalice.local import LocalDevServer
+
+        from app import app
+
+        server = LocalDevServer(app, Config.create(chalice_stage="dev"), "127.0.0.1", 0, handler_cls=_quiet_handler())
+        self._app_server = server
+        threading.Thread(target=server.server.serve_forever, daemon=True, name="app-http").start()
+        host, port = server.server.server_address[:2]
+        self.endpoints.app = f"http://{host}:{port}"
+        os.environ["HAOPING_PUBLIC_URL"] = self.endpoints.app
+
+    # -- the pump: what EventBridge and SQS do in AWS ---------------------------------------------------------
+    def tick(self) -> dict:
+        """One EventBridge minute: invoke the sweep function with a scheduled event."""
+        from app import sweep_due
+
+        return sweep_due(scheduled_event(self.clock.now()), None)
+
+    def drain(self, *, max_batches: int = 1000) -> int:
+        """Deliver review-queue batches to the worker until the queue is empty; returns records delivered."""
+        import boto3
+
+        from app import review_worker
+        from chalicelib.config import get_settings
+
+        sqs = boto3.client("sqs", region_name=get_settings().region, endpoint_url=self.endpoints.aws)
+        delivered = 0
+        for _ in range(max_batches):
+            got = sqs.receive_message(
+                QueueUrl=self.endpoints.review_queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not got:
+                break
+            event = sqs_event(got, self.endpoints.review_queue_url)
+            result = review_worker(event, None) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            done = [m for m in got if m["MessageId"] not in failed]
+            for chunk in range(0, len(done), 10):
+                entries = [
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[chunk : chunk + 10])
+                ]
+                if entries:
+                    sqs.delete_message_batch(QueueUrl=self.endpoints.review_queue_url, Entries=entries)
+            delivered += len(got)
+        return delivered
+
+    def pump(self) -> dict:
+        """A sweep tick followed by draining the queue."""
+        swept = self.tick()
+        return {"queued": swept.get("queued", 0), "delivered": self.drain()}
+
+
+def rebind_app() -> None:
+    """Make the app re-read settings and rebuild its clients (env changed)."""
+    from chalicelib.config import get_settings
+    from chalicelib.services import runtime, seller_tokens
+    from chalicelib.store import blacklist, control, sellers
+    from chalicelib.store.binding import bind
+    from chalicelib.store.clients import reset_clients
+    from chalicelib.store.idempotency import reset as reset_idempotency
+
+    get_settings.cache_clear()
+    bind()
+    reset_clients()
+    runtime.reset()
+    seller_tokens.reset()
+    reset_idempotency()
+    control.forget_cache()
+    sellers.forget()
+    blacklist.forget()
+
+
+def scheduled_event(now: datetime) -> dict:
+    """An EventBridge scheduled event as Lambda receives it."""
+    return {
+        "version": "0",
+        "id": secrets.token_hex(8),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "ap-southeast-1",
+        "resources": ["arn:aws:events:ap-southeast-1:123456789012:rule/haoping-dev-sweep"],
+        "detail": {},
+    }
+
+
+def sqs_event(messages: list[dict], queue_url: str) -> dict:
+    """An SQS event as Lambda's event source mapping delivers it."""
+    arn = "arn:aws:sqs:ap-southeast-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "ap-southeast-1",
+            }
+            for m in messages
+        ]
+    }

@@ -1,0 +1,152 @@
+"""A simulated day of a marketplace: sellers with different settings, buyers, trades, ratings and refunds.
+
+Everything is generated from a seed, so a replay is reproducible; each trade carries the outcome the app
+is expected to reach, which the runner checks at the end.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chalicelib.domain.market_time import MARKET_TZ
+
+
+@dataclass(frozen=True)
+class SellerSpec:
+    """A simulated shop and how it configured the app."""
+
+    nick: str
+    settings: dict
+    plan: str = "basic"
+    trades: int = 40
+    dry_run: bool = False
+
+
+@dataclass
+class TradeSpec:
+    """One trade of the day and what should become of it."""
+
+    seller_nick: str
+    tid: str
+    oid: str
+    buyer_nick: str
+    buyer_open_uid: str
+    item_title: str
+    payment: str
+    ended_at: datetime
+    buyer_rating: tuple[datetime, str] | None = None
+    refund: list[tuple[datetime, str]] = field(default_factory=list)
+    expect: str = "posted"
+
+
+@dataclass(frozen=True)
+class WorldEvent:
+    """Something that happens on the marketplace at a moment: it becomes a pushed message."""
+
+    at: datetime
+    kind: str
+    trade: TradeSpec
+
+
+ITEMS = ("纯棉T恤", "保温杯", "蓝牙耳机", "儿童绘本", "手工皂", "帆布包", "茶叶礼盒", "数据线")
+TEMPLATES = [
+    "感谢{buyer_masked}的支持，{shop_name}期待您再次光临！",
+    "亲爱的{buyer_masked}，您购买的{item_title}已确认收货，祝生活愉快。",
+]
+
+
+def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
+    """The shops of the standard replay: one per timing mode, plus a dry-run shop."""
+    base = {"templates": TEMPLATES, "template_strategy": "rotate"}
+    return [
+        SellerSpec("乐活小铺", {**base, "mode": "immediate"}, "basic", trades_per_seller),
+        SellerSpec("delay_shop", {**base, "mode": "delay", "delay_hours": 6}, "basic", trades_per_seller),
+        SellerSpec("buyer_first_shop", {**base, "mode": "after_buyer"}, "pro", trades_per_seller),
+    ]
+
+
+def market_midnight(day: datetime) -> datetime:
+    """00:00 GMT+8 of the market day containing ``day``."""
+    local = day.astimezone(MARKET_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _trade_minute(rng: random.Random) -> int:
+    # Evening-heavy like real shops: most trades confirm between 09:00 and 23:00 market time.
+    if rng.random() < 0.85:
+        return rng.randint(9 * 60, 23 * 60 - 1)
+    return rng.randint(0, 24 * 60 - 1)
+
+
+def generate(
+    day: datetime, sellers: list[SellerSpec], *, seed: int = 7, rating_rate: float = 0.7, refund_rate: float = 0.06
+) -> tuple[list[TradeSpec], list[WorldEvent]]:
+    """Trades of one market day for ``sellers`` and the timed events they produce."""
+    rng = random.Random(seed)
+    start = market_midnight(day)
+    trades: list[TradeSpec] = []
+    tid = 3_900_000_000_000_000
+    for spec in sellers:
+        for _ in range(spec.trades):
+            tid += rng.randint(1, 5000)
+            ended = start + timedelta(minutes=_trade_minute(rng), seconds=rng.randint(0, 59))
+            buyer = f"tb_buyer_{rng.randint(10000, 99999)}"
+            trade = TradeSpec(
+                seller_nick=spec.nick,
+                tid=str(tid),
+                oid=str(tid + 1),
+                buyer_nick=buyer,
+                buyer_open_uid=f"AAH{rng.getrandbits(64):016x}",
+                item_title=rng.choice(ITEMS),
+                payment=f"{rng.randint(9, 399)}.00",
+                ended_at=ended,
+            )
+            if rng.random() < rating_rate:
+                roll = rng.random()
+                result = "good" if roll < 0.9 else ("neutral" if roll < 0.96 else "bad")
+                trade.buyer_rating = (ended + timedelta(hours=rng.uniform(0.5, 96)), result)
+            if rng.random() < refund_rate:
+                created = ended + timedelta(minutes=rng.uniform(20, 90))
+                closing = "closed" if rng.random() < 0.5 else "succeeded"
+                trade.refund = [(created, "created"), (created + timedelta(hours=rng.uniform(1, 48)), closing)]
+            trade.expect = expected_outcome(spec, trade)
+            trades.append(trade)
+    events = [WorldEvent(t.ended_at, "trade_success", t) for t in trades]
+    for t in trades:
+        if t.buyer_rating:
+            events.append(WorldEvent(t.buyer_rating[0], "buyer_rated", t))
+        events.extend(WorldEvent(at, f"refund_{what}", t) for at, what in t.refund)
+    events.sort(key=lambda e: e.at)
+    return trades, events
+
+
+# The runner ticks this often during the trading day; events closer than this to a post are ambiguous.
+TICK = timedelta(minutes=5)
+
+
+def planned_post_at(spec: SellerSpec, trade: TradeSpec) -> datetime:
+    """When the seller's timing policy posts the review, ignoring holds."""
+    mode = spec.settings.get("mode", "immediate")
+    if mode == "delay":
+        return trade.ended_at + timedelta(hours=spec.settings.get("delay_hours", 0))
+    if mode == "after_buyer":
+        if trade.buyer_rating:
+            return trade.buyer_rating[0]
+        return trade.ended_at + timedelta(days=15) - timedelta(hours=spec.settings.get("fallback_margin_hours", 12))
+    return trade.ended_at
+
+
+def expected_outcome(spec: SellerSpec, trade: TradeSpec) -> str:
+    """What the app must do with the trade, from the seller's settings and what happens to the trade."""
+    post_at = planned_post_at(spec, trade)
+    refund_open_at = next((at for at, what in trade.refund if what == "created"), None)
+    if refund_open_at and refund_open_at < post_at and any(what == "succeeded" for _, what in trade.refund):
+        return "skipped:refunded"
+    if spec.dry_run:
+        return "skipped:dry_run"
+    if trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at:
+        if spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
+            return "skipped:buyer_bad_rating"
+    return "posted"
