@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,7 +57,7 @@ class Replay:
     # -- setup ------------------------------------------------------------------------------------------------
     def onboard(self) -> None:
         """Each shop authorizes the app through the marketplace's OAuth flow and saves its settings."""
-        from chalicelib.config import get_settings
+        from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
         from chalicelib.services import runtime
         from chalicelib.services.onboard_seller import onboard
@@ -77,15 +76,12 @@ class Replay:
             self.user_ids[spec.nick] = account.user_id
             seller = seller_store.get(seller_id)
             rules = runtime.rules()
-            from chalicelib.domain.plans import features_for
-
-            plan = _plan_code(spec.plan, rules)
+            plan = spec.plan
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
             seller.settings = settings.model_dump(mode="json")
             seller.plan = plan
             seller.paid_until = int((self.day + timedelta(days=60)).timestamp())
             seller_store.save(seller, now=now)
-        del get_settings
 
     # -- the clock loop ---------------------------------------------------------------------------------------
     def run(self, on_tick=None) -> None:
@@ -190,13 +186,3 @@ class Replay:
             "RESULT: " + ("OK — every trade reached its expected outcome, none posted twice" if ok else "FAILED")
         )
         return Report("\n".join(lines), ok)
-
-
-def _plan_code(name: str, rules) -> str:
-    for code, plan in rules.plans.items():
-        if plan.name.lower().startswith(name):
-            return code
-    raise LookupError(f"no plan named {name}")
-
-
-__all__ = ["Replay", "Report", "json"]

@@ -67,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        print(
-            f"  AWS (moto) {stack.endpoints.aws} · marketplace {stack.endpoints.marketplace} · app {stack.endpoints.app}"
-        )
+        ep = stack.endpoints
+        print(f"  AWS (moto) {ep.aws} · marketplace {ep.marketplace} · app {ep.app}")
         replay = Replay(stack, sellers, trades, events, day)
         replay.onboard()
         progress = Progress(total=replay.horizon_seconds)

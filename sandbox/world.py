@@ -19,7 +19,7 @@ class SellerSpec:
 
     nick: str
     settings: dict
-    plan: str = "basic"
+    plan: str = "FW_GOODS-1000000-1"
     trades: int = 40
     dry_run: bool = False
 
@@ -50,6 +50,8 @@ class WorldEvent:
     trade: TradeSpec
 
 
+BASIC = "FW_GOODS-1000000-1"
+PRO = "FW_GOODS-1000000-2"
 ITEMS = ("纯棉T恤", "保温杯", "蓝牙耳机", "儿童绘本", "手工皂", "帆布包", "茶叶礼盒", "数据线")
 TEMPLATES = [
     "感谢{buyer_masked}的支持，{shop_name}期待您再次光临！",
@@ -61,9 +63,9 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     """The shops of the standard replay: one per timing mode, plus a dry-run shop."""
     base = {"templates": TEMPLATES, "template_strategy": "rotate"}
     return [
-        SellerSpec("乐活小铺", {**base, "mode": "immediate"}, "basic", trades_per_seller),
-        SellerSpec("delay_shop", {**base, "mode": "delay", "delay_hours": 6}, "basic", trades_per_seller),
-        SellerSpec("buyer_first_shop", {**base, "mode": "after_buyer"}, "pro", trades_per_seller),
+        SellerSpec("乐活小铺", {**base, "mode": "immediate"}, BASIC, trades_per_seller),
+        SellerSpec("delay_shop", {**base, "mode": "delay", "delay_hours": 6}, BASIC, trades_per_seller),
+        SellerSpec("buyer_first_shop", {**base, "mode": "after_buyer"}, PRO, trades_per_seller),
     ]
 
 
@@ -146,7 +148,7 @@ def expected_outcome(spec: SellerSpec, trade: TradeSpec) -> str:
         return "skipped:refunded"
     if spec.dry_run:
         return "skipped:dry_run"
-    if trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at:
-        if spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
-            return "skipped:buyer_bad_rating"
+    rated_badly_first = trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at
+    if rated_badly_first and spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
+        return "skipped:buyer_bad_rating"
     return "posted"

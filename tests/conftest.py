@@ -8,8 +8,13 @@ import secrets
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import settings
 
 from sandbox.market.clock import FakeClock
+
+# Shared, noisy machines: hypothesis judges correctness here, never speed.
+settings.register_profile("haoping", deadline=None, max_examples=60)
+settings.load_profile("haoping")
 
 START = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)  # 10:00 market time
 

@@ -31,9 +31,9 @@ def decide_on_buyer_rating(
 
     A good rating releases an ``after_buyer`` task. A neutral or bad one follows
     ``on_buyer_neutral_or_bad`` (``rate_good_anyway`` releases a waiting task like a good rating
-    would), always alerts the seller, asks for an explanation when ``auto_explain`` is on, and — for
-    a bad rating only, as the setting's name says — blacklists the buyer when ``auto_blacklist_on_bad``
-    is on. When the plan's ``features`` are given, follow-ups the plan lacks are not taken.
+    would), always alerts the seller, asks for an explanation when ``auto_explain`` is on, and
+    blacklists the buyer when ``auto_blacklist_on_bad`` is on (neutral counts as bad here: the product
+    promise is that a buyer who rated either is not served an automatic review again). When the plan's ``features`` are given, follow-ups the plan lacks are not taken.
     """
     waiting = settings.mode == "after_buyer"
     if result == "good":
@@ -54,7 +54,7 @@ def decide_on_buyer_rating(
 
     return BuyerRatingOutcome(
         action,
-        blacklist=result == "bad" and settings.auto_blacklist_on_bad and granted("auto_blacklist"),
+        blacklist=settings.auto_blacklist_on_bad and granted("auto_blacklist"),
         explain=settings.auto_explain and granted("auto_explain"),
         alert=True,
     )

@@ -52,7 +52,7 @@ class GuardDecision:
 def breaker_tripped(recent_attempts: int, recent_failures: int, rules: Rules) -> bool:
     """True when enough recent writes were made and too large a share of them failed."""
     policy = rules.breaker
-    if recent_attempts < policy.min_sample or recent_attempts <= 0:
+    if recent_attempts < policy.min_sample:  # min_sample >= 1, so the division below is safe
         return False
     return recent_failures / recent_attempts >= policy.failure_rate_pause
 

@@ -76,9 +76,14 @@ class SellerSettings(BaseModel):
     _templates_not_blank = field_validator("templates", "explain_templates")(_texts)
 
 
-def default_settings() -> SellerSettings:
-    """Settings of a newly authorized seller: good review at trade end, rotating the default texts."""
-    return SellerSettings()
+def default_settings(rules: Rules | None = None) -> SellerSettings:
+    """Settings of a newly authorized seller: good review at trade end, rotating the default texts.
+
+    With ``rules``, the fallback margin is the one the rules document recommends.
+    """
+    if rules is None:
+        return SellerSettings()
+    return SellerSettings(fallback_margin_hours=rules.fallback_margin_hours)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -41,11 +41,14 @@ _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
 
 MAX_PAGE_NO = 200  # traderates.get refuses pages beyond 200
-TRADE_RATE_FIELDS = "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid"
+TRADE_RATE_FIELDS = (
+    "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid,valid_score"
+)
 TRADE_FIELDS = (
     "tid,status,title,buyer_nick,buyer_open_uid,end_time,modified,payment,orders.oid,orders.title,orders.status"
 )
 INCREMENT_WINDOW = timedelta(days=1)  # trades.sold.increment.get accepts at most one day per query
+TIME_STEP = timedelta(seconds=1)  # marketplace times have second precision and ranges are inclusive
 
 
 def shared_pool() -> urllib3.PoolManager:
@@ -256,9 +259,12 @@ class TopClient:
         status: str | None = "TRADE_FINISHED",
         page_size: int = 100,
     ) -> Iterator[Trade]:
-        """Trades modified in [start, end], queried one day at a time as the platform requires."""
+        """Trades modified in [start, end], queried one day at a time as the platform requires.
+
+        Windows are inclusive on both ends, so each starts one second after the previous one ends.
+        """
         window_start = start_modified
-        while window_start < end_modified:
+        while window_start <= end_modified:
             window_end = min(window_start + INCREMENT_WINDOW, end_modified)
             params: dict[str, object] = {
                 "fields": TRADE_FIELDS,
@@ -269,7 +275,7 @@ class TopClient:
             }
             for item in self._pages("taobao.trades.sold.increment.get", params, session, "trades", "trade"):
                 yield self._typed(Trade.from_api, item)
-            window_start = window_end
+            window_start = window_end + TIME_STEP
 
     # -- service market -------------------------------------------------------------------------
 

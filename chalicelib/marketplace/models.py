@@ -30,9 +30,12 @@ def parse_top_time(value: object) -> datetime | None:
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         return datetime.fromtimestamp(int(value) / 1000, UTC)
-    if not isinstance(value, str):
-        raise ValueError(f"not a marketplace time: {value!r}")
-    return datetime.strptime(value, TOP_TIME_FORMAT).replace(tzinfo=GMT8).astimezone(UTC)
+    try:
+        local = datetime.strptime(value, TOP_TIME_FORMAT)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        # The input is not quoted: times travel next to buyer data and errors end up in logs.
+        raise ValueError("not a marketplace time (YYYY-MM-DD HH:MM:SS or epoch ms)") from None
+    return local.replace(tzinfo=GMT8).astimezone(UTC)
 
 
 def yuan_to_fen(value: object) -> int:

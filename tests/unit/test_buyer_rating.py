@@ -42,10 +42,10 @@ def test_neutral_or_bad_follows_the_sellers_policy_and_alerts(policy, mode, acti
     assert outcome.alert
 
 
-def test_bad_rating_blacklists_when_asked():
+def test_neutral_or_bad_rating_blacklists_when_asked():
     s = SellerSettings(auto_blacklist_on_bad=True)
     assert decide_on_buyer_rating("bad", s).blacklist
-    assert not decide_on_buyer_rating("neutral", s).blacklist
+    assert decide_on_buyer_rating("neutral", s).blacklist
     assert not decide_on_buyer_rating("bad", SellerSettings()).blacklist
 
 
@@ -89,4 +89,4 @@ def test_release_only_ever_applies_to_waiting_tasks(result, mode, policy, blackl
     if outcome.task_action == "release":
         assert mode == "after_buyer"
     assert outcome.alert == (result != "good")
-    assert outcome.blacklist == (result == "bad" and blacklist)
+    assert outcome.blacklist == (result in ("neutral", "bad") and blacklist)

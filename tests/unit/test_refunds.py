@@ -5,7 +5,9 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.refunds import effect, merge
 
-steps = st.lists(st.tuples(st.sampled_from(["r1", "r2"]), st.sampled_from(["created", "closed", "succeeded"])))
+steps = st.lists(
+    st.tuples(st.sampled_from(["r1", "r2"]), st.sampled_from(["created", "closed", "succeeded"])), max_size=6
+)
 
 
 def fold(events):
@@ -18,7 +20,7 @@ def fold(events):
 @given(steps)
 def test_outcome_is_independent_of_delivery_order(events):
     first = effect(fold(events))
-    for perm in list(permutations(events))[:24]:
+    for perm in permutations(events):
         assert effect(fold(perm)) == first
 
 

@@ -47,6 +47,12 @@ def test_defaults_are_conservative():
     assert s.templates
 
 
+def test_default_margin_follows_the_rules_document():
+    rules = parse_rules(DEFAULT, {"version": "x", "fallback_margin_hours": 36})
+    assert default_settings(rules).fallback_margin_hours == 36
+    assert default_settings(RULES).fallback_margin_hours == DEFAULT["fallback_margin_hours"]
+
+
 def test_partial_input_takes_defaults():
     assert validate_settings({"mode": "delay", "delay_hours": 48}, features=PRO, rules=RULES).delay_hours == 48
 

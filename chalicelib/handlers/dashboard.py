@@ -1,0 +1,5 @@
+"""Entry point (being built)."""
+
+
+def page(request):
+    raise NotImplementedError

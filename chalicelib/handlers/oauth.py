@@ -1,0 +1,9 @@
+"""Entry point (being built)."""
+
+
+def start(request):
+    raise NotImplementedError
+
+
+def callback(request):
+    raise NotImplementedError

@@ -1,0 +1,5 @@
+"""Entry point (being built)."""
+
+
+def handle(event, context):
+    raise NotImplementedError

@@ -1,0 +1,140 @@
+"""The TOP methods the sandbox serves, each turning request params into the inner response dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sandbox.market.protocol import (
+    bool_param,
+    choice_param,
+    int_param,
+    invalid,
+    missing,
+    required,
+    time_param,
+)
+from sandbox.market.state import MarketState
+
+MAX_INCREMENT_WINDOW = timedelta(days=1)
+Params = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Api:
+    handler: Callable[[MarketState, Params, str | None], dict]
+    needs_session: bool
+
+
+def _fields(params: Params) -> set[str]:
+    return {name.strip() for name in required(params, "fields").split(",") if name.strip()}
+
+
+def _project(item: dict, fields: set[str]) -> dict:
+    """Keep the requested fields; ``orders.x`` fields select sub-order fields."""
+    kept = {name: value for name, value in item.items() if name in fields and value is not None}
+    order_fields = {name.split(".", 1)[1] for name in fields if name.startswith("orders.")}
+    if "orders" in item and (order_fields or "orders" in fields):
+        orders = item["orders"]["order"]
+        if order_fields:
+            orders = [{k: v for k, v in order.items() if k in order_fields} for order in orders]
+        kept["orders"] = {"order": orders}
+    return kept
+
+
+def _page(items: list[dict], params: Params, list_key: str, item_key: str, default_size: int, max_size: int) -> dict:
+    page_no = int_param(params, "page_no", 1, low=1)
+    page_size = int_param(params, "page_size", default_size, low=1, high=max_size)
+    start = (page_no - 1) * page_size
+    page = items[start : start + page_size]
+    response: dict = {}
+    if page:  # the platform leaves an empty list out altogether
+        response[list_key] = {item_key: page}
+    if bool_param(params, "use_has_next"):
+        response["has_next"] = start + page_size < len(items)
+    else:
+        response["total_results"] = len(items)
+    return response
+
+
+def traderate_add(market: MarketState, params: Params, nick: str | None) -> dict:
+    tid = int_param(params, "tid")
+    if tid is None:
+        raise missing("tid")
+    result = choice_param(params, "result", ("good", "neutral", "bad"))
+    choice_param(params, "role", ("seller",), default="seller")
+    rate = market.rate(
+        nick or "",
+        tid,
+        int_param(params, "oid"),
+        result,
+        params.get("content", ""),
+        bool_param(params, "anony"),
+    )
+    return {"trade_rate": {"tid": rate.tid, "oid": rate.oid, "created": rate.as_api()["created"]}}
+
+
+def traderate_explain_add(market: MarketState, params: Params, nick: str | None) -> dict:
+    oid = int_param(params, "oid")
+    if oid is None:
+        raise missing("oid")
+    market.explain(nick or "", oid, required(params, "reply"))
+    return {"is_success": True}
+
+
+def traderates_get(market: MarketState, params: Params, nick: str | None) -> dict:
+    fields = _fields(params)
+    page_no = int_param(params, "page_no", 1, low=1, high=200)
+    rates = market.rates_for(
+        nick or "",
+        rate_type=choice_param(params, "rate_type", ("give", "get")),
+        role=choice_param(params, "role", ("seller", "buyer")),
+        result=params.get("result") or None,
+        start=time_param(params, "start_date"),
+        end=time_param(params, "end_date"),
+        tid=int_param(params, "tid"),
+    )
+    projected = [_project(rate, fields) for rate in rates]
+    return _page(projected, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
+
+
+def trades_sold_increment_get(market: MarketState, params: Params, nick: str | None) -> dict:
+    fields = _fields(params)
+    start = time_param(params, "start_modified")
+    end = time_param(params, "end_modified")
+    if start is None:
+        raise missing("start_modified")
+    if end is None:
+        raise missing("end_modified")
+    if end < start or end - start > MAX_INCREMENT_WINDOW:
+        raise invalid("end_modified", "start_modified and end_modified must be within one day")
+    trades = market.trades_modified(nick or "", start, end, params.get("status") or None)
+    return _page([_project(t, fields) for t in trades], params, "trades", "trade", 40, 100)
+
+
+def vas_subscribe_get(market: MarketState, params: Params, nick: str | None) -> dict:
+    subscriptions = market.subscriptions(required(params, "article_code"), required(params, "nick"))
+    return {"article_user_subscribes": {"article_user_subscribe": subscriptions}} if subscriptions else {}
+
+
+def vas_order_search(market: MarketState, params: Params, nick: str | None) -> dict:
+    orders = market.orders_created(
+        required(params, "article_code"),
+        time_param(params, "start_created"),
+        time_param(params, "end_created"),
+        params.get("nick") or None,
+    )
+    page = _page(orders, {**params, "use_has_next": "false"}, "article_biz_orders", "article_biz_order", 20, 200)
+    page["total_item"] = page.pop("total_results")
+    return page
+
+
+APIS: dict[str, Api] = {
+    "taobao.traderate.add": Api(traderate_add, needs_session=True),
+    "taobao.traderate.explain.add": Api(traderate_explain_add, needs_session=True),
+    "taobao.traderates.get": Api(traderates_get, needs_session=True),
+    "taobao.trades.sold.increment.get": Api(trades_sold_increment_get, needs_session=True),
+    "taobao.vas.subscribe.get": Api(vas_subscribe_get, needs_session=False),
+    "taobao.vas.order.search": Api(vas_order_search, needs_session=False),
+}

@@ -1,0 +1,103 @@
+"""Test helpers: signed pushes through chalice's test client, world setup, reading state back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from chalicelib.marketplace import topics
+from chalicelib.marketplace.messages import build_message, encode_batch
+from chalicelib.marketplace.models import TokenGrant
+from chalicelib.marketplace.signing import sign
+from chalicelib.services.onboard_seller import onboard
+from chalicelib.store import sellers
+
+APP_KEY = "12345678"
+APP_SECRET = "app-secret-for-tests"
+
+
+def market_ts(now: datetime) -> str:
+    """TOP timestamp (GMT+8) of ``now``."""
+    from chalicelib.domain.market_time import format_market_time
+
+    return format_market_time(now)
+
+
+def signed_path(path: str, body: bytes, now: datetime, *, secret: str = APP_SECRET, method: str = "md5") -> str:
+    """``path`` with TOP push signature query params over ``body``."""
+    params = {"app_key": APP_KEY, "timestamp": market_ts(now), "sign_method": method}
+    params["sign"] = sign(params, secret, method, body=body)
+    return f"{path}?{urlencode(params)}"
+
+
+def push(client, messages: list[dict], now: datetime, *, path: str = "/webhooks/marketplace", secret=APP_SECRET):
+    """POST a signed batch through ``chalice.test.Client``; returns the response."""
+    body = encode_batch(messages)
+    return client.http.post(
+        signed_path(path, body, now, secret=secret), headers={"Content-Type": "application/json"}, body=body
+    )
+
+
+def trade_message(seller_id: str, tid: str, now: datetime, *, buyer="tb_buyer_77", msg_id=None, **extra) -> dict:
+    """A ``taobao_trade_TradeSuccess`` message."""
+    content = {
+        "tid": tid,
+        "oid": str(int(tid) + 1) if tid.isdigit() else tid,
+        "seller_nick": "test_shop",
+        "buyer_nick": buyer,
+        "buyer_open_uid": f"AAH{tid}",
+        "payment": "59.00",
+        "status": "TRADE_FINISHED",
+        **extra,
+    }
+    return build_message(
+        topics.TRADE_SUCCESS,
+        content,
+        msg_id=msg_id or f"m{tid}",
+        pub_time=now,
+        user_id=seller_id,
+        user_nick="test_shop",
+    )
+
+
+def topic_message(topic: str, seller_id: str, tid: str, now: datetime, *, msg_id: str, **content) -> dict:
+    """Any trade-scoped message (rating, refunds)."""
+    body = {"tid": tid, "oid": str(int(tid) + 1), "buyer_nick": content.pop("buyer", "tb_buyer_77"), **content}
+    return build_message(topic, body, msg_id=msg_id, pub_time=now, user_id=seller_id, user_nick="test_shop")
+
+
+def make_seller(
+    now: datetime,
+    *,
+    user_id: str = "2200000001",
+    nick: str = "test_shop",
+    access_token: str = "6201sessiontoken",
+    settings: dict | None = None,
+    plan: str | None = "FW_GOODS-1000000-2",
+    paid_days: int = 30,
+) -> str:
+    """Onboard a seller (tokens encrypted via KMS), with settings, plan and a paid period."""
+    grant = TokenGrant(
+        access_token=access_token,
+        token_type="Bearer",
+        expires_in=30 * 86400,
+        refresh_token="6202refreshtoken",
+        re_expires_in=60 * 86400,
+        taobao_user_id=user_id,
+        taobao_user_nick=nick,
+        issued_at=now,
+    )
+    seller_id = onboard(grant, now=now)
+    seller = sellers.get(seller_id)
+    if settings is not None:
+        seller.settings = {**seller.settings, **settings}
+    seller.plan = plan
+    seller.paid_until = int((now + timedelta(days=paid_days)).timestamp()) if paid_days else None
+    sellers.save(seller, now=now)
+    return seller_id
+
+
+def json_body(response) -> dict:
+    """Decoded JSON body of a chalice test response."""
+    return json.loads(response.body)
