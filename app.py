@@ -24,6 +24,11 @@ RECONCILE_QUEUE = os.environ.get("HAOPING_RECONCILE_QUEUE_NAME", "haoping-reconc
 PUSH_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
+def _context():
+    # Chalice sets this per invocation in Lambda; invoked directly (local stack, tests) there is none.
+    return getattr(app, "lambda_context", None)
+
+
 # -- inbound pushes -------------------------------------------------------------------------------------------
 @app.route("/webhooks/marketplace", methods=["POST"], content_types=PUSH_TYPES)
 def marketplace_webhook():
@@ -100,29 +105,29 @@ def dashboard_page():
 # -- schedules and queues -------------------------------------------------------------------------------------
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep_due(event):
-    return sweep.handle(event, app.lambda_context)
+    return sweep.handle(event, _context())
 
 
 @app.on_sqs_message(queue=REVIEW_QUEUE, batch_size=10, name="worker")
 def review_worker(event):
-    return worker.handle(event, app.lambda_context)
+    return worker.handle(event, _context())
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
-    return tokens.handle(event, app.lambda_context)
+    return tokens.handle(event, _context())
 
 
 @app.schedule(Cron(30, 18, "*", "*", "?", "*"), name="billing")
 def billing_daily(event):
-    return billing.daily(event, app.lambda_context)
+    return billing.daily(event, _context())
 
 
 @app.schedule(Cron(0, 19, "*", "*", "?", "*"), name="reconcile")
 def reconcile_fanout(event):
-    return reconcile.fan_out(event, app.lambda_context)
+    return reconcile.fan_out(event, _context())
 
 
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
-    return reconcile.handle(event, app.lambda_context)
+    return reconcile.handle(event, _context())

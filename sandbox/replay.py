@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import urllib3
 
@@ -68,7 +68,7 @@ class Replay:
         redirect = f"{self.stack.endpoints.app}/oauth/callback"
         for spec in self.sellers:
             account = self.stack.marketplace.add_seller(spec.nick)
-            url = oauth.authorize_url(redirect, "replay") + "&" + "nick=" + urllib3.util.parse_url(spec.nick).url
+            url = oauth.authorize_url(redirect, "replay") + "&" + urlencode({"nick": spec.nick})
             answer = self._http.request("GET", url, redirect=False)
             code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
             seller_id = onboard(oauth.exchange_code(code, redirect), now=now)
@@ -101,13 +101,34 @@ class Replay:
     def _push_due(self, now: datetime) -> None:
         batch = []
         while self._next_event < len(self.events) and self.events[self._next_event].at <= now:
-            batch.append(self._message(self.events[self._next_event]))
+            event = self.events[self._next_event]
+            self._apply_to_market(event)
+            batch.append(self._message(event))
             self._next_event += 1
         for i in range(0, len(batch), 50):
             status, body = self._push(batch[i : i + 50])
             self.push_stats[status] += 1
             for result in body.get("results", []):
                 self.push_stats[result["status"]] += 1
+
+    def _apply_to_market(self, event: WorldEvent) -> None:
+        """The marketplace changes first; its message follows (as the platform's push does)."""
+        t = event.trade
+        market = self.stack.marketplace
+        if event.kind == "trade_success":
+            market.add_trade(
+                t.seller_nick,
+                tid=int(t.tid),
+                oid=int(t.oid),
+                buyer_nick=t.buyer_nick,
+                buyer_open_uid=t.buyer_open_uid,
+                payment=t.payment,
+                item_title=t.item_title,
+                created=t.ended_at - timedelta(days=4),
+                end_time=t.ended_at,
+            )
+        elif event.kind == "buyer_rated":
+            market.add_buyer_rate(int(t.tid), t.buyer_rating[1])
 
     def _push(self, messages: list[dict]) -> tuple[int, dict]:
         from sandbox.market import Publisher

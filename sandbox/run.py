@@ -6,16 +6,21 @@ python -m sandbox.run [--sellers N] [--trades N] [--seed N] [--serve]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
 from sandbox.stack import LocalStack, StackFailed
 from sandbox.world import default_sellers, generate, market_midnight
+
+LOG_PATH = Path("build/run.log")
 
 
 @dataclass
@@ -61,20 +66,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = LocalStack(clock)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    LOG_PATH.parent.mkdir(exist_ok=True)
+    log = LOG_PATH.open("w", encoding="utf-8")
     try:
-        stack.start()
+        with app_output_to(log):
+            stack.start()
     except StackFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         ep = stack.endpoints
         print(f"  AWS (moto) {ep.aws} · marketplace {ep.marketplace} · app {ep.app}")
-        replay = Replay(stack, sellers, trades, events, day)
-        replay.onboard()
-        progress = Progress(total=replay.horizon_seconds)
-        replay.run(on_tick=lambda done, label: progress.show(done, label))
-        progress.close()
-        report = replay.report(wall_seconds=time.monotonic() - started)
+        print(f"  app logs and metrics (JSON lines): {LOG_PATH}")
+        with app_output_to(log):
+            replay = Replay(stack, sellers, trades, events, day)
+            replay.onboard()
+            progress = Progress(total=replay.horizon_seconds)
+            replay.run(on_tick=lambda done, label: progress.show(done, label))
+            progress.close()
+            report = replay.report(wall_seconds=time.monotonic() - started)
         print(report.text)
         if args.serve:
             print(f"\nStack is up. App: {stack.endpoints.app}  (Ctrl-C to stop)")
@@ -86,6 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stack.stop()
+        log.close()
+
+
+@contextlib.contextmanager
+def app_output_to(stream):
+    """Send the app's JSON logs and EMF metrics (both written to stdout, as in Lambda) to ``stream``."""
+    from chalicelib.telemetry import logger
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            handler.setStream(old)
 
 
 if __name__ == "__main__":

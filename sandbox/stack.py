@@ -8,12 +8,15 @@ import json
 import os
 import secrets
 import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sandbox.market.clock import FakeClock
 
 APP_KEY = "12345678"
+# Invoked in-process there is no Lambda context, so powertools cannot bound its in-progress records.
+warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 TABLE_PREFIX = "haoping-local"
 
 

@@ -33,7 +33,8 @@ def decide_on_buyer_rating(
     ``on_buyer_neutral_or_bad`` (``rate_good_anyway`` releases a waiting task like a good rating
     would), always alerts the seller, asks for an explanation when ``auto_explain`` is on, and
     blacklists the buyer when ``auto_blacklist_on_bad`` is on (neutral counts as bad here: the product
-    promise is that a buyer who rated either is not served an automatic review again). When the plan's ``features`` are given, follow-ups the plan lacks are not taken.
+    promise is that a buyer who rated either is not served an automatic review again). When the plan's
+    ``features`` are given, follow-ups the plan lacks are not taken.
     """
     waiting = settings.mode == "after_buyer"
     if result == "good":

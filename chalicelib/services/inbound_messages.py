@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage, Message
+from chalicelib.services.handle_buyer_rating import TradeNotKnownYet
 from chalicelib.services.schedule_review import UnknownSeller, schedule_trade
 from chalicelib.telemetry import count, logger
 
@@ -75,7 +76,11 @@ def handle_message(msg: Message, *, now: datetime) -> MessageResult:
         return MessageResult(msg.id, "rejected", reason)
     except UnknownSeller:
         count("MessageRejected")
+        logger.warning("message for unknown seller", extra={"message_id": msg.id, "topic": msg.topic})
         return MessageResult(msg.id, "rejected", "seller has not authorized the app")
+    except TradeNotKnownYet:
+        count("MessageDeferred")
+        return MessageResult(msg.id, "error", "trade not known yet, retry later")
     except Exception:
         count("MessageFailed")
         logger.exception("message failed", extra={"message_id": msg.id, "topic": msg.topic})

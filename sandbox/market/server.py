@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -71,7 +72,9 @@ class SandboxMarketplace:
         self.app_key = app_key
         self._secret = app_secret
         self.clock = clock
-        self.clock_ctl = clock if isinstance(clock, FakeClock) else None
+        # Accept the clock itself or its bound ``now`` and expose the controllable object either way.
+        owner = clock if isinstance(clock, FakeClock) else getattr(clock, "__self__", None)
+        self.clock_ctl = owner if isinstance(owner, FakeClock) else None
         self.article_code = article_code
         self.state = MarketState(
             clock,
@@ -112,7 +115,9 @@ class SandboxMarketplace:
         server.daemon_threads = True
         self._server = server
         self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="sandbox-market", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-market", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -296,6 +301,11 @@ class SandboxMarketplace:
 def _handler_for(market: SandboxMarketplace) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes; without this, delayed ACKs add ~40 ms per call.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: object) -> None:
             """Requests carry tokens; the sandbox keeps no access log."""

@@ -435,6 +435,12 @@ def test_faults_over_http(sandbox, top_client) -> None:  # noqa: F811
     with pytest.raises(PermissionDenied):
         top_client.vas_subscribe_get(ARTICLE, SELLER)
     assert urllib3.request("POST", admin, body=b"[1]").status == 400
+    now = sandbox.clock()
+    outage = [format_top_time(now), (now + timedelta(minutes=1)).isoformat()]
+    urllib3.request("DELETE", admin)
+    urllib3.request("POST", admin, json={"outage": outage})
+    with pytest.raises(Transient):
+        top_client.vas_subscribe_get(ARTICLE, SELLER)
 
 
 def test_manual_ban_counts_down_by_clock(sandbox, top_client) -> None:  # noqa: F811
@@ -596,7 +602,7 @@ class _Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def delivered_ids(self) -> list[str]:
         return [m.id for _, body in self.requests for m in parse_batch(body).messages]
