@@ -5,18 +5,11 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.config import clock, get_settings
+from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
 from chalicelib.services.inbound_messages import handle_message
 from chalicelib.telemetry import count, flush, logger
-
-
-def error_response(status: int, code: str, message: str, fields: dict | None = None) -> Response:
-    """The one error shape of the HTTP surface."""
-    body = {"error": {"code": code, "message": message}}
-    if fields:
-        body["error"]["fields"] = fields
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
 def authenticate_push(request) -> bytes:

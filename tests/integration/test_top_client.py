@@ -698,3 +698,10 @@ def test_channel_redelivers_messages_named_as_failed(receiver) -> None:
     channel.flush(clock())
     assert channel.pending == 1
     assert channel.stats.delivered == 2
+
+
+def test_clock_control_is_exposed_for_a_clock_or_its_now() -> None:
+    clock = FakeClock()
+    assert SandboxMarketplace(APP_KEY, APP_SECRET, clock).clock_ctl is clock
+    assert SandboxMarketplace(APP_KEY, APP_SECRET, clock.now).clock_ctl is clock
+    assert SandboxMarketplace(APP_KEY, APP_SECRET, lambda: clock.now()).clock_ctl is None
