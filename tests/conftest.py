@@ -53,14 +53,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def aws(monkeypatch, clock):
+def aws_endpoint() -> str | None:
+    """Where the store runs: HAOPING_AWS_ENDPOINT when set, else moto in-process (None)."""
+    return os.environ.get("HAOPING_AWS_ENDPOINT")
+
+
+@pytest.fixture
+def aws(monkeypatch, clock, aws_endpoint):
     """Tables, queues, a KMS key and the alerts topic on moto (or on HAOPING_AWS_ENDPOINT when set)."""
     import boto3
     from moto import mock_aws
 
     from sandbox.stack import rebind_app
 
-    endpoint = os.environ.get("HAOPING_AWS_ENDPOINT")
+    endpoint = aws_endpoint
     for key, value in _base_env(endpoint).items():
         monkeypatch.setenv(key, value)
     mock = None if endpoint else mock_aws()

@@ -41,9 +41,7 @@ def seller_of(request) -> str:
     if not token:
         raise NotAuthenticated("missing seller session token")
     try:
-        claims = verify(
-            get_settings().session_secret.encode("utf-8"), token, purpose=SESSION_PURPOSE, now=clock.now()
-        )
+        claims = verify(get_settings().session_secret.encode("utf-8"), token, purpose=SESSION_PURPOSE, now=clock.now())
     except TokenRejected as exc:
         raise NotAuthenticated(f"session token rejected: {exc.reason}") from None
     return claims.subject

@@ -70,6 +70,31 @@ class DueIndex(GlobalSecondaryIndex):
     due_at = NumberAttribute(range_key=True)
 
 
+class TradeEndIndex(GlobalSecondaryIndex):
+    """A seller's tasks in trade order, so the seller API lists newest first and by day without a scan.
+
+    Keys only: ``trade_end`` never changes after creation, so task transitions cost no index write.
+    """
+
+    class Meta:
+        index_name = "by_trade_end"
+        projection = KeysOnlyProjection()
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    trade_end = NumberAttribute(range_key=True)
+
+
+class FailedIndex(GlobalSecondaryIndex):
+    """Sparse index of failed tasks by market day (``failed_day`` is set only while failed), for operators."""
+
+    class Meta:
+        index_name = "failed"
+        projection = KeysOnlyProjection()
+
+    failed_day = UnicodeAttribute(hash_key=True)
+    updated_at = NumberAttribute(range_key=True)
+
+
 class Task(Model):
     """One review task per trade."""
 
@@ -100,9 +125,12 @@ class Task(Model):
     refunds = JSONAttribute(null=True)  # refund_id -> furthest status seen
     stub = BooleanAttribute(null=True)  # created by a message that arrived before the trade's
     rev = NumberAttribute(default=0)  # bumped by every write: the guard of read-modify-write updates
+    failed_day = UnicodeAttribute(null=True)  # market day the task failed; present only while failed
     expire_at = TTLAttribute(null=True)
 
     due = DueIndex()
+    by_trade_end = TradeEndIndex()
+    by_failed_day = FailedIndex()
 
 
 class Control(Model):

@@ -11,6 +11,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import INDEXED, SOURCES, TARGETS, TERMINAL, Event, State
 from chalicelib.store.models import Audit, Task
 
@@ -139,6 +140,11 @@ def transition(
         actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
     else:
         actions.append(Task.expire_at.remove())
+    # Present only while failed: the sparse ``failed`` index lets operators find failures without a scan.
+    if target is State.FAILED:
+        actions.append(Task.failed_day.set(market_date(now).isoformat()))
+    else:
+        actions.append(Task.failed_day.remove())
     if add_attempt:
         actions.append(Task.attempts.add(1))
     for name, value in (fields or {}).items():

@@ -1,0 +1,269 @@
+"""Request and response models of the seller API: the routes validate and shape with these, and the
+OpenAPI document is generated from them, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from chalicelib.domain.settings import SellerSettings
+from chalicelib.domain.task_state import State
+
+SkipReason = Literal["blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _partial(model: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
+    """``model`` with every field optional (absent = unchanged) and the same constraints on given values."""
+    fields = {}
+    for field_name, info in model.model_fields.items():
+        optional = copy.copy(info)
+        optional.default = None
+        optional.default_factory = None
+        fields[field_name] = (info.annotation | None, optional)
+    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+class ErrorDetail(_Model):
+    """What went wrong: a stable ``code``, a message for people, and the bad fields when there are any."""
+
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorBody(_Model):
+    """Every error of the API has this shape."""
+
+    error: ErrorDetail
+
+
+# -- settings --------------------------------------------------------------------------------------------------
+SettingsUpdate = _partial(
+    SellerSettings,
+    "SettingsUpdate",
+    "Fields to change; absent fields keep their value, ``alerts`` merges key by key, lists replace. "
+    "The result is validated as a whole: if any field is bad, nothing changes.",
+)
+
+
+class SettingsView(_Model):
+    """The seller's saved settings, the plan's features and the limits templates are checked against."""
+
+    settings: SellerSettings
+    features: list[str]
+    version: int
+    template_variables: list[str]
+    content_max_length: int
+    explain_max_length: int
+
+
+class SampleTrade(_Model):
+    """An example trade to render a template for; the nick is shown masked and never stored."""
+
+    buyer_nick: str = Field(default="tb_sample_buyer", min_length=1, max_length=64)
+    item_title: str = Field(default="保温杯", max_length=120)
+    trade_date: date | None = None
+
+
+class PreviewRequest(_Model):
+    """A template to render (default: the seller's first saved one of ``kind``)."""
+
+    template: str | None = Field(default=None, max_length=2000)
+    kind: Literal["review", "explain"] = "review"
+    sample: SampleTrade = SampleTrade()
+
+
+class LintProblemView(_Model):
+    """One reason the text could not be posted."""
+
+    code: str
+    message: str
+
+
+class PreviewView(_Model):
+    """The rendered text and the content lint's verdict on it."""
+
+    content: str
+    ok: bool
+    problems: list[LintProblemView]
+    length: int
+    max_length: int
+
+
+# -- tasks -----------------------------------------------------------------------------------------------------
+class TaskQuery(_Model):
+    """Filters of the task list: state, and the market days (GMT+8) the trades ended on."""
+
+    state: State | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    limit: int = Field(default=25, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TaskQuery:
+        if self.from_ and self.to and self.from_ > self.to:
+            raise ValueError("'from' must not be after 'to'")
+        return self
+
+
+class TaskView(_Model):
+    """One review task as the seller sees it (the buyer only masked)."""
+
+    tid: str
+    oid: str | None
+    state: State
+    reason: str | None
+    holds: list[str]
+    buyer: str | None
+    item_title: str | None
+    content: str | None
+    attempts: int
+    buyer_rating: Literal["good", "neutral", "bad"] | None
+    trade_end: datetime
+    due_at: datetime | None
+    posted_at: datetime | None
+    updated_at: datetime
+    actions: list[Literal["retry", "cancel"]] = Field(description="what the seller may do with it now")
+
+
+class TaskPageView(_Model):
+    """A page of tasks, newest trade first."""
+
+    tasks: list[TaskView]
+    next_cursor: str | None
+
+
+class NoBody(_Model):
+    """Task actions take no parameters (an empty body, or none)."""
+
+
+class TaskActionView(_Model):
+    """The task after a retry or cancel."""
+
+    task: TaskView
+
+
+# -- blacklist -------------------------------------------------------------------------------------------------
+class PageQuery(_Model):
+    """Cursor paging."""
+
+    cursor: str | None = Field(default=None, max_length=512)
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class BuyerIdentity(_Model):
+    """A buyer by nick and/or open uid (at least one)."""
+
+    nick: str | None = Field(default=None, min_length=1, max_length=64)
+    open_uid: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _named(self) -> BuyerIdentity:
+        if not (self.nick or "").strip() and not (self.open_uid or "").strip():
+            raise ValueError("name the buyer by nick or open_uid")
+        return self
+
+
+class BlacklistRemoval(_Model):
+    """Which entry to remove: its ``id``, or the buyer's nick/open uid."""
+
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    nick: str | None = Field(default=None, min_length=1, max_length=64)
+    open_uid: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> BlacklistRemoval:
+        named = bool((self.nick or "").strip() or (self.open_uid or "").strip())
+        if bool(self.id) == named:
+            raise ValueError("give either the entry id or the buyer's nick/open_uid")
+        return self
+
+
+class BlacklistEntryView(_Model):
+    """A blacklisted buyer: the entry id (a keyed hash) and the masked nick."""
+
+    id: str
+    buyer: str
+    reason: str
+    added_at: datetime
+
+
+class BlacklistPageView(_Model):
+    """A page of blacklist entries."""
+
+    entries: list[BlacklistEntryView]
+    next_cursor: str | None
+
+
+class BlacklistAddedView(_Model):
+    """The entries for the buyer, and how many of them are new."""
+
+    entries: list[BlacklistEntryView]
+    created: int
+
+
+class BlacklistRemovedView(_Model):
+    """How many entries were removed."""
+
+    removed: int
+
+
+# -- stats and subscription ------------------------------------------------------------------------------------
+class StatsQuery(_Model):
+    """How many market days back, today included."""
+
+    days: int = Field(default=30, ge=1, le=90)
+
+
+class RatingCounts(_Model):
+    """Buyer ratings received."""
+
+    good: int
+    neutral: int
+    bad: int
+
+
+class StatsTotals(_Model):
+    """Reviews posted, skipped by reason, failed, expired, and buyer ratings received."""
+
+    posted: int
+    skipped: dict[SkipReason, int]
+    failed: int
+    expired: int
+    ratings: RatingCounts
+
+
+class DayStatsView(StatsTotals):
+    """One market day's outcomes."""
+
+    day: date
+
+
+class StatsView(_Model):
+    """Per-day counters, oldest first, and their totals."""
+
+    days: list[DayStatsView]
+    totals: StatsTotals
+
+
+class SubscriptionView(_Model):
+    """The seller's plan and paid period."""
+
+    shop: str
+    status: str
+    plan: str | None
+    plan_name: str | None
+    active: bool
+    paid_until: datetime | None
+    days_left: int
+    features: list[str]
+    hourly_cap: int

@@ -1,0 +1,206 @@
+"""The seller API's route table and the OpenAPI 3.1 document generated from it and from ``api_models``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.handlers import api_models as m
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+ERROR_TEXT = {
+    400: "The request is invalid; ``fields`` names each bad field",
+    401: "No valid seller session",
+    403: "The request names another seller",
+    404: "Not found among this seller's own data",
+    409: "Not possible in the current state; the message says why",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route of the seller API: its models, success status and the errors it may answer."""
+
+    method: str
+    path: str
+    summary: str
+    response: type[BaseModel] | None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = (401,)
+    public: bool = False
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/api/settings", "The seller's settings", m.SettingsView),
+    Operation(
+        "PUT",
+        "/api/settings",
+        "Change settings (validated as a whole; nothing changes if any field is bad)",
+        m.SettingsView,
+        body=m.SettingsUpdate,
+        errors=(400, 401, 403, 409),
+    ),
+    Operation(
+        "POST",
+        "/api/settings/preview",
+        "Render a template for a sample trade, with the lint verdict",
+        m.PreviewView,
+        body=m.PreviewRequest,
+        body_required=False,
+        errors=(400, 401, 403),
+    ),
+    Operation(
+        "GET",
+        "/api/tasks",
+        "Review tasks, newest trade first, one page per cursor",
+        m.TaskPageView,
+        query=m.TaskQuery,
+        errors=(400, 401, 403),
+    ),
+    Operation(
+        "POST",
+        "/api/tasks/{tid}/retry",
+        "Schedule a failed (or held-for-review) task again",
+        m.TaskActionView,
+        errors=(401, 403, 404, 409),
+    ),
+    Operation(
+        "POST",
+        "/api/tasks/{tid}/cancel",
+        "Cancel a scheduled or held task (it is never posted)",
+        m.TaskActionView,
+        errors=(401, 403, 404, 409),
+    ),
+    Operation(
+        "GET",
+        "/api/blacklist",
+        "Blacklisted buyers (masked)",
+        m.BlacklistPageView,
+        query=m.PageQuery,
+        errors=(400, 401),
+    ),
+    Operation(
+        "POST",
+        "/api/blacklist",
+        "Blacklist a buyer by nick and/or open uid",
+        m.BlacklistAddedView,
+        status=201,
+        body=m.BuyerIdentity,
+        errors=(400, 401, 403),
+    ),
+    Operation(
+        "DELETE",
+        "/api/blacklist",
+        "Remove a buyer by entry id, nick or open uid",
+        m.BlacklistRemovedView,
+        body=m.BlacklistRemoval,
+        errors=(400, 401, 403, 404),
+    ),
+    Operation(
+        "GET",
+        "/api/stats",
+        "Per-day posted, skipped by reason, failed, expired and buyer ratings",
+        m.StatsView,
+        query=m.StatsQuery,
+        errors=(400, 401),
+    ),
+    Operation("GET", "/api/subscription", "Plan, paid-until, features and days left", m.SubscriptionView),
+    Operation("GET", "/api/openapi.json", "This document", None, errors=(), public=True),
+)
+
+
+def _models() -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = [m.ErrorBody]
+    for op in OPERATIONS:
+        found += [model for model in (op.response, op.body, op.query) if model is not None]
+    return list(dict.fromkeys(found))
+
+
+def _parameters(op: Operation, schemas: dict) -> list[dict]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9A-Za-z_-]+$"}}
+        for name in _path_params(op.path)
+    ]
+    if op.query is not None:
+        schema = schemas[op.query.__name__]
+        required = set(schema.get("required", ()))
+        for name, prop in schema["properties"].items():
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append(param)
+    return params
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
+    doc: dict = {"summary": op.summary, "operationId": f"{op.method.lower()}{_camel(op.path)}"}
+    if op.public:
+        doc["security"] = []
+        doc["responses"] = {"200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}}}
+        return doc
+    params = _parameters(op, schemas)
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    responses = {
+        str(op.status): {
+            "description": op.response.__doc__.strip().splitlines()[0],
+            "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+        }
+    }
+    for status in op.errors:
+        responses[str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {"application/json": {"schema": refs[(m.ErrorBody, "serialization")]}},
+        }
+    doc["responses"] = responses
+    return doc
+
+
+def _camel(path: str) -> str:
+    words = [part.strip("{}").replace(".", "_") for part in path.split("/") if part and part != "api"]
+    return "".join(word[:1].upper() + word[1:] for word in words)
+
+
+@cache
+def document() -> dict:
+    """The OpenAPI 3.1 document of the seller API (built once per container)."""
+    models = _models()
+    pairs = [(model, "validation") for model in models] + [(model, "serialization") for model in models]
+    refs, top = models_json_schema(pairs, ref_template=REF_TEMPLATE)
+    schemas = top.get("$defs", {})
+    paths: dict[str, dict] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "haoping seller API",
+            "version": "1",
+            "description": "Settings, review tasks, blacklist, statistics and subscription of one seller. "
+            "Every route acts for the seller of the session token and sees only that seller's data.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "http", "scheme": "bearer", "description": "seller session token"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "hp_session"},
+            },
+        },
+        "security": [{"session": []}, {"sessionCookie": []}],
+    }

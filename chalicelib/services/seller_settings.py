@@ -1,0 +1,134 @@
+"""Use cases: read and change a seller's settings (validated as a whole), and preview a review template."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.domain import templates
+from chalicelib.domain.lint import LintKind, LintProblem, lint
+from chalicelib.domain.settings import SellerSettings, apply_update
+from chalicelib.security.buyer_id import mask_nick
+from chalicelib.services import runtime
+from chalicelib.services.seller_views import seller_view
+from chalicelib.store import audit, sellers
+from chalicelib.telemetry import count
+
+SAMPLE_BUYER = "tb_sample_buyer"
+SAMPLE_ITEM = "保温杯"
+
+
+class SettingsConflict(RuntimeError):
+    """The settings changed between reading and saving them (another tab or an operator); nothing was saved."""
+
+
+@dataclass(frozen=True)
+class SettingsState:
+    """The seller's saved settings, what the plan allows, and the limits templates are checked against."""
+
+    settings: SellerSettings
+    features: frozenset[str]
+    version: int
+    content_max_length: int
+    explain_max_length: int
+
+
+def _state(view) -> SettingsState:
+    rules = runtime.rules()
+    return SettingsState(
+        settings=view.settings,
+        features=view.features(),
+        version=int(view.seller.settings_version or 0),
+        content_max_length=rules.content_max_length,
+        explain_max_length=rules.explain_max_length,
+    )
+
+
+def read_settings(seller_id: str) -> SettingsState:
+    """The seller's settings as saved."""
+    return _state(seller_view(seller_id))
+
+
+def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, actor: str = "seller") -> SettingsState:
+    """Merge ``patch`` over the saved settings and save the result only if all of it is valid.
+
+    Raises ``SettingsInvalid`` (every bad field, nothing saved) or ``SettingsConflict``.
+    """
+    view = seller_view(seller_id)
+    updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
+    seller = view.seller
+    seller.settings = updated.model_dump(mode="json")
+    seller.settings_version = int(seller.settings_version or 0) + 1
+    try:
+        sellers.save(seller, now=now)
+    except PutError as exc:
+        sellers.forget(seller_id)
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise SettingsConflict("settings changed meanwhile; reload and try again") from None
+        raise
+    audit.append(
+        seller_id,
+        actor=actor,
+        action="settings.update",
+        target=None,
+        result="ok",
+        detail={"fields": sorted(patch), "version": seller.settings_version},
+        now=now,
+    )
+    count("SettingsUpdated")
+    return _state(seller_view(seller_id))
+
+
+@dataclass(frozen=True)
+class SampleTrade:
+    """The trade a preview is rendered for (the seller's own example, never stored)."""
+
+    buyer_nick: str = SAMPLE_BUYER
+    item_title: str = SAMPLE_ITEM
+    trade_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A template rendered for a sample trade, with the content lint's verdict."""
+
+    content: str
+    problems: tuple[LintProblem, ...]
+    max_length: int
+
+    @property
+    def ok(self) -> bool:
+        """True when this text could be posted under the current rules."""
+        return not self.problems
+
+
+def preview_template(
+    seller_id: str, *, template: str | None, kind: LintKind, sample: SampleTrade, now: datetime
+) -> Preview:
+    """Render ``template`` (default: the seller's first one of ``kind``) for ``sample`` and lint the result.
+
+    The buyer appears only masked in the text; the raw sample nick is passed to the lint so a template
+    that would leak it is reported, exactly as before a real post.
+    """
+    view = seller_view(seller_id)
+    rules = runtime.rules()
+    max_length = rules.explain_max_length if kind == "explain" else rules.content_max_length
+    if template is None:
+        saved = view.settings.explain_templates if kind == "explain" else view.settings.templates
+        template = saved[0] if saved else ""
+    problems = [LintProblem("template_invalid", reason) for reason in templates.template_errors(template)]
+    if problems:
+        return Preview(content="", problems=tuple(problems), max_length=max_length)
+    variables = templates.variables_for(
+        buyer_masked=mask_nick(sample.buyer_nick),
+        item_title=sample.item_title,
+        shop_name=view.seller.nick,
+        trade_end=sample.trade_end or now,
+    )
+    content = templates.render(template, variables)
+    found = lint(content, rules, buyer_identifiers=(sample.buyer_nick,), kind=kind)
+    return Preview(content=content, problems=tuple(found), max_length=max_length)
