@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,7 +192,7 @@ class Replay:
         for spec in self.sellers:
             shop = per_shop[spec.nick]
             outcomes = ", ".join(f"{k} {n}" for k, n in sorted(shop.items()))
-            lines.append(f"{spec.nick:<20} {sum(shop.values()):>6}  {outcomes}")
+            lines.append(f"{_pad(spec.nick, 20)} {sum(shop.values()):>6}  {outcomes}")
         lines.append("")
         lines.append("tasks by state: " + ", ".join(f"{k} {n}" for k, n in sorted(states.items())))
         calls = dict(market.calls)
@@ -207,3 +208,9 @@ class Replay:
             "RESULT: " + ("OK — every trade reached its expected outcome, none posted twice" if ok else "FAILED")
         )
         return Report("\n".join(lines), ok)
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align for a terminal, where CJK characters take two columns."""
+    columns = sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    return text + " " * max(0, width - columns)
