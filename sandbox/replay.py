@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import urlencode, urljoin
 
 import urllib3
 
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.stack import APP_KEY, LocalStack
-from sandbox.world import SellerSpec, TradeSpec, WorldEvent
+from sandbox.world import SellerSpec, TradeSpec, WorldEvent, operator_resume_at, rules_override
 
 TOPIC_OF = {
     "trade_success": topics.TRADE_SUCCESS,
@@ -48,6 +49,9 @@ class Replay:
         self.day = day
         self.seller_ids: dict[str, str] = {}
         self.user_ids: dict[str, str] = {}
+        self.sessions: dict[str, str] = {}  # each shop's seller session token, from the OAuth callback
+        self.resumed: list[str] = []  # shops the simulated operator resumed after the write guard paused them
+        self._operator_done = False
         self._next_event = 0
         self._msg_id = 0
         self.push_stats = Counter()
@@ -61,18 +65,13 @@ class Replay:
         from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
         from chalicelib.services import runtime
-        from chalicelib.services.onboard_seller import onboard
         from chalicelib.store import sellers as seller_store
 
         now = self.stack.clock.now()
-        oauth = runtime.oauth_client()
-        redirect = f"{self.stack.endpoints.app}/oauth/callback"
+        self._write_rules_override(now)
         for spec in self.sellers:
             account = self.stack.marketplace.add_seller(spec.nick)
-            url = oauth.authorize_url(redirect, "replay") + "&" + urlencode({"nick": spec.nick})
-            answer = self._http.request("GET", url, redirect=False)
-            code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
-            seller_id = onboard(oauth.exchange_code(code, redirect), now=now)
+            seller_id, self.sessions[spec.nick] = self._authorize(spec.nick)
             self.seller_ids[spec.nick] = seller_id
             self.user_ids[spec.nick] = account.user_id
             seller = seller_store.get(seller_id)
@@ -84,6 +83,49 @@ class Replay:
             seller.paid_until = int((self.day + timedelta(days=60)).timestamp())
             seller_store.save(seller, now=now)
 
+    def _authorize(self, nick: str) -> tuple[str, str]:
+        """The shop's browser walks the OAuth flow over HTTP: the app's ``/oauth/start``, the marketplace's
+        authorize page (the sandbox logs the seller in by ``nick``), the app's callback with the state cookie.
+        Returns the seller id and the seller session token."""
+        app = self.stack.endpoints.app
+        start = self._http.request("GET", f"{app}/oauth/start", redirect=False)
+        state_cookie = start.headers["Set-Cookie"].split(";", 1)[0]
+        granted = self._http.request("GET", start.headers["Location"] + "&" + urlencode({"nick": nick}), redirect=False)
+        answer = self._http.request(
+            "GET",
+            urljoin(app + "/", granted.headers["Location"]),
+            redirect=False,
+            headers={"Cookie": state_cookie, "Accept": "application/json"},
+        )
+        if answer.status != 200:
+            raise RuntimeError(f"{nick} could not authorize the app: HTTP {answer.status} {answer.data[:300]!r}")
+        body = json.loads(answer.data)
+        return body["seller_id"], body["session_token"]
+
+    def _write_rules_override(self, now: datetime) -> None:
+        """The world's rules (the capped shops' plans) go in before anyone subscribes to them."""
+        from chalicelib.store import control
+
+        doc = rules_override(self.sellers)
+        if doc:
+            control.write_rules_override(doc, now=now)
+
+    def _operator(self, now: datetime) -> None:
+        """The operator's morning: read the overnight alerts and resume the shops the write guard paused."""
+        from chalicelib.store import audit, control
+
+        if self._operator_done or now < operator_resume_at(self.day):
+            return
+        self._operator_done = True
+        paused = control.read_switches(fresh=True).kill_sellers
+        for nick, seller_id in self.seller_ids.items():
+            if seller_id in paused:
+                control.set_kill_seller(seller_id, False, now=now)
+                audit.append(
+                    seller_id, actor="operator", action="seller.resume", target=None, result="ok", detail=None, now=now
+                )
+                self.resumed.append(nick)
+
     # -- the clock loop ---------------------------------------------------------------------------------------
     def run(self, on_tick=None) -> None:
         """Advance the clock tick by tick: push due events, sweep, drain the queue into the worker."""
@@ -93,6 +135,7 @@ class Replay:
         while clock.now() < horizon:
             step = TRADING_TICK if clock.now() < end_trading else QUIET_TICK
             clock.advance(step.total_seconds())
+            self._operator(clock.now())
             self._push_due(clock.now())
             self.stack.pump()
             if on_tick:
@@ -198,16 +241,49 @@ class Replay:
         calls = dict(market.calls)
         lines.append("marketplace calls: " + ", ".join(f"{k} {n}" for k, n in sorted(calls.items())))
         lines.append("pushes: " + ", ".join(f"{k} {n}" for k, n in sorted(self.push_stats.items(), key=str)))
+        guard_lines, guard_ok = self._guard_report()
+        lines += guard_lines
         lines.append(f"trades {len(self.trades)} · double posts {double_posts} · open tasks {open_tasks}")
         lines.append(f"expected outcomes met: {len(self.trades) - len(mismatches)}/{len(self.trades)}")
         for t, got in mismatches[:10]:
             lines.append(f"  mismatch tid {t.tid} ({t.seller_nick}): expected {t.expect}, got {got}")
         lines.append(f"wall time {wall_seconds:.1f}s")
-        ok = double_posts == 0 and open_tasks == 0 and not mismatches
+        ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok
         lines.append(
             "RESULT: " + ("OK — every trade reached its expected outcome, none posted twice" if ok else "FAILED")
         )
         return Report("\n".join(lines), ok)
+
+    def _guard_report(self) -> tuple[list[str], bool]:
+        """What the write guard did per shop (read back from the audit trail and the marketplace), and whether
+        it held: dry-run shops posted nothing, capped shops never exceeded their cap and were paused when the
+        world says they should be."""
+        from chalicelib.store.models import Audit
+
+        market = self.stack.marketplace
+        resume = operator_resume_at(self.day)
+        lines, ok = ["write guard:"], True
+        for spec in self.sellers:
+            results = Counter(f"{a.action}:{a.result}" for a in Audit.query(self.seller_ids[spec.nick]))
+            posted = market.rates_given(spec.nick)
+            notes = []
+            if results["taobao.traderate.add:dry_run"]:
+                dry = results["taobao.traderate.add:dry_run"]
+                notes.append(f"{dry} dry-run records with the exact text, {len(posted)} posted")
+            pauses = Counter({k.split(":", 1)[1]: n for k, n in results.items() if k.startswith("seller.pause:")})
+            if pauses:
+                why = ", ".join(f"{n}× {verdict}" for verdict, n in sorted(pauses.items()))
+                notes.append(f"paused ({why}), resumed {results['seller.resume:ok']}× by the operator")
+            if spec.hourly_cap is not None:
+                busiest = max(Counter(r["created"][:13] for r in posted).values(), default=0)
+                notes.append(f"busiest hour {busiest} posts (cap {spec.hourly_cap})")
+                deferred = any(t.post_at == resume for t in self.trades if t.seller_nick == spec.nick)
+                ok = ok and busiest <= spec.hourly_cap and bool(pauses) == deferred
+            if spec.dry_run:
+                ok = ok and not posted
+            if notes:
+                lines.append(f"  {_pad(spec.nick, 18)} " + "; ".join(notes))
+        return (lines if len(lines) > 1 else []), ok
 
 
 def _pad(text: str, width: int) -> str:

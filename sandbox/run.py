@@ -47,7 +47,8 @@ class Progress:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
-    parser.add_argument("--sellers", type=int, default=3, help="how many simulated shops (default 3)")
+    shops = len(default_sellers())
+    parser.add_argument("--sellers", type=int, default=shops, help=f"how many simulated shops (default {shops})")
     parser.add_argument("--trades", type=int, default=40, help="trades per shop in the day (default 40)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--serve", action="store_true", help="keep the stack up after the replay until Ctrl-C")
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         with app_output_to(log):
             replay = Replay(stack, sellers, trades, events, day)
             replay.onboard()
+        nick, shop_id = next(iter(replay.seller_ids.items()))
+        print(f"  dashboard of {nick}: {dashboard_url(stack, shop_id)}")
+        with app_output_to(log):
             progress = Progress(total=replay.horizon_seconds)
             replay.run(on_tick=lambda done, label: progress.show(done, label))
             progress.close()
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.text)
         if args.serve:
             print(f"\nStack is up. App: {stack.endpoints.app}  (Ctrl-C to stop)")
+            print(f"Dashboard of {nick}: {dashboard_url(stack, shop_id)}")
             while True:
                 time.sleep(1)
         return 0 if report.ok else 1
@@ -97,6 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
         log.close()
+
+
+def dashboard_url(stack: LocalStack, seller_id: str) -> str:
+    """The dashboard with a seller session token; the page keeps the token in the tab and drops it from the URL.
+
+    The token outlives the replayed horizon, since the stack's clock runs through a few weeks of market time.
+    """
+    from chalicelib.config import get_settings
+    from chalicelib.security.signed_tokens import issue
+
+    ttl = int(timedelta(days=30).total_seconds())
+    secret = get_settings().session_secret.encode("utf-8")
+    token = issue(secret, purpose="seller_session", subject=seller_id, now=stack.clock.now(), ttl_seconds=ttl)
+    return f"{stack.endpoints.app}/?token={token}"
 
 
 @contextlib.contextmanager

@@ -185,6 +185,7 @@ class LocalStack:
         host, port = server.server.server_address[:2]
         self.endpoints.app = f"http://{host}:{port}"
         os.environ["HAOPING_PUBLIC_URL"] = self.endpoints.app
+        rebind_app()  # the OAuth callback URL is built from the public URL
 
     # -- the pump: what EventBridge and SQS do in AWS ---------------------------------------------------------
     def tick(self) -> dict:
@@ -193,41 +194,75 @@ class LocalStack:
 
         return sweep_due(scheduled_event(self.clock.now()), None)
 
-    def drain(self, *, max_batches: int = 1000) -> int:
-        """Deliver review-queue batches to the worker until the queue is empty; returns records delivered."""
+    def drain(self, *, max_batches: int = 1000, queue_url: str | None = None, worker=None) -> int:
+        """Deliver a queue's batches to its function (default: review queue, worker) until the queue is empty.
+
+        Returns records delivered. Records the function reports failed are visible again at the next drain, as
+        after Lambda's visibility timeout (which runs in real time, while the stack's clock is simulated).
+        """
         import boto3
 
         from app import review_worker
         from chalicelib.config import get_settings
 
         sqs = boto3.client("sqs", region_name=get_settings().region, endpoint_url=self.endpoints.aws)
+        queue_url = queue_url or self.endpoints.review_queue_url
+        worker = worker or review_worker
         delivered = 0
+        retry: list[str] = []
         for _ in range(max_batches):
             got = sqs.receive_message(
-                QueueUrl=self.endpoints.review_queue_url,
+                QueueUrl=queue_url,
                 MaxNumberOfMessages=10,
                 AttributeNames=["All"],
                 WaitTimeSeconds=0,
             ).get("Messages", [])
             if not got:
                 break
-            event = sqs_event(got, self.endpoints.review_queue_url)
-            result = review_worker(event, None) or {}
+            event = sqs_event(got, queue_url)
+            result = worker(event, None) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in got if m["MessageId"] not in failed]
+            retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
             for chunk in range(0, len(done), 10):
                 entries = [
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[chunk : chunk + 10])
                 ]
                 if entries:
-                    sqs.delete_message_batch(QueueUrl=self.endpoints.review_queue_url, Entries=entries)
+                    sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
             delivered += len(got)
+        for chunk in range(0, len(retry), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(retry[chunk : chunk + 10])
+            ]
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
         return delivered
 
-    def pump(self) -> dict:
-        """A sweep tick followed by draining the queue."""
-        swept = self.tick()
-        return {"queued": swept.get("queued", 0), "delivered": self.drain()}
+    def pump(self, *, tolerate_failures: bool = False) -> dict:
+        """A sweep tick, then draining the review and reconcile queues.
+
+        With ``tolerate_failures`` a sweep that raised is counted and the next tick runs it again, as the next
+        EventBridge minute does; otherwise the error propagates.
+        """
+        from app import reconcile_worker
+
+        try:
+            swept = self.tick()
+        except Exception:
+            if not tolerate_failures:
+                raise
+            swept = {"failed": 1}
+        reconciled = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
+        return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": reconciled}
+
+    def reconcile(self) -> dict:
+        """The daily reconcile schedule: fan out one job per seller, then run them through the reconcile worker."""
+        from app import reconcile_fanout, reconcile_worker
+
+        fanned = reconcile_fanout(scheduled_event(self.clock.now()), None)
+        delivered = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
+        return {"queued": fanned.get("queued", 0), "delivered": delivered}
 
 
 def rebind_app() -> None:

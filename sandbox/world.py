@@ -6,7 +6,9 @@ is expected to reach, which the runner checks at the end.
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,6 +24,10 @@ class SellerSpec:
     plan: str = "FW_GOODS-1000000-1"
     trades: int = 40
     dry_run: bool = False
+    # The replay writes this hourly cap for the shop's plan as a rules override (the write guard's cap).
+    hourly_cap: int | None = None
+    # The shop's trades end one per tick from this minute of the market day (a flash sale).
+    burst_minute: int | None = None
 
 
 @dataclass
@@ -39,6 +45,7 @@ class TradeSpec:
     buyer_rating: tuple[datetime, str] | None = None
     refund: list[tuple[datetime, str]] = field(default_factory=list)
     expect: str = "posted"
+    post_at: datetime | None = None  # set when the write guard moves the post (see ``_capped_post_times``)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,9 @@ class WorldEvent:
 
 BASIC = "FW_GOODS-1000000-1"
 PRO = "FW_GOODS-1000000-2"
+CAPPED = "FW_GOODS-1000000-9"  # a plan with a tiny hourly cap, defined by the replay's rules override
+# The operator reads the overnight alerts and resumes paused shops at 09:00 the next market day.
+OPERATOR_RESUME = timedelta(days=1, hours=9)
 ITEMS = ("纯棉T恤", "保温杯", "蓝牙耳机", "儿童绘本", "手工皂", "帆布包", "茶叶礼盒", "数据线")
 TEMPLATES = [
     "感谢{buyer_masked}的支持，{shop_name}期待您再次光临！",
@@ -60,13 +70,40 @@ TEMPLATES = [
 
 
 def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
-    """The shops of the standard replay: one per timing mode, plus a dry-run shop."""
+    """The shops of the standard replay: one per timing mode, a dry-run shop, and a flash-sale shop whose
+    burst of trades trips its plan's hourly cap (the write guard pauses it; the operator resumes it)."""
     base = {"templates": TEMPLATES, "template_strategy": "rotate"}
     return [
         SellerSpec("乐活小铺", {**base, "mode": "immediate"}, BASIC, trades_per_seller),
         SellerSpec("delay_shop", {**base, "mode": "delay", "delay_hours": 6}, BASIC, trades_per_seller),
         SellerSpec("buyer_first_shop", {**base, "mode": "after_buyer"}, PRO, trades_per_seller),
+        SellerSpec(
+            "dry_run_shop", {**base, "mode": "immediate", "dry_run": True}, BASIC, trades_per_seller, dry_run=True
+        ),
+        SellerSpec(
+            "capped_shop",
+            {**base, "mode": "immediate"},
+            CAPPED,
+            min(7, trades_per_seller),
+            hourly_cap=4,
+            burst_minute=20 * 60,
+        ),
     ]
+
+
+def rules_override(sellers: list[SellerSpec]) -> dict | None:
+    """The rules override the replay writes before onboarding: the plans of the capped shops."""
+    plans = {
+        spec.plan: {"name": "限流演示版", "features": ["immediate"], "hourly_cap": spec.hourly_cap}
+        for spec in sellers
+        if spec.hourly_cap is not None
+    }
+    return {"version": "replay-1", "plans": plans} if plans else None
+
+
+def operator_resume_at(day: datetime) -> datetime:
+    """When the simulated operator resumes the shops the write guard paused."""
+    return market_midnight(day) + OPERATOR_RESUME
 
 
 def market_midnight(day: datetime) -> datetime:
@@ -91,9 +128,13 @@ def generate(
     trades: list[TradeSpec] = []
     tid = 3_900_000_000_000_000
     for spec in sellers:
-        for _ in range(spec.trades):
+        shop: list[TradeSpec] = []
+        for i in range(spec.trades):
             tid += rng.randint(1, 5000)
-            ended = start + timedelta(minutes=_trade_minute(rng), seconds=rng.randint(0, 59))
+            if spec.burst_minute is None:
+                ended = start + timedelta(minutes=_trade_minute(rng), seconds=rng.randint(0, 59))
+            else:  # one trade inside each tick, so the order of the posts is known
+                ended = start + timedelta(minutes=spec.burst_minute + 5 * i, seconds=rng.randint(1, 240))
             buyer = f"tb_buyer_{rng.randint(10000, 99999)}"
             trade = TradeSpec(
                 seller_nick=spec.nick,
@@ -113,8 +154,12 @@ def generate(
                 created = ended + timedelta(minutes=rng.uniform(20, 90))
                 closing = "closed" if rng.random() < 0.5 else "succeeded"
                 trade.refund = [(created, "created"), (created + timedelta(hours=rng.uniform(1, 48)), closing)]
+            shop.append(trade)
+        if spec.hourly_cap is not None:
+            _capped_post_times(spec, shop, day)
+        for trade in shop:
             trade.expect = expected_outcome(spec, trade)
-            trades.append(trade)
+        trades.extend(shop)
     events = [WorldEvent(t.ended_at, "trade_success", t) for t in trades]
     for t in trades:
         if t.buyer_rating:
@@ -128,8 +173,37 @@ def generate(
 TICK = timedelta(minutes=5)
 
 
+def _next_tick(at: datetime) -> datetime:
+    step = TICK.total_seconds()
+    return datetime.fromtimestamp(math.ceil(at.timestamp() / step) * step, at.tzinfo)
+
+
+def _capped_post_times(spec: SellerSpec, shop: list[TradeSpec], day: datetime) -> None:
+    """Where the write guard moves a capped shop's posts (immediate mode, one trade per tick).
+
+    Each trade posts at its tick until the market hour holds ``hourly_cap`` posts; the next one trips the
+    cap, the guard pauses the shop, and it and every later trade wait for the operator's resume.
+    """
+    per_hour: Counter = Counter()
+    paused = False
+    resume = operator_resume_at(day)
+    for trade in sorted(shop, key=lambda t: t.ended_at):
+        tick = _next_tick(trade.ended_at)
+        hour = tick.astimezone(MARKET_TZ).replace(minute=0, second=0)
+        if not paused and per_hour[hour] < spec.hourly_cap:
+            per_hour[hour] += 1
+            trade.post_at = tick
+        else:
+            paused = True
+            trade.post_at = resume
+    if sum(1 for t in shop if t.post_at == resume) > spec.hourly_cap:
+        raise ValueError(f"{spec.nick}: the backlog after the resume would trip the cap again")
+
+
 def planned_post_at(spec: SellerSpec, trade: TradeSpec) -> datetime:
-    """When the seller's timing policy posts the review, ignoring holds."""
+    """When the seller's timing policy posts the review, ignoring holds (or where the write guard moved it)."""
+    if trade.post_at is not None:
+        return trade.post_at
     mode = spec.settings.get("mode", "immediate")
     if mode == "delay":
         return trade.ended_at + timedelta(hours=spec.settings.get("delay_hours", 0))
@@ -146,9 +220,9 @@ def expected_outcome(spec: SellerSpec, trade: TradeSpec) -> str:
     refund_open_at = next((at for at, what in trade.refund if what == "created"), None)
     if refund_open_at and refund_open_at < post_at and any(what == "succeeded" for _, what in trade.refund):
         return "skipped:refunded"
-    if spec.dry_run:
-        return "skipped:dry_run"
     rated_badly_first = trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at
     if rated_badly_first and spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
         return "skipped:buyer_bad_rating"
+    if spec.dry_run:  # the guard decides at posting time, after the buyer's rating could suppress the post
+        return "skipped:dry_run"
     return "posted"

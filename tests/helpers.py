@@ -101,3 +101,18 @@ def make_seller(
 def json_body(response) -> dict:
     """Decoded JSON body of a chalice test response."""
     return json.loads(response.body)
+
+
+def oauth_login(client, nick: str, *, accept: str = "application/json"):
+    """A seller's browser walks the real OAuth flow: the app's ``/oauth/start``, the sandbox marketplace's
+    authorize page (logging in as ``nick``), the app's callback with the state cookie. Returns the callback's
+    response (JSON with ``seller_id`` and ``session_token`` unless ``accept`` asks for HTML)."""
+    from urllib.parse import urlsplit
+
+    import urllib3
+
+    start = client.http.get("/oauth/start")
+    state_cookie = start.headers["Set-Cookie"].split(";", 1)[0]
+    granted = urllib3.request("GET", f"{start.headers['Location']}&{urlencode({'nick': nick})}", redirect=False)
+    back = urlsplit(granted.headers["Location"])
+    return client.http.get(f"{back.path}?{back.query}", headers={"Cookie": state_cookie, "Accept": accept})

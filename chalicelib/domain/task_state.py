@@ -29,6 +29,7 @@ class Event(StrEnum):
     RETRY_LATER = "retry_later"
     FAIL = "fail"
     REQUEUE = "requeue"
+    SETTLE = "settle"  # the marketplace already shows the seller's review (found by reconcile)
 
 
 # A failed task is final for the pipeline; only an explicit seller/operator retry (REQUEUE) reopens it.
@@ -47,6 +48,7 @@ SOURCES: dict[Event, frozenset[State]] = {
     Event.RETRY_LATER: frozenset({State.CLAIMED}),
     Event.FAIL: frozenset({State.CLAIMED}),
     Event.REQUEUE: frozenset({State.FAILED, State.HELD}),
+    Event.SETTLE: OPEN,
 }
 
 TARGETS: dict[Event, State] = {
@@ -59,6 +61,7 @@ TARGETS: dict[Event, State] = {
     Event.RETRY_LATER: State.SCHEDULED,
     Event.FAIL: State.FAILED,
     Event.REQUEUE: State.SCHEDULED,
+    Event.SETTLE: State.POSTED,
 }
 
 

@@ -1,9 +1,118 @@
-"""Entry point (being built)."""
+"""Entry points: ``GET /oauth/start`` and ``GET /oauth/callback`` — onboarding and the seller session.
+
+``start`` answers 302 to the marketplace's authorize page and sets the ``hp_oauth`` cookie (the state's
+nonce, path ``/oauth``) that binds the flow to this browser. ``callback`` finishes it and starts a seller
+session (``seller_session`` token, 12 hours):
+
+- a browser (``Accept`` names ``text/html``) gets 302 to ``/`` with the session in the ``hp_session``
+  cookie (HttpOnly, SameSite=Lax, Secure when the public URL is https) — the token never enters a URL;
+- any other client gets 200 JSON ``{"seller_id", "session_token", "token_type", "expires_at"}`` plus the
+  same cookie, and sends the token back as ``Authorization: Bearer``.
+
+Refusals use the shared JSON error shape: 400 ``invalid_request`` (no code or state),
+400 ``authorization_denied`` (the seller declined), 401 ``state_rejected`` (forged, expired, replayed or
+from another browser), 400 ``authorization_failed`` (the marketplace refused the code),
+503 ``marketplace_unavailable``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalice import Response
+
+from chalicelib.config import clock, get_settings
+from chalicelib.handlers.http import SESSION_COOKIE, SESSION_PURPOSE, error_response
+from chalicelib.security.signed_tokens import issue
+from chalicelib.services import oauth_flow
+from chalicelib.telemetry import flush
+
+STATE_COOKIE = "hp_oauth"
+SESSION_TTL = timedelta(hours=12)
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
-def start(request):
-    raise NotImplementedError
+def _cookie(name: str, value: str, *, max_age: int, path: str) -> str:
+    secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
+    return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; SameSite=Lax{secure}"
 
 
-def callback(request):
-    raise NotImplementedError
+def cookie_value(request, name: str) -> str | None:
+    """The value of cookie ``name`` on the request, if any."""
+    headers = request.headers or {}
+    for part in (headers.get("cookie") or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+def _wants_html(request) -> bool:
+    return "text/html" in ((request.headers or {}).get("accept") or "").lower()
+
+
+def start(request) -> Response:
+    """Send the seller to the marketplace to authorize the app."""
+    begun = oauth_flow.begin(now=clock.now())
+    max_age = int(oauth_flow.STATE_TTL.total_seconds())
+    flush()
+    return Response(
+        body="",
+        status_code=302,
+        headers={
+            "Location": begun.url,
+            "Set-Cookie": _cookie(STATE_COOKIE, begun.nonce, max_age=max_age, path="/oauth"),
+            **_NO_STORE,
+        },
+    )
+
+
+def callback(request) -> Response:
+    """Finish the authorization the marketplace redirected back, and start the seller's session."""
+    try:
+        return _callback(request)
+    finally:
+        flush()
+
+
+def _callback(request) -> Response:
+    query = request.query_params or {}
+    if query.get("error"):
+        return error_response(400, "authorization_denied", "the authorization was not granted")
+    code, state = query.get("code"), query.get("state")
+    if not code or not state:
+        return error_response(400, "invalid_request", "code and state are required")
+    now = clock.now()
+    try:
+        seller_id = oauth_flow.complete(code, state, browser_nonce=cookie_value(request, STATE_COOKIE), now=now)
+    except oauth_flow.StateRejected as exc:
+        return error_response(401, "state_rejected", exc.reason)
+    except oauth_flow.AuthorizationFailed as exc:
+        return error_response(400, "authorization_failed", f"the marketplace refused the code: {exc.error}")
+    except oauth_flow.MarketplaceUnavailable:
+        return error_response(503, "marketplace_unavailable", "the marketplace did not answer; please start again")
+    ttl = int(SESSION_TTL.total_seconds())
+    token = issue(
+        get_settings().session_secret.encode("utf-8"),
+        purpose=SESSION_PURPOSE,
+        subject=seller_id,
+        now=now,
+        ttl_seconds=ttl,
+    )
+    cookies = [
+        _cookie(SESSION_COOKIE, token, max_age=ttl, path="/"),
+        _cookie(STATE_COOKIE, "", max_age=0, path="/oauth"),
+    ]
+    if _wants_html(request):
+        return Response(body="", status_code=302, headers={"Location": "/", "Set-Cookie": cookies, **_NO_STORE})
+    body = {
+        "seller_id": seller_id,
+        "session_token": token,
+        "token_type": "Bearer",
+        "expires_at": (now + SESSION_TTL).isoformat(),
+    }
+    return Response(
+        body=body,
+        status_code=200,
+        headers={"Content-Type": "application/json", "Set-Cookie": cookies, **_NO_STORE},
+    )

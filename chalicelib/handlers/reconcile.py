@@ -1,9 +1,54 @@
-"""Entry point (being built)."""
+"""Entry points: the daily reconcile fan-out (one SQS job per seller) and the reconcile queue's worker.
+
+The worker answers SQS in the partial-batch shape (``batchItemFailures``) like the review worker: one
+seller's failure is retried alone, and the template must set ``ReportBatchItemFailures`` on its event
+source (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from chalicelib.config import clock
+from chalicelib.services.reconcile_seller import queue_reconcile_jobs, reconcile_seller
+from chalicelib.telemetry import flush, logger
 
 
-def fan_out(event, context):
-    raise NotImplementedError
+class PoisonJob(ValueError):
+    """A reconcile message that can never be processed (it ends in the dead-letter queue after its tries)."""
 
 
-def handle(event, context):
-    raise NotImplementedError
+def fan_out(event, context) -> dict:
+    """The daily schedule: queue one reconcile job per seller; a failure raises so the tick is retried."""
+    try:
+        return {"queued": queue_reconcile_jobs(now=clock.now())}
+    finally:
+        flush()
+
+
+def _job(body: str) -> tuple[str, datetime]:
+    try:
+        job = json.loads(body)
+        return str(job["seller_id"]), datetime.fromtimestamp(int(job["since"]), UTC)
+    except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+        raise PoisonJob(f"bad reconcile job: {type(exc).__name__}") from None
+
+
+def _record_handler(record) -> str:
+    seller_id, since = _job(record.body)
+    result = reconcile_seller(seller_id, now=clock.now(), since=since)
+    logger.debug("reconcile job done", extra={"seller_id": seller_id, "outcome": result.outcome})
+    return result.outcome
+
+
+def handle(event, context) -> dict:
+    """Process an SQS batch of reconcile jobs; returns ``{"batchItemFailures": [...]}`` naming the failed ones."""
+    raw = event.to_dict() if hasattr(event, "to_dict") else event
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    try:
+        return process_partial_response(event=raw, record_handler=_record_handler, processor=processor, context=context)
+    finally:
+        flush()

@@ -73,6 +73,7 @@ def _route(handler: Callable) -> Callable:
     def run(request, *args):
         try:
             seller_id = seller_of(request)
+            _claim_seller(dict(request.query_params or {}), seller_id)
             return handler(request, seller_id, *args)
         except Exception as exc:
             answer = _error(exc)

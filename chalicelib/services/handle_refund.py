@@ -36,6 +36,12 @@ def on_refund(seller_id: str, status: str, event: RefundEvent, *, now: datetime)
         old = dict(task.refunds or {})
         new = refund_rules.merge(old, refund_id, status)
         if new == old:
+            # The delivery that recorded this refund may have failed before applying its effect (a throttled
+            # write): apply it again unless the task already shows it. Every effect is a conditional write.
+            effect = refund_rules.effect(new)
+            shown = effect == "open" and "refund" in (task.holds or set())
+            if not task.stub and State(task.state) not in TERMINAL and not shown:
+                apply_refund_effect(task, effect, now=now)
             return "duplicate"
         if tasks.set_refunds(seller_id, event.tid, new, rev=task.rev, now=now) is None:
             continue

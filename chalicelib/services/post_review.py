@@ -16,7 +16,7 @@ from chalicelib.services import runtime
 from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, control, sellers, stats, tasks
-from chalicelib.store.models import Task
+from chalicelib.store.models import Audit, Task
 from chalicelib.telemetry import count, logger
 
 # While a kill switch is on, claimed tasks come back this much later (no attempt is spent).
@@ -157,32 +157,42 @@ def _blocked(job: _Job, decision: guard.GuardDecision) -> Outcome:
     now = job.now
     verdict = decision.verdict
     if verdict == "dry_run":
-        audit.append(
-            job.seller_id,
-            actor="worker",
-            action="taobao.traderate.add",
-            target=job.tid,
-            result="dry_run",
-            detail={"would_post": job.task.content, "result": "good"},
-            now=now,
-        )
-        return _finish(job, Event.SKIP, "dry_run", counter="skipped_dry_run")
+        # The exact text that would have been posted, recorded in the same transaction as the skip.
+        record = _write_record(job, "dry_run", {"would_post": job.task.content, "result": "good"})
+        return _finish(job, Event.SKIP, "dry_run", counter="skipped_dry_run", audit=record)
     if verdict == "lint_failed":
         alert(job.seller_id, "content_rejected", decision.reason, now=now, once_key=f"lint:{job.tid}")
-        return _finish(job, Event.FAIL, f"lint: {decision.reason}", counter="failed")
+        record = _write_record(job, "lint_failed", {"reason": decision.reason})
+        return _finish(job, Event.FAIL, f"lint: {decision.reason}", counter="failed", audit=record)
     if verdict == "blocked":
         return _retry(job, "kill_switch", now + KILL_RETRY, spend_attempt=False)
-    if decision.pause_seller:
-        control.set_kill_seller(job.seller_id, True, now=now)
-        alert(
-            job.seller_id,
-            "seller_paused",
-            decision.reason,
-            now=now,
-            once_key=f"paused:{job.seller_id}:{_hour_bucket(now)}",
-        )
+    if decision.pause_seller or verdict == "capped":
+        _pause_seller(job, decision)
     next_hour = now.astimezone(MARKET_TZ).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     return _retry(job, verdict, next_hour.astimezone(UTC), spend_attempt=False)
+
+
+def _pause_seller(job: _Job, decision: guard.GuardDecision) -> None:
+    """Over its hourly cap or failing too often: the seller's kill switch goes on until an operator resumes it."""
+    control.set_kill_seller(job.seller_id, True, now=job.now)
+    audit.append(
+        job.seller_id,
+        actor="guard",
+        action="seller.pause",
+        target=job.tid,
+        result=decision.verdict,
+        detail={"reason": decision.reason},
+        now=job.now,
+    )
+    alert(
+        job.seller_id,
+        "seller_paused",
+        f"Reviews paused: {decision.reason}. An operator must resume them.",
+        now=job.now,
+        detail={"verdict": decision.verdict, "reason": decision.reason},
+        once_key=f"paused:{job.seller_id}:{_hour_bucket(job.now)}",
+    )
+    logger.warning("seller paused by the write guard", extra={"seller_id": job.seller_id, "verdict": decision.verdict})
 
 
 def _post(job: _Job) -> Outcome:
@@ -257,6 +267,18 @@ def _record(job: _Job, reason: str | None, response: dict) -> Outcome:
     )
     logger.info("review posted", extra={"seller_id": job.seller_id, "tid": job.tid, "reason": reason})
     return outcome
+
+
+def _write_record(job: _Job, result: str, detail: dict | None) -> Audit:
+    return audit.new_record(
+        job.seller_id,
+        actor="worker",
+        action="taobao.traderate.add",
+        target=job.tid,
+        result=result,
+        detail=detail,
+        now=job.now,
+    )
 
 
 def _audit_write(job: _Job, result: str) -> None:

@@ -9,15 +9,20 @@ from datetime import datetime
 from chalicelib.config import get_settings
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import templates, timing
+from chalicelib.domain.lint import lint
 from chalicelib.domain.market_time import format_market_time, market_date, parse_market_time
-from chalicelib.domain.settings import SellerSettings
+from chalicelib.domain.settings import SellerSettings, effective_mode
 from chalicelib.domain.task_state import State
 from chalicelib.marketplace.topics import TradeSuccess
 from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
 from chalicelib.services import runtime
+from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import SellerView, view_of
-from chalicelib.store import blacklist, sellers, stats, tasks
+from chalicelib.store import audit, blacklist, sellers, stats, tasks
 from chalicelib.telemetry import count, logger
+
+# The worker's wording for a lint failure (``lint: <guard reason>``), so both paths read alike.
+IDENTITY_LINT_REASON = "lint: content failed lint: buyer_identity"
 
 
 class UnknownSeller(LookupError):
@@ -81,6 +86,10 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         ),
     )
     state, reason, holds = _initial_state(view, trade_end, now, hashes)
+    if state in (State.SCHEDULED, State.HELD) and _names_buyer(content, trade, rules):
+        # Only here is the raw nick known: a text naming the buyer fails now and is never stored or posted.
+        state, reason, holds, content = State.FAILED, IDENTITY_LINT_REASON, frozenset(), None
+    item_title = None if _names_buyer(trade.item_title or "", trade, rules) else trade.item_title
     secret = runtime.buyer_secret()
     nick_hash = buyer_hash(secret, trade.buyer_nick, kind="nick") if (trade.buyer_nick or "").strip() else None
     uid_hash = (
@@ -91,13 +100,13 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         tid=trade.tid,
         oid=trade.oid,
         trade_end=trade_end,
-        due_at=timing.initial_due_at(settings.mode, trade_end, settings, rules),
+        due_at=timing.initial_due_at(effective_mode(settings, view.features()), trade_end, settings, rules),
         state=state,
         reason=reason,
         holds=holds,
         content=content,
         template_index=index,
-        item_title=trade.item_title,
+        item_title=item_title,
         buyer_hash=nick_hash,
         buyer_uid_hash=uid_hash,
         buyer_masked=masked,
@@ -106,9 +115,11 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     if not created:
         return _fill_placeholder(new, view, now)
     count("TaskScheduled" if state is State.SCHEDULED else f"Task{state.value.capitalize()}")
-    if state in (State.SKIPPED, State.EXPIRED):
+    if state in (State.SKIPPED, State.EXPIRED, State.FAILED):
         day = market_date(now).isoformat()
         stats.bump(seller_id, stats.day_bucket(day), {stats.counter_name(state.value, reason): 1}, now=now)
+    if state is State.FAILED:
+        _content_rejected(seller_id, trade.tid, now)
     logger.info(
         "task created",
         extra={
@@ -119,6 +130,25 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         },
     )
     return Scheduled("created", state, reason)
+
+
+def _names_buyer(content: str, trade: TradeSuccess, rules) -> bool:
+    identifiers = [ident for ident in (trade.buyer_nick, trade.buyer_open_uid) if ident]
+    return any(p.code == "buyer_identity" for p in lint(content, rules, buyer_identifiers=identifiers))
+
+
+def _content_rejected(seller_id: str, tid: str, now: datetime) -> None:
+    reason = IDENTITY_LINT_REASON.removeprefix("lint: ")
+    alert(seller_id, "content_rejected", reason, now=now, once_key=f"lint:{tid}")
+    audit.append(
+        seller_id,
+        actor="scheduler",
+        action="taobao.traderate.add",
+        target=tid,
+        result="lint_failed",
+        detail={"reason": reason},
+        now=now,
+    )
 
 
 def _fill_placeholder(new: tasks.NewTask, view: SellerView, now: datetime) -> Scheduled:

@@ -74,7 +74,7 @@ def allowed_actions(task: Task, *, now: datetime) -> tuple[Action, ...]:
 def _load(seller_id: str, tid: str) -> Task:
     task = tasks.get(seller_id, tid)
     if task is None:
-        raise TaskNotFound(tid)
+        raise TaskNotFound("no such task among your trades")
     return task
 
 

@@ -52,7 +52,8 @@ class Seller(Model):
     token_expires_at = NumberAttribute(null=True)
     refresh_expires_at = NumberAttribute(null=True)
     rotation = NumberAttribute(default=0)
-    reminders_sent = UnicodeSetAttribute(null=True)
+    reminders_sent = UnicodeSetAttribute(null=True)  # "<paid_until>:<days>" expiry reminders already sent
+    entitled_since = NumberAttribute(null=True)  # when billing last turned entitlement on (holds are lifted again)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     purge_at = TTLAttribute(null=True)
@@ -166,6 +167,7 @@ class Order(Model):
     cycle_end = NumberAttribute()
     total_pay_fee = NumberAttribute()
     refund_fee = NumberAttribute(default=0)
+    closed = BooleanAttribute(null=True)  # OrderClosed seen: grants only what a partial refund leaves of it
     created = NumberAttribute()
     received_at = NumberAttribute()
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -168,7 +167,9 @@ def transition(
 
 def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None:
     try:
-        with TransactWrite(connection=Connection(region=Task.Meta.region, host=Task.Meta.host)) as tx:
+        # The Task model's own connection (rebuilt by ``binding.bind``): a new Connection per transaction would
+        # build a botocore client each time, ~6 ms of CPU per posted review.
+        with TransactWrite(connection=Task._get_connection().connection) as tx:
             tx.update(task, actions=actions, condition=condition)
             tx.save(audit, condition=Audit.ts_id.does_not_exist())
     except TransactWriteError as exc:

@@ -96,7 +96,8 @@ class ChannelStats:
 
 
 class PushChannel:
-    """Delivers offered messages late, twice, out of order or never, as a real push channel may.
+    """Delivers offered messages late, more than once (``copies`` in all), out of order or never, as a real
+    push channel may.
 
     A batch answered with a non-2xx status (or not at all) is offered again ``retry_seconds`` later;
     ``failed_ids`` can name messages of a 2xx answer that must be redelivered too.
@@ -108,6 +109,7 @@ class PushChannel:
         rng: random.Random,
         *,
         duplicate_rate: float = 0.0,
+        copies: int = 2,
         reorder: bool = False,
         drop_rate: float = 0.0,
         delay_max_seconds: float = 0.0,
@@ -118,6 +120,7 @@ class PushChannel:
         self._publisher = publisher
         self._rng = rng
         self._duplicate_rate = duplicate_rate
+        self._copies = copies
         self._reorder = reorder
         self._drop_rate = drop_rate
         self._delay_max = delay_max_seconds
@@ -154,8 +157,9 @@ class PushChannel:
                 continue
             self._enqueue(message, now + self._delay())
             if self._duplicate_rate and self._rng.random() < self._duplicate_rate:
-                self.stats.duplicated += 1
-                self._enqueue(message, now + self._delay())
+                for _ in range(self._copies - 1):
+                    self.stats.duplicated += 1
+                    self._enqueue(message, now + self._delay())
 
     def flush(self, now: datetime) -> list[tuple[int, Any]]:
         """Push every message due by ``now`` in batches; returns each batch's (status, json)."""

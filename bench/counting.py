@@ -1,0 +1,179 @@
+"""DynamoDB requests counted as the app makes them, through botocore's event hooks.
+
+PynamoDB 6 sends every request through ``client._make_api_call``, so botocore's ``before-parameter-build``
+and ``after-call`` events see each one. The app gives PynamoDB and its boto3 clients one shared botocore
+session (``chalicelib.store.clients.botocore_session``); handlers registered there reach every client created
+afterwards. Any other session registers ``botocore.handlers.BUILTIN_HANDLERS`` when it is made (the hook moto
+uses too), so the counter is added there as well. A client copies its session's handlers when it is created:
+install the counter, then rebind the app (``sandbox.stack.rebind_app``) so its clients are made anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from botocore import handlers
+
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+# DynamoDB reads in 4 KB units; an eventually consistent read costs half a unit.
+READ_UNIT_BYTES = 4096
+
+
+def kind_of(operation: str) -> str:
+    """``read``, ``write`` or ``control`` (DescribeTable, CreateTable, ...)."""
+    if operation in READS:
+        return "read"
+    if operation in WRITES:
+        return "write"
+    return "control"
+
+
+def logical_table(name: str) -> str:
+    """``haoping-bench-Tasks`` → ``Tasks`` (the physical prefix is the stage's, the suffix the model's)."""
+    return name.rsplit("-", 1)[-1] if name else "?"
+
+
+def _tables_of(operation: str, params: dict) -> list[str]:
+    if "TableName" in params:
+        return [params["TableName"]]
+    if "RequestItems" in params:
+        return list(params["RequestItems"])
+    if "TransactItems" in params:
+        return [next(iter(item.values()))["TableName"] for item in params["TransactItems"]]
+    return []
+
+
+def attribute_size(value: dict) -> int:
+    """Bytes DynamoDB bills for one attribute value in wire form (``{"S": "..."}``)."""
+    (tag, inner), *_ = value.items()
+    if tag == "S":
+        return len(inner.encode("utf-8"))
+    if tag == "N":
+        return 1 + math.ceil(len(inner.lstrip("-").replace(".", "")) / 2)
+    if tag == "B":
+        return len(inner)
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag in ("SS", "NS", "BS"):
+        return sum(attribute_size({tag[0]: v}) for v in inner)
+    if tag == "L":
+        return 3 + sum(1 + attribute_size(v) for v in inner)
+    if tag == "M":
+        return 3 + sum(len(k.encode("utf-8")) + 1 + attribute_size(v) for k, v in inner.items())
+    return 0
+
+
+def item_size(item: dict) -> int:
+    """Bytes of one item as DynamoDB sizes it (attribute names plus values)."""
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
+
+
+def query_read_units(items: list[dict], *, consistent: bool) -> float:
+    """Read units a Query or Scan response consumed: its items' bytes in 4 KB steps, at least one step."""
+    steps = max(1, math.ceil(sum(item_size(i) for i in items) / READ_UNIT_BYTES))
+    return steps * (1.0 if consistent else 0.5)
+
+
+def _shared_session():
+    # Only a session that exists already: making it here would miss handlers registered later (moto's).
+    from chalicelib.store.clients import botocore_session
+
+    return botocore_session() if botocore_session.cache_info().currsize else None
+
+
+@dataclass(eq=False)
+class DynamoCounter:
+    """Counts DynamoDB requests by phase, operation and logical table; tracks what queries examined."""
+
+    phase: str = "setup"
+    requests: Counter = field(default_factory=Counter)
+    examined: Counter = field(default_factory=Counter)
+    read_units: Counter = field(default_factory=Counter)
+    _installed: bool = False
+
+    def _hooks(self) -> tuple[tuple[str, object], ...]:
+        return (("before-parameter-build.dynamodb", self._before), ("after-call.dynamodb", self._after))
+
+    def install(self) -> DynamoCounter:
+        """Hook every botocore session made from now on and the app's shared one if it exists already."""
+        if not self._installed:
+            for event, handler in self._hooks():
+                handlers.BUILTIN_HANDLERS.append((event, handler))
+            session = _shared_session()
+            if session is not None:
+                for event, handler in self._hooks():
+                    session.register(event, handler)
+            self._installed = True
+        return self
+
+    def uninstall(self) -> None:
+        """Unhook (clients made while installed keep counting into this counter)."""
+        session = _shared_session()
+        for event, handler in self._hooks():
+            with contextlib.suppress(ValueError):
+                handlers.BUILTIN_HANDLERS.remove((event, handler))
+            if session is not None:
+                session.unregister(event, handler)
+        self._installed = False
+
+    @contextlib.contextmanager
+    def phase_of(self, name: str) -> Iterator[None]:
+        """Attribute requests made inside the block to ``name``."""
+        previous, self.phase = self.phase, name
+        try:
+            yield
+        finally:
+            self.phase = previous
+
+    def reset(self) -> None:
+        """Forget everything counted so far."""
+        self.requests.clear()
+        self.examined.clear()
+        self.read_units.clear()
+
+    def _before(self, params, model, context, **_) -> None:
+        tables = _tables_of(model.name, params) or ["?"]
+        table = "+".join(sorted({logical_table(t) for t in tables}))
+        self.requests[(self.phase, model.name, table)] += 1
+        context["bench.table"] = table
+        context["bench.consistent"] = bool(params.get("ConsistentRead"))
+        context["bench.index"] = params.get("IndexName")
+
+    def _after(self, http_response, parsed, model, context, **_) -> None:
+        if model.name not in ("Query", "Scan") or http_response.status_code >= 300:
+            return
+        target = context.get("bench.table", "?")
+        if context.get("bench.index"):
+            target += f"/{context['bench.index']}"
+        key = (self.phase, target)
+        self.examined[key] += int(parsed.get("ScannedCount", 0))
+        self.read_units[key] += query_read_units(parsed.get("Items", []), consistent=context["bench.consistent"])
+
+    # -- summaries ------------------------------------------------------------------------------------------
+    def total(self, kind: str, *, phases: tuple[str, ...] | None = None) -> int:
+        """Requests of ``kind`` (read/write/control), in ``phases`` (all when None)."""
+        return sum(
+            n
+            for (phase, op, _), n in self.requests.items()
+            if kind_of(op) == kind and (phases is None or phase in phases)
+        )
+
+    def breakdown(self, *, phases: tuple[str, ...] | None = None) -> dict[str, int]:
+        """``"Operation Table" → count`` for the chosen phases, largest first."""
+        out: Counter = Counter()
+        for (phase, op, table), n in self.requests.items():
+            if phases is None or phase in phases:
+                out[f"{op} {table}"] += n
+        return dict(out.most_common())
+
+    def phase_totals(self) -> dict[str, dict[str, int]]:
+        """Per phase: reads, writes and control-plane requests."""
+        out: dict[str, Counter] = {}
+        for (phase, op, _), n in self.requests.items():
+            out.setdefault(phase, Counter())[kind_of(op)] += n
+        return {phase: dict(c) for phase, c in sorted(out.items())}

@@ -1,0 +1,158 @@
+"""Figures 1 and 2: a replayed market day, counting DynamoDB requests and marketplace calls per posted review."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bench.counting import DynamoCounter
+from bench.stack import BenchReplay, InProcessStack
+from sandbox.market.clock import FakeClock
+from sandbox.world import default_sellers, generate, market_midnight
+
+# The phases of a trade's own path to a posted review; ratings and refunds are the rest of the day.
+REVIEW_PHASES = ("push:trade_success", "worker")
+DAY_PHASES = ("push:trade_success", "push:trade_rated", "push:refund", "push:mixed", "sweep", "worker")
+WRITE_TARGET = 4.0
+READ_TARGET = 0.2
+
+
+@dataclass(frozen=True)
+class DayRun:
+    """What one replayed day did, as counted."""
+
+    cold: bool
+    trades: int
+    posted: int
+    ok: bool
+    counter: DynamoCounter
+    sweeps: int
+    worker_batches: int
+    webhook_batches: int
+    market_calls: int
+    double_posts: int
+    logical_calls: int
+    retries: int
+    task_item_bytes: int
+    wall_seconds: float
+
+    def per_review(self, kind: str, phases: tuple[str, ...]) -> float:
+        """Requests of ``kind`` in ``phases`` per posted review."""
+        return round(self.counter.total(kind, phases=phases) / max(1, self.posted), 3)
+
+
+def replay_day(*, sellers: int, trades: int, cold: bool, fault_rate: float, seed: int = 7) -> DayRun:
+    """Replay one market day (and the 15 days after it) in-process; count everything after onboarding."""
+    day = market_midnight(datetime(2026, 11, 11, 12, tzinfo=UTC))
+    clock = FakeClock(day.astimezone(UTC) - timedelta(days=1))
+    specs = default_sellers(trades)[:sellers]
+    world_trades, events = generate(day, specs, seed=seed)
+    counter = DynamoCounter().install()
+    started = time.perf_counter()
+    stack = InProcessStack(clock, counter=counter, cold_seller_caches=cold, marketplace_options={"seed": seed})
+    with stack:
+        replay = BenchReplay(stack, specs, world_trades, events, day)
+        with counter.phase_of("setup"):
+            replay.onboard()
+        if fault_rate:
+            stack.marketplace.faults.set("taobao.traderate.add", error_rate=fault_rate)
+        stack.invocations.counts.clear()
+        replay.run()
+        with counter.phase_of("report"):
+            report = replay.report(wall_seconds=time.perf_counter() - started)
+            posted, largest = _posted_and_largest_task(replay)
+        from chalicelib.services import runtime
+
+        stats = runtime.top_client().stats
+        market = stack.marketplace
+        run = DayRun(
+            cold=cold,
+            trades=len(world_trades),
+            posted=posted,
+            ok=report.ok,
+            counter=counter,
+            sweeps=stack.invocations.counts["sweep"],
+            worker_batches=stack.invocations.counts["worker"],
+            webhook_batches=stack.invocations.counts["webhook"],
+            market_calls=market.calls["taobao.traderate.add"],
+            double_posts=sum(1 for t in world_trades if market.post_counts(int(t.tid)) > 1),
+            logical_calls=stats.calls,
+            retries=stats.retries,
+            task_item_bytes=largest,
+            wall_seconds=round(time.perf_counter() - started, 1),
+        )
+    counter.uninstall()
+    return run
+
+
+def _posted_and_largest_task(replay: BenchReplay) -> tuple[int, int]:
+    import boto3
+
+    from bench.counting import item_size
+    from chalicelib.store.models import Task
+
+    posted = 0
+    for seller_id in replay.seller_ids.values():
+        posted += sum(1 for t in Task.query(seller_id) if t.state == "posted")
+    ddb = boto3.client("dynamodb", region_name=Task.Meta.region)
+    items = ddb.scan(TableName=Task.Meta.table_name)["Items"]
+    return posted, max((item_size(i) for i in items), default=0)
+
+
+def requests_figure(cold: DayRun, warm: DayRun) -> dict:
+    """Figure 1: DynamoDB requests per posted review, review path and whole day, cold and warm caches."""
+    writes = cold.per_review("write", REVIEW_PHASES)
+    reads_cold = cold.per_review("read", REVIEW_PHASES)
+    reads_warm = warm.per_review("read", REVIEW_PHASES)
+    sweep_reads = cold.counter.total("read", phases=("sweep",))
+    return {
+        "name": "dynamodb_requests_per_posted_review",
+        "value": {"writes": writes, "reads_cold_caches": reads_cold, "reads_warm_caches": reads_warm},
+        "unit": "requests per posted review (trade's own path: TradeSuccess push + worker)",
+        "baseline": {"writes_floor": 3, "note": "create, claim, record"},
+        "target": f"writes <= {WRITE_TARGET:g}, reads <= {READ_TARGET:g}",
+        "met": writes <= WRITE_TARGET and reads_cold <= READ_TARGET,
+        "detail": {
+            "trades": cold.trades,
+            "posted": cold.posted,
+            "replay_outcomes_ok": cold.ok and warm.ok,
+            "whole_day_per_review": {
+                "writes": cold.per_review("write", DAY_PHASES),
+                "reads_cold_caches": cold.per_review("read", DAY_PHASES),
+                "reads_warm_caches": warm.per_review("read", DAY_PHASES),
+            },
+            "review_path_breakdown_cold": cold.counter.breakdown(phases=REVIEW_PHASES),
+            "review_path_breakdown_warm": warm.counter.breakdown(phases=REVIEW_PHASES),
+            "day_phases_cold": {p: v for p, v in cold.counter.phase_totals().items() if p in DAY_PHASES},
+            "sweep": {
+                "ticks": cold.sweeps,
+                "reads": sweep_reads,
+                "queries_per_tick": round(sweep_reads / max(1, cold.sweeps), 2),
+            },
+            "invocations": {"webhook": cold.webhook_batches, "sweep": cold.sweeps, "worker": cold.worker_batches},
+            "largest_task_item_bytes": cold.task_item_bytes,
+            "wall_seconds": {"cold": cold.wall_seconds, "warm": warm.wall_seconds},
+        },
+    }
+
+
+def marketplace_figure(run: DayRun, fault_rate: float) -> dict:
+    """Figure 2: marketplace calls per posted review and duplicate posts, from the sandbox's counters."""
+    per_review = round(run.market_calls / max(1, run.posted), 3)
+    needed = run.posted + run.retries
+    return {
+        "name": "marketplace_calls_per_posted_review",
+        "value": {"calls_per_review": per_review, "duplicate_posts": run.double_posts},
+        "unit": "taobao.traderate.add HTTP calls per posted review",
+        "baseline": {"one_per_review_plus_retries": round(needed / max(1, run.posted), 3)},
+        "target": "calls == posted + retries the injected faults needed; 0 duplicate posts",
+        "met": run.market_calls == needed and run.logical_calls == run.posted and run.double_posts == 0,
+        "detail": {
+            "posted": run.posted,
+            "sandbox_calls": run.market_calls,
+            "client_logical_calls": run.logical_calls,
+            "client_retries": run.retries,
+            "injected_fault_rate": fault_rate,
+        },
+    }

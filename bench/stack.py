@@ -1,0 +1,326 @@
+"""The app on moto in-process with the sandbox marketplace: the stack every figure measures on.
+
+The app's own functions run in this process: pushes go through Chalice's test gateway (routing, signature
+check, parsing), the sweep and the worker are invoked with EventBridge and SQS events as Lambda would, and
+the worker posts to the sandbox marketplace over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+
+from bench.counting import DynamoCounter
+from sandbox.market.clock import FakeClock
+from sandbox.replay import Replay
+
+APP_KEY = "12345678"
+REGION = "ap-southeast-1"
+TOPIC_SHORT = {
+    "taobao_trade_TradeSuccess": "trade_success",
+    "taobao_trade_TradeRated": "trade_rated",
+    "taobao_refund_RefundCreated": "refund",
+    "taobao_refund_RefundClosed": "refund",
+    "taobao_refund_RefundSuccess": "refund",
+}
+
+
+@dataclass
+class Endpoints:
+    """What ``sandbox.replay.Replay`` reads from a stack (sellers authorize through the app's HTTP routes)."""
+
+    app: str = ""
+    review_queue_url: str = ""
+    reconcile_queue_url: str = ""
+
+
+@dataclass
+class InvocationLog:
+    """How many times each function ran (what Lambda would bill as requests)."""
+
+    counts: Counter = field(default_factory=Counter)
+
+
+class InProcessStack:
+    """Start/stop moto, the marketplace and the app's settings; ``push``, ``tick``, ``drain`` run its functions.
+
+    With ``cold_seller_caches`` every invocation starts without the per-container seller and blacklist
+    caches, as a container does when a seller's previous trade was more than a cache period ago.
+    """
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        *,
+        counter: DynamoCounter | None = None,
+        due_shards: int = 16,
+        cold_seller_caches: bool = False,
+        marketplace_options: dict | None = None,
+    ) -> None:
+        self.clock = clock
+        self.counter = counter or DynamoCounter()
+        self.due_shards = due_shards
+        self.cold_seller_caches = cold_seller_caches
+        self.marketplace_options = marketplace_options or {}
+        self.app_secret = secrets.token_hex(16)
+        self.endpoints = Endpoints()
+        self.invocations = InvocationLog()
+        self.marketplace = None
+        self._mock = None
+        self._saved_env: dict[str, str | None] = {}
+        self._http = None
+        self._sqs = None
+        self._app_server = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> InProcessStack:
+        """Provision AWS on moto in-process, start the marketplace, bind the app to both."""
+        from moto import mock_aws
+
+        from sandbox.market import SandboxMarketplace
+
+        self._set_env(self._base_env())
+        self._mock = mock_aws()
+        self._mock.start()
+        options = {"session_ttl_seconds": 40 * 86400, **self.marketplace_options}
+        self.marketplace = SandboxMarketplace(APP_KEY, self.app_secret, self.clock.now, **options)
+        url = self.marketplace.start()
+        self._set_env({"HAOPING_MARKETPLACE_URL": url, "HAOPING_OAUTH_URL": url + "/oauth"})
+        with self.counter.phase_of("setup"):
+            self._provision()
+        from chalicelib.config import clock
+
+        clock.use(self.clock.now)
+        self._start_app()
+        return self
+
+    def _start_app(self) -> None:
+        """The app's routes over HTTP on 127.0.0.1 (the OAuth flow is a browser's; pushes stay in-process)."""
+        import threading
+
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        from app import app
+
+        class QuietHandler(ChaliceRequestHandler):
+            def log_message(self, format, *args):
+                return
+
+        server = LocalDevServer(app, Config.create(chalice_stage="dev"), "127.0.0.1", 0, handler_cls=QuietHandler)
+        self._app_server = server
+        threading.Thread(target=server.server.serve_forever, daemon=True, name="bench-app-http").start()
+        host, port = server.server.server_address[:2]
+        self.endpoints.app = f"http://{host}:{port}"
+        self._set_env({"HAOPING_PUBLIC_URL": self.endpoints.app})
+        from sandbox.stack import rebind_app
+
+        rebind_app()  # the OAuth callback URL is built from the public URL
+
+    def stop(self) -> None:
+        """Stop everything started here and restore the environment (idempotent)."""
+        from chalicelib.config import clock
+        from sandbox.stack import rebind_app
+
+        if self._app_server is not None:
+            self._app_server.shutdown()
+            self._app_server.server.server_close()
+            self._app_server = None
+        if self.marketplace is not None:
+            self.marketplace.stop()
+            self.marketplace = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+        clock.use(None)
+        rebind_app()
+
+    def __enter__(self) -> InProcessStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _base_env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "HAOPING_STAGE": "bench",
+            "HAOPING_AWS_ENDPOINT": "",
+            "HAOPING_TABLE_PREFIX": "haoping-bench",
+            "HAOPING_DUE_SHARDS": str(self.due_shards),
+            "HAOPING_APP_KEY": APP_KEY,
+            "HAOPING_APP_SECRET": self.app_secret,
+            "HAOPING_BUYER_HASH_SECRET": secrets.token_hex(32),
+            "HAOPING_SESSION_SECRET": secrets.token_hex(32),
+            "HAOPING_DRY_RUN": "",
+            "POWERTOOLS_METRICS_NAMESPACE": "haoping",
+        }
+
+    def _set_env(self, env: dict[str, str]) -> None:
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _provision(self) -> None:
+        import boto3
+
+        from chalicelib.store.binding import create_tables
+        from sandbox.stack import rebind_app
+
+        rebind_app()
+        create_tables()
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="haoping-bench-reviews-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        review = sqs.create_queue(
+            QueueName="haoping-bench-reviews",
+            Attributes={
+                "VisibilityTimeout": "360",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
+        reconcile = sqs.create_queue(QueueName="haoping-bench-reconcile")["QueueUrl"]
+        key_id = boto3.client("kms", region_name=REGION).create_key(Description="bench")["KeyMetadata"]["KeyId"]
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="haoping-bench-alerts")["TopicArn"]
+        self.endpoints.review_queue_url = review
+        self.endpoints.reconcile_queue_url = reconcile
+        self._set_env(
+            {
+                "HAOPING_REVIEW_QUEUE_URL": review,
+                "HAOPING_RECONCILE_QUEUE_URL": reconcile,
+                "HAOPING_KMS_KEY_ID": key_id,
+                "HAOPING_ALERTS_TOPIC_ARN": topic,
+            }
+        )
+        rebind_app()
+        self._sqs = sqs
+
+    # -- the functions --------------------------------------------------------------------------------------
+    def _invocation(self, function: str) -> None:
+        self.invocations.counts[function] += 1
+        if self.cold_seller_caches:
+            from chalicelib.store import blacklist, sellers
+
+            sellers.forget()
+            blacklist.forget()
+
+    def push(self, messages: list[dict]) -> tuple[int, dict]:
+        """POST a signed batch to the marketplace webhook through Chalice's gateway; (status, JSON body)."""
+        from chalicelib.marketplace.messages import encode_batch
+        from chalicelib.marketplace.signing import sign
+        from chalicelib.marketplace.models import format_top_time
+
+        if self._http is None:
+            from chalice.test import Client
+
+            from app import app
+
+            self._http = Client(app).http
+        body = encode_batch(messages)
+        query = {"app_key": APP_KEY, "timestamp": format_top_time(self.clock.now()), "sign_method": "md5"}
+        query["sign"] = sign(query, self.app_secret, "md5", body=body)
+        topics = {TOPIC_SHORT.get(m["topic"], "other") for m in messages}
+        self._invocation("webhook")
+        with self.counter.phase_of("push:" + (topics.pop() if len(topics) == 1 else "mixed")):
+            response = self._http.post(
+                f"/webhooks/marketplace?{urlencode(query)}",
+                headers={"Content-Type": "application/json"},
+                body=body,
+            )
+        return response.status_code, json.loads(response.body or b"{}")
+
+    def tick(self) -> dict:
+        """One EventBridge minute: the sweep function with a scheduled event."""
+        from app import sweep_due
+        from sandbox.stack import scheduled_event
+
+        self._invocation("sweep")
+        with self.counter.phase_of("sweep"):
+            return sweep_due(scheduled_event(self.clock.now()), None)
+
+    def drain(self, *, max_batches: int = 100_000) -> int:
+        """Deliver review-queue batches of ten to the worker until the queue is empty; records delivered.
+
+        Records the worker reports failed become visible again at the next drain, as after the visibility
+        timeout (which runs in real time while the stack's clock is simulated).
+        """
+        from app import review_worker
+        from sandbox.stack import sqs_event
+
+        url = self.endpoints.review_queue_url
+        delivered = 0
+        retry: list[str] = []
+        for _ in range(max_batches):
+            got = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not got:
+                break
+            self._invocation("worker")
+            with self.counter.phase_of("worker"):
+                result = review_worker(sqs_event(got, url), None) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            done = [m for m in got if m["MessageId"] not in failed]
+            retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
+            if done:
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+                self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            delivered += len(got)
+        for start in range(0, len(retry), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(retry[start : start + 10])
+            ]
+            self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        return delivered
+
+    def pump(self, **_) -> dict:
+        """A sweep tick, then draining the review queue (what ``sandbox.replay.Replay`` calls each tick)."""
+        swept = self.tick()
+        return {"queued": swept.get("queued", 0), "delivered": self.drain()}
+
+
+class BenchReplay(Replay):
+    """The sandbox's replayed market day, pushed in-process; consecutive messages of one topic share a batch."""
+
+    def _push(self, messages: list[dict]) -> tuple[int, dict]:
+        results: list[dict] = []
+        status = 200
+        run: list[dict] = []
+        for message in [*messages, None]:
+            if run and (message is None or message["topic"] != run[-1]["topic"]):
+                code, body = self.stack.push(run)
+                status = code if code != 200 else status
+                results += body.get("results", [])
+                run = []
+            if message is not None:
+                run.append(message)
+        return status, {"results": results}
+
+    def push_events_now(self, events) -> list[dict]:
+        """Apply ``events`` to the marketplace and push their messages in batches of 100 at the current time."""
+        messages = []
+        for event in events:
+            self._apply_to_market(event)
+            messages.append(self._message(event))
+        results = []
+        for i in range(0, len(messages), 100):
+            _, body = self.stack.push(messages[i : i + 100])
+            results += body.get("results", [])
+        return results
+

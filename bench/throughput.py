@@ -1,0 +1,169 @@
+"""Figures 3 and 6: pipeline throughput against a bare put_item loop, and webhook batch latency against a bare
+batch_write_item of the same items, both on the same moto backend in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.items import task_item
+from bench.stack import REGION, BenchReplay, InProcessStack
+from sandbox.market.clock import FakeClock
+from sandbox.world import TEMPLATES, SellerSpec, generate, market_midnight
+
+PRO = "FW_GOODS-1000000-2"
+THROUGHPUT_TARGET = 0.8
+BATCH = 100
+
+
+def _shops(count: int, trades: int) -> list[SellerSpec]:
+    settings = {"templates": TEMPLATES, "template_strategy": "rotate", "mode": "immediate"}
+    return [SellerSpec(f"bench_shop_{i}", settings, PRO, trades) for i in range(count)]
+
+
+def _world(shops: list[SellerSpec], seed: int):
+    day = market_midnight(datetime(2026, 11, 11, 12, tzinfo=UTC))
+    trades, events = generate(day, shops, seed=seed, rating_rate=0.0, refund_rate=0.0)
+    # Every trade has ended by the time the burst arrives: the whole burst is due at once.
+    clock = FakeClock(day.astimezone(UTC) + timedelta(days=1, hours=1))
+    return day, clock, trades, events
+
+
+def put_item_rate(count: int) -> float:
+    """Items per second of a bare ``put_item`` loop on the running moto backend (a scratch table)."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    table = "haoping-bench-Baseline"
+    if table not in ddb.list_tables()["TableNames"]:
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "seller_id", "KeyType": "HASH"}, {"AttributeName": "tid", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "seller_id", "AttributeType": "S"},
+                {"AttributeName": "tid", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    items = [task_item("2200000001", f"39{i:014d}", due_shard=i % 16, due_at=1_794_355_200) for i in range(count)]
+    started = time.perf_counter()
+    for item in items:
+        ddb.put_item(TableName=table, Item=item)
+    return count / (time.perf_counter() - started)
+
+
+def throughput_figure(*, shops: int = 4, trades_per_shop: int = 100, seed: int = 11) -> dict:
+    """Figure 3: reviews per second through webhook → sweep → worker, against (put_item rate ÷ 3)."""
+    specs = _shops(shops, trades_per_shop)
+    day, clock, trades, events = _world(specs, seed)
+    with InProcessStack(clock) as stack:
+        replay = BenchReplay(stack, specs, trades, events, day)
+        replay.onboard()
+        for event in events:
+            replay._apply_to_market(event)
+        messages = [replay._message(event) for event in events]
+        put_rate = put_item_rate(len(messages))
+        started = time.perf_counter()
+        for i in range(0, len(messages), BATCH):
+            stack.push(messages[i : i + BATCH])
+        pushed = time.perf_counter()
+        queued = stack.tick()["queued"]
+        swept = time.perf_counter()
+        stack.drain()
+        elapsed = time.perf_counter() - started
+        posted = sum(1 for t in trades if stack.marketplace.post_counts(int(t.tid)) == 1)
+    rate = posted / elapsed
+    floor = put_rate / 3
+    ratio = rate / floor
+    return {
+        "name": "pipeline_throughput_vs_floor",
+        "value": round(ratio, 3),
+        "unit": "reviews/s through webhook→sweep→worker ÷ (bare put_item/s ÷ 3)",
+        "baseline": {"put_item_per_s": round(put_rate, 1), "floor_reviews_per_s": round(floor, 1)},
+        "target": f">= {THROUGHPUT_TARGET}",
+        "met": ratio >= THROUGHPUT_TARGET,
+        "detail": {
+            "reviews": len(trades),
+            "posted": posted,
+            "queued": queued,
+            "reviews_per_s": round(rate, 1),
+            "seconds": {
+                "webhook": round(pushed - started, 2),
+                "sweep": round(swept - pushed, 2),
+                "worker": round(elapsed - (swept - started), 2),
+            },
+        },
+    }
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def webhook_latency_figure(*, batches: int = 30, seed: int = 13) -> dict:
+    """Figure 6: time to accept a batch of 100 TradeSuccess messages, against batch_write_item of the same tasks."""
+    import boto3
+
+    specs = _shops(4, batches * BATCH // 4)
+    day, clock, trades, events = _world(specs, seed)
+    pushes: list[float] = []
+    writes: list[float] = []
+    with InProcessStack(clock) as stack:
+        replay = BenchReplay(stack, specs, trades, events, day)
+        replay.onboard()
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        put_item_rate(1)  # creates the scratch table outside the timings
+        table = stack_table()
+        for i in range(0, len(events), BATCH):
+            chunk = events[i : i + BATCH]
+            messages = [replay._message(event) for event in chunk]
+            started = time.perf_counter()
+            status, body = stack.push(messages)
+            pushes.append(time.perf_counter() - started)
+            if status != 200 or any(r["status"] != "ok" for r in body["results"]):
+                raise RuntimeError(f"webhook did not accept a batch: {status}")
+            items = _written_tasks(ddb, table, chunk, replay.seller_ids)
+            started = time.perf_counter()
+            for j in range(0, len(items), 25):
+                request = {"haoping-bench-Baseline": [{"PutRequest": {"Item": it}} for it in items[j : j + 25]]}
+                while request:
+                    request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+            writes.append(time.perf_counter() - started)
+    p50, p99 = _percentile(pushes, 0.5), _percentile(pushes, 0.99)
+    b50, b99 = _percentile(writes, 0.5), _percentile(writes, 0.99)
+    return {
+        "name": "webhook_batch_latency",
+        "value": {"p50_ms": round(p50 * 1000, 1), "p99_ms": round(p99 * 1000, 1)},
+        "unit": "ms to accept a signed batch of 100 TradeSuccess messages (in-process, moto)",
+        "baseline": {
+            "batch_write_item_p50_ms": round(b50 * 1000, 1),
+            "batch_write_item_p99_ms": round(b99 * 1000, 1),
+        },
+        "target": "report; ratio to the bare write of the same 100 items",
+        "met": None,
+        "detail": {
+            "batches": len(pushes),
+            "ratio_p50": round(p50 / b50, 2),
+            "ratio_p99": round(p99 / b99, 2),
+            "mean_ms": round(statistics.fmean(pushes) * 1000, 1),
+        },
+    }
+
+
+def stack_table() -> str:
+    """The Tasks table's physical name in the running stack."""
+    from chalicelib.store.models import Task
+
+    return Task.Meta.table_name
+
+
+def _written_tasks(ddb, table: str, events, seller_ids: dict[str, str]) -> list[dict]:
+    """The task items the webhook wrote for ``events``, read back (outside any timing)."""
+    keys = [{"seller_id": {"S": seller_ids[e.trade.seller_nick]}, "tid": {"S": e.trade.tid}} for e in events]
+    items: list[dict] = []
+    for i in range(0, len(keys), 100):
+        items += ddb.batch_get_item(RequestItems={table: {"Keys": keys[i : i + 100]}})["Responses"][table]
+    return items

@@ -1,0 +1,164 @@
+"""Typed content of the service market's order messages (``taobao_fuwu_OrderPaid`` / ``taobao_fuwu_OrderClosed``).
+
+The content carries the fields of ``taobao.vas.order.search``; orders found by that API during reconciliation
+go through the same model, so a pushed order and a searched one are judged by one set of rules. Fees are
+integer fen; times are GMT+8 strings or epoch milliseconds, turned into aware UTC datetimes. Error reasons
+name the field and the rule, never the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from chalicelib.marketplace.models import VasOrder, parse_top_time
+
+BIZ_TYPES = frozenset({1, 2, 3, 4, 5, 6})  # new, renew, upgrade, gift, auto-renew, created after order review
+
+
+class BillingOrderInvalid(ValueError):
+    """An order message the app cannot accept; ``reason`` says which field broke which rule."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _fen(value: object) -> object:
+    # Fees are whole fen: JSON integers or digit strings. Booleans and decimals are not fees.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer amount in fen")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    if isinstance(value, int):
+        return value
+    raise ValueError("must be an integer amount in fen")
+
+
+def _time(value: object) -> datetime:
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError("must carry a timezone")
+        return value
+    if isinstance(value, bool):
+        raise ValueError("not a marketplace time")
+    parsed = parse_top_time(value)
+    if parsed is None:
+        raise ValueError("missing time")
+    return parsed
+
+
+class OrderContent(BaseModel):
+    """One service-market order as a billing message (or ``taobao.vas.order.search``) reports it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+    order_id: str = Field(min_length=1, max_length=32, pattern=r"^\d+$")
+    biz_order_id: str | None = Field(default=None, max_length=32, pattern=r"^\d+$")
+    nick: str = Field(min_length=1, max_length=64)
+    article_code: str = Field(min_length=1, max_length=64)
+    item_code: str = Field(min_length=1, max_length=64)
+    biz_type: int
+    order_cycle: str | None = Field(default=None, max_length=8)
+    order_cycle_start: datetime
+    order_cycle_end: datetime
+    create: datetime
+    total_pay_fee: int = Field(ge=0)
+    refund_fee: int = Field(default=0, ge=0)
+
+    @field_validator("biz_order_id", "order_cycle", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", 0, "0") else value
+
+    @field_validator("nick", "item_code", mode="after")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("biz_type", mode="before")
+    @classmethod
+    def _biz_type(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be one of 1-6")
+        return value
+
+    @field_validator("biz_type", mode="after")
+    @classmethod
+    def _known_biz_type(cls, value: int) -> int:
+        if value not in BIZ_TYPES:
+            raise ValueError("must be one of 1-6")
+        return value
+
+    @field_validator("total_pay_fee", mode="before")
+    @classmethod
+    def _paid(cls, value: object) -> object:
+        return _fen(value)
+
+    @field_validator("refund_fee", mode="before")
+    @classmethod
+    def _refunded(cls, value: object) -> object:
+        return 0 if value in (None, "") else _fen(value)
+
+    @field_validator("order_cycle_start", "order_cycle_end", "create", mode="before")
+    @classmethod
+    def _times(cls, value: object) -> datetime:
+        return _time(value)
+
+    @field_validator("article_code", mode="after")
+    @classmethod
+    def _our_article(cls, value: str, info: ValidationInfo) -> str:
+        expected = (info.context or {}).get("article_code")
+        if not expected:
+            raise ValueError("no article_code to check against")
+        if value != expected:
+            raise ValueError("is not this app's article_code")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderContent:
+        if self.order_cycle_end <= self.order_cycle_start:
+            raise ValueError("order_cycle_end must be after order_cycle_start")
+        if self.refund_fee > self.total_pay_fee:
+            raise ValueError("refund_fee must not exceed total_pay_fee")
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def parse_order(content: Mapping[str, Any], *, article_code: str) -> OrderContent:
+    """Validate an order message's content for the app sold as ``article_code``; raise ``BillingOrderInvalid``."""
+    if not isinstance(content, Mapping):
+        raise BillingOrderInvalid("content is not a JSON object")
+    try:
+        return OrderContent.model_validate(content, context={"article_code": article_code})
+    except ValidationError as exc:
+        raise BillingOrderInvalid(_describe(exc)) from None
+
+
+def searched_order(order: VasOrder) -> dict[str, Any]:
+    """A ``taobao.vas.order.search`` result in message-content form, to validate with ``parse_order``."""
+    return {
+        "order_id": order.order_id,
+        "biz_order_id": order.biz_order_id,
+        "nick": order.nick,
+        "article_code": order.article_code,
+        "item_code": order.item_code,
+        "biz_type": order.biz_type,
+        "order_cycle": order.order_cycle,
+        "order_cycle_start": order.order_cycle_start,
+        "order_cycle_end": order.order_cycle_end,
+        "create": order.create,
+        "total_pay_fee": order.total_pay_fee,
+        "refund_fee": order.refund_fee,
+    }

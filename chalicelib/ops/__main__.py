@@ -1,0 +1,7 @@
+"""``python -m chalicelib.ops``."""
+
+import sys
+
+from chalicelib.ops.cli import main
+
+sys.exit(main())

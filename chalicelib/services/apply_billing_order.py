@@ -1,0 +1,233 @@
+"""Use case: a service-market order arrives (pushed, or found by reconciliation): store it once, then settle
+the seller's entitlement and what follows from it.
+
+Entitlement is never edited, only derived: every settle recomputes it from all of the seller's orders and
+stores the result on the seller (``paid_until``, ``plan``), where the pipeline reads it from its cached
+seller. An order for a nick the app does not know yet is kept under that nick and adopted when the seller
+authorizes the app, so a purchase made before authorization (the usual order on the market) is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.config import get_settings
+from chalicelib.domain.entitlement import BillingOrder, Entitlement, entitlement, plan_at
+from chalicelib.marketplace import topics
+from chalicelib.marketplace.billing_topics import BillingOrderInvalid, OrderContent, parse_order
+from chalicelib.marketplace.messages import MalformedMessage, Message
+from chalicelib.services import runtime
+from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
+from chalicelib.services.inbound_messages import MessageResult
+from chalicelib.store import orders, rejected, sellers
+from chalicelib.store.models import Seller
+from chalicelib.telemetry import count, logger
+
+PLAN_EXPIRED = "plan_expired"
+REJECTED_SOURCE = "billing"
+ATTEMPTS = 5
+_INSTANT = timedelta(microseconds=1)
+
+
+class SellerKeptChanging(RuntimeError):
+    """The seller record changed under every attempt to update it; the caller retries later."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A seller's entitlement after a settle, and what the settle did because of it."""
+
+    seller_id: str
+    entitlement: Entitlement
+    became_entitled: bool = False
+    lapsed: bool = False
+    released: int = 0
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of one order: ``stored``, ``updated`` (refund or closing) or ``duplicate``.
+
+    ``seller_id`` is None while the nick belongs to no known seller (the order waits under the nick).
+    """
+
+    outcome: str
+    seller_id: str | None
+    settled: Settled | None = None
+
+
+def order_record(content: OrderContent, *, closed: bool) -> orders.OrderRecord:
+    """The validated message content as a storable order."""
+    return orders.OrderRecord(
+        order_id=content.order_id,
+        biz_order_id=content.biz_order_id,
+        nick=content.nick,
+        article_code=content.article_code,
+        item_code=content.item_code,
+        biz_type=content.biz_type,
+        cycle_start=content.order_cycle_start,
+        cycle_end=content.order_cycle_end,
+        total_pay_fee=content.total_pay_fee,
+        refund_fee=content.refund_fee,
+        created=content.create,
+        closed=closed,
+    )
+
+
+def billing_orders(records: Iterable[orders.OrderRecord]) -> list[BillingOrder]:
+    """The orders entitlement is computed from.
+
+    A closed order without any refund was closed before it was paid (an unpaid order times out that way),
+    so it grants nothing; a closed order with a partial refund keeps the share that stayed paid.
+    """
+    return [
+        BillingOrder(
+            order_id=r.order_id,
+            nick=r.nick,
+            article_code=r.article_code,
+            item_code=r.item_code,
+            biz_type=r.biz_type,
+            cycle_start=r.cycle_start,
+            cycle_end=r.cycle_end,
+            total_pay_fee=r.total_pay_fee,
+            refund_fee=r.refund_fee,
+            created=r.created,
+        )
+        for r in records
+        if not (r.closed and r.refund_fee == 0)
+    ]
+
+
+def apply_order(content: OrderContent, *, closed: bool, now: datetime, settle_duplicate: bool = True) -> Applied:
+    """Store the order once and settle its seller.
+
+    A pushed duplicate still settles (its first delivery may have stopped between the two writes);
+    reconciliation, which sees mostly duplicates, passes ``settle_duplicate=False``.
+    """
+    if content.item_code not in runtime.rules().plans:
+        # Money was paid, so the order is kept; the plan must be added to the rules for it to unlock anything.
+        count("BillingUnknownPlan")
+        logger.error("billing order for a plan the rules do not define", extra={"order_id": content.order_id})
+    record = order_record(content, closed=closed)
+    seller = sellers.find_by_nick(content.nick)
+    if seller is None:
+        outcome = orders.record(orders.pending_owner(content.nick), record, now=now)
+        count("BillingOrderPending")
+        logger.info("billing order kept until the seller authorizes", extra={"order_id": content.order_id})
+        return Applied(outcome, None)
+    outcome = orders.record(seller.seller_id, record, now=now)
+    count(f"BillingOrder_{outcome}")
+    if outcome == orders.DUPLICATE and not settle_duplicate:
+        return Applied(outcome, seller.seller_id)
+    return Applied(outcome, seller.seller_id, settle(seller.seller_id, now=now))
+
+
+def _granted(seller_id: str, nick: str, now: datetime) -> list[BillingOrder]:
+    orders.adopt(nick, seller_id, now=now)
+    return billing_orders(orders.of_seller(seller_id))
+
+
+def current_entitlement(seller_id: str, nick: str, *, now: datetime) -> Entitlement:
+    """The seller's entitlement from its orders (adopting any still waiting under its nick), without storing it."""
+    return entitlement(_granted(seller_id, nick, now), now)
+
+
+def update_seller(seller_id: str, change: Callable[[Seller], bool], *, now: datetime) -> Seller | None:
+    """Read the seller, let ``change`` edit it (returning whether it did) and save, retrying on a concurrent
+    write. None when the seller does not exist."""
+    for _ in range(ATTEMPTS):
+        seller = sellers.get(seller_id)
+        if seller is None:
+            return None
+        if not change(seller):
+            return seller
+        try:
+            return sellers.save(seller, now=now)
+        except PutError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+    raise SellerKeptChanging(seller_id)
+
+
+def _entitled(seller: Seller, now: datetime) -> bool:
+    # The same test the pipeline applies to its cached seller (SellerView.entitled).
+    return bool(seller.paid_until) and seller.paid_until > now.timestamp()
+
+
+def _stored_plan(granted: list[BillingOrder], ent: Entitlement) -> str | None:
+    if ent.active:
+        return ent.plan
+    # Out of a paid period the plan of the latest one stays on record, so the seller still sees it.
+    return plan_at(granted, ent.periods[-1].end - _INSTANT) if ent.periods else None
+
+
+def settle(seller_id: str, *, now: datetime) -> Settled | None:
+    """Recompute the seller's entitlement from its orders, store it, and hold or release its tasks.
+
+    Turning entitled releases tasks held for ``plan_expired`` (those whose rating window closed meanwhile
+    expire); lapsing after a paid period marks the seller ``lapsed`` and holds its open tasks.
+    """
+    first = sellers.get(seller_id)
+    if first is None:
+        return None
+    granted = _granted(seller_id, first.nick, now)
+    ent = entitlement(granted, now)
+    paid_until = int(ent.paid_until.timestamp()) if ent.paid_until else None
+    plan = _stored_plan(granted, ent)
+    flags = {"became": False, "lapsed": False}
+
+    def change(seller: Seller) -> bool:
+        flags["became"] = ent.active and not _entitled(seller, now)
+        flags["lapsed"] = not ent.active and bool(ent.periods) and seller.status == "active"
+        before = (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
+        seller.paid_until, seller.plan = paid_until, plan
+        if ent.active and seller.status == "lapsed":
+            seller.status = "active"
+        elif flags["lapsed"]:
+            seller.status = "lapsed"
+        if flags["became"]:
+            seller.entitled_since = int(now.timestamp())
+        return before != (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
+
+    if update_seller(seller_id, change, now=now) is None:
+        return None
+    released = release_seller_holds(seller_id, PLAN_EXPIRED, now=now) if flags["became"] else 0
+    held = hold_seller_tasks(seller_id, PLAN_EXPIRED, now=now) if flags["lapsed"] else 0
+    if flags["became"] or flags["lapsed"]:
+        logger.info(
+            "entitlement changed",
+            extra={"seller_id": seller_id, "entitled": ent.active, "released": released, "held": held},
+        )
+    return Settled(seller_id, ent, flags["became"], flags["lapsed"], released, held)
+
+
+def keep_rejected(reason: str, message: dict | None, *, now: datetime, ref: str | None = None) -> None:
+    """Keep a billing message the app refused, with the reason, for inspection."""
+    rejected.keep(REJECTED_SOURCE, reason, message, now=now, ref=ref)
+    count("BillingRejected")
+    logger.warning("billing message rejected", extra={"ref": ref, "reason": reason})
+
+
+def handle_billing_message(msg: Message, *, now: datetime) -> MessageResult:
+    """Process one pushed billing message; what cannot be understood is rejected and kept, never dropped."""
+    if msg.topic not in (topics.ORDER_PAID, topics.ORDER_CLOSED):
+        count("BillingUnknownTopic")
+        return MessageResult(msg.id, "ignored", f"topic {msg.topic} is not used")
+    try:
+        try:
+            content = parse_order(msg.payload(), article_code=get_settings().article_code)
+        except (MalformedMessage, BillingOrderInvalid) as exc:
+            keep_rejected(exc.reason, msg.model_dump(mode="json"), now=now, ref=msg.id)
+            return MessageResult(msg.id, "rejected", exc.reason)
+        applied = apply_order(content, closed=msg.topic == topics.ORDER_CLOSED, now=now)
+    except Exception:
+        # Storage or contention trouble: the sender delivers the message again.
+        count("BillingMessageFailed")
+        logger.exception("billing message failed", extra={"message_id": msg.id})
+        return MessageResult(msg.id, "error", "temporary failure, retry")
+    return MessageResult(msg.id, "duplicate" if applied.outcome == orders.DUPLICATE else "ok")

@@ -1,0 +1,108 @@
+"""Use case (hourly): refresh sellers' marketplace tokens before they expire.
+
+A seller whose token cannot be refreshed any more (the platform granted none, it expired, or the
+marketplace answers ``invalid_grant``) is marked ``reauth``: its open tasks are held (``reauth``) and it is
+asked to authorize again; authorizing again (``onboard_seller``) releases them. A refresh that fails on
+the marketplace's side is tried again next hour, and one seller's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chalicelib.marketplace.errors import MarketplaceError, OAuthError
+from chalicelib.services import runtime
+from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
+from chalicelib.services.seller_tokens import apply_grant, mark_reauth, needs_refresh, refresh_token
+from chalicelib.store import audit, sellers
+from chalicelib.telemetry import count, logger
+
+# Three hourly runs see a token before it expires, so one failed hour (or two) costs nothing.
+REFRESH_MARGIN = timedelta(hours=3)
+ACTION = "oauth.refresh"
+ACTOR = "tokens_job"
+# Sellers the job leaves alone: re-authorizing is theirs to do, and purged ones are gone.
+_SKIPPED_STATUSES = frozenset({"reauth", "purged"})
+# The OAuth answer that means the grant itself is dead (revoked, expired), not that our request was wrong.
+_DEAD_GRANT = "invalid_grant"
+
+
+@dataclass(frozen=True)
+class RefreshRun:
+    """What one run did, by outcome: ``refreshed``, ``fresh``, ``skipped``, ``reauth``, ``deferred``, ``error``."""
+
+    outcomes: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.outcomes.items()))
+
+
+def refresh_due(
+    *, now: datetime, margin: timedelta = REFRESH_MARGIN, seller_ids: Iterable[str] | None = None
+) -> RefreshRun:
+    """Refresh every seller whose access token expires within ``margin`` (all sellers unless ``seller_ids``)."""
+    run = RefreshRun()
+    for seller_id in sellers.all_ids() if seller_ids is None else seller_ids:
+        try:
+            outcome = refresh_seller(seller_id, now=now, margin=margin)
+        except Exception:
+            # One seller's unexpected failure must not cost the others their refresh; next hour retries it.
+            logger.exception("token refresh failed", extra={"seller_id": seller_id})
+            outcome = "error"
+        run.outcomes[outcome] += 1
+    for outcome, n in run.outcomes.items():
+        count(f"TokenRefresh_{outcome}", n)
+    return run
+
+
+def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH_MARGIN) -> str:
+    """Refresh one seller's tokens if they expire within ``margin``; returns the outcome (see ``RefreshRun``)."""
+    seller = sellers.get(seller_id)
+    if seller is None or seller.status in _SKIPPED_STATUSES:
+        return "skipped"
+    if not needs_refresh(seller, now=now, margin=margin):
+        return "fresh"
+    token = refresh_token(seller, now=now)
+    if token is None:
+        return _reauth(seller_id, "not_refreshable", now=now)
+    try:
+        grant = runtime.oauth_client().refresh(token)
+    except OAuthError as exc:
+        if exc.error == _DEAD_GRANT:
+            return _reauth(seller_id, _DEAD_GRANT, now=now)
+        # Any other OAuth error is about our request (client id, secret): not the seller's to fix.
+        logger.error("token refresh refused", extra={"seller_id": seller_id, "error": exc.error})
+        return "error"
+    except MarketplaceError as exc:
+        logger.warning("token refresh deferred", extra={"seller_id": seller_id, "error": type(exc).__name__})
+        return "deferred"
+    if str(grant.taobao_user_id) != seller_id:
+        logger.error("token refresh answered for another user", extra={"seller_id": seller_id})
+        return "error"
+    had_expired = bool(seller.token_expires_at) and seller.token_expires_at <= now.timestamp()
+    apply_grant(seller, grant)
+    sellers.save(seller, now=now)
+    audit.append(seller_id, actor=ACTOR, action=ACTION, target=None, result="refreshed", detail=None, now=now)
+    if had_expired:
+        # The worker held tasks it met while the token was expired; they can go again.
+        release_seller_holds(seller_id, "reauth", now=now)
+    return "refreshed"
+
+
+def _reauth(seller_id: str, why: str, *, now: datetime) -> str:
+    mark_reauth(seller_id, now=now)
+    held = hold_seller_tasks(seller_id, "reauth", now=now)
+    audit.append(
+        seller_id,
+        actor=ACTOR,
+        action=ACTION,
+        target=None,
+        result="reauth_needed",
+        detail={"why": why, "held_tasks": held},
+        now=now,
+    )
+    logger.info("seller needs to authorize again", extra={"seller_id": seller_id, "why": why, "held": held})
+    return "reauth"

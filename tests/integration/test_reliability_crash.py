@@ -1,0 +1,85 @@
+"""The worker dies after the marketplace accepted a review but before the task says so: nothing posts twice.
+
+The crash is injected where the task would be marked posted (``CrashAfterPost``); the record fails, the
+task keeps its claim, and every later path — SQS redelivery, the sweep after the claim expires — meets
+the marketplace's "already rated" answer and settles the task as posted without a second review.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.store import tasks
+from sandbox.chaos import CrashAfterPost, lambda_sqs_delivery
+from sandbox.stack import scheduled_event
+from tests.helpers import push, trade_message
+
+TID = "3900000000000401"
+
+
+@pytest.fixture
+def due_task(client, clock, market, shop):
+    market.add_trade(
+        "test_shop",
+        tid=int(TID),
+        oid=int(TID) + 1,
+        buyer_nick="tb_buyer_77",
+        buyer_open_uid="AAH401",
+        payment="59.00",
+        item_title="保温杯",
+        created=clock.now() - timedelta(days=3),
+        end_time=clock.now(),
+    )
+    push(client, [trade_message(shop, TID, clock.now())], clock.now())
+    clock.advance(60)
+    return shop
+
+
+def deliver(client, aws):
+    return lambda_sqs_delivery(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload)
+
+
+def sweep(client, clock) -> dict:
+    return client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload
+
+
+def test_redelivery_after_the_claim_expires_settles_the_task_without_posting_again(
+    client, aws, clock, market, due_task
+):
+    sweep(client, clock)
+    with CrashAfterPost() as crash:
+        crashed = deliver(client, aws)
+    assert crash.crashed == [(due_task, TID)]
+    assert crashed.kept == crashed.received  # the record failed: SQS will deliver it again
+    task = tasks.get(due_task, TID)
+    assert task.state == "claimed" and task.due_at > clock.now().timestamp()  # the claim is in the due index
+
+    early = deliver(client, aws)  # redelivered while the claim holds: the job is not due, nothing is called
+    assert early.deleted == early.received
+    assert market.calls["taobao.traderate.add"] == 1
+
+    clock.advance(301)  # the claim expires; the sweep finds the task again through its due time
+    assert sweep(client, clock)["queued"] == 1
+    deliver(client, aws)
+
+    task = tasks.get(due_task, TID)
+    assert (task.state, task.reason) == ("posted", "already_rated")
+    assert market.post_counts(int(TID)) == 1
+    assert len(market.rates_given("test_shop")) == 1
+
+
+def test_sqs_redelivery_of_the_crashed_record_after_the_claim_expired_also_settles_it(
+    client, aws, clock, market, due_task
+):
+    sweep(client, clock)
+    with CrashAfterPost():
+        deliver(client, aws)
+    clock.advance(301)
+
+    deliver(client, aws)  # the same record, delivered again by SQS
+
+    assert tasks.get(due_task, TID).state == "posted"
+    assert market.post_counts(int(TID)) == 1
+    assert sweep(client, clock)["queued"] == 0  # nothing left claimed or due

@@ -1,0 +1,150 @@
+"""The review queue under failure: a failing record is retried alone, a poison one ends in the dead-letter
+queue after its tries, and the operator's redrive moves dead letters back safely.
+
+Deliveries go through ``lambda_sqs_delivery``, a model of Lambda's SQS event source mapping: it deletes
+what Lambda deletes, and receives with a zero visibility timeout so a record left for redelivery comes
+back at the next poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.handlers import worker
+from chalicelib.services.redrive import redrive
+from chalicelib.store import tasks
+from sandbox.chaos import lambda_sqs_delivery
+from tests.helpers import push, trade_message
+
+TIDS = ("3900000000000301", "3900000000000302")
+POISON = "{not json"
+
+
+@pytest.fixture
+def due_trades(client, clock, market, shop):
+    """Two finished trades with due review tasks; returns their job bodies."""
+    for tid in TIDS:
+        market.add_trade(
+            "test_shop",
+            tid=int(tid),
+            oid=int(tid) + 1,
+            buyer_nick="tb_buyer_77",
+            buyer_open_uid=f"AAH{tid}",
+            payment="59.00",
+            item_title="保温杯",
+            created=clock.now() - timedelta(days=3),
+            end_time=clock.now(),
+        )
+    push(client, [trade_message(shop, tid, clock.now()) for tid in TIDS], clock.now())
+    clock.advance(60)
+    return [json.dumps({"seller_id": shop, "tid": tid}) for tid in TIDS]
+
+
+@pytest.fixture
+def processed(monkeypatch):
+    """Counts every job the worker runs, by tid."""
+    runs: Counter[str] = Counter()
+    real = worker.process_job
+
+    def spy(seller_id, tid, *, now):
+        runs[tid] += 1
+        return real(seller_id, tid, now=now)
+
+    monkeypatch.setattr(worker, "process_job", spy)
+    return runs
+
+
+def send(aws, bodies: list[str], queue: str = "queue_url") -> None:
+    for body in bodies:
+        aws["sqs"].send_message(QueueUrl=aws[queue], MessageBody=body)
+
+
+def drain(aws, invoke, **options) -> int:
+    """Poll until nothing is received; returns how many polls received something."""
+    polls = 0
+    while lambda_sqs_delivery(aws["sqs"], aws["queue_url"], invoke, **options).received:
+        polls += 1
+    return polls
+
+
+def queued(aws, queue: str) -> list[str]:
+    got = aws["sqs"].receive_message(QueueUrl=aws[queue], MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [m["Body"] for m in got.get("Messages", [])]
+
+
+def naive_handler(event, context):
+    """The shape the worker must NOT have: any failed record fails the whole invocation."""
+    for record in event["Records"]:
+        job = json.loads(record["body"])
+        worker.process_job(job["seller_id"], job["tid"], now=worker.clock.now())
+
+
+def test_one_failing_record_does_not_redo_its_batch_and_ends_in_the_dead_letter_queue(
+    aws, market, due_trades, processed
+):
+    send(aws, [due_trades[0], POISON, due_trades[1]])
+
+    polls = drain(aws, lambda event: worker.handle(event, None))
+
+    assert processed == {TIDS[0]: 1, TIDS[1]: 1}
+    assert [market.post_counts(int(tid)) for tid in TIDS] == [1, 1]
+    assert polls == 3  # the poison job's three tries (maxReceiveCount), its neighbours only in the first
+    assert queued(aws, "dlq_url") == [POISON]
+    assert queued(aws, "queue_url") == []
+
+
+def test_a_handler_that_fails_the_whole_batch_would_redo_the_good_records(aws, market, due_trades, processed):
+    # The counterfactual that the partial response prevents: the delivery model is faithful to Lambda.
+    send(aws, [due_trades[0], POISON, due_trades[1]])
+
+    drain(aws, lambda event: naive_handler(event, None))
+
+    assert processed[TIDS[0]] == 3
+    assert set(queued(aws, "dlq_url")) == {POISON, *due_trades}
+
+
+def test_without_report_batch_item_failures_on_the_mapping_a_failed_record_is_lost(aws, due_trades, processed):
+    # Chalice's default event source: the response is ignored, so the failed record is deleted with the
+    # batch. This is why the packaged template must set FunctionResponseTypes (docs/reliability.md).
+    send(aws, [due_trades[0], POISON])
+
+    drain(aws, lambda event: worker.handle(event, None), report_batch_item_failures=False)
+
+    assert queued(aws, "dlq_url") == []
+    assert processed == {TIDS[0]: 1}
+
+
+def test_redrive_moves_dead_letters_back_and_the_worker_then_posts_them_once(aws, clock, market, due_trades):
+    send(aws, due_trades, queue="dlq_url")
+
+    first = redrive(aws["dlq_url"], aws["queue_url"], max_messages=1)
+    rest = redrive(aws["dlq_url"], aws["queue_url"], max_messages=10)
+    nothing = redrive(aws["dlq_url"], aws["queue_url"], max_messages=10)
+
+    assert (first, rest, nothing) == (1, 1, 0)
+    drain(aws, lambda event: worker.handle(event, None))
+    assert [tasks.get(json.loads(b)["seller_id"], json.loads(b)["tid"]).state for b in due_trades] == ["posted"] * 2
+    assert [market.post_counts(int(tid)) for tid in TIDS] == [1, 1]
+
+
+def test_redrive_to_a_queue_that_refuses_leaves_the_message_dead_lettered(aws):
+    send(aws, ["{}"], queue="dlq_url")
+    missing = aws["queue_url"].rsplit("/", 1)[0] + "/no-such-queue"
+
+    with pytest.raises(ClientError):
+        redrive(aws["dlq_url"], missing, max_messages=5)
+
+    attributes = aws["sqs"].get_queue_attributes(QueueUrl=aws["dlq_url"], AttributeNames=["All"])["Attributes"]
+    assert (
+        int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1
+    )
+
+
+def test_redrive_refuses_a_meaningless_limit(aws):
+    with pytest.raises(ValueError):
+        redrive(aws["dlq_url"], aws["queue_url"], max_messages=0)
