@@ -1,20 +1,9 @@
 """haoping's Lambda functions: only wiring here; handlers translate, services decide."""
 
 import os
+from importlib import import_module
 
 from chalice import Chalice, Cron, Rate
-
-from chalicelib.handlers import (
-    billing,
-    dashboard,
-    oauth,
-    reconcile,
-    seller_api,
-    sweep,
-    tokens,
-    webhooks,
-    worker,
-)
 
 app = Chalice(app_name="haoping")
 
@@ -22,6 +11,12 @@ app = Chalice(app_name="haoping")
 REVIEW_QUEUE = os.environ.get("HAOPING_REVIEW_QUEUE_NAME", "haoping-reviews")
 RECONCILE_QUEUE = os.environ.get("HAOPING_RECONCILE_QUEUE_NAME", "haoping-reconcile")
 PUSH_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+
+
+def _handler(name: str):
+    # Every function shares this file; each imports only the handler it runs, on its first event, so no
+    # function pays at cold start for the others' dependencies.
+    return import_module(f"chalicelib.handlers.{name}")
 
 
 def _context():
@@ -32,102 +27,102 @@ def _context():
 # -- inbound pushes -------------------------------------------------------------------------------------------
 @app.route("/webhooks/marketplace", methods=["POST"], content_types=PUSH_TYPES)
 def marketplace_webhook():
-    return webhooks.marketplace_push(app.current_request)
+    return _handler("webhooks").marketplace_push(app.current_request)
 
 
 @app.route("/webhooks/billing", methods=["POST"], content_types=PUSH_TYPES)
 def billing_webhook():
-    return billing.billing_push(app.current_request)
+    return _handler("billing").billing_push(app.current_request)
 
 
 # -- onboarding -----------------------------------------------------------------------------------------------
 @app.route("/oauth/start", methods=["GET"])
 def oauth_start():
-    return oauth.start(app.current_request)
+    return _handler("oauth").start(app.current_request)
 
 
 @app.route("/oauth/callback", methods=["GET"])
 def oauth_callback():
-    return oauth.callback(app.current_request)
+    return _handler("oauth").callback(app.current_request)
 
 
 # -- the seller's API and dashboard ---------------------------------------------------------------------------
 @app.route("/api/settings", methods=["GET", "PUT"])
 def api_settings():
-    return seller_api.settings(app.current_request)
+    return _handler("seller_api").settings(app.current_request)
 
 
 @app.route("/api/settings/preview", methods=["POST"])
 def api_settings_preview():
-    return seller_api.preview(app.current_request)
+    return _handler("seller_api").preview(app.current_request)
 
 
 @app.route("/api/tasks", methods=["GET"])
 def api_tasks():
-    return seller_api.list_tasks(app.current_request)
+    return _handler("seller_api").list_tasks(app.current_request)
 
 
 @app.route("/api/tasks/{tid}/retry", methods=["POST"])
 def api_task_retry(tid):
-    return seller_api.retry_task(app.current_request, tid)
+    return _handler("seller_api").retry_task(app.current_request, tid)
 
 
 @app.route("/api/tasks/{tid}/cancel", methods=["POST"])
 def api_task_cancel(tid):
-    return seller_api.cancel_task(app.current_request, tid)
+    return _handler("seller_api").cancel_task(app.current_request, tid)
 
 
 @app.route("/api/blacklist", methods=["GET", "POST", "DELETE"])
 def api_blacklist():
-    return seller_api.blacklist(app.current_request)
+    return _handler("seller_api").blacklist(app.current_request)
 
 
 @app.route("/api/stats", methods=["GET"])
 def api_stats():
-    return seller_api.stats(app.current_request)
+    return _handler("seller_api").stats(app.current_request)
 
 
 @app.route("/api/subscription", methods=["GET"])
 def api_subscription():
-    return seller_api.subscription(app.current_request)
+    return _handler("seller_api").subscription(app.current_request)
 
 
 @app.route("/api/openapi.json", methods=["GET"])
 def api_openapi():
-    return seller_api.openapi(app.current_request)
+    return _handler("seller_api").openapi(app.current_request)
 
 
 @app.route("/", methods=["GET"])
 def dashboard_page():
-    return dashboard.page(app.current_request)
+    return _handler("dashboard").page(app.current_request)
 
 
 # -- schedules and queues -------------------------------------------------------------------------------------
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep_due(event):
-    return sweep.handle(event, _context())
+    return _handler("sweep").handle(event, _context())
 
 
 @app.on_sqs_message(queue=REVIEW_QUEUE, batch_size=10, name="worker")
 def review_worker(event):
-    return worker.handle(event, _context())
+    return _handler("worker").handle(event, _context())
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
-    return tokens.handle(event, _context())
+    return _handler("tokens").handle(event, _context())
 
 
 @app.schedule(Cron(30, 18, "*", "*", "?", "*"), name="billing")
 def billing_daily(event):
-    return billing.daily(event, _context())
+    return _handler("billing").daily(event, _context())
 
 
 @app.schedule(Cron(0, 19, "*", "*", "?", "*"), name="reconcile")
 def reconcile_fanout(event):
-    return reconcile.fan_out(event, _context())
+    return _handler("reconcile").fan_out(event, _context())
 
 
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
-    return reconcile.handle(event, _context())
+    return _handler("reconcile").handle(event, _context())

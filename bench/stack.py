@@ -12,7 +12,6 @@ import os
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from urllib.parse import urlencode
 
 from bench.counting import DynamoCounter
@@ -20,6 +19,7 @@ from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
 
 APP_KEY = "12345678"
+MARKETPLACE_PATH = "/webhooks/marketplace"
 REGION = "ap-southeast-1"
 TOPIC_SHORT = {
     "taobao_trade_TradeSuccess": "trade_success",
@@ -219,11 +219,11 @@ class InProcessStack:
             sellers.forget()
             blacklist.forget()
 
-    def push(self, messages: list[dict]) -> tuple[int, dict]:
-        """POST a signed batch to the marketplace webhook through Chalice's gateway; (status, JSON body)."""
+    def push(self, messages: list[dict], *, path: str = MARKETPLACE_PATH) -> tuple[int, dict]:
+        """POST a signed batch to a push webhook through Chalice's gateway; (status, JSON body)."""
         from chalicelib.marketplace.messages import encode_batch
-        from chalicelib.marketplace.signing import sign
         from chalicelib.marketplace.models import format_top_time
+        from chalicelib.marketplace.signing import sign
 
         if self._http is None:
             from chalice.test import Client
@@ -234,13 +234,11 @@ class InProcessStack:
         body = encode_batch(messages)
         query = {"app_key": APP_KEY, "timestamp": format_top_time(self.clock.now()), "sign_method": "md5"}
         query["sign"] = sign(query, self.app_secret, "md5", body=body)
-        topics = {TOPIC_SHORT.get(m["topic"], "other") for m in messages}
+        topics = {TOPIC_SHORT.get(m["topic"], "other") for m in messages} if path == MARKETPLACE_PATH else {"billing"}
         self._invocation("webhook")
         with self.counter.phase_of("push:" + (topics.pop() if len(topics) == 1 else "mixed")):
             response = self._http.post(
-                f"/webhooks/marketplace?{urlencode(query)}",
-                headers={"Content-Type": "application/json"},
-                body=body,
+                f"{path}?{urlencode(query)}", headers={"Content-Type": "application/json"}, body=body
             )
         return response.status_code, json.loads(response.body or b"{}")
 
@@ -253,27 +251,25 @@ class InProcessStack:
         with self.counter.phase_of("sweep"):
             return sweep_due(scheduled_event(self.clock.now()), None)
 
-    def drain(self, *, max_batches: int = 100_000) -> int:
-        """Deliver review-queue batches of ten to the worker until the queue is empty; records delivered.
+    def drain(self, *, queue_url: str | None = None, worker=None, phase: str = "worker") -> int:
+        """Deliver a queue's batches of ten to its function (default: reviews → worker) until it is empty.
 
-        Records the worker reports failed become visible again at the next drain, as after the visibility
-        timeout (which runs in real time while the stack's clock is simulated).
+        Records the function reports failed become visible again at the next drain, as after the visibility
+        timeout (which runs in real time while the stack's clock is simulated). Returns records delivered.
         """
         from app import review_worker
         from sandbox.stack import sqs_event
 
-        url = self.endpoints.review_queue_url
+        url = queue_url or self.endpoints.review_queue_url
+        worker = worker or review_worker
         delivered = 0
         retry: list[str] = []
-        for _ in range(max_batches):
-            got = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not got:
-                break
-            self._invocation("worker")
-            with self.counter.phase_of("worker"):
-                result = review_worker(sqs_event(got, url), None) or {}
+        while got := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        ):
+            self._invocation(phase)
+            with self.counter.phase_of(phase):
+                result = worker(sqs_event(got, url), None) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in got if m["MessageId"] not in failed]
             retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
@@ -289,16 +285,34 @@ class InProcessStack:
             self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
         return delivered
 
+    def _drain_reconcile(self) -> int:
+        from app import reconcile_worker
+
+        return self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker, phase="reconcile")
+
     def pump(self, **_) -> dict:
-        """A sweep tick, then draining the review queue (what ``sandbox.replay.Replay`` calls each tick)."""
+        """A sweep tick, then draining both queues (what ``sandbox.replay.Replay`` calls each tick)."""
         swept = self.tick()
-        return {"queued": swept.get("queued", 0), "delivered": self.drain()}
+        reconciled = self._drain_reconcile()
+        return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": reconciled}
+
+    def reconcile(self) -> dict:
+        """The daily reconcile schedule: fan out one job per seller, then run them through the reconcile worker."""
+        from app import reconcile_fanout
+        from sandbox.stack import scheduled_event
+
+        self._invocation("reconcile")
+        with self.counter.phase_of("reconcile"):
+            fanned = reconcile_fanout(scheduled_event(self.clock.now()), None) or {}
+        return {"queued": fanned.get("queued", 0), "delivered": self._drain_reconcile()}
 
 
 class BenchReplay(Replay):
     """The sandbox's replayed market day, pushed in-process; consecutive messages of one topic share a batch."""
 
-    def _push(self, messages: list[dict]) -> tuple[int, dict]:
+    def _push(self, messages: list[dict], *, path: str = MARKETPLACE_PATH) -> tuple[int, dict]:
+        if path != MARKETPLACE_PATH:
+            return self.stack.push(messages, path=path)
         results: list[dict] = []
         status = 200
         run: list[dict] = []
@@ -311,16 +325,3 @@ class BenchReplay(Replay):
             if message is not None:
                 run.append(message)
         return status, {"results": results}
-
-    def push_events_now(self, events) -> list[dict]:
-        """Apply ``events`` to the marketplace and push their messages in batches of 100 at the current time."""
-        messages = []
-        for event in events:
-            self._apply_to_market(event)
-            messages.append(self._message(event))
-        results = []
-        for i in range(0, len(messages), 100):
-            _, body = self.stack.push(messages[i : i + 100])
-            results += body.get("results", [])
-        return results
-

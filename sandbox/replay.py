@@ -13,8 +13,17 @@ import urllib3
 
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
-from sandbox.stack import APP_KEY, LocalStack
-from sandbox.world import SellerSpec, TradeSpec, WorldEvent, operator_resume_at, rules_override
+from sandbox.chaos import ChaosPlan
+from sandbox.stack import APP_KEY, LocalStack, scheduled_event
+from sandbox.world import (
+    Purchase,
+    SellerSpec,
+    TradeSpec,
+    WorldEvent,
+    operator_resume_at,
+    purchases_of,
+    rules_override,
+)
 
 TOPIC_OF = {
     "trade_success": topics.TRADE_SUCCESS,
@@ -26,6 +35,8 @@ TOPIC_OF = {
 TRADING_TICK = timedelta(minutes=5)
 QUIET_TICK = timedelta(hours=1)
 HORIZON = timedelta(days=16)
+RECONCILE_AT = timedelta(hours=3)  # the daily reconcile schedule (19:00 UTC) in market time
+BILLING_AT = timedelta(hours=2, minutes=30)  # the daily billing schedule (18:30 UTC) in market time
 
 
 @dataclass(frozen=True)
@@ -40,9 +51,36 @@ class Replay:
     """Drives the world's events into the app over HTTP while the clock runs, then reports."""
 
     def __init__(
-        self, stack: LocalStack, sellers: list[SellerSpec], trades: list[TradeSpec], events: list[WorldEvent], day
+        self,
+        stack: LocalStack,
+        sellers: list[SellerSpec],
+        trades: list[TradeSpec],
+        events: list[WorldEvent],
+        day,
+        *,
+        chaos: ChaosPlan | None = None,
+        horizon: timedelta = HORIZON,
     ) -> None:
         self.stack = stack
+        self.chaos = chaos  # faults to inject (``make run ARGS=--chaos``); the report then judges invariants
+        self.horizon = horizon
+        self._next_reconcile = day + RECONCILE_AT
+        self.reconcile_stats = Counter()
+        # Billing: the shops' purchases and refunds in time order, the daily billing pass, what it did.
+        self._billing_events = sorted(
+            [(day + p.at, "buy", spec.nick, p) for spec in sellers for p in purchases_of(spec) if p.at is not None]
+            + [
+                (day + p.refund_at, "refund", spec.nick, p)
+                for spec in sellers
+                for p in purchases_of(spec)
+                if p.refund_at
+            ],
+            key=lambda event: event[0],
+        )
+        self._sold: dict[Purchase, dict] = {}
+        self._next_billing = day - timedelta(days=1) + BILLING_AT
+        self.billing_stats = Counter()
+        self.held_at_renewal: dict[str, set[str]] = {}
         self.sellers = sellers
         self.trades = trades
         self.events = events
@@ -56,7 +94,7 @@ class Replay:
         self._msg_id = 0
         self.push_stats = Counter()
         self.start = stack.clock.now()
-        self.horizon_seconds = (day + HORIZON - self.start).total_seconds()
+        self.horizon_seconds = (day + horizon - self.start).total_seconds()
         self._http = urllib3.PoolManager()
 
     # -- setup ------------------------------------------------------------------------------------------------
@@ -74,13 +112,14 @@ class Replay:
             seller_id, self.sessions[spec.nick] = self._authorize(spec.nick)
             self.seller_ids[spec.nick] = seller_id
             self.user_ids[spec.nick] = account.user_id
+            for purchase in purchases_of(spec):
+                if purchase.at is None:  # bought before the replay: the billing callback sets plan and paid_until
+                    self._buy(spec.nick, purchase, now)
             seller = seller_store.get(seller_id)
             rules = runtime.rules()
-            plan = spec.plan
+            plan = seller.plan or spec.plan  # a shop that bought nothing still configures its intended plan
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
             seller.settings = settings.model_dump(mode="json")
-            seller.plan = plan
-            seller.paid_until = int((self.day + timedelta(days=60)).timestamp())
             seller_store.save(seller, now=now)
 
     def _authorize(self, nick: str) -> tuple[str, str]:
@@ -131,13 +170,18 @@ class Replay:
         """Advance the clock tick by tick: push due events, sweep, drain the queue into the worker."""
         clock = self.stack.clock
         end_trading = self.day + timedelta(days=1, hours=2)
-        horizon = self.day + HORIZON
+        horizon = self.day + self.horizon
         while clock.now() < horizon:
             step = TRADING_TICK if clock.now() < end_trading else QUIET_TICK
             clock.advance(step.total_seconds())
             self._operator(clock.now())
+            if self.chaos is not None:
+                self.chaos.on_tick(self, clock.now())
+            self._bill_due(clock.now())
             self._push_due(clock.now())
-            self.stack.pump()
+            self._billing_daily(clock.now())
+            self._reconcile_daily(clock.now())
+            self.stack.pump(tolerate_failures=self.chaos is not None)
             if on_tick:
                 local = clock.now().astimezone(self.day.tzinfo)
                 on_tick((clock.now() - self.start).total_seconds(), f"market time {local:%m-%d %H:%M}")
@@ -149,11 +193,83 @@ class Replay:
             self._apply_to_market(event)
             batch.append(self._message(event))
             self._next_event += 1
+        if self.chaos is not None:  # through a channel that drops, duplicates, delays and reorders
+            self.chaos.push(self, batch, now)
+            return
         for i in range(0, len(batch), 50):
             status, body = self._push(batch[i : i + 50])
             self.push_stats[status] += 1
             for result in body.get("results", []):
                 self.push_stats[result["status"]] += 1
+
+    # -- billing ----------------------------------------------------------------------------------------------
+    def _buy(self, nick: str, purchase: Purchase, now: datetime) -> None:
+        """The shop buys on the service market; the market's OrderPaid callback follows unless it is lost."""
+        start, end = self.day + purchase.start, self.day + purchase.end
+        order = self.stack.marketplace.sell_subscription(
+            nick, purchase.item_code, purchase.biz_type, start, end, purchase.fee, create=min(start, now)
+        )
+        self._sold[purchase] = order
+        if purchase.delivered:
+            self._push_billing(nick, topics.ORDER_PAID, order, now)
+
+    def _bill_due(self, now: datetime) -> None:
+        """Purchases and refunds whose time has come."""
+        while self._billing_events and self._billing_events[0][0] <= now:
+            _, kind, nick, purchase = self._billing_events.pop(0)
+            if kind == "buy":
+                self._buy(nick, purchase, now)
+            else:
+                order = self.stack.marketplace.refund_order(self._sold[purchase]["order_id"], purchase.fee)
+                self._push_billing(nick, topics.ORDER_CLOSED, order, now)
+
+    def _push_billing(self, nick: str, topic: str, order: dict, now: datetime) -> None:
+        from chalicelib.store.models import Task
+
+        # Which reviews a lapse held when the renewal arrives, to show in the summary what became of them.
+        held = Task.query(self.seller_ids[nick], filter_condition=Task.reason == "plan_expired")
+        self.held_at_renewal.setdefault(nick, set()).update(task.tid for task in held if task.state == "held")
+        self._msg_id += 1
+        msg = build_message(
+            topic, order, msg_id=f"bill{self._msg_id}", pub_time=now, user_id=self.user_ids[nick], user_nick=nick
+        )
+        status, body = self._push([msg], path="/webhooks/billing")
+        self.billing_stats[f"push {status}"] += 1
+        for result in body.get("results", []):
+            self.billing_stats[f"message {result['status']}"] += 1
+
+    def _billing_daily(self, now: datetime) -> None:
+        """The daily billing schedule; under chaos a run that failed is tried again at the next tick."""
+        from app import billing_daily
+
+        if now < self._next_billing:
+            return
+        try:
+            result = billing_daily(scheduled_event(now), None)
+        except Exception:
+            if self.chaos is None:
+                raise
+            self.billing_stats["daily failed"] += 1
+            return
+        self.billing_stats["daily runs"] += 1
+        self.billing_stats.update({k: v for k, v in result.items() if k not in ("sellers", "attended")})
+        while self._next_billing <= now:
+            self._next_billing += timedelta(days=1)
+
+    def _reconcile_daily(self, now: datetime) -> None:
+        """The daily reconcile schedule; under chaos a run that failed is tried again at the next tick."""
+        if now < self._next_reconcile:
+            return
+        try:
+            self.stack.reconcile()
+        except Exception:
+            if self.chaos is None:
+                raise
+            self.reconcile_stats["failed"] += 1
+            return
+        self.reconcile_stats["runs"] += 1
+        while self._next_reconcile <= now:
+            self._next_reconcile += timedelta(days=1)
 
     def _apply_to_market(self, event: WorldEvent) -> None:
         """The marketplace changes first; its message follows (as the platform's push does)."""
@@ -174,10 +290,10 @@ class Replay:
         elif event.kind == "buyer_rated":
             market.add_buyer_rate(int(t.tid), t.buyer_rating[1])
 
-    def _push(self, messages: list[dict]) -> tuple[int, dict]:
+    def _push(self, messages: list[dict], *, path: str = "/webhooks/marketplace") -> tuple[int, dict]:
         from sandbox.market import Publisher
 
-        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now)
+        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now, path=path)
         return publisher.push(messages)
 
     def _message(self, event: WorldEvent) -> dict:
@@ -210,6 +326,8 @@ class Replay:
         """Tasks by state and reason per shop, marketplace calls, and the invariants."""
         from chalicelib.store.models import Task
 
+        if self.chaos is not None:
+            self.chaos.stop(self)  # the report reads the store: no more injected faults
         states: Counter = Counter()
         per_shop: dict[str, Counter] = {}
         by_tid: dict[str, Task] = {}
@@ -247,12 +365,57 @@ class Replay:
         lines.append(f"expected outcomes met: {len(self.trades) - len(mismatches)}/{len(self.trades)}")
         for t, got in mismatches[:10]:
             lines.append(f"  mismatch tid {t.tid} ({t.seller_nick}): expected {t.expect}, got {got}")
+        lines.append("reconcile runs: " + ", ".join(f"{k} {n}" for k, n in sorted(self.reconcile_stats.items())))
+        billing_lines, billing_ok = self._billing_report(by_tid)
+        lines += billing_lines
+        if self.chaos is not None:
+            outcomes = {t.tid: _outcome_of(by_tid.get(t.tid)) for t in self.trades}
+            posts = {t.tid: market.post_counts(int(t.tid)) for t in self.trades}
+            chaos_lines, ok = self.chaos.report(self.trades, outcomes, posts)
+            lines += chaos_lines
+            ok = ok and guard_ok and billing_ok
+        else:
+            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok
         lines.append(f"wall time {wall_seconds:.1f}s")
-        ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok
-        lines.append(
-            "RESULT: " + ("OK — every trade reached its expected outcome, none posted twice" if ok else "FAILED")
-        )
+        verdict = "the invariants held under chaos" if self.chaos else "every trade reached its expected outcome"
+        lines.append("RESULT: " + (f"OK — {verdict}, none posted twice" if ok else "FAILED"))
         return Report("\n".join(lines), ok)
+
+    def _billing_report(self, by_tid: dict) -> tuple[list[str], bool]:
+        """Orders the app holds against what the market sold, sellers entitled now, reminders, and posts made
+        outside the paid periods (there must be none); then what became of the reviews a lapse held."""
+        from chalicelib.store.models import Order, Outbox, Seller
+
+        market = self.stack.marketplace
+        now = self.stack.clock.now()
+        received = sold = entitled = reminders = outside = 0
+        for spec in self.sellers:
+            seller_id = self.seller_ids[spec.nick]
+            received += sum(1 for _ in Order.query(seller_id))
+            sold += len(market.state.orders_created(market.article_code, None, None, spec.nick))
+            seller = Seller.get(seller_id)
+            entitled += bool(seller.paid_until and seller.paid_until > now.timestamp())
+            reminders += sum(1 for n in Outbox.query(seller_id) if n.kind == "plan_expiring")
+            periods = _market_paid_periods(market, spec.nick, now)
+            outside += sum(
+                1
+                for rate in market.rates_given(spec.nick)
+                if not any(p.start <= _market_time(rate["created"]) < p.end for p in periods)
+            )
+        stats = self.billing_stats
+        lines = [
+            f"billing: orders received {received} (market sold {sold}) · sellers entitled {entitled}/"
+            f"{len(self.sellers)} · reminders sent {reminders} · posts outside paid periods {outside}",
+            f"  daily billing passes {stats['daily runs']}: orders recovered by reconciliation {stats['recovered']}, "
+            f"tasks held {stats['held']}, released {stats['released']}, expired while lapsed {stats['expired']}, "
+            f"disagreements {stats['disagreements']}",
+        ]
+        for nick, tids in self.held_at_renewal.items():
+            if tids:
+                became = Counter(_outcome_of(by_tid.get(tid)) for tid in tids)
+                outcome = ", ".join(f"{k} {n}" for k, n in sorted(became.items()))
+                lines.append(f"  {nick}: {len(tids)} reviews held:plan_expired until the renewal → {outcome}")
+        return lines, received == sold and outside == 0
 
     def _guard_report(self) -> tuple[list[str], bool]:
         """What the write guard did per shop (read back from the audit trail and the marketplace), and whether
@@ -284,6 +447,41 @@ class Replay:
             if notes:
                 lines.append(f"  {_pad(spec.nick, 18)} " + "; ".join(notes))
         return (lines if len(lines) > 1 else []), ok
+
+
+def _market_time(text: str) -> datetime:
+    from chalicelib.domain.market_time import parse_market_time
+
+    return parse_market_time(text)
+
+
+def _market_paid_periods(market, nick: str, now: datetime):
+    """The seller's paid periods as the market sold them (refunds deducted), by the app's entitlement rules."""
+    from chalicelib.domain.entitlement import BillingOrder, entitlement
+
+    orders = [
+        BillingOrder(
+            order_id=str(o["order_id"]),
+            nick=nick,
+            article_code=o["article_code"],
+            item_code=o["item_code"],
+            biz_type=int(o["biz_type"]),
+            cycle_start=_market_time(o["order_cycle_start"]),
+            cycle_end=_market_time(o["order_cycle_end"]),
+            total_pay_fee=int(o["total_pay_fee"]),
+            refund_fee=int(o["refund_fee"]),
+            created=_market_time(o["create"]),
+        )
+        for o in market.state.orders_created(market.article_code, None, None, nick)
+    ]
+    return entitlement(orders, now).periods
+
+
+def _outcome_of(task) -> str:
+    """A task's outcome as the world states expectations: ``posted``, ``state:reason`` or ``missing``."""
+    if task is None:
+        return "missing"
+    return task.state if task.state == "posted" else f"{task.state}:{task.reason}"
 
 
 def _pad(text: str, width: int) -> str:

@@ -1,6 +1,6 @@
 """`make run` / `make serve`: start the local stack and replay a simulated market day on it.
 
-python -m sandbox.run [--sellers N] [--trades N] [--seed N] [--serve]
+python -m sandbox.run [--sellers N] [--trades N] [--seed N] [--serve] [--chaos]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sandbox.chaos import ChaosPlan
 from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
 from sandbox.stack import LocalStack, StackFailed
@@ -52,6 +53,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--trades", type=int, default=40, help="trades per shop in the day (default 40)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--serve", action="store_true", help="keep the stack up after the replay until Ctrl-C")
+    parser.add_argument(
+        "--chaos",
+        action="store_true",
+        help="replay under faults (lost, duplicated, late pushes; marketplace errors, a ban, an expired session; "
+        "a worker crash; DynamoDB throttling) and check the invariants",
+    )
     return parser.parse_args(argv)
 
 
@@ -80,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  AWS (moto) {ep.aws} · marketplace {ep.marketplace} · app {ep.app}")
         print(f"  app logs and metrics (JSON lines): {LOG_PATH}")
         with app_output_to(log):
-            replay = Replay(stack, sellers, trades, events, day)
+            replay = Replay(
+                stack, sellers, trades, events, day, chaos=ChaosPlan(seed=args.seed) if args.chaos else None
+            )
             replay.onboard()
         nick, shop_id = next(iter(replay.seller_ids.items()))
         print(f"  dashboard of {nick}: {dashboard_url(stack, shop_id)}")

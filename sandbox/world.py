@@ -16,6 +16,25 @@ from chalicelib.domain.market_time import MARKET_TZ
 
 
 @dataclass(frozen=True)
+class Purchase:
+    """A subscription the shop buys on the service market; times are offsets from the replayed day's midnight.
+
+    ``at`` None means before the replay, while the shop is onboarded. ``delivered=False`` loses the market's
+    billing callback: the daily billing pass must recover the order (it does so well before the cycle starts,
+    so expectations count the order from its purchase). ``refund_at`` refunds it in full.
+    """
+
+    item_code: str
+    biz_type: int
+    start: timedelta
+    end: timedelta
+    fee: int
+    at: timedelta | None = None
+    delivered: bool = True
+    refund_at: timedelta | None = None
+
+
+@dataclass(frozen=True)
 class SellerSpec:
     """A simulated shop and how it configured the app."""
 
@@ -28,6 +47,9 @@ class SellerSpec:
     hourly_cap: int | None = None
     # The shop's trades end one per tick from this minute of the market day (a flash sale).
     burst_minute: int | None = None
+    # What the shop buys on the service market (the app works for it only inside the paid periods); None buys
+    # its plan for the whole replay, () buys nothing.
+    purchases: tuple[Purchase, ...] | None = None
 
 
 @dataclass
@@ -71,14 +93,54 @@ TEMPLATES = [
 
 def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     """The shops of the standard replay: one per timing mode, a dry-run shop, and a flash-sale shop whose
-    burst of trades trips its plan's hourly cap (the write guard pauses it; the operator resumes it)."""
+    burst of trades trips its plan's hourly cap (the write guard pauses it; the operator resumes it).
+
+    Each buys its plan on the service market. During the replay 乐活小铺 renews (the market's callback is
+    lost and reconciliation recovers it), delay_shop upgrades to PRO, then buys a renewal and has it
+    refunded, and buyer_first_shop lets its plan lapse three days after the trading day and renews only
+    on day 15: its reviews due meanwhile are held, then posted, or expired where the window closed first.
+    """
     base = {"templates": TEMPLATES, "template_strategy": "rotate"}
+    day = timedelta(days=1)
     return [
-        SellerSpec("乐活小铺", {**base, "mode": "immediate"}, BASIC, trades_per_seller),
-        SellerSpec("delay_shop", {**base, "mode": "delay", "delay_hours": 6}, BASIC, trades_per_seller),
-        SellerSpec("buyer_first_shop", {**base, "mode": "after_buyer"}, PRO, trades_per_seller),
         SellerSpec(
-            "dry_run_shop", {**base, "mode": "immediate", "dry_run": True}, BASIC, trades_per_seller, dry_run=True
+            "乐活小铺",
+            {**base, "mode": "immediate"},
+            BASIC,
+            trades_per_seller,
+            purchases=(
+                Purchase(BASIC, 1, -20 * day, 10 * day, 1500),
+                Purchase(BASIC, 2, 10 * day, 40 * day, 1500, at=5 * day, delivered=False),
+            ),
+        ),
+        SellerSpec(
+            "delay_shop",
+            {**base, "mode": "delay", "delay_hours": 6},
+            BASIC,
+            trades_per_seller,
+            purchases=(
+                Purchase(BASIC, 1, -10 * day, 20 * day, 1500),
+                Purchase(PRO, 3, 2 * day, 20 * day, 900, at=2 * day),
+                Purchase(PRO, 2, 20 * day, 50 * day, 3000, at=8 * day, refund_at=9 * day),
+            ),
+        ),
+        SellerSpec(
+            "buyer_first_shop",
+            {**base, "mode": "after_buyer"},
+            PRO,
+            trades_per_seller,
+            purchases=(
+                Purchase(PRO, 1, -27 * day, 3 * day, 3000),
+                Purchase(PRO, 2, 15.5 * day, 45.5 * day, 3000, at=15.5 * day),
+            ),
+        ),
+        SellerSpec(
+            "dry_run_shop",
+            {**base, "mode": "immediate", "dry_run": True},
+            BASIC,
+            trades_per_seller,
+            dry_run=True,
+            purchases=(Purchase(BASIC, 1, -5 * day, 25 * day, 1500),),
         ),
         SellerSpec(
             "capped_shop",
@@ -87,8 +149,29 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
             min(7, trades_per_seller),
             hourly_cap=4,
             burst_minute=20 * 60,
+            purchases=(Purchase(CAPPED, 1, -5 * day, 25 * day, 1500),),
         ),
     ]
+
+
+def purchases_of(spec: SellerSpec) -> tuple[Purchase, ...]:
+    """What the shop buys: its own purchases, or its plan from a month before the day to two months after."""
+    if spec.purchases is not None:
+        return spec.purchases
+    return (Purchase(spec.plan, 1, timedelta(days=-30), timedelta(days=60), 1500),)
+
+
+def paid_periods(spec: SellerSpec, day: datetime) -> list[tuple[datetime, datetime]]:
+    """The shop's paid periods on the market (purchases not refunded), merged; absolute times."""
+    midnight = market_midnight(day)
+    spans = sorted((midnight + p.start, midnight + p.end) for p in purchases_of(spec) if p.refund_at is None)
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def rules_override(sellers: list[SellerSpec]) -> dict | None:
@@ -157,8 +240,9 @@ def generate(
             shop.append(trade)
         if spec.hourly_cap is not None:
             _capped_post_times(spec, shop, day)
+        paid = paid_periods(spec, day)
         for trade in shop:
-            trade.expect = expected_outcome(spec, trade)
+            trade.expect = expected_outcome(spec, trade, paid)
         trades.extend(shop)
     events = [WorldEvent(t.ended_at, "trade_success", t) for t in trades]
     for t in trades:
@@ -214,15 +298,52 @@ def planned_post_at(spec: SellerSpec, trade: TradeSpec) -> datetime:
     return trade.ended_at
 
 
-def expected_outcome(spec: SellerSpec, trade: TradeSpec) -> str:
-    """What the app must do with the trade, from the seller's settings and what happens to the trade."""
-    post_at = planned_post_at(spec, trade)
+RATING_WINDOW = timedelta(days=15)
+_NEVER = datetime.max.replace(tzinfo=MARKET_TZ)
+
+
+def _paid_from(moment: datetime, paid: list[tuple[datetime, datetime]] | None) -> datetime:
+    """``moment`` inside a paid period; in an unpaid gap, the start of the next period (the renewal releases
+    the held task); ``_NEVER`` when no period follows."""
+    if paid is None:
+        return moment
+    for start, end in paid:
+        if moment < start:
+            return start
+        if moment < end:
+            return moment
+    return _NEVER
+
+
+def _attempt_at(spec: SellerSpec, trade: TradeSpec, planned: datetime, paid) -> datetime:
+    """When the app tries to post: the planned time, moved by a refund's hold and by unpaid gaps."""
+    attempt = _paid_from(planned, paid)
+    created = next((at for at, what in trade.refund if what == "created"), None)
+    if created is None or created >= attempt:
+        return attempt
+    closed = max(at for at, _ in trade.refund)
+    base = planned
+    rating = trade.buyer_rating
+    if spec.settings.get("mode") == "after_buyer" and rating and created <= rating[0] < closed:
+        # A rating that came during the hold released nothing: the release falls back to the mode's own time.
+        base = trade.ended_at + RATING_WINDOW - timedelta(hours=spec.settings.get("fallback_margin_hours", 12))
+    return _paid_from(max(closed, base), paid)
+
+
+def expected_outcome(spec: SellerSpec, trade: TradeSpec, paid: list[tuple[datetime, datetime]] | None = None) -> str:
+    """What the app must do with the trade, from the seller's settings, what happens to the trade and, given
+    the shop's ``paid`` periods, when the shop pays: nothing is posted outside them."""
+    planned = planned_post_at(spec, trade)
+    post_at = _paid_from(planned, paid)
     refund_open_at = next((at for at, what in trade.refund if what == "created"), None)
     if refund_open_at and refund_open_at < post_at and any(what == "succeeded" for _, what in trade.refund):
         return "skipped:refunded"
+    post_at = _attempt_at(spec, trade, planned, paid)
     rated_badly_first = trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at
     if rated_badly_first and spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
         return "skipped:buyer_bad_rating"
+    if post_at >= trade.ended_at + RATING_WINDOW:  # held until the window closed
+        return "expired:window_closed"
     if spec.dry_run:  # the guard decides at posting time, after the buyer's rating could suppress the post
         return "skipped:dry_run"
     return "posted"

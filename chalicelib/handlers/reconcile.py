@@ -33,7 +33,7 @@ def _job(body: str) -> tuple[str, datetime]:
     try:
         job = json.loads(body)
         return str(job["seller_id"]), datetime.fromtimestamp(int(job["since"]), UTC)
-    except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError) as exc:
         raise PoisonJob(f"bad reconcile job: {type(exc).__name__}") from None
 
 

@@ -123,7 +123,7 @@ def _body(request, model: type[BaseModel], seller_id: str, *, optional: bool = F
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             raise RequestInvalid("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestInvalid("the body must be a JSON object")

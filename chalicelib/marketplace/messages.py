@@ -95,6 +95,8 @@ class Message(BaseModel):
             decoded = json.loads(self.content)
         except ValueError as exc:
             raise MalformedMessage(f"message {self.id}: content is not JSON") from exc
+        except RecursionError:
+            raise MalformedMessage(f"message {self.id}: content is nested too deeply") from None
         if not isinstance(decoded, dict):
             raise MalformedMessage(f"message {self.id}: content is not a JSON object")
         return decoded
@@ -120,6 +122,8 @@ def parse_batch(raw: bytes | str) -> Batch:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBatch("body is not JSON") from exc
+    except RecursionError:  # the decoder's answer to absurdly deep nesting: a bad body, not our failure
+        raise MalformedBatch("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedBatch("body is not a JSON object")
     if "messages" not in data:

@@ -75,6 +75,9 @@ def configure(args: argparse.Namespace) -> None:
     env: dict[str, str] = {}
     if args.endpoint:
         env["HAOPING_AWS_ENDPOINT"] = args.endpoint
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
+            # A local endpoint (moto) accepts any credentials; a real one refuses these loudly.
+            env |= {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     if args.stage:
         env["HAOPING_STAGE"] = args.stage
         env["HAOPING_TABLE_PREFIX"] = f"haoping-{args.stage}"

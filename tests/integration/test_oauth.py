@@ -149,7 +149,9 @@ def test_a_replayed_callback_is_refused(app):
 
 def _forgeries(flow: Flow, clock) -> dict[str, tuple[str, str | None]]:
     body, signature = flow.state.split(".")
-    other_secret = issue(b"not-our-secret", purpose="oauth_state", subject="authorize", now=clock.now(), ttl_seconds=600)
+    other_secret = issue(
+        b"not-our-secret", purpose="oauth_state", subject="authorize", now=clock.now(), ttl_seconds=600
+    )
     session_as_state = issue(SESSION_SECRET, purpose="seller_session", subject="x", now=clock.now(), ttl_seconds=600)
     return {
         "tampered payload": (body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + signature, "same"),

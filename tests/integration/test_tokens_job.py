@@ -68,7 +68,10 @@ def seed_trade(client, clock, market, nick: str, seller_id: str, tid: str) -> No
         created=clock.now() - timedelta(days=3),
         end_time=clock.now(),
     )
-    assert json_body(push(client, [trade_message(seller_id, tid, clock.now())], clock.now()))["results"][0]["status"] == "ok"
+    assert (
+        json_body(push(client, [trade_message(seller_id, tid, clock.now())], clock.now()))["results"][0]["status"]
+        == "ok"
+    )
 
 
 def test_a_token_expiring_within_the_margin_is_refreshed(client, aws, clock, market):

@@ -1,0 +1,118 @@
+"""`make bench`: every figure as one JSON line on stdout and in bench/results.jsonl.
+
+python -m bench.run [--only 1,3] [--quick]
+
+Each figure is measured in the same run as its baseline: the app runs in-process on moto with the sandbox
+marketplace, the app's logs go to build/bench.log, progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.jsonl")
+ROOT_LOG = Path(__file__).resolve().parent.parent / "build" / "bench.log"
+FAULT_RATE = 0.03  # transient marketplace errors injected into the replayed day (figure 2's retries)
+
+
+def _day_figures(quick: bool) -> list[dict]:
+    from bench.day import marketplace_figure, replay_day, requests_figure
+
+    trades = 20 if quick else 40
+    cold = replay_day(sellers=3, trades=trades, cold=True, fault_rate=FAULT_RATE)
+    warm = replay_day(sellers=3, trades=trades, cold=False, fault_rate=0.0)
+    return [requests_figure(cold, warm), marketplace_figure(cold, FAULT_RATE)]
+
+
+def _throughput(quick: bool) -> list[dict]:
+    from bench.throughput import throughput_figure
+
+    return [throughput_figure(shops=2 if quick else 4, trades_per_shop=50 if quick else 100)]
+
+
+def _sweep(quick: bool) -> list[dict]:
+    from bench.sweep_cost import sweep_figure
+
+    return [sweep_figure(small=2_000 if quick else 10_000, large=20_000 if quick else 100_000)]
+
+
+def _cold_start(quick: bool) -> list[dict]:
+    from bench.cold_start import cold_start_figure
+
+    return [cold_start_figure(runs=3 if quick else 7)]
+
+
+def _latency(quick: bool) -> list[dict]:
+    from bench.throughput import webhook_latency_figure
+
+    return [webhook_latency_figure(batches=10 if quick else 30)]
+
+
+def _package(quick: bool) -> list[dict]:
+    from bench.package import package_figure
+
+    return [package_figure()]
+
+
+# Figure numbers → how to measure them; 1 and 2 come from the same replayed day.
+FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
+    (5,): _cold_start,
+    (7,): _package,
+    (4,): _sweep,
+    (3,): _throughput,
+    (6,): _latency,
+    (1, 2): _day_figures,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated figure numbers (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a quick look (not for the record)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sandbox.run import app_output_to
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    wanted = {int(n) for n in args.only.split(",") if n.strip()}
+    ROOT_LOG.parent.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    context = {"run_at": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version()}
+    if args.quick:
+        context["quick"] = True
+    lines = []
+    with ROOT_LOG.open("w", encoding="utf-8") as log, RESULTS.open("w", encoding="utf-8") as out:
+        for numbers, measure in FIGURES.items():
+            if wanted and not wanted & set(numbers):
+                continue
+            print(f"bench: figure {'+'.join(map(str, numbers))} …", file=sys.stderr, flush=True)
+            figure_started = time.perf_counter()
+            with app_output_to(log):
+                figures = measure(args.quick)
+            seconds = round(time.perf_counter() - figure_started, 1)
+            for number, figure in zip(numbers, figures, strict=True):
+                if wanted and number not in wanted:
+                    continue
+                line = json.dumps({"figure": number, **figure, "seconds": seconds, **context}, ensure_ascii=False)
+                print(line, flush=True)
+                out.write(line + "\n")
+                out.flush()
+                lines.append(figure)
+    missed = [f["name"] for f in lines if f.get("met") is False]
+    total = time.perf_counter() - started
+    summary = f"bench: {len(lines)} figures in {total:.0f}s; targets missed: {', '.join(missed) or 'none'}"
+    print(summary, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

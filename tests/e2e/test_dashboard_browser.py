@@ -1,0 +1,246 @@
+"""The dashboard in a real headless Chromium (Selenium + Debian's chromium-driver) against the local stack.
+
+The seller logs in through the sandbox marketplace's OAuth flow (the app's ``/oauth/start`` and
+``/oauth/callback``, session in the HttpOnly cookie), changes a setting, previews a template, retries a
+failed review, and adds and removes a blacklist entry; a second visit uses the ``?token=`` link that
+``make run`` prints. Skipped, saying why, where no browser can run. Leaves ``build/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import urllib3
+
+from chalicelib.domain.market_time import market_date
+from chalicelib.domain.task_state import State
+from chalicelib.security.signed_tokens import issue
+from chalicelib.store import blacklist, sellers, stats, tasks
+from tests.integration.test_seller_api import seed_task
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+SCREENSHOT = Path("build/dashboard.png")
+SHOP = "browser_shop"
+WAIT_SECONDS = 20
+
+
+def _browser_or_reason() -> tuple[str, str] | str:
+    """(chromium, chromedriver) paths, or why there is no browser to drive."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -r requirements-dev.txt)"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        return "no Chromium or chromedriver on PATH (apt-get install chromium chromium-driver)"
+    return chromium, driver
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium under Selenium, or a skip that says why there is none."""
+    found = _browser_or_reason()
+    if isinstance(found, str):
+        pytest.skip(f"no headless browser: {found}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = found
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1360,1000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def stack(local_stack):
+    """The local stack; afterwards moto forgets this test's shops (its data lives as long as the process)."""
+    yield local_stack
+    urllib3.PoolManager().request("POST", f"{local_stack.endpoints.aws}/moto-api/reset")
+
+
+def wait_for(driver, condition, what: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message=f"waited for {what}")
+
+
+def by_css(driver, selector: str):
+    return driver.find_element("css selector", selector)
+
+
+def click(driver, selector: str) -> None:
+    """Click an element after scrolling it to the middle (the header stays on top of the page's edge)."""
+    element = by_css(driver, selector)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def open_dashboard(driver, url: str) -> None:
+    driver.get(url)
+    wait_for(driver, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1", "the page")
+
+
+def log_in_through_oauth(driver, stack) -> str:
+    """The browser starts the app's OAuth flow; the seller 'logs in' at the sandbox marketplace."""
+    account = stack.marketplace.add_seller(SHOP)
+    driver.get(f"{stack.endpoints.app}/oauth/start")
+    authorize = driver.current_url  # the marketplace's authorize page, which asks who is logging in
+    assert authorize.startswith(stack.endpoints.marketplace), authorize
+    answer = urllib3.PoolManager().request("GET", f"{authorize}&nick={SHOP}", redirect=False)
+    callback = answer.headers["Location"]
+    assert urlsplit(callback).path == "/oauth/callback"
+    driver.get(callback)  # sets the HttpOnly session cookie and lands on the dashboard
+    wait_for(driver, lambda d: urlsplit(d.current_url).path == "/", "the redirect to the dashboard")
+    return account.user_id
+
+
+def give_the_shop_a_history(seller_id: str, stack) -> None:
+    """A paid plan, thirty days of counters and a handful of tasks, as billing and the pipeline would leave."""
+    now = stack.clock.now()
+    seller = sellers.get(seller_id)
+    seller.plan = "FW_GOODS-1000000-2"
+    seller.paid_until = int((now + timedelta(days=23, hours=2)).timestamp())
+    sellers.save(seller, now=now)
+    today = market_date(now)
+    for back in range(30):
+        day = (today - timedelta(days=back)).isoformat()
+        stats.bump(seller_id, stats.hour_bucket(day, 11), {"posts": 18 + (back * 7) % 15}, now=now)
+        counters = {"skipped_refunded": back % 3, "skipped_blacklisted": back % 5 == 0, "rating_good": 15 + back % 6}
+        counters |= {"failed": int(back % 9 == 4), "expired": int(back % 11 == 7), "rating_bad": int(back % 8 == 3)}
+        stats.bump(seller_id, day, {k: int(v) for k, v in counters.items() if v}, now=now)
+    states = [State.POSTED] * 4 + [State.SCHEDULED, State.HELD, State.SKIPPED, State.FAILED]
+    for i, state in enumerate(states):
+        reason = {State.HELD: "refund", State.SKIPPED: "blacklisted", State.FAILED: "permission_denied"}.get(state)
+        seed_task(
+            seller_id,
+            f"41000000000000{i:02d}",
+            now,
+            state=state,
+            trade_end=now - timedelta(hours=3 * (len(states) - i)),
+            holds=frozenset({"refund"}) if state is State.HELD else frozenset(),
+            reason=reason,
+            buyer_masked=f"{'abcdefgh'[i]}***{i}",
+        )
+
+
+def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
+    driver = browser
+    seller_id = log_in_through_oauth(driver, stack)
+    give_the_shop_a_history(seller_id, stack)
+    open_dashboard(driver, f"{stack.endpoints.app}/")
+
+    assert by_css(driver, "#shop").text == SHOP
+    assert by_css(driver, "#plan").text == "专业版"
+    assert by_css(driver, "#days-left").text == "24 days left"
+    assert len(driver.find_elements("css selector", "#stats-chart rect")) >= 30
+    assert len(driver.find_elements("css selector", "#tasks-body tr")) == 8
+
+    # Change a setting: the form saves, the store has it.
+    driver.execute_script("document.getElementById('s-mode').value = 'delay'")
+    delay = by_css(driver, "#s-delay")
+    delay.clear()
+    delay.send_keys("6")
+    click(driver, "#settings-save")
+    wait_for(driver, lambda d: by_css(d, "#settings-status").text == "Saved.", "the settings to save")
+    saved = sellers.get(seller_id).settings
+    assert (saved["mode"], saved["delay_hours"]) == ("delay", 6)
+
+    # The preview renders for a sample trade and shows the lint verdict.
+    draft = by_css(driver, "#preview-template")
+    draft.clear()
+    draft.send_keys("谢谢{buyer_masked}光临{shop_name}，祝生活愉快！")
+    click(driver, "#preview-run")
+    wait_for(driver, lambda d: SHOP in by_css(d, "#preview-content").text, "the preview")
+    assert by_css(driver, "#preview-content").text == f"谢谢t***r光临{SHOP}，祝生活愉快！"
+    assert "OK to post" in by_css(driver, "#preview-verdict").text
+
+    # Retry the failed review from the table.
+    click(driver, 'tr[data-tid="4100000000000007"] button.task-retry')
+    wait_for(driver, lambda d: by_css(d, 'tr[data-tid="4100000000000007"] .state').text == "scheduled", "the retry")
+    assert tasks.get(seller_id, "4100000000000007").state == "scheduled"
+
+    # Blacklist a buyer: only the masked nick is ever shown.
+    by_css(driver, "#bl-nick").send_keys("tb_rude_buyer")
+    click(driver, "#bl-add")
+    wait_for(driver, lambda d: d.find_elements("css selector", "#bl-list li[data-id] .who"), "the new entry")
+    assert by_css(driver, "#bl-list li[data-id] .who").text == "t***r"
+    assert "tb_rude_buyer" not in driver.page_source
+    assert len(blacklist.hashes(seller_id)) == 1
+    save_screenshot(driver)
+    click(driver, "#bl-list button.bl-remove")
+    wait_for(driver, lambda d: not d.find_elements("css selector", "#bl-list li[data-id]"), "the removal")
+    assert blacklist.hashes(seller_id) == frozenset()
+
+    # A bad template is refused field by field and nothing changes.
+    templates = by_css(driver, "#s-templates")
+    templates.clear()
+    templates.send_keys("谢谢{oops}")
+    click(driver, "#settings-save")
+    error = '.field-error[data-for="templates"]'
+    wait_for(driver, lambda d: "oops" in by_css(d, error).text, "the field error")
+    assert sellers.get(seller_id).settings["templates"] == saved["templates"]
+
+    # Text the marketplace would refuse is reported before it is ever saved.
+    draft = by_css(driver, "#preview-template")
+    draft.clear()
+    draft.send_keys("加微信领红包")
+    click(driver, "#preview-run")
+    wait_for(driver, lambda d: d.find_elements("css selector", '#preview-verdict li[data-code="banned_word"]'), "lint")
+
+    violations = [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert violations == []
+
+
+def test_the_printed_link_logs_in_once_and_leaves_the_address_bar(stack, browser):
+    driver = browser
+    from chalicelib.config import get_settings
+    from chalicelib.domain.settings import default_settings
+
+    seller_id = "2299000077"
+    sellers.create(seller_id, "link_shop", now=stack.clock.now(), settings=default_settings().model_dump(mode="json"))
+    token = issue(
+        get_settings().session_secret.encode(),
+        purpose="seller_session",
+        subject=seller_id,
+        now=stack.clock.now(),
+        ttl_seconds=3600,
+    )
+    open_dashboard(driver, f"{stack.endpoints.app}/?token={token}&tab=tasks")
+    assert "token" not in driver.current_url and driver.current_url.endswith("/?tab=tasks")
+    assert driver.execute_script("return sessionStorage.getItem('hp_session')") == token
+    assert by_css(driver, "#shop").text == "link_shop"
+    assert "signed-out" not in (by_css(driver, "body").get_attribute("class") or "")
+
+    driver.execute_script("sessionStorage.clear()")
+    open_dashboard(driver, f"{stack.endpoints.app}/")
+    assert "signed-out" in by_css(driver, "body").get_attribute("class")
+    assert by_css(driver, "#auth-banner").is_displayed()
+
+
+def save_screenshot(driver) -> None:
+    """The whole page as build/dashboard.png (for the docs, and for a person to look at)."""
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1360, height + 160)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOT))
+    driver.set_window_size(1360, 1000)
