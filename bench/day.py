@@ -105,39 +105,48 @@ def _posted_and_largest_task(replay: BenchReplay) -> tuple[int, int]:
     return posted, max((item_size(i) for i in items), default=0)
 
 
-def requests_figure(cold: DayRun, warm: DayRun) -> dict:
-    """Figure 1: DynamoDB requests per posted review, review path and whole day, cold and warm caches."""
-    writes = cold.per_review("write", REVIEW_PHASES)
-    reads_cold = cold.per_review("read", REVIEW_PHASES)
-    reads_warm = warm.per_review("read", REVIEW_PHASES)
-    sweep_reads = cold.counter.total("read", phases=("sweep",))
+def requests_figure(day: DayRun, burst) -> dict:
+    """Figure 1: DynamoDB requests per posted review on the trade's own path (TradeSuccess push + worker).
+
+    Reads depend on the per-container caches: the replayed day starts every invocation without the seller
+    and blacklist caches (a typical shop's trades are minutes apart, longer than the cache period); the burst
+    (``bench.throughput.run_burst``) is busy shops whose caches stay warm.
+    """
+    writes = day.per_review("write", REVIEW_PHASES)
+    # A trade that never posts (refunded, rated badly first) still cost its create.
+    unposted = day.trades - day.posted
+    writes_posted = round((day.counter.total("write", phases=REVIEW_PHASES) - unposted) / max(1, day.posted), 3)
+    reads_cold = day.per_review("read", REVIEW_PHASES)
+    reads_warm = round(burst.counter.total("read", phases=REVIEW_PHASES) / max(1, burst.posted), 3)
+    sweep_reads = day.counter.total("read", phases=("sweep",))
     return {
         "name": "dynamodb_requests_per_posted_review",
-        "value": {"writes": writes, "reads_cold_caches": reads_cold, "reads_warm_caches": reads_warm},
-        "unit": "requests per posted review (trade's own path: TradeSuccess push + worker)",
+        "value": {"writes": writes_posted, "reads_cold_caches": reads_cold, "reads_warm_caches": reads_warm},
+        "unit": "requests per posted review on its own path (TradeSuccess push + worker)",
         "baseline": {"writes_floor": 3, "note": "create, claim, record"},
         "target": f"writes <= {WRITE_TARGET:g}, reads <= {READ_TARGET:g}",
-        "met": writes <= WRITE_TARGET and reads_cold <= READ_TARGET,
+        "met": writes_posted <= WRITE_TARGET and reads_cold <= READ_TARGET,
         "detail": {
-            "trades": cold.trades,
-            "posted": cold.posted,
-            "replay_outcomes_ok": cold.ok and warm.ok,
+            "trades": day.trades,
+            "posted": day.posted,
+            "replay_outcomes_ok": day.ok,
+            "writes_incl_creates_of_unposted_trades": writes,
             "whole_day_per_review": {
-                "writes": cold.per_review("write", cold.day_phases()),
-                "reads_cold_caches": cold.per_review("read", cold.day_phases()),
-                "reads_warm_caches": warm.per_review("read", warm.day_phases()),
+                "writes": day.per_review("write", day.day_phases()),
+                "reads": day.per_review("read", day.day_phases()),
             },
-            "review_path_breakdown_cold": cold.counter.breakdown(phases=REVIEW_PHASES),
-            "review_path_breakdown_warm": warm.counter.breakdown(phases=REVIEW_PHASES),
-            "day_phases_cold": {p: v for p, v in cold.counter.phase_totals().items() if p not in NOT_THE_DAY},
+            "review_path_breakdown_cold": day.counter.breakdown(phases=REVIEW_PHASES),
+            "review_path_breakdown_warm": burst.counter.breakdown(phases=REVIEW_PHASES),
+            "warm_burst": {"reviews": burst.reviews, "posted": burst.posted},
+            "day_phases": {p: v for p, v in day.counter.phase_totals().items() if p not in NOT_THE_DAY},
             "sweep": {
-                "ticks": cold.sweeps,
+                "ticks": day.sweeps,
                 "reads": sweep_reads,
-                "queries_per_tick": round(sweep_reads / max(1, cold.sweeps), 2),
+                "queries_per_tick": round(sweep_reads / max(1, day.sweeps), 2),
             },
-            "invocations": {"webhook": cold.webhook_batches, "sweep": cold.sweeps, "worker": cold.worker_batches},
-            "largest_task_item_bytes": cold.task_item_bytes,
-            "wall_seconds": {"cold": cold.wall_seconds, "warm": warm.wall_seconds},
+            "invocations": {"webhook": day.webhook_batches, "sweep": day.sweeps, "worker": day.worker_batches},
+            "largest_task_item_bytes": day.task_item_bytes,
+            "replay_wall_seconds": day.wall_seconds,
         },
     }
 

@@ -22,19 +22,13 @@ ROOT_LOG = Path(__file__).resolve().parent.parent / "build" / "bench.log"
 FAULT_RATE = 0.03  # transient marketplace errors injected into the replayed day (figure 2's retries)
 
 
-def _day_figures(quick: bool) -> list[dict]:
+def _pipeline_figures(quick: bool) -> list[dict]:
     from bench.day import marketplace_figure, replay_day, requests_figure
+    from bench.throughput import run_burst, throughput_figure
 
-    trades = 20 if quick else 40
-    cold = replay_day(sellers=3, trades=trades, cold=True, fault_rate=FAULT_RATE)
-    warm = replay_day(sellers=3, trades=trades, cold=False, fault_rate=0.0)
-    return [requests_figure(cold, warm), marketplace_figure(cold, FAULT_RATE)]
-
-
-def _throughput(quick: bool) -> list[dict]:
-    from bench.throughput import throughput_figure
-
-    return [throughput_figure(shops=2 if quick else 4, trades_per_shop=50 if quick else 100)]
+    day = replay_day(sellers=3, trades=20 if quick else 40, cold=True, fault_rate=FAULT_RATE)
+    burst = run_burst(shops=2 if quick else 4, trades_per_shop=25 if quick else 50)
+    return [requests_figure(day, burst), marketplace_figure(day, FAULT_RATE), throughput_figure(burst)]
 
 
 def _sweep(quick: bool) -> list[dict]:
@@ -46,13 +40,13 @@ def _sweep(quick: bool) -> list[dict]:
 def _cold_start(quick: bool) -> list[dict]:
     from bench.cold_start import cold_start_figure
 
-    return [cold_start_figure(runs=3 if quick else 7)]
+    return [cold_start_figure(runs=3 if quick else 5)]
 
 
 def _latency(quick: bool) -> list[dict]:
     from bench.throughput import webhook_latency_figure
 
-    return [webhook_latency_figure(batches=10 if quick else 30)]
+    return [webhook_latency_figure(batches=10 if quick else 20)]
 
 
 def _package(quick: bool) -> list[dict]:
@@ -61,14 +55,13 @@ def _package(quick: bool) -> list[dict]:
     return [package_figure()]
 
 
-# Figure numbers → how to measure them; 1 and 2 come from the same replayed day.
+# Figure numbers → how to measure them; 1 uses both the replayed day (2) and the burst (3).
 FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (5,): _cold_start,
     (7,): _package,
     (4,): _sweep,
-    (3,): _throughput,
     (6,): _latency,
-    (1, 2): _day_figures,
+    (1, 2, 3): _pipeline_figures,
 }
 
 

@@ -16,7 +16,9 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from chalicelib.marketplace.errors import TopCode
 
 THROTTLING = ("ProvisionedThroughputExceededException", "ThrottlingException")
 CONNECTION = "connection"
@@ -268,6 +270,7 @@ class ChaosPlan:
         self.dynamo: DynamoFaults | None = None
         self.channel = None
         self.sent: dict[str, tuple[str, str]] = {}  # message id -> (kind, tid)
+        self.planned: dict[str, datetime] = {}  # tid -> when the shop's timing policy posts its review
         self.delivered: set[str] = set()
         self._done: set[str] = set()
 
@@ -276,9 +279,12 @@ class ChaosPlan:
         """Build the push channel and arm the marketplace and DynamoDB faults (the timeline does the rest)."""
         from sandbox.market import Publisher, PushChannel
         from sandbox.stack import APP_KEY
+        from sandbox.world import planned_post_at
 
         stack = replay.stack
         midnight = replay.day
+        specs = {spec.nick: spec for spec in replay.sellers}
+        self.planned = {t.tid: planned_post_at(specs[t.seller_nick], t) for t in replay.trades}
         publisher = Publisher(stack.endpoints.app, APP_KEY, stack.app_secret, stack.clock.now)
         self.channel = PushChannel(
             publisher,
@@ -291,7 +297,8 @@ class ChaosPlan:
             failed_ids=lambda answer: (answer or {}).get("retry", []),
         )
         outage = (midnight + self.outage_at, midnight + self.outage_at + timedelta(minutes=self.outage_minutes))
-        stack.marketplace.faults.set("*", error_rate=self.market_error_rate, error_code=10, outage=outage)
+        unavailable = TopCode.SERVICE_UNAVAILABLE
+        stack.marketplace.faults.set("*", error_rate=self.market_error_rate, error_code=unavailable, outage=outage)
         windows = [(midnight + at, midnight + at + length) for at, length in self.ddb_bursts]
         now = stack.clock.now
         self.dynamo = DynamoFaults(
@@ -356,7 +363,8 @@ class ChaosPlan:
 
     def report(self, trades, outcomes: dict[str, str], post_counts: dict[str, int]) -> tuple[list[str], bool]:
         """The summary lines of the chaos and whether the invariants held."""
-        verdict = judge(trades, outcomes, post_counts, self.lost(), near=timedelta(seconds=self.delay_max_seconds))
+        near = timedelta(seconds=self.delay_max_seconds)
+        verdict = judge(trades, outcomes, post_counts, self.lost(), near=near, planned=self.planned)
         stats = self.channel.stats if self.channel else None
         lines = ["chaos:"]
         if stats:
@@ -388,7 +396,7 @@ class Verdict:
         return not (self.double_posts or self.lost_reviews or self.forbidden_posts or self.claimed or self.other)
 
 
-def allowed_outcomes(trade, lost: set[str], near: timedelta) -> set[str]:
+def allowed_outcomes(trade, lost: set[str], near: timedelta, planned: datetime | None = None) -> set[str]:
     """The outcomes a trade may reach when ``lost`` kinds of its messages never arrived.
 
     Trades and buyer ratings are reconciled, so their loss costs only time: a review may then come
@@ -401,7 +409,8 @@ def allowed_outcomes(trade, lost: set[str], near: timedelta) -> set[str]:
     bad_rating = rating is not None and rating[1] != "good"
     if trade.expect == "posted" and bad_rating:
         allowed.add("skipped:buyer_bad_rating")
-    if trade.expect == "skipped:buyer_bad_rating" and ("buyer_rated" in lost or _rating_near_post(trade, near)):
+    close_call = rating is not None and abs(rating[0] - (planned or trade.post_at or trade.ended_at)) <= near
+    if trade.expect == "skipped:buyer_bad_rating" and ("buyer_rated" in lost or close_call):
         allowed.add("posted")
     if trade.expect in ("posted", "skipped:refunded") and lost & {"refund_closed", "refund_succeeded"}:
         allowed.add("held:refund")
@@ -412,12 +421,15 @@ def allowed_outcomes(trade, lost: set[str], near: timedelta) -> set[str]:
     return allowed
 
 
-def _rating_near_post(trade, near: timedelta) -> bool:
-    post_at = trade.post_at or trade.ended_at
-    return trade.buyer_rating is not None and abs(trade.buyer_rating[0] - post_at) <= near
-
-
-def judge(trades, outcomes: dict[str, str], post_counts: dict[str, int], lost: dict[str, set[str]], *, near) -> Verdict:
+def judge(
+    trades,
+    outcomes: dict[str, str],
+    post_counts: dict[str, int],
+    lost: dict[str, set[str]],
+    *,
+    near: timedelta,
+    planned: dict[str, datetime] | None = None,
+) -> Verdict:
     """Check the chaos invariants: no double post, no lost eligible review, no post where none may be, no task
     left claimed; any other outcome outside what the lost messages explain is counted too."""
     double = [t for t in trades if post_counts.get(t.tid, 0) > 1]
@@ -425,7 +437,7 @@ def judge(trades, outcomes: dict[str, str], post_counts: dict[str, int], lost: d
     lost_reviews, forbidden, other, explained = [], [], [], Counter()
     for t in trades:
         got = outcomes.get(t.tid, "missing")
-        allowed = allowed_outcomes(t, lost.get(t.tid, set()), near)
+        allowed = allowed_outcomes(t, lost.get(t.tid, set()), near, (planned or {}).get(t.tid))
         if got != t.expect and got in allowed:
             explained[f"{t.expect} -> {got}"] += 1
         if got in allowed or got.startswith("claimed"):

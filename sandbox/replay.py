@@ -225,6 +225,7 @@ class Replay:
 
     def _push_billing(self, nick: str, topic: str, order: dict, now: datetime) -> None:
         from chalicelib.store.models import Task
+        from sandbox.market import Publisher
 
         # Which reviews a lapse held when the renewal arrives, to show in the summary what became of them.
         held = Task.query(self.seller_ids[nick], filter_condition=Task.reason == "plan_expired")
@@ -233,7 +234,10 @@ class Replay:
         msg = build_message(
             topic, order, msg_id=f"bill{self._msg_id}", pub_time=now, user_id=self.user_ids[nick], user_nick=nick
         )
-        status, body = self._push([msg], path="/webhooks/billing")
+        publisher = Publisher(
+            self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now, path="/webhooks/billing"
+        )
+        status, body = publisher.push([msg])
         self.billing_stats[f"push {status}"] += 1
         for result in body.get("results", []):
             self.billing_stats[f"message {result['status']}"] += 1
@@ -290,10 +294,10 @@ class Replay:
         elif event.kind == "buyer_rated":
             market.add_buyer_rate(int(t.tid), t.buyer_rating[1])
 
-    def _push(self, messages: list[dict], *, path: str = "/webhooks/marketplace") -> tuple[int, dict]:
+    def _push(self, messages: list[dict]) -> tuple[int, dict]:
         from sandbox.market import Publisher
 
-        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now, path=path)
+        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now)
         return publisher.push(messages)
 
     def _message(self, event: WorldEvent) -> dict:
@@ -391,8 +395,12 @@ class Replay:
         received = sold = entitled = reminders = outside = 0
         for spec in self.sellers:
             seller_id = self.seller_ids[spec.nick]
-            received += sum(1 for _ in Order.query(seller_id))
-            sold += len(market.state.orders_created(market.article_code, None, None, spec.nick))
+            held = {order.order_id for order in Order.query(seller_id)}
+            sold_ids = {
+                str(o["order_id"]) for o in market.state.orders_created(market.article_code, None, None, spec.nick)
+            }
+            received += len(sold_ids & held)
+            sold += len(sold_ids)
             seller = Seller.get(seller_id)
             entitled += bool(seller.paid_until and seller.paid_until > now.timestamp())
             reminders += sum(1 for n in Outbox.query(seller_id) if n.kind == "plan_expiring")

@@ -60,6 +60,7 @@ class LocalStack:
         self._app_server = None
         self.marketplace = None
         self._stopped = threading.Event()
+        self._retry_pending: set[str] = set()  # queues holding records a function failed (drained next pump)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -237,10 +238,14 @@ class LocalStack:
                 for i, h in enumerate(retry[chunk : chunk + 10])
             ]
             sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        if retry:
+            self._retry_pending.add(queue_url)
+        else:
+            self._retry_pending.discard(queue_url)
         return delivered
 
     def pump(self, *, tolerate_failures: bool = False) -> dict:
-        """A sweep tick, then draining the review and reconcile queues.
+        """A sweep tick, then draining the review queue (and the reconcile queue while it holds failed jobs).
 
         With ``tolerate_failures`` a sweep that raised is counted and the next tick runs it again, as the next
         EventBridge minute does; otherwise the error propagates.
@@ -253,7 +258,9 @@ class LocalStack:
             if not tolerate_failures:
                 raise
             swept = {"failed": 1}
-        reconciled = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
+        reconciled = 0
+        if self.endpoints.reconcile_queue_url in self._retry_pending:
+            reconciled = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
         return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": reconciled}
 
     def reconcile(self) -> dict:
