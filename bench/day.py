@@ -133,7 +133,7 @@ def requests_figure(day: DayRun, burst) -> dict:
             "writes_incl_creates_of_unposted_trades": writes,
             "whole_day_per_review": {
                 "writes": day.per_review("write", day.day_phases()),
-                "reads": day.per_review("read", day.day_phases()),
+                "reads_besides_the_sweep": day.per_review("read", tuple(p for p in day.day_phases() if p != "sweep")),
             },
             "review_path_breakdown_cold": day.counter.breakdown(phases=REVIEW_PHASES),
             "review_path_breakdown_warm": burst.counter.breakdown(phases=REVIEW_PHASES),
@@ -152,7 +152,10 @@ def requests_figure(day: DayRun, burst) -> dict:
 
 
 def marketplace_figure(run: DayRun, fault_rate: float) -> dict:
-    """Figure 2: marketplace calls per posted review and duplicate posts, from the sandbox's counters."""
+    """Figure 2: marketplace calls per posted review and duplicate posts, from the sandbox's counters.
+
+    Faults are injected on ``taobao.traderate.add`` only, so the client's retries are that API's retries.
+    """
     per_review = round(run.market_calls / max(1, run.posted), 3)
     needed = run.posted + run.retries
     return {
@@ -161,12 +164,12 @@ def marketplace_figure(run: DayRun, fault_rate: float) -> dict:
         "unit": "taobao.traderate.add HTTP calls per posted review",
         "baseline": {"one_per_review_plus_retries": round(needed / max(1, run.posted), 3)},
         "target": "calls == posted + retries the injected faults needed; 0 duplicate posts",
-        "met": run.market_calls == needed and run.logical_calls == run.posted and run.double_posts == 0,
+        "met": run.market_calls == needed and run.double_posts == 0,
         "detail": {
             "posted": run.posted,
             "sandbox_calls": run.market_calls,
-            "client_logical_calls": run.logical_calls,
             "client_retries": run.retries,
             "injected_fault_rate": fault_rate,
+            "client_calls_all_apis": run.logical_calls,
         },
     }

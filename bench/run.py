@@ -19,7 +19,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.jsonl")
 ROOT_LOG = Path(__file__).resolve().parent.parent / "build" / "bench.log"
-FAULT_RATE = 0.03  # transient marketplace errors injected into the replayed day (figure 2's retries)
+FAULT_RATE = 0.05  # transient marketplace errors injected into the replayed day (figure 2's retries)
 
 
 def _pipeline_figures(quick: bool) -> list[dict]:

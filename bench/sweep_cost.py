@@ -22,9 +22,18 @@ def _tasks(start: int, count: int, *, now: datetime, shards: int, due: bool):
     base = int(now.timestamp())
     for i in range(start, start + count):
         seller_id, tid = f"22{i % SELLERS:08d}", f"39{i:014d}"
-        # Not due: spread over the next 14 days, as delayed and after-buyer tasks are.
-        due_at = base - 60 if due else base + 3600 + (i * 7919) % (14 * 86400)
-        yield task_item(seller_id, tid, due_shard=due_shard(seller_id, tid, shards), due_at=due_at)
+        if due:
+            yield task_item(seller_id, tid, due_shard=due_shard(seller_id, tid, shards), due_at=base - 60)
+            continue
+        # Not due: scheduled over the next 14 days, as delayed and after-buyer tasks are. Keys and index fields
+        # only (the index projects keys only, so the rest of a task cannot change what the sweep reads).
+        yield {
+            "seller_id": {"S": seller_id},
+            "tid": {"S": tid},
+            "state": {"S": "scheduled"},
+            "due_shard": {"N": str(due_shard(seller_id, tid, shards))},
+            "due_at": {"N": str(base + 3600 + (i * 7919) % (14 * 86400))},
+        }
 
 
 def _one_sweep(stack: InProcessStack, counter: DynamoCounter) -> dict:

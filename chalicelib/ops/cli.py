@@ -9,8 +9,10 @@ Exit status: 0 done, 1 refused or not found, 2 usage error or a command this bui
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -215,13 +217,28 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _logs_to_stderr():
+    """The services log JSON lines to stdout, as Lambda expects; while a command runs they go to stderr."""
+    from chalicelib.telemetry import logger
+
+    handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [handler.setStream(sys.stderr) for handler in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), configure the store, run the command; the exit status."""
     out = out or sys.stdout
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
         configure(args)
-        return run(args, out)
+        with _logs_to_stderr():
+            return run(args, out)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

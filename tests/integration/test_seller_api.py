@@ -190,7 +190,7 @@ def test_put_refuses_what_the_plan_does_not_include(client, clock, aws):
 
 
 def test_put_needs_a_json_object(client, auth):
-    for body in (b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe"):
+    for body in (b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe", b"[" * 20_000 + b"]" * 20_000):
         response = call(client, "PUT", "/api/settings", auth, body)
         assert response.status_code == 400, body
         assert json_body(response)["error"]["code"] == "invalid_request"
