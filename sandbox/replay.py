@@ -415,7 +415,7 @@ class Replay:
             f"billing: orders received {received} (market sold {sold}) · sellers entitled {entitled}/"
             f"{len(self.sellers)} · reminders sent {reminders} · posts outside paid periods {outside}",
             f"  daily billing passes {stats['daily runs']}: orders recovered by reconciliation {stats['recovered']}, "
-            f"tasks held {stats['held']}, released {stats['released']}, expired while lapsed {stats['expired']}, "
+            f"tasks held {stats['held']}, expired while lapsed {stats['expired']}, "
             f"disagreements {stats['disagreements']}",
         ]
         for nick, tids in self.held_at_renewal.items():

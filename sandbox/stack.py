@@ -4,6 +4,7 @@ that plays EventBridge (sweep ticks) and SQS (batches to the worker). Used by `m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -11,6 +12,8 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import urllib3
 
 from sandbox.market.clock import FakeClock
 
@@ -56,6 +59,8 @@ class LocalStack:
         self.marketplace_options = marketplace_options or {}
         self.endpoints = Endpoints()
         self.app_secret = secrets.token_hex(16)
+        # Unique names per stack: several stacks may run in one process (tests) against moto's shared backends.
+        self.prefix = f"{TABLE_PREFIX}-{secrets.token_hex(3)}"
         self._moto = None
         self._app_server = None
         self.marketplace = None
@@ -87,6 +92,9 @@ class LocalStack:
         if self.marketplace is not None:
             self.marketplace.stop()
         if self._moto is not None:
+            # moto keeps its backends per process, shared with in-process mocks: leave nothing behind.
+            with contextlib.suppress(Exception):
+                urllib3.request("POST", f"{self.endpoints.aws}/moto-api/reset", timeout=5)
             self._moto.stop()
         from chalicelib.config import clock
 
@@ -105,6 +113,11 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto._server.server_address[:2]
         self.endpoints.aws = f"http://{host}:{port}"
+        # moto keeps one state per process: a stack started after another (e2e tests) must not inherit its
+        # tables, queued messages or Control switches (a quota-ban pause would stall the next run's sweep).
+        import urllib3
+
+        urllib3.request("POST", f"{self.endpoints.aws}/moto-api/reset")
 
     def _start_marketplace(self) -> None:
         from sandbox.market import SandboxMarketplace
@@ -122,7 +135,7 @@ class LocalStack:
             "AWS_REGION": "ap-southeast-1",
             "HAOPING_STAGE": "local",
             "HAOPING_AWS_ENDPOINT": self.endpoints.aws,
-            "HAOPING_TABLE_PREFIX": TABLE_PREFIX,
+            "HAOPING_TABLE_PREFIX": self.prefix,
             "HAOPING_DUE_SHARDS": str(self.due_shards),
             "HAOPING_MARKETPLACE_URL": self.endpoints.marketplace,
             "HAOPING_OAUTH_URL": self.endpoints.marketplace + "/oauth",
@@ -147,20 +160,20 @@ class LocalStack:
         create_tables()
         region = get_settings().region
         sqs = boto3.client("sqs", region_name=region, endpoint_url=self.endpoints.aws)
-        dlq = sqs.create_queue(QueueName="haoping-reviews-dlq")["QueueUrl"]
+        dlq = sqs.create_queue(QueueName=f"{self.prefix}-reviews-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         review = sqs.create_queue(
-            QueueName="haoping-reviews",
+            QueueName=f"{self.prefix}-reviews",
             Attributes={
                 "VisibilityTimeout": "30",
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
             },
         )["QueueUrl"]
-        reconcile = sqs.create_queue(QueueName="haoping-reconcile")["QueueUrl"]
+        reconcile = sqs.create_queue(QueueName=f"{self.prefix}-reconcile")["QueueUrl"]
         kms = boto3.client("kms", region_name=region, endpoint_url=self.endpoints.aws)
         key_id = kms.create_key(Description="haoping seller tokens")["KeyMetadata"]["KeyId"]
         sns = boto3.client("sns", region_name=region, endpoint_url=self.endpoints.aws)
-        topic = sns.create_topic(Name="haoping-alerts")["TopicArn"]
+        topic = sns.create_topic(Name=f"{self.prefix}-alerts")["TopicArn"]
         self.endpoints.review_queue_url = review
         self.endpoints.review_dlq_url = dlq
         self.endpoints.reconcile_queue_url = reconcile

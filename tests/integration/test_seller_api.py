@@ -182,6 +182,25 @@ def test_put_rejects_bad_values_field_by_field(client, auth):
         assert field in json_body(response)["error"]["fields"], patch
 
 
+def test_a_concurrent_change_is_a_conflict_not_a_lost_update(client, seller, auth, monkeypatch):
+    from chalicelib.store import sellers
+    from chalicelib.store.models import Seller
+
+    original = sellers.save
+
+    def save_after_someone_else(record, *, now):
+        competing = Seller.get(seller, consistent_read=True)
+        competing.settings = {**competing.settings, "delay_hours": 99}
+        competing.save()
+        return original(record, now=now)
+
+    monkeypatch.setattr(sellers, "save", save_after_someone_else)
+    response = call(client, "PUT", "/api/settings", auth, {"delay_hours": 5})
+    assert response.status_code == 409 and json_body(response)["error"]["code"] == "conflict"
+    monkeypatch.setattr(sellers, "save", original)
+    assert json_body(client.http.get("/api/settings", headers=auth))["settings"]["delay_hours"] == 99
+
+
 def test_put_refuses_what_the_plan_does_not_include(client, clock, aws):
     basic = make_seller(clock.now(), user_id="2200000002", nick="basic_shop", plan="FW_GOODS-1000000-1")
     response = call(client, "PUT", "/api/settings", session(basic, clock.now()), {"mode": "after_buyer"})
@@ -600,3 +619,22 @@ def test_every_schema_reference_in_the_document_resolves(client):
     tasks_get = doc["paths"]["/api/tasks"]["get"]
     assert {p["name"] for p in tasks_get["parameters"]} == {"state", "from", "to", "cursor", "limit"}
     assert "fields" in doc["components"]["schemas"]["ErrorDetail"]["properties"]
+
+
+# -- the dashboard page --------------------------------------------------------------------------------------------
+def test_the_dashboard_is_one_self_contained_page_under_a_strict_policy(client):
+    import base64
+    import hashlib
+    import re
+
+    response = client.http.get("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert "<script src" not in page and "<link" not in page and "@import" not in page
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
+    assert response.headers["Referrer-Policy"] == "no-referrer"
