@@ -38,7 +38,7 @@ def logical_table(name: str) -> str:
     return name.rsplit("-", 1)[-1] if name else "?"
 
 
-def _tables_of(operation: str, params: dict) -> list[str]:
+def _tables_of(params: dict) -> list[str]:
     if "TableName" in params:
         return [params["TableName"]]
     if "RequestItems" in params:
@@ -74,7 +74,7 @@ def item_size(item: dict) -> int:
 
 
 def query_read_units(items: list[dict], *, consistent: bool) -> float:
-    """Read units a Query or Scan response consumed: its items' bytes in 4 KB steps, at least one step."""
+    """Read units a read consumed: its items' bytes in 4 KB steps, at least one step (half for eventual)."""
     steps = max(1, math.ceil(sum(item_size(i) for i in items) / READ_UNIT_BYTES))
     return steps * (1.0 if consistent else 0.5)
 
@@ -137,7 +137,7 @@ class DynamoCounter:
         self.read_units.clear()
 
     def _before(self, params, model, context, **_) -> None:
-        tables = _tables_of(model.name, params) or ["?"]
+        tables = _tables_of(params) or ["?"]
         table = "+".join(sorted({logical_table(t) for t in tables}))
         self.requests[(self.phase, model.name, table)] += 1
         context["bench.table"] = table
@@ -145,14 +145,22 @@ class DynamoCounter:
         context["bench.index"] = params.get("IndexName")
 
     def _after(self, http_response, parsed, model, context, **_) -> None:
-        if model.name not in ("Query", "Scan") or http_response.status_code >= 300:
+        if http_response.status_code >= 300 or model.name not in ("Query", "Scan", "GetItem"):
             return
         target = context.get("bench.table", "?")
         if context.get("bench.index"):
             target += f"/{context['bench.index']}"
         key = (self.phase, target)
+        if model.name == "GetItem":
+            item = parsed.get("Item")
+            self.read_units[key] += query_read_units([item] if item else [], consistent=context["bench.consistent"])
+            return
         self.examined[key] += int(parsed.get("ScannedCount", 0))
         self.read_units[key] += query_read_units(parsed.get("Items", []), consistent=context["bench.consistent"])
+
+    def units(self, *, phases: tuple[str, ...] | None = None) -> float:
+        """Read units consumed by GetItem, Query and Scan in ``phases`` (all when None)."""
+        return sum(u for (phase, _), u in self.read_units.items() if phases is None or phase in phases)
 
     # -- summaries ------------------------------------------------------------------------------------------
     def total(self, kind: str, *, phases: tuple[str, ...] | None = None) -> int:

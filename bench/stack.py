@@ -325,3 +325,13 @@ class BenchReplay(Replay):
             if message is not None:
                 run.append(message)
         return status, {"results": results}
+
+    def messages_for(self, events) -> list[dict]:
+        """The pushed messages of ``events`` (the marketplace is left as it is)."""
+        return [self._message(event) for event in events]
+
+    def happen(self, events) -> list[dict]:
+        """Apply ``events`` to the marketplace, as the replay does before pushing; returns their messages."""
+        for event in events:
+            self._apply_to_market(event)
+        return self.messages_for(events)

@@ -97,8 +97,9 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
 
     Each buys its plan on the service market. During the replay 乐活小铺 renews (the market's callback is
     lost and reconciliation recovers it), delay_shop upgrades to PRO, then buys a renewal and has it
-    refunded, and buyer_first_shop lets its plan lapse three days after the trading day and renews only
-    on day 15: its reviews due meanwhile are held, then posted, or expired where the window closed first.
+    refunded, and buyer_first_shop lets its plan lapse six days after the trading day (every buyer rating is in
+    by then) and renews only on day 14 at 18:00: the fallback reviews (two days before the window closes) due
+    meanwhile are held, then posted at the renewal with hours of their rating window to spare.
     """
     base = {"templates": TEMPLATES, "template_strategy": "rotate"}
     day = timedelta(days=1)
@@ -126,12 +127,12 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
         ),
         SellerSpec(
             "buyer_first_shop",
-            {**base, "mode": "after_buyer"},
+            {**base, "mode": "after_buyer", "fallback_margin_hours": 48},
             PRO,
             trades_per_seller,
             purchases=(
-                Purchase(PRO, 1, -27 * day, 3 * day, 3000),
-                Purchase(PRO, 2, 15.5 * day, 45.5 * day, 3000, at=15.5 * day),
+                Purchase(PRO, 1, -24 * day, 6 * day, 3000),
+                Purchase(PRO, 2, 14.75 * day, 44.75 * day, 3000, at=14.75 * day),
             ),
         ),
         SellerSpec(

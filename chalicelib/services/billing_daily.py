@@ -87,7 +87,7 @@ def attend(seller_id: str, *, now: datetime, result: DailyResult) -> None:
     if seller is None or not needs_attention(seller, now, rules):
         return
     result.attended += 1
-    checked = _check(seller, now, result)
+    agreed = _check(seller, now, result)
     settled = settle(seller_id, now=now)
     if settled is None:
         return
@@ -100,13 +100,14 @@ def attend(seller_id: str, *, now: datetime, result: DailyResult) -> None:
             result.released += release_seller_holds(seller_id, PLAN_EXPIRED, now=now)
         return
     result.expired += expire_closed_holds(seller_id, now=now, rules=rules)
-    # Erasing needs the market's word that no paid period is coming: without it, wait for tomorrow.
-    if checked and purge_due(seller, ent, now=now, rules=rules):
+    # Erasing needs the market's word that no paid period is coming: without it, or against it, nothing is erased.
+    if agreed and purge_due(seller, ent, now=now, rules=rules):
         purge(seller_id, ent, now=now, rules=rules)
         result.purged += 1
 
 
 def _check(seller: Seller, now: datetime, result: DailyResult) -> bool:
+    """Ask the market about the seller (recovering what it can); True when the market agrees with us."""
     ent = current_entitlement(seller.seller_id, seller.nick, now=now)
     try:
         check = reconcile_billing.check_seller(seller.seller_id, seller.nick, ent, now=now)
@@ -116,7 +117,7 @@ def _check(seller: Seller, now: datetime, result: DailyResult) -> bool:
         return False
     result.recovered += check.recovered
     result.disagreements += 0 if check.agreed else 1
-    return True
+    return check.agreed
 
 
 def _recently_entitled(seller: Seller, now: datetime) -> bool:

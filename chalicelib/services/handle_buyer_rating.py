@@ -40,7 +40,7 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime) -> str:
         return "ok"
     view = view_of(seller)
     outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features())
-    _apply_task_action(task, outcome.task_action, view.settings, now)
+    _apply_task_action(task, outcome.task_action, view.timing_settings(), now)
     if outcome.blacklist and task.buyer_hash:
         blacklist.add(seller_id, task.buyer_hash, masked=task.buyer_masked or "*", reason="auto_bad_rating", now=now)
     if outcome.alert:

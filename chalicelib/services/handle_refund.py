@@ -66,7 +66,7 @@ def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
         tasks.add_hold(task.seller_id, task.tid, "refund", now=now)
     elif "refund" in (task.holds or set()):
         seller = sellers.cached(task.seller_id)
-        settings = view_of(seller).settings
+        settings = view_of(seller).timing_settings()
         due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, runtime.rules())
         if due is None:
             tasks.expire_held(task.seller_id, task.tid, now=now)

@@ -27,7 +27,7 @@ def release_seller_holds(seller_id: str, hold: str, *, now: datetime) -> int:
     seller = sellers.get(seller_id)
     if seller is None:
         return 0
-    settings = view_of(seller).settings
+    settings = view_of(seller).timing_settings()
     rules = runtime.rules()
     shards = get_settings().due_shards
     released = 0

@@ -7,7 +7,7 @@ from datetime import datetime
 from chalicelib.domain.settings import default_settings
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.services.seller_tokens import apply_grant
-from chalicelib.store import audit, sellers
+from chalicelib.store import audit, orders, sellers
 from chalicelib.telemetry import count, logger
 
 
@@ -32,6 +32,11 @@ def onboard(grant: TokenGrant, *, now: datetime) -> str:
         seller.status = "active"
     seller.nick = grant.taobao_user_nick
     sellers.save(seller, now=now)
+    # A seller who bought the app before authorizing it is entitled from this moment, not from the next daily pass.
+    if orders.of_seller(seller_id) or orders.of_seller(orders.pending_owner(seller.nick)):
+        from chalicelib.services.apply_billing_order import settle
+
+        settle(seller_id, now=now)
     audit.append(seller_id, actor="seller", action=action, target=None, result="ok", detail=None, now=now)
     logger.info("seller authorized", extra={"seller_id": seller_id, "was_reauth": was_reauth})
     if was_reauth:

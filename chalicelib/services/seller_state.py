@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.plans import UnknownPlan, features_for, hourly_cap_for
-from chalicelib.domain.settings import SellerSettings, default_settings
+from chalicelib.domain.settings import SellerSettings, default_settings, effective_mode
 from chalicelib.services import runtime
 from chalicelib.store.models import Seller
 
@@ -28,6 +28,11 @@ class SellerView:
             return features_for(self.seller.plan, runtime.rules())
         except UnknownPlan:
             return frozenset()
+
+    def timing_settings(self) -> SellerSettings:
+        """The settings with the mode the plan allows (a downgraded seller falls back to a mode it paid for)."""
+        mode = effective_mode(self.settings, self.features())
+        return self.settings if mode == self.settings.mode else self.settings.model_copy(update={"mode": mode})
 
     def hourly_cap(self) -> int:
         """Posts per hour the plan allows."""

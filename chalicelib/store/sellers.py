@@ -12,10 +12,10 @@ CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[float, Seller | None]] = {}
 
 
-def get(seller_id: str) -> Seller | None:
-    """The seller, read consistently, or None."""
+def get(seller_id: str, *, consistent: bool = True) -> Seller | None:
+    """The seller (read consistently unless ``consistent`` is False), or None."""
     try:
-        seller = Seller.get(seller_id, consistent_read=True)
+        seller = Seller.get(seller_id, consistent_read=consistent)
     except Seller.DoesNotExist:
         seller = None
     _cache[seller_id] = (time.monotonic(), seller)
@@ -27,7 +27,11 @@ def cached(seller_id: str) -> Seller | None:
     hit = _cache.get(seller_id)
     if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
-    return get(seller_id)
+    # Whoever reads through the cache accepts a minute of staleness: an eventually consistent read is enough
+    # and costs half a read unit. A seller created a moment ago may not show in such a read yet, so absence is
+    # confirmed with a consistent one.
+    seller = get(seller_id, consistent=False)
+    return seller if seller is not None else get(seller_id)
 
 
 def forget(seller_id: str | None = None) -> None:

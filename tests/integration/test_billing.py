@@ -59,9 +59,7 @@ def push_orders(client, now, *bodies, topic=topics.ORDER_PAID) -> list[dict]:
 def new_seller(clock, nick: str, **settings) -> str:
     """An authorized seller without any paid period yet."""
     user_id = str(2_300_000_000 + next(_ids))
-    return make_seller(
-        clock.now(), user_id=user_id, nick=nick, plan=None, paid_days=0, settings=settings or None
-    )
+    return make_seller(clock.now(), user_id=user_id, nick=nick, plan=None, paid_days=0, settings=settings or None)
 
 
 def daily(client, clock) -> dict:
@@ -345,10 +343,11 @@ def test_malformed_billing_messages_are_rejected_with_a_reason_and_kept(client, 
     msgs = [message(body, now, msg_id=name) for name, body in bad.items()]
     msgs.append({**message(good, now, msg_id="not_json"), "content": "{not json"})
     msgs.append(message(good, now, msg_id="good"))
+    msgs.append(message(good, now, msg_id="created", topic="taobao_fuwu_OrderCreated"))
     results = {r["id"]: r for r in json_body(push(client, msgs, now, path="/webhooks/billing"))["results"]}
 
-    assert results["good"]["status"] == "ok"
-    assert {name: r["status"] for name, r in results.items() if name != "good"} == dict.fromkeys(
+    assert (results["good"]["status"], results["created"]["status"]) == ("ok", "ignored")
+    assert {name: r["status"] for name, r in results.items() if name not in ("good", "created")} == dict.fromkeys(
         [*bad, "not_json"], "rejected"
     )
     assert "article_code" in results["wrong_article"]["detail"]
