@@ -78,9 +78,13 @@ def stack(local_stack):
 
 
 def wait_for(driver, condition, what: str):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message=f"waited for {what}")
+    # The page re-renders tables after each call: an element found a moment ago may be replaced; look again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=ignored)
+    return wait.until(condition, message=f"waited for {what}")
 
 
 def by_css(driver, selector: str):
