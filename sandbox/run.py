@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve:
             print(f"\nStack is up. App: {stack.endpoints.app}  (Ctrl-C to stop)")
             print(f"Dashboard of {nick}: {dashboard_url(stack, shop_id)}")
+            ops = f".venv/bin/python -m chalicelib.ops --endpoint {ep.aws} --table-prefix {stack.prefix}"
+            print(f"Operator CLI: {ops} <command>")
             while True:
                 time.sleep(1)
         return 0 if report.ok else 1
