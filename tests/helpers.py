@@ -116,3 +116,18 @@ def oauth_login(client, nick: str, *, accept: str = "application/json"):
     granted = urllib3.request("GET", f"{start.headers['Location']}&{urlencode({'nick': nick})}", redirect=False)
     back = urlsplit(granted.headers["Location"])
     return client.http.get(f"{back.path}?{back.query}", headers={"Cookie": state_cookie, "Accept": accept})
+
+
+def add_market_trade(market, clock, tid: str, *, seller_nick: str = "test_shop") -> None:
+    """A finished trade on the sandbox marketplace, ended now (the buyer of ``trade_message``)."""
+    market.add_trade(
+        seller_nick,
+        tid=int(tid),
+        oid=int(tid) + 1,
+        buyer_nick="tb_buyer_77",
+        buyer_open_uid=f"AAH{tid}",
+        payment="59.00",
+        item_title="保温杯",
+        created=clock.now() - timedelta(days=3),
+        end_time=clock.now(),
+    )

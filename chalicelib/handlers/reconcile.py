@@ -10,15 +10,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
 from chalicelib.config import clock
+from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
 from chalicelib.services.reconcile_seller import queue_reconcile_jobs, reconcile_seller
 from chalicelib.telemetry import flush, logger
-
-
-class PoisonJob(ValueError):
-    """A reconcile message that can never be processed (it ends in the dead-letter queue after its tries)."""
 
 
 def fan_out(event, context) -> dict:
@@ -46,9 +41,4 @@ def _record_handler(record) -> str:
 
 def handle(event, context) -> dict:
     """Process an SQS batch of reconcile jobs; returns ``{"batchItemFailures": [...]}`` naming the failed ones."""
-    raw = event.to_dict() if hasattr(event, "to_dict") else event
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    try:
-        return process_partial_response(event=raw, record_handler=_record_handler, processor=processor, context=context)
-    finally:
-        flush()
+    return process_batch(event, context, _record_handler)

@@ -1,23 +1,13 @@
-"""Entry point: SQS review jobs → post reviews, reporting partial batch failures.
-
-Chalice does not set ``ReportBatchItemFailures`` on its SQS event sources; the packaged template adds
-``FunctionResponseTypes: [ReportBatchItemFailures]`` (see ``deploy/``), and this handler answers in that
-shape through powertools' BatchProcessor, so one failing record never redoes its successful neighbours.
-"""
+"""Entry point: SQS review jobs → post reviews, reporting partial batch failures (see ``sqs_batch``)."""
 
 from __future__ import annotations
 
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
 from chalicelib.config import clock
+from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
 from chalicelib.services.post_review import process_job
-from chalicelib.telemetry import flush, logger
-
-
-class PoisonJob(ValueError):
-    """A queue message that can never be processed (it goes to the dead-letter queue after its tries)."""
+from chalicelib.telemetry import logger
 
 
 def _record_handler(record) -> str:
@@ -33,9 +23,4 @@ def _record_handler(record) -> str:
 
 def handle(event, context) -> dict:
     """Process an SQS batch; returns ``{"batchItemFailures": [...]}`` naming only the failed records."""
-    raw = event.to_dict() if hasattr(event, "to_dict") else event
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    try:
-        return process_partial_response(event=raw, record_handler=_record_handler, processor=processor, context=context)
-    finally:
-        flush()
+    return process_batch(event, context, _record_handler)

@@ -24,6 +24,7 @@ from chalicelib.services import runtime
 from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.inbound_messages import MessageResult
 from chalicelib.store import orders, rejected, sellers
+from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
 
@@ -149,7 +150,7 @@ def update_seller(seller_id: str, change: Callable[[Seller], bool], *, now: date
         try:
             return sellers.save(seller, now=now)
         except PutError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
     raise SellerKeptChanging(seller_id)
 

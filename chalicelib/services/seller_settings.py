@@ -16,6 +16,7 @@ from chalicelib.security.buyer_id import mask_nick
 from chalicelib.services import runtime
 from chalicelib.services.seller_views import seller_view
 from chalicelib.store import audit, sellers
+from chalicelib.store.conditional import condition_failed
 from chalicelib.telemetry import count
 
 SAMPLE_BUYER = "tb_sample_buyer"
@@ -67,7 +68,7 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
         sellers.save(seller, now=now)
     except PutError as exc:
         sellers.forget(seller_id)
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             raise SettingsConflict("settings changed meanwhile; reload and try again") from None
         raise
     audit.append(

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Blacklist
 
 CACHE_SECONDS = 60.0
@@ -30,7 +31,7 @@ def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datet
     try:
         entry.save(condition=Blacklist.buyer_hash.does_not_exist())
     except PutError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     return True

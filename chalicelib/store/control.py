@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Control
 
 SWITCHES = "switches"
@@ -100,7 +101,7 @@ def pause_until(until: datetime, *, now: datetime) -> None:
             condition=Control.paused_until.does_not_exist() | (Control.paused_until < epoch),
         )
     except Exception as exc:  # a longer pause is already in force
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
     forget_cache()
 
@@ -128,7 +129,7 @@ def claim_once(key: str, *, now: datetime, expire_at: datetime | None = None) ->
     try:
         Control(key, updated_at=int(now.timestamp()), expire_at=expire_at).save(condition=Control.key.does_not_exist())
     except PutError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     return True

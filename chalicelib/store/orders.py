@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Order
 
 PENDING_PREFIX = "nick:"
@@ -52,7 +53,7 @@ def _at(epoch: float) -> datetime:
 
 
 def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+    return condition_failed(exc)
 
 
 def record(seller_id: str, order: OrderRecord, *, now: datetime) -> str:

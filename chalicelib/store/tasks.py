@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import INDEXED, SOURCES, TARGETS, TERMINAL, Event, State
+from chalicelib.store.conditional import save_if, update_if
 from chalicelib.store.models import Audit, Task
 
 # Finished tasks stay visible to the seller for this long, then DynamoDB's TTL removes them.
@@ -26,11 +27,6 @@ def due_shard(seller_id: str, tid: str, shards: int) -> int:
 
 def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -78,13 +74,7 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
         task.due_at = _epoch(new.due_at)
     if new.state in TERMINAL:
         task.expire_at = now + TERMINAL_RETENTION
-    try:
-        task.save(condition=Task.tid.does_not_exist())
-    except PutError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(task, condition=Task.tid.does_not_exist())
 
 
 def get(seller_id: str, tid: str) -> Task | None:
@@ -156,12 +146,8 @@ def transition(
         condition &= Task.due_at <= _epoch(now)
     if audit is not None:
         return _transact(task, actions, condition, audit)
-    try:
-        task.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    if not update_if(task, actions=actions, condition=condition):
+        return None
     return task
 
 
@@ -184,38 +170,32 @@ def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None
 def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | None:
     """Hold an open task for ``hold`` (refund, plan_expired, reauth, guard); holds accumulate."""
     task = Task(seller_id, tid)
-    try:
-        task.update(
-            actions=[
-                Task.state.set(State.HELD.value),
-                Task.holds.add({hold}),
-                Task.reason.set(hold),
-                Task.updated_at.set(_epoch(now)),
-                Task.rev.add(1),
-                Task.due_shard.remove(),
-                Task.due_at.remove(),
-            ],
-            condition=Task.state.is_in(*[s.value for s in SOURCES[Event.HOLD]]),
-        )
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    if not update_if(
+        task,
+        actions=[
+            Task.state.set(State.HELD.value),
+            Task.holds.add({hold}),
+            Task.reason.set(hold),
+            Task.updated_at.set(_epoch(now)),
+            Task.rev.add(1),
+            Task.due_shard.remove(),
+            Task.due_at.remove(),
+        ],
+        condition=Task.state.is_in(*[s.value for s in SOURCES[Event.HOLD]]),
+    ):
+        return None
     return task
 
 
 def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: int, due_at: datetime) -> Task | None:
     """Lift one hold; the task is scheduled again (at ``due_at``) only when no other hold remains."""
     task = Task(seller_id, tid)
-    try:
-        task.update(
-            actions=[Task.holds.delete({hold}), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
-            condition=(Task.state == State.HELD.value) & Task.holds.contains(hold),
-        )
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    if not update_if(
+        task,
+        actions=[Task.holds.delete({hold}), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+        condition=(Task.state == State.HELD.value) & Task.holds.contains(hold),
+    ):
+        return None
     if task.holds:
         return task
     released = transition(seller_id, tid, Event.RELEASE, now=now, shards=shards, due_at=due_at, fields={"holds": None})
@@ -225,19 +205,16 @@ def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: i
 def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) -> Task | None:
     """Record the buyer's rating once; None when it was already recorded (a duplicate message)."""
     task = Task(seller_id, tid)
-    try:
-        task.update(
-            actions=[
-                Task.buyer_rating.set(result),
-                Task.buyer_rated_at.set(_epoch(now)),
-                Task.updated_at.set(_epoch(now)),
-            ],
-            condition=Task.tid.exists() & Task.buyer_rating.does_not_exist(),
-        )
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    if not update_if(
+        task,
+        actions=[
+            Task.buyer_rating.set(result),
+            Task.buyer_rated_at.set(_epoch(now)),
+            Task.updated_at.set(_epoch(now)),
+        ],
+        condition=Task.tid.exists() & Task.buyer_rating.does_not_exist(),
+    ):
+        return None
     return task
 
 
@@ -280,13 +257,7 @@ def put_stub(seller_id: str, tid: str, *, refunds: dict, now: datetime) -> bool:
         stub=True,
         expire_at=now + timedelta(days=30),
     )
-    try:
-        stub.save(condition=Task.tid.does_not_exist())
-    except PutError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(stub, condition=Task.tid.does_not_exist())
 
 
 def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
@@ -316,40 +287,25 @@ def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
         ]
     else:
         actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
-    try:
-        task.update(actions=actions, condition=(Task.stub == True) & (Task.rev == rev))  # noqa: E712
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise
-    return True
+    return update_if(task, actions=actions, condition=(Task.stub == True) & (Task.rev == rev))  # noqa: E712
 
 
 def set_refunds(seller_id: str, tid: str, refunds: dict, *, rev: int, now: datetime) -> Task | None:
     """Store the merged refunds map if nobody wrote the task since it was read at ``rev``."""
     task = Task(seller_id, tid)
-    try:
-        task.update(
-            actions=[Task.refunds.set(refunds), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
-            condition=Task.rev == rev,
-        )
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    actions = [Task.refunds.set(refunds), Task.updated_at.set(_epoch(now)), Task.rev.add(1)]
+    if not update_if(task, actions=actions, condition=Task.rev == rev):
+        return None
     return task
 
 
 def reschedule(seller_id: str, tid: str, due_at: datetime, *, now: datetime) -> Task | None:
     """Move a scheduled task's due time (an ``after_buyer`` task released by the buyer's rating)."""
     task = Task(seller_id, tid)
-    try:
-        task.update(
-            actions=[Task.due_at.set(_epoch(due_at)), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
-            condition=(Task.state == State.SCHEDULED.value) & (Task.due_at > _epoch(due_at)),
-        )
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return None
-        raise
+    if not update_if(
+        task,
+        actions=[Task.due_at.set(_epoch(due_at)), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+        condition=(Task.state == State.SCHEDULED.value) & (Task.due_at > _epoch(due_at)),
+    ):
+        return None
     return task

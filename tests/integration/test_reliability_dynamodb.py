@@ -7,7 +7,6 @@ error from below PynamoDB (a burst that outlasted the SDK's own retries), on the
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from pynamodb.exceptions import QueryError
@@ -17,7 +16,7 @@ from chalicelib.marketplace import topics
 from chalicelib.store import tasks
 from sandbox.chaos import ALL_KINDS, DynamoFaults, lambda_sqs_delivery, mentions
 from sandbox.stack import scheduled_event
-from tests.helpers import json_body, push, topic_message, trade_message
+from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
 
 TIDS = ("3900000000000610", "3900000000000620", "3900000000000630")  # oid = tid + 1: no overlaps
 
@@ -25,17 +24,7 @@ TIDS = ("3900000000000610", "3900000000000620", "3900000000000630")  # oid = tid
 @pytest.fixture
 def trades(market, clock):
     for tid in TIDS:
-        market.add_trade(
-            "test_shop",
-            tid=int(tid),
-            oid=int(tid) + 1,
-            buyer_nick="tb_buyer_77",
-            buyer_open_uid=f"AAH{tid}",
-            payment="59.00",
-            item_title="保温杯",
-            created=clock.now() - timedelta(days=3),
-            end_time=clock.now(),
-        )
+        add_market_trade(market, clock, tid)
     return TIDS
 
 

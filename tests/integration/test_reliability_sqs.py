@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,7 +18,7 @@ from chalicelib.handlers import worker
 from chalicelib.services.redrive import redrive
 from chalicelib.store import tasks
 from sandbox.chaos import lambda_sqs_delivery
-from tests.helpers import push, trade_message
+from tests.helpers import add_market_trade, push, trade_message
 
 TIDS = ("3900000000000301", "3900000000000302")
 POISON = "{not json"
@@ -29,17 +28,7 @@ POISON = "{not json"
 def due_trades(client, clock, market, shop):
     """Two finished trades with due review tasks; returns their job bodies."""
     for tid in TIDS:
-        market.add_trade(
-            "test_shop",
-            tid=int(tid),
-            oid=int(tid) + 1,
-            buyer_nick="tb_buyer_77",
-            buyer_open_uid=f"AAH{tid}",
-            payment="59.00",
-            item_title="保温杯",
-            created=clock.now() - timedelta(days=3),
-            end_time=clock.now(),
-        )
+        add_market_trade(market, clock, tid)
     push(client, [trade_message(shop, tid, clock.now()) for tid in TIDS], clock.now())
     clock.advance(60)
     return [json.dumps({"seller_id": shop, "tid": tid}) for tid in TIDS]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from chalicelib.store import tasks
 from sandbox.stack import scheduled_event, sqs_event
-from tests.helpers import json_body, push, signed_path, trade_message
+from tests.helpers import add_market_trade, json_body, push, signed_path, trade_message
 
 
 def run_sweep_and_worker(client, aws, clock) -> list[dict]:
@@ -24,20 +23,6 @@ def seed_trade(client, clock, market, shop, tid="3900000000000001", **kw):
     """The trade exists on the marketplace, and its TradeSuccess message is pushed to the app."""
     add_market_trade(market, clock, tid)
     return push(client, [trade_message(shop, tid, clock.now(), **kw)], clock.now())
-
-
-def add_market_trade(market, clock, tid: str) -> None:
-    market.add_trade(
-        "test_shop",
-        tid=int(tid),
-        oid=int(tid) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
 
 
 def test_trade_success_is_posted_exactly_once(client, aws, clock, market, shop):

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.marketplace.messages import encode_batch
 from chalicelib.store.models import Task
 from sandbox.stack import scheduled_event, sqs_event
-from tests.helpers import json_body, signed_path, trade_message
+from tests.helpers import add_market_trade, json_body, signed_path, trade_message
 
 HEADERS = {"Content-Type": "application/json"}
 MAX_BODY = 1_048_576
@@ -64,17 +64,7 @@ def test_the_signature_covers_the_body(client, aws, clock, shop):
 
 def test_a_replayed_accepted_batch_is_harmless(client, aws, clock, market, shop):
     tid = "3900000000000506"
-    market.add_trade(
-        "test_shop",
-        tid=int(tid),
-        oid=int(tid) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, tid)
     body = encode_batch([trade_message(shop, tid, clock.now())])
     path = signed_path("/webhooks/marketplace", body, clock.now())
     first = _post(client, path, body)
