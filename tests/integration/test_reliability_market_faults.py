@@ -15,7 +15,7 @@ from chalicelib.services.onboard_seller import onboard
 from chalicelib.store import control, sellers, tasks
 from sandbox.chaos import lambda_sqs_delivery
 from sandbox.stack import scheduled_event
-from tests.helpers import make_seller, push, trade_message
+from tests.helpers import add_market_trade, make_seller, push, trade_message
 
 TID = "3900000000000501"
 OTHER_TID = "3900000000000502"
@@ -44,17 +44,7 @@ def backoff(clock, market):
 
 
 def add_trade(client, clock, market, seller_id: str, tid: str, nick: str = "test_shop") -> None:
-    market.add_trade(
-        nick,
-        tid=int(tid),
-        oid=int(tid) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, tid, seller_nick=nick)
     push(client, [trade_message(seller_id, tid, clock.now())], clock.now())
 
 

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.services.seller_tokens import access_token
 from chalicelib.store import audit, outbox, sellers, tasks
 from sandbox.stack import rebind_app, scheduled_event, sqs_event
-from tests.helpers import APP_KEY, APP_SECRET, json_body, oauth_login, push, trade_message
+from tests.helpers import APP_KEY, APP_SECRET, add_market_trade, json_body, oauth_login, push, trade_message
 
 SESSION_HOURS = 6  # the sandbox's access tokens live 6 hours; the job refreshes within 3 hours of expiry
 PLAN = "FW_GOODS-1000000-2"
@@ -57,17 +57,7 @@ def run_sweep_and_worker(client, aws, clock) -> None:
 
 
 def seed_trade(client, clock, market, nick: str, seller_id: str, tid: str) -> None:
-    market.add_trade(
-        nick,
-        tid=int(tid),
-        oid=int(tid) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, tid, seller_nick=nick)
     assert (
         json_body(push(client, [trade_message(seller_id, tid, clock.now())], clock.now()))["results"][0]["status"]
         == "ok"
