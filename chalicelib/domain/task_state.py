@@ -63,26 +63,3 @@ TARGETS: dict[Event, State] = {
     Event.REQUEUE: State.SCHEDULED,
     Event.SETTLE: State.POSTED,
 }
-
-
-class IllegalTransition(Exception):
-    """The event is not allowed from the task's current state."""
-
-    def __init__(self, state: State, event: Event) -> None:
-        super().__init__(f"{event.value} is not allowed from {state.value}")
-        self.state = state
-        self.event = event
-
-
-def next_state(state: State, event: Event, *, remaining_holds: int = 0) -> State:
-    """State after ``event``; a release with other holds still in force keeps the task held."""
-    if state not in SOURCES[event]:
-        raise IllegalTransition(state, event)
-    if event is Event.RELEASE and remaining_holds > 0:
-        return State.HELD
-    return TARGETS[event]
-
-
-def is_terminal(state: State) -> bool:
-    """True when nothing but an explicit retry may change the task again."""
-    return state in TERMINAL
