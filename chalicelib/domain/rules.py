@@ -85,6 +85,9 @@ class Rules(_Frozen):
     breaker: BreakerPolicy = BreakerPolicy()
     retry: RetryPolicy = RetryPolicy()
     claim_timeout_seconds: int = Field(default=300, ge=1)
+    # Jobs one sweep may queue: sized below the app's marketplace write quota per minute, it keeps the
+    # workers inside the quota and stops a backlog from being queued again in full every minute.
+    sweep_max_jobs_per_tick: int = Field(default=6000, ge=1)
     plans: dict[str, Plan] = Field(default_factory=dict)
     billing: BillingPolicy = BillingPolicy()
 

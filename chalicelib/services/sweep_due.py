@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from chalicelib.config import get_settings
+from chalicelib.services import runtime
 from chalicelib.store import control, queues, tasks
 from chalicelib.telemetry import count, logger
 
@@ -22,7 +24,9 @@ def sweep(*, now: datetime) -> SweepResult:
     """Query each due shard for ``due_at <= now`` page by page and queue one job per task.
 
     Cost grows with the number of due tasks, not with the table. Stale claims are due again (their
-    ``due_at`` is the claim's expiry), so a task whose worker died is picked up here too.
+    ``due_at`` is the claim's expiry), so a task whose worker died is picked up here too. At most the rules'
+    ``sweep_max_jobs_per_tick`` are queued; the first shard rotates with the minute, so under a backlog
+    every shard gets its turn and none starves.
     """
     switches = control.read_switches(fresh=True)
     if switches.kill_global:
@@ -32,10 +36,16 @@ def sweep(*, now: datetime) -> SweepResult:
         count("SweepPaused")
         return SweepResult(0, "quota_pause")
     settings = get_settings()
+    budget = runtime.rules().sweep_max_jobs_per_tick
+    first = int(now.timestamp() // 60) % settings.due_shards
     queued = 0
-    for shard in range(settings.due_shards):
-        jobs = ({"seller_id": seller_id, "tid": tid} for seller_id, tid in tasks.due_keys(shard, now))
-        queued += queues.send_jobs(settings.review_queue_url, jobs)
+    for step in range(settings.due_shards):
+        shard = (first + step) % settings.due_shards
+        keys = islice(tasks.due_keys(shard, now), budget - queued)
+        queued += queues.send_jobs(settings.review_queue_url, ({"seller_id": s, "tid": t} for s, t in keys))
+        if queued >= budget:
+            count("SweepBudgetReached")
+            break
     count("TasksQueued", queued)
     if queued:
         logger.info("sweep queued", extra={"queued": queued})
