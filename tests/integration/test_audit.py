@@ -15,7 +15,7 @@ from chalicelib.services.seller_tokens import access_token, refresh_token
 from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.store.models import Audit
 from sandbox.stack import rebind_app, scheduled_event, sqs_event
-from tests.helpers import APP_SECRET, json_body, oauth_login, push, trade_message
+from tests.helpers import APP_SECRET, add_market_trade, json_body, oauth_login, push, trade_message
 
 RETENTION = timedelta(days=400)
 
@@ -36,17 +36,7 @@ def subscribe(seller_id: str, now, **settings) -> None:
 
 
 def trade(client, clock, market, nick: str, seller_id: str, tid: int) -> None:
-    market.add_trade(
-        nick,
-        tid=tid,
-        oid=tid + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, str(tid), seller_nick=nick)
     push(client, [trade_message(seller_id, str(tid), clock.now(), seller_nick=nick)], clock.now())
 
 

@@ -7,31 +7,19 @@ the marketplace's "already rated" answer and settles the task as posted without 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from chalicelib.store import tasks
 from sandbox.chaos import CrashAfterPost, lambda_sqs_delivery
 from sandbox.stack import scheduled_event
-from tests.helpers import push, trade_message
+from tests.helpers import add_market_trade, push, trade_message
 
 TID = "3900000000000401"
 
 
 @pytest.fixture
 def due_task(client, clock, market, shop):
-    market.add_trade(
-        "test_shop",
-        tid=int(TID),
-        oid=int(TID) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid="AAH401",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, TID)
     push(client, [trade_message(shop, TID, clock.now())], clock.now())
     clock.advance(60)
     return shop

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import boto3
 import pytest
@@ -13,7 +12,7 @@ from chalicelib.marketplace import topics
 from chalicelib.services.reconcile_seller import reconcile_seller
 from chalicelib.store import audit, outbox, sellers, tasks
 from sandbox.chaos import DynamoFaults, mentions
-from tests.helpers import json_body, push, topic_message, trade_message
+from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
 
 TID = "3900000000000701"
 EXPLAIN = "taobao.traderate.explain.add"
@@ -45,17 +44,7 @@ def rated_badly(client, clock, market, shop):
         "explain_templates": ["抱歉给您带来不便，我们会改进。"],
     }
     sellers.save(seller, now=clock.now())
-    market.add_trade(
-        "test_shop",
-        tid=int(TID),
-        oid=int(TID) + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid="AAH701",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, TID)
     push(client, [trade_message(shop, TID, clock.now())], clock.now())
     clock.advance(3600)
     market.add_buyer_rate(int(TID), "bad", "质量一般")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 
 import boto3
 import pytest
@@ -15,7 +14,7 @@ from chalicelib.services.schedule_review import IDENTITY_LINT_REASON
 from chalicelib.store import audit, control, outbox, sellers, stats, tasks
 from chalicelib.store.models import Task
 from sandbox.stack import rebind_app, scheduled_event, sqs_event
-from tests.helpers import json_body, make_seller, push, trade_message
+from tests.helpers import add_market_trade, json_body, make_seller, push, trade_message
 
 PLAN = "FW_GOODS-1000000-2"
 TEMPLATE = "感谢惠顾，欢迎再次光临！"
@@ -23,17 +22,7 @@ TEMPLATE = "感谢惠顾，欢迎再次光临！"
 
 def seed(client, clock, market, seller_id: str, tid: int, *, nick: str = "test_shop", **extra) -> None:
     """The trade exists on the marketplace and its TradeSuccess message reaches the app."""
-    market.add_trade(
-        nick,
-        tid=tid,
-        oid=tid + 1,
-        buyer_nick="tb_buyer_77",
-        buyer_open_uid=f"AAH{tid}",
-        payment="59.00",
-        item_title="保温杯",
-        created=clock.now() - timedelta(days=3),
-        end_time=clock.now(),
-    )
+    add_market_trade(market, clock, str(tid), seller_nick=nick)
     response = push(client, [trade_message(seller_id, str(tid), clock.now(), seller_nick=nick, **extra)], clock.now())
     assert json_body(response)["results"][0]["status"] == "ok"
 
