@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.config import get_settings
@@ -122,12 +122,14 @@ def _decide_and_post(job: _Job) -> Outcome:
         return _hold(job, "plan_expired")
     if view.seller.status == "reauth":
         return _hold(job, "reauth")
-    switches = control.read_switches()
-    verdict = _guard(job, switches, posts_last_hour=0, failures=0)
+    inputs = _guard_inputs(job, control.read_switches())
+    verdict = guard.decide(inputs, rules)
     if verdict.verdict == "allow":
         # Reserve this post in the seller's hour counter: the returned count is the rate cap's evidence.
         hour = stats.bump(job.seller_id, _hour_bucket(now), {"posts": 1}, now=now)
-        verdict = _guard(job, switches, posts_last_hour=hour["posts"] - 1, failures=hour["write_failures"])
+        posts, failures = hour["posts"] - 1, hour["write_failures"]
+        counted = replace(inputs, posts_last_hour=posts, recent_attempts=posts + failures, recent_failures=failures)
+        verdict = guard.decide(counted, rules)
         if verdict.verdict != "allow":
             stats.bump(job.seller_id, _hour_bucket(now), {"posts": -1}, now=now)
     if verdict.verdict != "allow":
@@ -135,21 +137,18 @@ def _decide_and_post(job: _Job) -> Outcome:
     return _post(job)
 
 
-def _guard(job: _Job, switches: control.Switches, *, posts_last_hour: int, failures: int) -> guard.GuardDecision:
-    rules = runtime.rules()
+def _guard_inputs(job: _Job, switches: control.Switches) -> guard.GuardInput:
+    """What the guard judges, before the hour's counts are known (they are filled in after the reservation)."""
     dry_run = get_settings().stage_dry_run or job.view.settings.dry_run or job.seller_id in switches.dry_run_sellers
-    return guard.decide(
-        guard.GuardInput(
-            kill_global=switches.kill_global,
-            kill_seller=job.seller_id in switches.kill_sellers,
-            dry_run=dry_run,
-            lint_problems=tuple(lint(job.task.content or "", rules)),
-            posts_last_hour=posts_last_hour,
-            hourly_cap=job.view.hourly_cap(),
-            recent_attempts=posts_last_hour + failures,
-            recent_failures=failures,
-        ),
-        rules,
+    return guard.GuardInput(
+        kill_global=switches.kill_global,
+        kill_seller=job.seller_id in switches.kill_sellers,
+        dry_run=dry_run,
+        lint_problems=tuple(lint(job.task.content or "", runtime.rules())),
+        posts_last_hour=0,
+        hourly_cap=job.view.hourly_cap(),
+        recent_attempts=0,
+        recent_failures=0,
     )
 
 
