@@ -1,6 +1,7 @@
 """The deployable bundle: `chalice package` merged with deploy/resources.json passes cfn-lint and has what the
-code needs — tables as the models define them, queues with dead-letter redrive, partial batch responses,
-alarms, and an IAM policy that names every data resource instead of using "*".
+code needs — python3.13 on arm64, a lean zip that leaves the SDK to the runtime, tables as the models define
+them, queues with dead-letter redrive, partial batch responses, alarms, secrets in Secrets Manager read only by
+the functions that need them, and an IAM policy that names every data resource instead of using "*".
 
 Built offline (dependencies copied from this environment), so no package index is needed.
 """
@@ -9,12 +10,24 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import platform
 import re
 import zipfile
+from importlib import metadata
 
 import pytest
 
-from bench.package import ROOT, build, lint, table_resources
+from deploy.package import (
+    ROOT,
+    RUNTIME_PROVIDED,
+    PackagingFailed,
+    build,
+    check_wheel_file,
+    lint,
+    runtime_sdk_pins,
+    table_resources,
+    tag_runs_on_lambda,
+)
 
 DATA_SERVICES = ("dynamodb:", "sqs:", "sns:", "kms:", "secretsmanager:", "s3:")
 
@@ -51,12 +64,25 @@ def functions(template: dict) -> dict[str, dict]:
     return resources_of(template, "AWS::Serverless::Function")
 
 
-def policy_statements(template: dict) -> list[dict]:
+def role_statements(template: dict, role: str) -> list[dict]:
+    """Every statement a role gets: its inline policies and the template's policies attached to it."""
     statements = []
-    for role in resources_of(template, "AWS::IAM::Role").values():
-        for policy in role["Properties"].get("Policies", []):
-            statements += policy["PolicyDocument"]["Statement"]
+    for policy in template["Resources"][role]["Properties"].get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
     return statements
+
+
+def policy_statements(template: dict) -> list[dict]:
+    return [s for role in resources_of(template, "AWS::IAM::Role") for s in role_statements(template, role)]
+
+
+def function_role(template: dict, function: str) -> str:
+    role = template["Resources"][function]["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"} and role["Fn::GetAtt"][1] == "Arn", role
+    return role["Fn::GetAtt"][0]
 
 
 def listed(value) -> list:
@@ -81,9 +107,9 @@ def test_packaged_template_passes_cfn_lint(bundle):
 def test_every_table_is_created_as_the_models_define_it(template):
     tables = resources_of(template, "AWS::DynamoDB::Table")
     expected = table_resources()
-    assert set(tables) == set(expected), "run `python -m bench.package --sync-tables` after changing the models"
+    assert set(tables) == set(expected), "run `python -m deploy.package --sync-tables` after changing the models"
     for name, resource in expected.items():
-        assert tables[name] == resource, f"{name} differs from the models: run `python -m bench.package --sync-tables`"
+        assert tables[name] == resource, f"{name} differs from the models: run `python -m deploy.package --sync-tables`"
     prefixes = {function_env(template, f)["HAOPING_TABLE_PREFIX"] for f in functions(template)}
     assert prefixes == {"haoping-prod"}
     for name, table in tables.items():
@@ -159,7 +185,12 @@ def test_alarms_on_dead_letters_and_worker_errors_notify_the_alerts_topic(templa
 
 def test_functions_get_every_setting_the_code_reads(template):
     source = (ROOT / "chalicelib" / "config.py").read_text(encoding="utf-8")
-    read = set(re.findall(r"\"(HAOPING_[A-Z_]+)\"", source)) - {"HAOPING_AWS_ENDPOINT"}
+    # Secret ids go only to the functions that need them (tested below); endpoints are not settings.
+    read = {
+        name
+        for name in re.findall(r"\"(HAOPING_[A-Z_]+)\"", source)
+        if not name.endswith("_SECRET_ID") and name != "HAOPING_AWS_ENDPOINT"
+    }
     for function in functions(template):
         assert read <= set(function_env(template, function)), function
     key = template["Resources"]["TokenKey"]["Properties"]
@@ -213,3 +244,148 @@ def test_dev_and_prod_policies_name_their_own_stage_only():
     for stage, other in (("dev", "prod"), ("prod", "dev")):
         text = (ROOT / ".chalice" / f"policy-{stage}.json").read_text(encoding="utf-8")
         assert f"haoping-{stage}-" in text and f"haoping-{other}-" not in text
+
+
+# -- the runtime -------------------------------------------------------------------------------------------------
+def test_every_function_runs_python313_on_arm64(template):
+    assert functions(template)
+    for name, function in functions(template).items():
+        assert function["Properties"]["Runtime"] == "python3.13", name
+        assert function["Properties"]["Architectures"] == ["arm64"], name
+
+
+@pytest.mark.parametrize(
+    ("tag", "loads"),
+    [
+        ("py3-none-any", True),
+        ("cp313-cp313-manylinux_2_17_aarch64", True),
+        ("cp313-cp313-manylinux2014_aarch64", True),
+        ("cp313-cp313-manylinux_2_34_aarch64", True),
+        ("cp39-abi3-manylinux_2_28_aarch64", True),
+        ("py3-none-manylinux_2_17_aarch64", True),
+        ("cp313-cp313-manylinux_2_35_aarch64", False),  # newer glibc than Amazon Linux 2023's 2.34
+        ("cp313-cp313-manylinux_2_17_x86_64", False),
+        ("cp312-cp312-manylinux_2_17_aarch64", False),
+        ("cp314-abi3-manylinux_2_17_aarch64", False),
+        ("cp313-cp313-linux_aarch64", False),
+        ("cp313-cp313-musllinux_1_2_aarch64", False),
+        ("cp313-cp313-macosx_11_0_arm64", False),
+    ],
+)
+def test_wheel_tags_are_checked_against_the_runtime(tag, loads):
+    assert tag_runs_on_lambda(tag) is loads
+
+
+def test_a_wheel_whose_metadata_contradicts_its_name_is_refused(tmp_path):
+    wheel = tmp_path / "fake-1.0-cp313-cp313-manylinux_2_17_aarch64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("fake-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: cp313-cp313-manylinux_2_17_x86_64\n")
+        archive.writestr("fake/_native.cpython-313-x86_64-linux-gnu.so", b"\x7fELF")
+    with pytest.raises(PackagingFailed, match="other tags"):
+        check_wheel_file(wheel)
+
+
+def test_the_zip_leaves_the_sdk_to_the_runtime_and_is_lean(bundle):
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+    assert not tops & {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"}
+    assert not [t for t in tops if t.endswith(".dist-info") and re.split(r"-\d", t)[0].lower() in RUNTIME_PROVIDED]
+    assert {"pynamodb", "aws_lambda_powertools", "pydantic", "pydantic_core", "app.py", "chalicelib"} <= tops
+    assert not {"cryptography", "cffi"} & tops  # token encryption is KMS Encrypt/Decrypt, no native crypto
+    assert bundle.zip_bytes <= 5 * 2**20, bundle.summary()["top_contents_kb"]
+    assert bundle.summary()["within_target"] is True
+
+
+@pytest.mark.skipif(platform.machine() == "aarch64", reason="this host's wheels are the runtime's architecture")
+def test_an_offline_bundle_with_this_hosts_native_wheels_is_reported_not_deployable(bundle):
+    assert any(entry.startswith("pydantic_core==") for entry in bundle.incompatible), bundle.incompatible
+    assert bundle.deployable is False
+    assert bundle.summary()["not_lambda_compatible"] == list(bundle.incompatible)
+
+
+def test_dev_environment_runs_the_sdk_version_the_runtime_ships():
+    for pin in runtime_sdk_pins():
+        name, version = pin.split("==")
+        assert metadata.version(name) == version, f"{name}: run `make` to reinstall the venv ({pin})"
+
+
+# -- secrets -----------------------------------------------------------------------------------------------------
+SECRETS = {
+    "HAOPING_APP_SECRET_ID": "AppSecret",
+    "HAOPING_BUYER_HASH_SECRET_ID": "BuyerHashSecret",
+    "HAOPING_SESSION_SECRET_ID": "SessionSecret",
+}
+APP, BUYER, SESSION = "AppSecret", "BuyerHashSecret", "SessionSecret"
+# Who reads which secret (the handlers' import closures: TOP/OAuth calls need the app secret, scheduling a
+# trade or matching a blacklist needs the buyer-hash key, only HTTP sessions need the session key).
+SECRETS_NEEDED = {
+    "APIHandler": {APP, BUYER, SESSION},  # pushes (verify + schedule), OAuth, the seller API
+    "Worker": {APP},  # posts through TOP
+    "Tokens": {APP},  # refreshes through OAuth
+    "Billing": {APP, BUYER},  # vas.* calls; releasing holds reschedules trades
+    "ReconcileWorker": {APP, BUYER},  # TOP reads, schedules missed trades
+    "Sweep": set(),
+    "Reconcile": set(),  # fan-out only
+}
+
+
+def test_the_template_creates_the_three_secrets(template):
+    secrets = resources_of(template, "AWS::SecretsManager::Secret")
+    assert set(secrets) == {APP, BUYER, SESSION}
+    names = {name: resolve(secret["Properties"]["Name"], template) for name, secret in secrets.items()}
+    assert names == {
+        APP: "haoping-prod-app-secret",
+        BUYER: "haoping-prod-buyer-hash-secret",
+        SESSION: "haoping-prod-session-secret",
+    }
+    for name in (BUYER, SESSION):
+        generated = secrets[name]["Properties"]["GenerateSecretString"]
+        assert generated["PasswordLength"] == 48 and generated["ExcludePunctuation"] is True
+    # The app secret's real value is set by the operator; until then it is a random placeholder, never a default.
+    assert "SecretString" not in secrets[APP]["Properties"]
+    assert secrets[BUYER]["DeletionPolicy"] == "Retain"  # losing the key orphans every stored buyer hash
+
+
+def test_no_environment_variable_carries_a_secret(template):
+    assert not [p for p, spec in template.get("Parameters", {}).items() if spec.get("NoEcho")]
+    secrets = set(resources_of(template, "AWS::SecretsManager::Secret"))
+    for function in functions(template):
+        for name, value in function_env(template, function).items():
+            text = json.dumps(value)
+            assert "resolve:secretsmanager" not in text and "resolve:ssm-secure" not in text, (function, name)
+            if name == "HAOPING_SECRETS_MAX_AGE":  # how long a container caches secrets: a number of seconds
+                assert value.isdigit(), value
+            elif re.search(r"SECRET|PASSWORD|TOKEN|PRIVATE", name):
+                assert name in SECRETS, (function, name)
+            if name in SECRETS:
+                assert value == {"Ref": SECRETS[name]}, (function, name)  # the secret's ARN, not its value
+                assert value["Ref"] in secrets
+            else:
+                assert not any(f'"{s}"' in text for s in secrets), (function, name)
+
+
+def test_each_function_gets_exactly_the_secret_ids_it_needs(template):
+    assert set(functions(template)) == set(SECRETS_NEEDED)
+    for function, needed in SECRETS_NEEDED.items():
+        given = {SECRETS[n] for n in function_env(template, function) if n in SECRETS}
+        assert given == needed, function
+
+
+def test_each_function_may_read_exactly_its_own_secrets(template):
+    for function, needed in SECRETS_NEEDED.items():
+        readable = set()
+        for statement in role_statements(template, function_role(template, function)):
+            actions = listed(statement["Action"])
+            if not any(a.startswith("secretsmanager:") or a == "*" for a in actions):
+                continue
+            assert statement["Effect"] == "Allow" and actions == ["secretsmanager:GetSecretValue"], function
+            for resource in listed(statement["Resource"]):
+                assert isinstance(resource, dict) and set(resource) == {"Ref"}, (function, resource)
+                readable.add(resource["Ref"])
+        assert readable == needed, function
+
+
+def test_no_aws_endpoint_override_in_the_template(template):
+    assert "HAOPING_AWS_ENDPOINT" not in json.dumps(template)
+    for function in functions(template):
+        assert not [n for n in function_env(template, function) if n.startswith("AWS_ENDPOINT_URL")], function
