@@ -215,6 +215,8 @@ class Rehearsal:
                 with contextlib.suppress(StepFailed):
                     self._phase(name, step)
             self._final_checks()
+        except StepFailed:
+            pass  # the problem that stopped it is in the report
         except TemplateError as exc:
             self.report.problem(f"the template cannot be rehearsed: {exc}")
         except Exception as exc:  # a fault of the harness itself is reported, never hidden
@@ -239,7 +241,11 @@ class Rehearsal:
         self.work.mkdir(parents=True, exist_ok=True)
         for stale in ("package", "bundle", "logs", "env"):
             shutil.rmtree(self.work / stale, ignore_errors=True)
-        bundle = build(self.work / "package", stage=self.stage, offline=True)
+        try:
+            bundle = build(self.work / "package", stage=self.stage, offline=True)
+        except Exception as exc:  # the packager's own failure (chalice package, a missing dependency)
+            self.report.problem(f"the bundle could not be built: {type(exc).__name__}: {str(exc)[:600]}")
+            raise StepFailed("build") from None
         self.template = json.loads((self.work / "package" / "sam.json").read_text(encoding="utf-8"))
         self.bundle_dir = self.work / "bundle"
         with zipfile.ZipFile(self.work / "package" / "deployment.zip") as archive:
@@ -766,7 +772,10 @@ class Rehearsal:
             if not redrive:
                 continue
             target = self.resolver.resolve(redrive)["deadLetterTargetArn"]
-            dlq = next(p for p in self.resolver.physical.values() if p.attributes.get("Arn") == target)
+            dlq = next((p for p in self.resolver.physical.values() if p.attributes.get("Arn") == target), None)
+            if dlq is None:
+                self.report.problem(f"{logical}: its dead-letter queue {target} is not created by the template")
+                continue
             count = sqs.get_queue_attributes(QueueUrl=dlq.ref, AttributeNames=["ApproximateNumberOfMessages"])
             if int(count["Attributes"]["ApproximateNumberOfMessages"]):
                 self.report.problem(f"the dead-letter queue of {logical} holds messages")

@@ -11,6 +11,7 @@ JSON line each; everything the function prints, on stdout or stderr, is its log 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import queue
 import secrets
@@ -324,8 +325,14 @@ class FunctionProcess:
             "event": event,
         }
         began = time.monotonic()
-        self._proc.stdin.write(json.dumps(request) + "\n")
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            text = self._exit_text()
+            self.stop()
+            error = {"errorType": "Runtime.ExitError", "errorMessage": text, "requestId": request_id}
+            return Invocation(self.logical, kind, request_id, 0.0, error=error, cold=cold)
         answer = self._next(self.timeout_s + 2)
         ms = (time.monotonic() - began) * 1000
         if answer == "timeout":
@@ -377,7 +384,8 @@ class FunctionProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.stdin.close()
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
