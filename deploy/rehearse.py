@@ -97,6 +97,7 @@ class Report:
     invocations: list[Invocation] = field(default_factory=list)
     functions: dict[str, dict] = field(default_factory=dict)
     posted_reviews: int | None = None
+    expectation: str = ""
     wall_seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -124,7 +125,7 @@ class Report:
                 f"  {inv.function:<16} {inv.kind:<44} {outcome:<28} {inv.ms:>7.0f} ms{' (cold)' if inv.cold else ''}"
             )
         out.append("")
-        out.append(f"trade {TID}: reviews posted on the marketplace: {self.posted_reviews}")
+        out.append(f"trade {TID}: reviews posted on the marketplace: {self.posted_reviews}{self.expectation}")
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items())
         out.append(f"wall time {self.wall_seconds:.1f} s ({phases})")
         out.append(f"logs: {self.work_dir / 'logs'}")
@@ -132,7 +133,8 @@ class Report:
             out.append(f"problems ({len(self.problems)}):")
             out += [f"  - {p}" for p in self.problems]
         out.append(
-            "RESULT: " + ("OK — every function ran clean and the review was posted once" if self.ok else "FAILED")
+            "RESULT: "
+            + ("OK — every function ran clean and the trade reached its expected outcome" if self.ok else "FAILED")
         )
         return "\n".join(out)
 
@@ -203,6 +205,11 @@ class Rehearsal:
         self._clients: dict[str, object] = {}
         self.notes: set[str] = set()
         self.twice: dict[str, str] = {}  # function -> a log line that repeats a JSON record as plain text
+        self.dry_run = False  # the stage posts nothing (HAOPING_DRY_RUN in the template)
+
+    @property
+    def expected_posts(self) -> int:
+        return 0 if self.dry_run else 1
 
     # -- the run -----------------------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -389,6 +396,8 @@ class Rehearsal:
                 elif name not in env and name in MARKETPLACE_URL_VARIABLES:
                     changed[name] = "(not set)"
                     env[name] = value
+            if env.get("HAOPING_DRY_RUN", "").strip().lower() in ("1", "true", "yes", "on"):
+                self.dry_run = True
             secret_vars |= {f"{name}" for name, value in env.items() if value in self._secret_values}
             name = resolver.physical[logical].ref
             env = lambda_environment(
@@ -442,6 +451,8 @@ class Rehearsal:
                     self.report.lines.append(f"  note: {logical}: event source type {kind} is not rehearsed")
             self.functions[logical] = Function(logical, handler, process, schedules, queues)
             self.report.functions[logical] = {"handler": handler, "events": 0, "errors": 0, "starts": 0}
+        if self.dry_run:
+            self.report.expectation = " (expected 0: the template makes this stage a dry run)"
         host = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
             platform.machine().lower(), platform.machine()
         )
@@ -729,10 +740,18 @@ class Rehearsal:
             self.schedule(sweep)
         self.deliver_all()
         self.report.posted_reviews = self.market.post_counts(int(TID))
-        if self.report.posted_reviews != 1:
+        if self.report.posted_reviews != self.expected_posts:
             self.report.problem(
-                f"trade {TID}: {self.report.posted_reviews} reviews posted after the sweep and worker, expected 1"
+                f"trade {TID}: {self.report.posted_reviews} reviews posted after the sweep and worker, "
+                f"expected {self.expected_posts}"
             )
+        # The app's own record must agree: posted (or, on a dry-run stage, skipped as a dry run).
+        listed = self.api("GET", "/api/tasks", expect=200, headers=bearer).json().get("tasks", [])
+        task = next((t for t in listed if str(t.get("tid")) == TID), None)
+        state = None if task is None else (task.get("state"), task.get("reason"))
+        wanted = ("skipped", "dry_run") if self.dry_run else ("posted", None)
+        if state is None or state[0] != wanted[0] or (self.dry_run and state[1] != wanted[1]):
+            self.report.problem(f"trade {TID}: the app lists its task as {state}, expected {wanted}")
 
     def _by_handler(self, handler: str) -> str | None:
         return next((f.logical for f in self.functions.values() if f.handler == handler), None)
@@ -756,9 +775,12 @@ class Rehearsal:
                 f"every log record is written twice, as JSON and again as plain text ({example[:80]!r}) by "
                 f"{', '.join(self.twice)}: a second handler sits on the logger (CloudWatch ingests each line twice)"
             )
+        after_trade = self.report.posted_reviews
         self.report.posted_reviews = self.market.post_counts(int(TID))
-        if self.report.posted_reviews != 1:
-            self.report.problem(f"trade {TID}: {self.report.posted_reviews} reviews posted at the end, expected 1")
+        if self.report.posted_reviews != self.expected_posts and self.report.posted_reviews != after_trade:
+            self.report.problem(
+                f"trade {TID}: {self.report.posted_reviews} reviews posted at the end, expected {self.expected_posts}"
+            )
         for logical, info in self.report.functions.items():
             if not info["events"]:
                 self.report.problem(f"{logical} was never invoked (nothing triggered it during the rehearsal)")
