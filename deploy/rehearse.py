@@ -332,7 +332,7 @@ class Rehearsal:
             if str(spec.get("NoEcho", "")).lower() == "true" and parameters.get(name)
         }
         self._find_api(template)
-        self._make_functions(template, provisioned.skipped)
+        self._make_functions(template)
 
     def _parameters(self, template: dict) -> tuple[dict[str, str], list[str]]:
         known = {
@@ -366,7 +366,7 @@ class Rehearsal:
             uris = re.findall(r"\$\{(\w+)\.Arn\}", json.dumps(body))
             self.api_function = uris[0] if uris else None
 
-    def _make_functions(self, template: dict, skipped: dict[str, str]) -> None:
+    def _make_functions(self, template: dict) -> None:
         resolver = self.resolver
         globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         overrides = {
@@ -398,7 +398,7 @@ class Rehearsal:
                     env[name] = value
             if env.get("HAOPING_DRY_RUN", "").strip().lower() in ("1", "true", "yes", "on"):
                 self.dry_run = True
-            secret_vars |= {f"{name}" for name, value in env.items() if value in self._secret_values}
+            secret_vars |= {name for name, value in env.items() if value in self._secret_values}
             name = resolver.physical[logical].ref
             env = lambda_environment(
                 env,
