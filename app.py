@@ -5,7 +5,8 @@ from importlib import import_module
 
 from chalice import Chalice, Cron, Rate
 
-app = Chalice(app_name="haoping")
+# Logging is powertools' (one redacting JSON logger); chalice's own handler would write every record twice.
+app = Chalice(app_name="haoping", configure_logs=False)
 
 # Queue names are fixed per stage at deploy time (the packaged template creates them).
 REVIEW_QUEUE = os.environ.get("HAOPING_REVIEW_QUEUE_NAME", "haoping-reviews")
@@ -19,9 +20,10 @@ def _handler(name: str):
     return import_module(f"chalicelib.handlers.{name}")
 
 
-def _context():
-    # Chalice sets this per invocation in Lambda; invoked directly (local stack, tests) there is none.
-    return getattr(app, "lambda_context", None)
+# Every route runs inside the entry-point wrappers (logger context, metrics, tracer, idempotency deadline).
+@app.middleware("http")
+def _observe_http(event, get_response):
+    return _handler("lambda_entry").http_invocation(event, get_response)
 
 
 # -- inbound pushes -------------------------------------------------------------------------------------------
@@ -100,29 +102,29 @@ def dashboard_page():
 # -- schedules and queues -------------------------------------------------------------------------------------
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep_due(event):
-    return _handler("sweep").handle(event, _context())
+    return _handler("sweep").handle(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=REVIEW_QUEUE, batch_size=10, name="worker")
 def review_worker(event):
-    return _handler("worker").handle(event, _context())
+    return _handler("worker").handle(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
-    return _handler("tokens").handle(event, _context())
+    return _handler("tokens").handle(event.to_dict(), event.context)
 
 
 @app.schedule(Cron(30, 18, "*", "*", "?", "*"), name="billing")
 def billing_daily(event):
-    return _handler("billing").daily(event, _context())
+    return _handler("billing").daily(event.to_dict(), event.context)
 
 
 @app.schedule(Cron(0, 19, "*", "*", "?", "*"), name="reconcile")
 def reconcile_fanout(event):
-    return _handler("reconcile").fan_out(event, _context())
+    return _handler("reconcile").fan_out(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
-    return _handler("reconcile").handle(event, _context())
+    return _handler("reconcile").handle(event.to_dict(), event.context)

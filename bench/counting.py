@@ -2,7 +2,7 @@
 
 PynamoDB 6 sends every request through ``client._make_api_call``, so botocore's ``before-parameter-build``
 and ``after-call`` events see each one. The app gives PynamoDB and its boto3 clients one shared botocore
-session (``chalicelib.store.clients.botocore_session``); handlers registered there reach every client created
+session (``Container.botocore_session``); handlers registered there reach every client created
 afterwards. Any other session registers ``botocore.handlers.BUILTIN_HANDLERS`` when it is made (the hook moto
 uses too), so the counter is added there as well. A client copies its session's handlers when it is created:
 install the counter, then rebind the app (``sandbox.stack.rebind_app``) so its clients are made anew.
@@ -81,9 +81,10 @@ def query_read_units(items: list[dict], *, consistent: bool) -> float:
 
 def _shared_session():
     # Only a session that exists already: making it here would miss handlers registered later (moto's).
-    from chalicelib.store.clients import botocore_session
+    from chalicelib import container
 
-    return botocore_session() if botocore_session.cache_info().currsize else None
+    built = container._current
+    return built.botocore_session if built is not None and "botocore_session" in vars(built) else None
 
 
 @dataclass(eq=False)

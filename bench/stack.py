@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from bench.counting import DynamoCounter
 from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
+from sandbox.stack import lambda_context
 
 APP_KEY = "12345678"
 MARKETPLACE_PATH = "/webhooks/marketplace"
@@ -160,13 +161,9 @@ class InProcessStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "HAOPING_STAGE": "bench",
-            "HAOPING_AWS_ENDPOINT": "",
             "HAOPING_TABLE_PREFIX": "haoping-bench",
             "HAOPING_DUE_SHARDS": str(self.due_shards),
             "HAOPING_APP_KEY": APP_KEY,
-            "HAOPING_APP_SECRET": self.app_secret,
-            "HAOPING_BUYER_HASH_SECRET": secrets.token_hex(32),
-            "HAOPING_SESSION_SECRET": secrets.token_hex(32),
             "HAOPING_DRY_RUN": "",
             "POWERTOOLS_METRICS_NAMESPACE": "haoping",
         }
@@ -179,45 +176,23 @@ class InProcessStack:
     def _provision(self) -> None:
         import boto3
 
-        from chalicelib.store.binding import create_tables
+        from sandbox.provision import provision_local
         from sandbox.stack import rebind_app
 
+        local = provision_local("bench", endpoint=None, app_key=APP_KEY, app_secret=self.app_secret)
+        self.endpoints.review_queue_url = local.review_queue_url
+        self.endpoints.reconcile_queue_url = local.reconcile_queue_url
+        self._set_env({**local.env, "HAOPING_PUBLIC_URL": ""})
         rebind_app()
-        create_tables()
-        sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(QueueName="haoping-bench-reviews-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        review = sqs.create_queue(
-            QueueName="haoping-bench-reviews",
-            Attributes={
-                "VisibilityTimeout": "360",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-            },
-        )["QueueUrl"]
-        reconcile = sqs.create_queue(QueueName="haoping-bench-reconcile")["QueueUrl"]
-        key_id = boto3.client("kms", region_name=REGION).create_key(Description="bench")["KeyMetadata"]["KeyId"]
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name="haoping-bench-alerts")["TopicArn"]
-        self.endpoints.review_queue_url = review
-        self.endpoints.reconcile_queue_url = reconcile
-        self._set_env(
-            {
-                "HAOPING_REVIEW_QUEUE_URL": review,
-                "HAOPING_RECONCILE_QUEUE_URL": reconcile,
-                "HAOPING_KMS_KEY_ID": key_id,
-                "HAOPING_ALERTS_TOPIC_ARN": topic,
-            }
-        )
-        rebind_app()
-        self._sqs = sqs
+        self._sqs = boto3.client("sqs", region_name=REGION)
 
     # -- the functions --------------------------------------------------------------------------------------
     def _invocation(self, function: str) -> None:
         self.invocations.counts[function] += 1
         if self.cold_seller_caches:
-            from chalicelib.store import blacklist, sellers
+            from chalicelib.container import container
 
-            sellers.forget()
-            blacklist.forget()
+            container().forget_caches()
 
     def push(self, messages: list[dict], *, path: str = MARKETPLACE_PATH) -> tuple[int, dict]:
         """POST a signed batch to a push webhook through Chalice's gateway; (status, JSON body)."""
@@ -249,7 +224,7 @@ class InProcessStack:
 
         self._invocation("sweep")
         with self.counter.phase_of("sweep"):
-            return sweep_due(scheduled_event(self.clock.now()), None)
+            return sweep_due(scheduled_event(self.clock.now()), lambda_context())
 
     def drain(self, *, queue_url: str | None = None, worker=None, phase: str = "worker") -> int:
         """Deliver a queue's batches of ten to its function (default: reviews → worker) until it is empty.
@@ -269,7 +244,7 @@ class InProcessStack:
         ):
             self._invocation(phase)
             with self.counter.phase_of(phase):
-                result = worker(sqs_event(got, url), None) or {}
+                result = worker(sqs_event(got, url), lambda_context()) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in got if m["MessageId"] not in failed]
             retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
@@ -303,7 +278,7 @@ class InProcessStack:
 
         self._invocation("reconcile")
         with self.counter.phase_of("reconcile"):
-            fanned = reconcile_fanout(scheduled_event(self.clock.now()), None) or {}
+            fanned = reconcile_fanout(scheduled_event(self.clock.now()), lambda_context()) or {}
         return {"queued": fanned.get("queued", 0), "delivered": self._drain_reconcile()}
 
 

@@ -1,76 +1,107 @@
-"""Settings read once from the environment, and the marketplace rules document loader."""
+"""Settings validated once from the environment, the marketplace rules document loader, and the clock.
+
+Secrets are not settings: the environment names where they live (``HAOPING_*_SECRET_ID``, a Secrets Manager
+id), and the container reads them through powertools parameters (``chalicelib.container``).
+AWS endpoints are not settings either: botocore reads the standard ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>`` variables itself.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a function needs to know about its deployment, typed, read once per container."""
+# Environment variable → settings field. Only these are read; the template sets them per function.
+ENV_FIELDS: dict[str, str] = {
+    "HAOPING_STAGE": "stage",
+    "HAOPING_TABLE_PREFIX": "table_prefix",
+    "HAOPING_REVIEW_QUEUE_URL": "review_queue_url",
+    "HAOPING_RECONCILE_QUEUE_URL": "reconcile_queue_url",
+    "HAOPING_ALERTS_TOPIC_ARN": "alerts_topic_arn",
+    "HAOPING_KMS_KEY_ID": "kms_key_id",
+    "HAOPING_DUE_SHARDS": "due_shards",
+    "HAOPING_MARKETPLACE_URL": "marketplace_url",
+    "HAOPING_OAUTH_URL": "oauth_url",
+    "HAOPING_APP_KEY": "app_key",
+    "HAOPING_ARTICLE_CODE": "article_code",
+    "HAOPING_APP_SECRET_ID": "app_secret_id",
+    "HAOPING_BUYER_HASH_SECRET_ID": "buyer_hash_secret_id",
+    "HAOPING_SESSION_SECRET_ID": "session_secret_id",
+    "HAOPING_SECRETS_MAX_AGE": "secrets_max_age",
+    "HAOPING_DRY_RUN": "stage_dry_run",
+    "HAOPING_PUBLIC_URL": "public_url",
+}
+_FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
 
-    stage: str = "dev"
-    region: str = "ap-southeast-1"
-    aws_endpoint: str | None = None
-    table_prefix: str = "haoping-dev"
+
+class SettingsInvalid(ValueError):
+    """The environment does not describe a usable deployment; the message names each bad variable."""
+
+
+class Settings(BaseModel):
+    """Everything a function needs to know about its deployment, typed and validated at start-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    region: str = Field("ap-southeast-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    table_prefix: str = Field("haoping-dev", pattern=r"^[A-Za-z0-9_.-]{3,200}$")
     review_queue_url: str = ""
     reconcile_queue_url: str = ""
     alerts_topic_arn: str = ""
     kms_key_id: str = ""
-    due_shards: int = 8
-    marketplace_url: str = "https://gw.api.taobao.com"
-    oauth_url: str = "https://oauth.taobao.com"
+    due_shards: int = Field(8, ge=1, le=1024)
+    marketplace_url: str = Field("https://gw.api.taobao.com", pattern=r"^https?://\S+$")
+    oauth_url: str = Field("https://oauth.taobao.com", pattern=r"^https?://\S+$")
     app_key: str = ""
-    app_secret: str = field(default="", repr=False)
     article_code: str = "FW_GOODS-1000000"
-    buyer_hash_secret: str = field(default="", repr=False)
-    session_secret: str = field(default="", repr=False)
+    app_secret_id: str = ""
+    buyer_hash_secret_id: str = ""
+    session_secret_id: str = ""
+    secrets_max_age: int = Field(300, ge=0, le=86400)
     stage_dry_run: bool = False
     public_url: str = ""
+
+    @field_validator("stage_dry_run", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        # An empty variable means "not set" (off), as a shell user expects.
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in {"", "0", "false", "no", "off"}:
+                return False
+            if text in {"1", "true", "yes", "on"}:
+                return True
+        return value
 
     def table(self, name: str) -> str:
         """Physical table name of a logical table (``Tasks`` → ``haoping-dev-Tasks``)."""
         return f"{self.table_prefix}-{name}"
 
 
-def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build settings from an environment mapping (``os.environ`` by default)."""
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Validate settings from an environment mapping (``os.environ`` by default); ``SettingsInvalid`` says why."""
     e = os.environ if env is None else env
-    return Settings(
-        stage=e.get("HAOPING_STAGE", "dev"),
-        region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "ap-southeast-1",
-        aws_endpoint=e.get("HAOPING_AWS_ENDPOINT") or None,
-        table_prefix=e.get("HAOPING_TABLE_PREFIX", "haoping-dev"),
-        review_queue_url=e.get("HAOPING_REVIEW_QUEUE_URL", ""),
-        reconcile_queue_url=e.get("HAOPING_RECONCILE_QUEUE_URL", ""),
-        alerts_topic_arn=e.get("HAOPING_ALERTS_TOPIC_ARN", ""),
-        kms_key_id=e.get("HAOPING_KMS_KEY_ID", ""),
-        due_shards=int(e.get("HAOPING_DUE_SHARDS", "8")),
-        marketplace_url=e.get("HAOPING_MARKETPLACE_URL", "https://gw.api.taobao.com"),
-        oauth_url=e.get("HAOPING_OAUTH_URL", "https://oauth.taobao.com"),
-        app_key=e.get("HAOPING_APP_KEY", ""),
-        app_secret=e.get("HAOPING_APP_SECRET", ""),
-        article_code=e.get("HAOPING_ARTICLE_CODE", "FW_GOODS-1000000"),
-        buyer_hash_secret=e.get("HAOPING_BUYER_HASH_SECRET", ""),
-        session_secret=e.get("HAOPING_SESSION_SECRET", ""),
-        stage_dry_run=_env_bool("HAOPING_DRY_RUN"),
-        public_url=e.get("HAOPING_PUBLIC_URL", ""),
-    )
-
-
-@cache
-def get_settings() -> Settings:
-    """The container's settings (cached; tests call ``get_settings.cache_clear()`` after changing env)."""
-    return load_settings()
+    values: dict[str, object] = {field: e[name] for name, field in ENV_FIELDS.items() if e.get(name, "") != ""}
+    region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION")
+    if region:
+        values["region"] = region
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            variable = _FIELD_ENV.get(field, "AWS_REGION" if field == "region" else field)
+            # The message names the variable and the rule, never the value (it may be a mistyped secret).
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsInvalid("invalid settings: " + "; ".join(problems)) from None
 
 
 RULES_DEFAULT_PATH = Path(__file__).with_name("rules_default.json")

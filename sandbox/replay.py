@@ -14,7 +14,7 @@ import urllib3
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
-from sandbox.stack import APP_KEY, LocalStack, scheduled_event
+from sandbox.stack import APP_KEY, LocalStack, lambda_context, scheduled_event
 from sandbox.world import (
     Purchase,
     SellerSpec,
@@ -249,7 +249,7 @@ class Replay:
         if now < self._next_billing:
             return
         try:
-            result = billing_daily(scheduled_event(now), None)
+            result = billing_daily(scheduled_event(now), lambda_context())
         except Exception:
             if self.chaos is None:
                 raise

@@ -120,11 +120,11 @@ def dashboard_url(stack: LocalStack, seller_id: str) -> str:
 
     The token outlives the replayed horizon, since the stack's clock runs through a few weeks of market time.
     """
-    from chalicelib.config import get_settings
+    from chalicelib.container import container
     from chalicelib.security.signed_tokens import issue
 
     ttl = int(timedelta(days=30).total_seconds())
-    secret = get_settings().session_secret.encode("utf-8")
+    secret = container().session_secret()
     token = issue(secret, purpose="seller_session", subject=seller_id, now=stack.clock.now(), ttl_seconds=ttl)
     return f"{stack.endpoints.app}/?token={token}"
 

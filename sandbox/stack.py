@@ -5,11 +5,11 @@ that plays EventBridge (sweep ticks) and SQS (batches to the worker). Used by `m
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import threading
-import warnings
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,8 +18,6 @@ import urllib3
 from sandbox.market.clock import FakeClock
 
 APP_KEY = "12345678"
-# Invoked in-process there is no Lambda context, so powertools cannot bound its in-progress records.
-warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 TABLE_PREFIX = "haoping-local"
 
 
@@ -134,15 +132,12 @@ class LocalStack:
             "AWS_DEFAULT_REGION": "ap-southeast-1",
             "AWS_REGION": "ap-southeast-1",
             "HAOPING_STAGE": "local",
-            "HAOPING_AWS_ENDPOINT": self.endpoints.aws,
+            "AWS_ENDPOINT_URL": self.endpoints.aws,
             "HAOPING_TABLE_PREFIX": self.prefix,
             "HAOPING_DUE_SHARDS": str(self.due_shards),
             "HAOPING_MARKETPLACE_URL": self.endpoints.marketplace,
             "HAOPING_OAUTH_URL": self.endpoints.marketplace + "/oauth",
             "HAOPING_APP_KEY": APP_KEY,
-            "HAOPING_APP_SECRET": self.app_secret,
-            "HAOPING_BUYER_HASH_SECRET": secrets.token_hex(32),
-            "HAOPING_SESSION_SECRET": secrets.token_hex(32),
             "POWERTOOLS_METRICS_NAMESPACE": "haoping",
         }
         os.environ.update(env)
@@ -152,39 +147,14 @@ class LocalStack:
         clock.use(self.clock.now)
 
     def _provision(self) -> None:
-        import boto3
+        from sandbox.provision import provision_local
 
-        from chalicelib.config import get_settings
-        from chalicelib.store.binding import create_tables
-
-        create_tables()
-        region = get_settings().region
-        sqs = boto3.client("sqs", region_name=region, endpoint_url=self.endpoints.aws)
-        dlq = sqs.create_queue(QueueName=f"{self.prefix}-reviews-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        review = sqs.create_queue(
-            QueueName=f"{self.prefix}-reviews",
-            Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-            },
-        )["QueueUrl"]
-        reconcile = sqs.create_queue(QueueName=f"{self.prefix}-reconcile")["QueueUrl"]
-        kms = boto3.client("kms", region_name=region, endpoint_url=self.endpoints.aws)
-        key_id = kms.create_key(Description="haoping seller tokens")["KeyMetadata"]["KeyId"]
-        sns = boto3.client("sns", region_name=region, endpoint_url=self.endpoints.aws)
-        topic = sns.create_topic(Name=f"{self.prefix}-alerts")["TopicArn"]
-        self.endpoints.review_queue_url = review
-        self.endpoints.review_dlq_url = dlq
-        self.endpoints.reconcile_queue_url = reconcile
-        os.environ.update(
-            {
-                "HAOPING_REVIEW_QUEUE_URL": review,
-                "HAOPING_RECONCILE_QUEUE_URL": reconcile,
-                "HAOPING_KMS_KEY_ID": key_id,
-                "HAOPING_ALERTS_TOPIC_ARN": topic,
-            }
-        )
+        stage = self.prefix.removeprefix("haoping-")
+        local = provision_local(stage, endpoint=self.endpoints.aws, app_key=APP_KEY, app_secret=self.app_secret)
+        self.endpoints.review_queue_url = local.review_queue_url
+        self.endpoints.review_dlq_url = local.review_dlq_url
+        self.endpoints.reconcile_queue_url = local.reconcile_queue_url
+        os.environ.update({**local.env, "HAOPING_PUBLIC_URL": ""})
         rebind_app()
 
     def _start_app(self) -> None:
@@ -206,7 +176,7 @@ class LocalStack:
         """One EventBridge minute: invoke the sweep function with a scheduled event."""
         from app import sweep_due
 
-        return sweep_due(scheduled_event(self.clock.now()), None)
+        return sweep_due(scheduled_event(self.clock.now()), lambda_context("sweep"))
 
     def drain(self, *, max_batches: int = 1000, queue_url: str | None = None, worker=None) -> int:
         """Deliver a queue's batches to its function (default: review queue, worker) until the queue is empty.
@@ -217,7 +187,7 @@ class LocalStack:
         import boto3
 
         from app import review_worker
-        from chalicelib.config import get_settings
+        from chalicelib.container import get_settings
 
         sqs = boto3.client("sqs", region_name=get_settings().region, endpoint_url=self.endpoints.aws)
         queue_url = queue_url or self.endpoints.review_queue_url
@@ -234,7 +204,7 @@ class LocalStack:
             if not got:
                 break
             event = sqs_event(got, queue_url)
-            result = worker(event, None) or {}
+            result = worker(event, lambda_context("worker")) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in got if m["MessageId"] not in failed]
             retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
@@ -280,29 +250,41 @@ class LocalStack:
         """The daily reconcile schedule: fan out one job per seller, then run them through the reconcile worker."""
         from app import reconcile_fanout, reconcile_worker
 
-        fanned = reconcile_fanout(scheduled_event(self.clock.now()), None)
+        fanned = reconcile_fanout(scheduled_event(self.clock.now()), lambda_context("reconcile"))
         delivered = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
         return {"queued": fanned.get("queued", 0), "delivered": delivered}
 
 
 def rebind_app() -> None:
-    """Make the app re-read settings and rebuild its clients (env changed)."""
-    from chalicelib.config import get_settings
-    from chalicelib.services import runtime, seller_tokens
-    from chalicelib.store import blacklist, control, sellers
-    from chalicelib.store.binding import bind
-    from chalicelib.store.clients import reset_clients
-    from chalicelib.store.idempotency import reset as reset_idempotency
+    """Rebuild the app's container from the current environment, now (not lazily inside a later request, where
+    chalice's test client would show it the stage config's environment instead)."""
+    from chalicelib.container import container, reset
 
-    get_settings.cache_clear()
-    bind()
-    reset_clients()
-    runtime.reset()
-    seller_tokens.reset()
-    reset_idempotency()
-    control.forget_cache()
-    sellers.forget()
-    blacklist.forget()
+    reset()
+    container()
+
+
+class LambdaContext:
+    """What Lambda hands a function with each event: identity, memory and a deadline counting down in real time."""
+
+    def __init__(self, function_name: str = "haoping-local", *, timeout_seconds: float = 60.0, memory_mb: int = 512):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:ap-southeast-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before this invocation's deadline."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_context(function_name: str = "haoping-local", *, timeout_seconds: float = 60.0) -> LambdaContext:
+    """A fresh Lambda context for one invocation (the template's 60 s timeout by default)."""
+    return LambdaContext(function_name, timeout_seconds=timeout_seconds)
 
 
 def scheduled_event(now: datetime) -> dict:

@@ -1,8 +1,7 @@
-"""Shared fixtures: an isolated AWS (moto in-process, or HAOPING_AWS_ENDPOINT), provisioned like the stack."""
+"""Shared fixtures: an isolated AWS (moto in-process, or the standard AWS_ENDPOINT_URL), provisioned like the stack."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ settings.load_profile("haoping")
 START = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)  # 10:00 market time
 
 
-def _base_env(endpoint: str | None) -> dict[str, str]:
+def _base_env() -> dict[str, str]:
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -29,16 +28,20 @@ def _base_env(endpoint: str | None) -> dict[str, str]:
         "HAOPING_STAGE": "test",
         "HAOPING_TABLE_PREFIX": f"haoping-t{secrets.token_hex(3)}",
         "HAOPING_DUE_SHARDS": "4",
-        "HAOPING_APP_KEY": "12345678",
-        "HAOPING_APP_SECRET": "app-secret-for-tests",
-        "HAOPING_BUYER_HASH_SECRET": "buyer-hash-secret-for-tests",
-        "HAOPING_SESSION_SECRET": "session-secret-for-tests",
+        "HAOPING_APP_KEY": APP_KEY,
         "POWERTOOLS_METRICS_NAMESPACE": "haoping",
         "HAOPING_DRY_RUN": "",
     }
-    if endpoint:
-        env["HAOPING_AWS_ENDPOINT"] = endpoint
     return env
+
+
+APP_KEY = "12345678"
+# The secrets the app reads from Secrets Manager in tests, by the template's logical ids.
+TEST_SECRETS = {
+    "AppSecret": "app-secret-for-tests",
+    "BuyerHashSecret": "buyer-hash-secret-for-tests",
+    "SessionSecret": "session-secret-for-tests",
+}
 
 
 @pytest.fixture
@@ -54,47 +57,43 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def aws_endpoint() -> str | None:
-    """Where the store runs: HAOPING_AWS_ENDPOINT when set, else moto in-process (None)."""
-    return os.environ.get("HAOPING_AWS_ENDPOINT")
+    """Where AWS runs: the standard AWS_ENDPOINT_URL when set, else moto in-process (None)."""
+    return os.environ.get("AWS_ENDPOINT_URL")
 
 
 @pytest.fixture
 def aws(monkeypatch, clock, aws_endpoint):
-    """Tables, queues, a KMS key and the alerts topic on moto (or on HAOPING_AWS_ENDPOINT when set)."""
+    """The template's tables, queues, key, topic and secrets on moto (or on AWS_ENDPOINT_URL when set)."""
     import boto3
     from moto import mock_aws
 
+    from sandbox.provision import REGION, provision_local
     from sandbox.stack import rebind_app
 
     endpoint = aws_endpoint
-    for key, value in _base_env(endpoint).items():
+    for key, value in _base_env().items():
         monkeypatch.setenv(key, value)
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     mock = None if endpoint else mock_aws()
     if mock:
         mock.start()
     try:
+        stage = os.environ["HAOPING_TABLE_PREFIX"].removeprefix("haoping-")
+        local = provision_local(
+            stage, endpoint=endpoint, app_key=APP_KEY, app_secret=TEST_SECRETS["AppSecret"], secret_values=TEST_SECRETS
+        )
+        for key, value in local.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("HAOPING_PUBLIC_URL", "")
         rebind_app()
-        from chalicelib.store.binding import create_tables
-
-        create_tables()
-        region = "ap-southeast-1"
-        sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint)
-        prefix = os.environ["HAOPING_TABLE_PREFIX"]
-        dlq = sqs.create_queue(QueueName=f"{prefix}-reviews-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(
-            QueueName=f"{prefix}-reviews",
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
-        )["QueueUrl"]
-        key_id = boto3.client("kms", region_name=region, endpoint_url=endpoint).create_key()["KeyMetadata"]["KeyId"]
-        topic = boto3.client("sns", region_name=region, endpoint_url=endpoint).create_topic(Name=f"{prefix}-alerts")[
-            "TopicArn"
-        ]
-        monkeypatch.setenv("HAOPING_REVIEW_QUEUE_URL", queue)
-        monkeypatch.setenv("HAOPING_KMS_KEY_ID", key_id)
-        monkeypatch.setenv("HAOPING_ALERTS_TOPIC_ARN", topic)
-        rebind_app()
-        yield {"queue_url": queue, "dlq_url": dlq, "sqs": sqs, "topic": topic}
+        sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
+        yield {
+            "queue_url": local.review_queue_url,
+            "dlq_url": local.review_dlq_url,
+            "sqs": sqs,
+            "topic": local.topic_arn,
+        }
     finally:
         if mock:
             mock.stop()

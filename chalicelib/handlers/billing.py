@@ -6,12 +6,13 @@ from chalice import Response
 
 from chalicelib.config import clock
 from chalicelib.handlers.http import error_response
-from chalicelib.handlers.webhooks import authenticate_push
+from chalicelib.handlers.lambda_entry import SCHEDULED, lambda_entry
+from chalicelib.handlers.webhooks import authenticate_push, each_message
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
 from chalicelib.services import billing_daily
 from chalicelib.services.apply_billing_order import handle_billing_message, keep_rejected
-from chalicelib.telemetry import count, flush, logger
+from chalicelib.telemetry import count, logger
 
 # A refused batch is kept for inspection; beyond this much of it, the rest is cut (an item holds 400 KB).
 KEEP_BODY_CHARS = 64_000
@@ -27,7 +28,6 @@ def billing_push(request) -> Response:
     except PushRejected as exc:
         count("BillingPushRejected")
         logger.warning("billing push rejected", extra={"reason": exc.reason})
-        flush()
         return error_response(exc.status, "push_rejected", exc.reason)
     now = clock.now()
     try:
@@ -35,18 +35,14 @@ def billing_push(request) -> Response:
     except MalformedBatch as exc:
         text = raw.decode("utf-8", errors="replace")
         keep_rejected(exc.reason, {"raw": text[:KEEP_BODY_CHARS], "truncated": len(text) > KEEP_BODY_CHARS}, now=now)
-        flush()
         return error_response(400, "malformed_batch", exc.reason)
-    results = [handle_billing_message(msg, now=now).as_dict() for msg in batch.messages]
+    results = [each_message(msg, handle_billing_message, now) for msg in batch.messages]
     count("BillingMessagesReceived", len(results))
-    flush()
     retry = [r["id"] for r in results if r["status"] == "error"]
     return Response(body={"results": results, "retry": retry}, status_code=200)
 
 
-def daily(event, context) -> dict:
+@lambda_entry(SCHEDULED)
+def daily(event: dict, context) -> dict:
     """The daily billing pass (EventBridge); returns its counts."""
-    try:
-        return billing_daily.run(now=clock.now()).as_dict()
-    finally:
-        flush()
+    return billing_daily.run(now=clock.now()).as_dict()

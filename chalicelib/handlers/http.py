@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.config import clock, get_settings
+from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.security.signed_tokens import TokenRejected, verify
 
 SESSION_PURPOSE = "seller_session"
@@ -41,7 +42,7 @@ def seller_of(request) -> str:
     if not token:
         raise NotAuthenticated("missing seller session token")
     try:
-        claims = verify(get_settings().session_secret.encode("utf-8"), token, purpose=SESSION_PURPOSE, now=clock.now())
+        claims = verify(container().session_secret(), token, purpose=SESSION_PURPOSE, now=clock.now())
     except TokenRejected as exc:
         raise NotAuthenticated(f"session token rejected: {exc.reason}") from None
     return claims.subject

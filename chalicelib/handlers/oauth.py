@@ -21,11 +21,11 @@ from datetime import timedelta
 
 from chalice import Response
 
-from chalicelib.config import clock, get_settings
+from chalicelib.config import clock
+from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import SESSION_COOKIE, SESSION_PURPOSE, error_response
 from chalicelib.security.signed_tokens import issue
 from chalicelib.services import oauth_flow
-from chalicelib.telemetry import flush
 
 STATE_COOKIE = "hp_oauth"
 SESSION_TTL = timedelta(hours=12)
@@ -55,7 +55,6 @@ def start(request) -> Response:
     """Send the seller to the marketplace to authorize the app."""
     begun = oauth_flow.begin(now=clock.now())
     max_age = int(oauth_flow.STATE_TTL.total_seconds())
-    flush()
     return Response(
         body="",
         status_code=302,
@@ -69,13 +68,6 @@ def start(request) -> Response:
 
 def callback(request) -> Response:
     """Finish the authorization the marketplace redirected back, and start the seller's session."""
-    try:
-        return _callback(request)
-    finally:
-        flush()
-
-
-def _callback(request) -> Response:
     query = request.query_params or {}
     if query.get("error"):
         return error_response(400, "authorization_denied", "the authorization was not granted")
@@ -93,7 +85,7 @@ def _callback(request) -> Response:
         return error_response(503, "marketplace_unavailable", "the marketplace did not answer; please start again")
     ttl = int(SESSION_TTL.total_seconds())
     token = issue(
-        get_settings().session_secret.encode("utf-8"),
+        container().session_secret(),
         purpose=SESSION_PURPOSE,
         subject=seller_id,
         now=now,

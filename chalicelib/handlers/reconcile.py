@@ -11,17 +11,16 @@ import json
 from datetime import UTC, datetime
 
 from chalicelib.config import clock
+from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
 from chalicelib.services.reconcile_seller import queue_reconcile_jobs, reconcile_seller
-from chalicelib.telemetry import flush, logger
+from chalicelib.telemetry import logger
 
 
-def fan_out(event, context) -> dict:
+@lambda_entry(SCHEDULED)
+def fan_out(event: dict, context) -> dict:
     """The daily schedule: queue one reconcile job per seller; a failure raises so the tick is retried."""
-    try:
-        return {"queued": queue_reconcile_jobs(now=clock.now())}
-    finally:
-        flush()
+    return {"queued": queue_reconcile_jobs(now=clock.now())}
 
 
 def _job(body: str) -> tuple[str, datetime]:
@@ -39,6 +38,7 @@ def _record_handler(record) -> str:
     return result.outcome
 
 
-def handle(event, context) -> dict:
+@lambda_entry(SQS_FIRST_MESSAGE)
+def handle(event: dict, context) -> dict:
     """Process an SQS batch of reconcile jobs; returns ``{"batchItemFailures": [...]}`` naming the failed ones."""
     return process_batch(event, context, _record_handler)

@@ -23,7 +23,7 @@ from chalicelib.handlers import api_models as m
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
 from chalicelib.services import seller_blacklist, seller_settings, seller_views, task_actions
-from chalicelib.telemetry import count, flush, logger
+from chalicelib.telemetry import count, logger
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -83,8 +83,6 @@ def _route(handler: Callable) -> Callable:
             if answer.status_code in (401, 403):
                 logger.info("api refused", extra={"status": answer.status_code, "path": _path(request)})
             return answer
-        finally:
-            flush()
 
     return run
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from chalicelib.config import clock
-from chalicelib.services.sweep_due import sweep
-from chalicelib.telemetry import flush
+from chalicelib.handlers.lambda_entry import SCHEDULED, Deadline, lambda_entry
+from chalicelib.services.sweep_due import SWEEP_RESERVE_MS, sweep
 
 
-def handle(event, context) -> dict:
+@lambda_entry(SCHEDULED)
+def handle(event: dict, context) -> dict:
     """Run one sweep; a failure raises so EventBridge/Lambda retries the tick."""
-    try:
-        result = sweep(now=clock.now())
-    finally:
-        flush()
+    result = sweep(now=clock.now(), out_of_time=Deadline(context, SWEEP_RESERVE_MS).near)
     return {"queued": result.queued, "paused": result.paused}

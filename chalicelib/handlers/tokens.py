@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from chalicelib.config import clock
+from chalicelib.handlers.lambda_entry import SCHEDULED, lambda_entry
 from chalicelib.services.refresh_tokens import refresh_due
-from chalicelib.telemetry import flush
 
 
-def handle(event, context) -> dict:
+@lambda_entry(SCHEDULED)
+def handle(event: dict, context) -> dict:
     """Run one refresh pass; returns how many sellers ended in each outcome."""
-    try:
-        run = refresh_due(now=clock.now())
-    finally:
-        flush()
-    return run.as_dict()
+    return refresh_due(now=clock.now()).as_dict()

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.config import clock, get_settings
+from chalicelib.config import clock
+from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
 from chalicelib.services.inbound_messages import handle_message
-from chalicelib.telemetry import count, flush, logger
+from chalicelib.telemetry import count, logger
 
 
 def authenticate_push(request) -> bytes:
     """The raw body of a push that passed signature, freshness and size checks (else ``PushRejected``)."""
     s = get_settings()
     raw = request.raw_body or b""
-    verify_push(request.query_params, raw, app_key=s.app_key, secret=s.app_secret, now=clock.now())
+    verify_push(request.query_params, raw, app_key=s.app_key, secret=container().app_secret(), now=clock.now())
     return raw
+
+
+def each_message(msg, handle, now) -> dict:
+    """Handle one message of a push, logging under that message's id as the correlation id."""
+    logger.set_correlation_id(msg.id)
+    return handle(msg, now=now).as_dict()
 
 
 def marketplace_push(request) -> Response:
@@ -28,15 +35,12 @@ def marketplace_push(request) -> Response:
     except PushRejected as exc:
         count("PushRejected")
         logger.warning("push rejected", extra={"reason": exc.reason})
-        flush()
         return error_response(exc.status, "push_rejected", exc.reason)
     except MalformedBatch as exc:
         count("PushMalformed")
-        flush()
         return error_response(400, "malformed_batch", exc.reason)
     now = clock.now()
-    results = [handle_message(msg, now=now).as_dict() for msg in batch.messages]
+    results = [each_message(msg, handle_message, now) for msg in batch.messages]
     count("MessagesReceived", len(results))
     retry = [r["id"] for r in results if r["status"] == "error"]
-    flush()
     return Response(body={"results": results, "retry": retry}, status_code=200)

@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from chalicelib.config import clock, get_settings
+from chalicelib.config import clock
+from chalicelib.container import get_settings
 from chalicelib.services import operator_actions as ops
 
 DEFAULT_QUEUE_NAME = "haoping-reviews"
@@ -37,9 +38,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also the source of ``--help``)."""
     parser = _Parser(prog="python -m chalicelib.ops", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--endpoint", help="AWS endpoint URL (the local stack's moto server); sets HAOPING_AWS_ENDPOINT"
-    )
+    parser.add_argument("--endpoint", help="AWS endpoint URL (the local stack's moto server); sets AWS_ENDPOINT_URL")
     parser.add_argument("--stage", help="stage name; tables default to haoping-<stage>-*")
     parser.add_argument("--table-prefix", help="table name prefix (default: HAOPING_TABLE_PREFIX or haoping-<stage>)")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
@@ -76,7 +75,7 @@ def configure(args: argparse.Namespace) -> None:
     """Point the store at the endpoint/stage given by flags (environment variables stay the defaults)."""
     env: dict[str, str] = {}
     if args.endpoint:
-        env["HAOPING_AWS_ENDPOINT"] = args.endpoint
+        env["AWS_ENDPOINT_URL"] = args.endpoint
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
             # A local endpoint (moto) accepts any credentials; a real one refuses these loudly.
             env |= {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -92,17 +91,9 @@ def configure(args: argparse.Namespace) -> None:
     if not env:
         return
     os.environ.update(env)
-    from chalicelib.services import runtime
-    from chalicelib.store import control, sellers
-    from chalicelib.store.binding import bind
-    from chalicelib.store.clients import reset_clients
+    from chalicelib.container import reset
 
-    get_settings.cache_clear()
-    reset_clients()
-    bind()
-    runtime.reset()
-    control.forget_cache()
-    sellers.forget()
+    reset()
 
 
 def _actor(args: argparse.Namespace) -> str:

@@ -1,26 +1,24 @@
-"""KMS envelope encryption of seller tokens.
+"""Seller tokens encrypted by KMS itself (``Encrypt``/``Decrypt``), bound to their owner by the context.
 
-Each value gets a fresh AES-256 data key from KMS ``GenerateDataKey``; only the KMS-encrypted copy
-of that key is stored next to the AES-GCM ciphertext. The encryption context (for example
-``{"seller_id": ..., "field": "access_token"}``) binds the blob to its owner twice: KMS refuses to
-decrypt the data key under another context, and the context is also AES-GCM associated data.
+A marketplace token is a few dozen bytes, far under KMS's 4 KiB direct-encryption limit, so no data key and
+no local cipher are needed (and no native crypto library in the bundle). The encryption context (for example
+``{"seller_id": ..., "purpose": "marketplace-token"}``) is authenticated by KMS: a blob copied to another
+seller, or decrypted for another purpose, is refused.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-BLOB_VERSION = 1
-_NONCE_BYTES = 12
-# KMS answers these when the data key does not belong to this context or key; anything else
+BLOB_VERSION = 2
+# KMS refuses an empty plaintext; one marker byte lets an empty string round-trip like any other.
+_MARKER = b"\x01"
+KMS_PLAINTEXT_LIMIT = 4096
+# KMS answers these when the ciphertext does not belong to this context or key; anything else
 # (throttling, access denied, key disabled) is an operational failure and propagates unchanged.
 _UNDECRYPTABLE = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
@@ -30,7 +28,7 @@ class DecryptionFailed(Exception):
 
 
 class TokenCipher:
-    """Encrypts and decrypts short secrets with a KMS key; never keeps a plaintext data key."""
+    """Encrypts and decrypts short secrets with a KMS key; keeps no plaintext."""
 
     __slots__ = ("_key_id", "_kms")
 
@@ -39,67 +37,43 @@ class TokenCipher:
         self._key_id = key_id
 
     def encrypt(self, plaintext: str, *, context: Mapping[str, str]) -> dict[str, Any]:
-        """Return a JSON-serializable blob ``{v, key_id, edk, nonce, ct}`` holding ``plaintext``.
+        """Return a JSON-serializable blob ``{v, key_id, ct}`` holding ``plaintext``.
 
         ``context`` must be non-empty; the same context is required to decrypt.
         """
         if not context:
             raise ValueError("an encryption context is required")
-        context = dict(context)
-        data_key = self._kms.generate_data_key(KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context)
-        key_id = data_key["KeyId"]
-        nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(data_key["Plaintext"]).encrypt(
-            nonce, plaintext.encode("utf-8"), _associated_data(key_id, context)
-        )
-        return {
-            "v": BLOB_VERSION,
-            "key_id": key_id,
-            "edk": _b64(data_key["CiphertextBlob"]),
-            "nonce": _b64(nonce),
-            "ct": _b64(ciphertext),
-        }
+        raw = _MARKER + plaintext.encode("utf-8")
+        if len(raw) > KMS_PLAINTEXT_LIMIT:
+            raise ValueError("value too long for direct KMS encryption")
+        out = self._kms.encrypt(KeyId=self._key_id, Plaintext=raw, EncryptionContext=dict(context))
+        return {"v": BLOB_VERSION, "key_id": out["KeyId"], "ct": base64.b64encode(out["CiphertextBlob"]).decode()}
 
     def decrypt(self, blob: Mapping[str, Any], *, context: Mapping[str, str]) -> str:
         """Return the plaintext of ``blob``; raise ``DecryptionFailed`` unless it is intact and ``context`` matches.
 
-        KMS finds the key from the encrypted data key itself, so blobs written under a previous key
-        still decrypt after the configured key changes; ``key_id`` is authenticated as associated data.
+        The blob names the key it was written under, so blobs written before a key change still decrypt; a
+        blob claiming another key than the one that wrote it is refused by KMS.
         """
-        context = dict(context)
         try:
             if blob["v"] != BLOB_VERSION:
                 raise DecryptionFailed(f"unsupported blob version {blob['v']!r}")
             key_id = blob["key_id"]
-            if not isinstance(key_id, str):
+            if not isinstance(key_id, str) or not key_id:
                 raise TypeError("key_id must be a string")
-            edk, nonce, ciphertext = _unb64(blob["edk"]), _unb64(blob["nonce"]), _unb64(blob["ct"])
+            ciphertext = base64.b64decode(blob["ct"], validate=True)
+            if not ciphertext:
+                raise ValueError("empty ciphertext")
         except (KeyError, TypeError, ValueError) as exc:
             raise DecryptionFailed("malformed blob") from exc
         try:
-            data_key = self._kms.decrypt(CiphertextBlob=edk, EncryptionContext=context)["Plaintext"]
+            raw = self._kms.decrypt(CiphertextBlob=ciphertext, KeyId=key_id, EncryptionContext=dict(context))[
+                "Plaintext"
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _UNDECRYPTABLE:
-                raise DecryptionFailed("data key rejected by KMS") from exc
+                raise DecryptionFailed("ciphertext rejected by KMS") from exc
             raise
-        try:
-            plaintext = AESGCM(data_key).decrypt(nonce, ciphertext, _associated_data(key_id, context))
-        except (InvalidTag, ValueError) as exc:
-            raise DecryptionFailed("ciphertext failed authentication") from exc
-        return plaintext.decode("utf-8")
-
-
-def _associated_data(key_id: str, context: Mapping[str, str]) -> bytes:
-    header = {"v": BLOB_VERSION, "key_id": key_id, "context": dict(context)}
-    return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    raw = base64.b64decode(text, validate=True)  # binascii.Error is a ValueError
-    if not raw:
-        raise ValueError("empty field")
-    return raw
+        if not raw.startswith(_MARKER):
+            raise DecryptionFailed("not a token blob")
+        return raw[len(_MARKER) :].decode("utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.store import outbox
 from chalicelib.store.idempotency import run_once
 from chalicelib.telemetry import count, logger

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain.entitlement import BillingOrder, Entitlement, entitlement, plan_at
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.billing_topics import BillingOrderInvalid, OrderContent, parse_order

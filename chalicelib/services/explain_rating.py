@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import guard, templates
 from chalicelib.domain.lint import lint
 from chalicelib.marketplace import errors as mkt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.domain.buyer_rating import decide_on_buyer_rating
 from chalicelib.domain.market_time import market_date

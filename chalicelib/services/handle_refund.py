@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import timing
 from chalicelib.domain.market_time import market_date

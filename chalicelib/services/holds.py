@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.services import runtime
 from chalicelib.services.seller_state import view_of

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.config import get_settings
+from chalicelib.container import container, get_settings
 from chalicelib.marketplace.errors import MarketplaceError, OAuthError
 from chalicelib.security.signed_tokens import TokenRejected, issue, verify
 from chalicelib.services import runtime
@@ -59,7 +59,7 @@ class AuthorizationStart:
 
 
 def _secret() -> bytes:
-    return get_settings().session_secret.encode("utf-8")
+    return container().session_secret()
 
 
 def redirect_uri() -> str:

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import guard, timing
 from chalicelib.domain.lint import lint
 from chalicelib.domain.market_time import MARKET_TZ, market_date

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain.entitlement import Entitlement
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.marketplace.billing_topics import BillingOrderInvalid, parse_order, searched_order

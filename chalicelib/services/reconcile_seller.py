@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.task_state import OPEN, Event, State

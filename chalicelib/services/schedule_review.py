@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import templates, timing
 from chalicelib.domain.lint import lint

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
 
-from chalicelib.config import get_settings
+from chalicelib.container import container
 from chalicelib.marketplace.models import TokenGrant
-from chalicelib.security.crypto import DecryptionFailed, TokenCipher
+from chalicelib.security.crypto import DecryptionFailed
 from chalicelib.store import sellers
-from chalicelib.store.clients import aws_client
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import logger
-
-
-@cache
-def _cipher() -> TokenCipher:
-    return TokenCipher(aws_client("kms"), get_settings().kms_key_id)
-
-
-def reset() -> None:
-    """Forget the cipher (tests and the local stack rebind endpoints)."""
-    _cipher.cache_clear()
 
 
 def _context(seller_id: str) -> dict[str, str]:
@@ -31,7 +19,7 @@ def _context(seller_id: str) -> dict[str, str]:
 
 def apply_grant(seller: Seller, grant: TokenGrant) -> None:
     """Put a fresh grant's tokens on the seller, encrypted (the caller saves)."""
-    cipher = _cipher()
+    cipher = container().token_cipher
     ctx = _context(seller.seller_id)
     seller.tokens = {
         "access": cipher.encrypt(grant.access_token, context=ctx),
@@ -46,11 +34,24 @@ def _decrypt(seller: Seller, which: str) -> str | None:
     blob = (seller.tokens or {}).get(which)
     if not blob:
         return None
+    # Decrypted tokens are kept per container for a few minutes (``CACHE_TTLS["tokens"]``), keyed by the
+    # ciphertext, so a new grant is never served an old token; a session error evicts the seller's entries.
+    c = container()
+    key = (seller.seller_id, which, str(blob.get("ct")) if isinstance(blob, dict) else repr(blob))
+    hit = c.cache("tokens").get(key)
+    if hit is not None:
+        return hit
     try:
-        return _cipher().decrypt(blob, context=_context(seller.seller_id))
+        plain = c.token_cipher.decrypt(blob, context=_context(seller.seller_id))
     except DecryptionFailed:
         logger.error("token does not decrypt", extra={"seller_id": seller.seller_id, "which": which})
         return None
+    return c.cache("tokens").put(key, plain)
+
+
+def forget_tokens(seller_id: str) -> None:
+    """Evict a seller's decrypted tokens from this container (the marketplace refused its session)."""
+    container().cache("tokens").pop_matching(lambda key: key[0] == seller_id)
 
 
 def access_token(seller: Seller, *, now: datetime) -> str | None:
@@ -76,6 +77,7 @@ def mark_reauth(seller_id: str, *, now: datetime) -> None:
     """The seller must authorize again: stop using its tokens (its tasks are held as the worker meets them)."""
     from chalicelib.services.alerts import alert
 
+    forget_tokens(seller_id)
     seller = sellers.get(seller_id)
     if seller is None or seller.status == "reauth":
         return

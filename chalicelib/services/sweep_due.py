@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.services import runtime
 from chalicelib.store import control, queues, tasks
 from chalicelib.telemetry import count, logger
@@ -20,7 +21,11 @@ class SweepResult:
     paused: str | None = None
 
 
-def sweep(*, now: datetime) -> SweepResult:
+# A shard is not started with less than this left of the invocation: the rest is due again next minute.
+SWEEP_RESERVE_MS = 5_000
+
+
+def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> SweepResult:
     """Query each due shard for ``due_at <= now`` page by page and queue one job per task.
 
     Cost grows with the number of due tasks, not with the table. Stale claims are due again (their
@@ -40,6 +45,9 @@ def sweep(*, now: datetime) -> SweepResult:
     first = int(now.timestamp() // 60) % settings.due_shards
     queued = 0
     for step in range(settings.due_shards):
+        if out_of_time():
+            count("SweepStoppedNearDeadline")
+            break
         shard = (first + step) % settings.due_shards
         keys = islice(tasks.due_keys(shard, now), budget - queued)
         queued += queues.send_jobs(settings.review_queue_url, ({"seller_id": s, "tid": t} for s, t in keys))

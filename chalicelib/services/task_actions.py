@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from chalicelib.config import get_settings
+from chalicelib.container import get_settings
 from chalicelib.domain import templates, timing
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import Event, State

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.container import TtlCache, container
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Blacklist
 
-CACHE_SECONDS = 60.0
-_cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+def _cache() -> TtlCache:
+    return container().cache("blacklist")
 
 
 def hashes(seller_id: str) -> frozenset[str]:
     """All blacklisted buyer hashes of a seller (one Query per seller per minute per container)."""
-    hit = _cache.get(seller_id)
-    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    hit = _cache().get(seller_id)
+    if hit is not None:
+        return hit
     found = frozenset(e.buyer_hash for e in Blacklist.query(seller_id, attributes_to_get=["buyer_hash"]))
-    _cache[seller_id] = (time.monotonic(), found)
-    return found
+    return _cache().put(seller_id, found)
 
 
 def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datetime) -> bool:
     """Blacklist a buyer; False when already there."""
-    _cache.pop(seller_id, None)
+    _cache().pop(seller_id)
     entry = Blacklist(seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()))
     try:
         entry.save(condition=Blacklist.buyer_hash.does_not_exist())
@@ -39,7 +39,7 @@ def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datet
 
 def remove(seller_id: str, buyer_hash: str) -> bool:
     """Remove a buyer from the blacklist; False when not there."""
-    _cache.pop(seller_id, None)
+    _cache().pop(seller_id)
     try:
         entry = Blacklist.get(seller_id, buyer_hash)
     except Blacklist.DoesNotExist:
@@ -55,6 +55,6 @@ def entries(seller_id: str, *, limit: int = 100, cursor: dict | None = None) -> 
     return page, result.last_evaluated_key
 
 
-def forget() -> None:
-    """Drop the container cache (tests)."""
-    _cache.clear()
+def forget(seller_id: str) -> None:
+    """Drop one seller's cached blacklist from this container."""
+    _cache().pop(seller_id)

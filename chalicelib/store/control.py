@@ -5,19 +5,17 @@ All switches live in one item so a worker reads them with one cached GetItem, no
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.container import container
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Control
 
 SWITCHES = "switches"
 RULES = "rules"
-# Switches are read at most this often per container: a kill switch takes effect within a minute.
-CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,21 +32,19 @@ class Switches:
         return self.paused_until > now.timestamp()
 
 
-_cache: dict[str, tuple[float, object]] = {}
+_MISSING = object()
 
 
 def _cached(key: str, load):
-    hit = _cache.get(key)
-    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    value = load()
-    _cache[key] = (time.monotonic(), value)
-    return value
+    # Switches are read at most every ``CACHE_TTLS["control"]`` seconds per container.
+    cache = container().cache("control")
+    hit = cache.get(key, _MISSING)
+    return hit if hit is not _MISSING else cache.put(key, load())
 
 
 def forget_cache() -> None:
-    """Drop cached switches and rules (after a write in this container, and in tests)."""
-    _cache.clear()
+    """Drop cached switches and rules (after a write in this container)."""
+    container().cache("control").clear()
 
 
 def read_switches(*, fresh: bool = False) -> Switches:

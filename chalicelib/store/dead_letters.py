@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from chalicelib.store.clients import aws_client
+from chalicelib.container import container
 
 BATCH = 10  # SQS's receive/send/delete batch limit
 # Received messages stay hidden this long: time enough to re-send and delete them, short enough that a
@@ -23,12 +23,12 @@ class Redriven:
 
 def queue_url(name: str) -> str:
     """The URL of the queue called ``name`` in this account and region."""
-    return aws_client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return container().aws("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
 def dead_letter_url(source_url: str) -> str | None:
     """The dead-letter queue named by ``source_url``'s redrive policy (None when it has none)."""
-    sqs = aws_client("sqs")
+    sqs = container().aws("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
     policy = attributes.get("RedrivePolicy")
     if not policy:
@@ -40,7 +40,9 @@ def dead_letter_url(source_url: str) -> str | None:
 
 def depth(url: str) -> int:
     """Approximate number of visible messages in a queue."""
-    attributes = aws_client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    attributes = (
+        container().aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    )
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
@@ -50,7 +52,7 @@ def redrive(dlq_url: str, target_url: str, *, max_messages: int) -> Redriven:
     A message is deleted from the dead-letter queue only after the target accepted it, so a failure at
     any step leaves it where it was (at worst it is sent twice; review jobs are idempotent).
     """
-    sqs = aws_client("sqs")
+    sqs = container().aws("sqs")
     moved = failed = 0
     while moved + failed < max_messages:
         got = sqs.receive_message(

@@ -26,5 +26,5 @@ def delete_tasks(seller_id: str) -> int:
 def delete_blacklist(seller_id: str) -> int:
     """Delete the seller's whole buyer blacklist; returns how many entries."""
     deleted = _delete_partition(Blacklist, seller_id, "buyer_hash")
-    blacklist.forget()
+    blacklist.forget(seller_id)
     return deleted

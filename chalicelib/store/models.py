@@ -1,4 +1,4 @@
-"""PynamoDB models: one per table, names and endpoint bound from settings (see ``store.binding``)."""
+"""PynamoDB models: one per table; each resolves its table name and region from the container's settings."""
 
 from __future__ import annotations
 
@@ -17,11 +17,27 @@ from pynamodb.models import Model
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 
 
-class _Meta:
+class _Bound(type):
+    """Metaclass of the models' ``Meta``: the table name comes from the settings in force.
+
+    Resolved on every access rather than assigned once, so no import order or forgotten bind step can send a
+    request with an empty table name: the first access builds the container, as in Lambda, as everywhere.
+    The region is set with the container (``chalicelib.container``); the endpoint stays None so botocore applies
+    the standard ``AWS_ENDPOINT_URL`` variables itself, as it does for every other client.
+    """
+
+    @property
+    def table_name(cls) -> str:
+        from chalicelib.container import get_settings
+
+        return get_settings().table(cls.logical_name)
+
+
+class _Meta(metaclass=_Bound):
     billing_mode = PAY_PER_REQUEST
-    table_name = ""
     region = None
     host = None
+    max_pool_connections = 32  # a worker handles a batch's records concurrently
 
 
 class NickIndex(GlobalSecondaryIndex):

@@ -6,7 +6,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from chalicelib.store.clients import aws_client
+from chalicelib.container import container
 from chalicelib.store.models import Outbox
 
 RETENTION = timedelta(days=90)
@@ -35,7 +35,9 @@ def recent(seller_id: str, *, limit: int = 50) -> list[Outbox]:
 
 def publish(topic_arn: str, *, subject: str, payload: dict) -> str:
     """Publish an alert to the SNS topic; returns the message id."""
-    response = aws_client("sns").publish(
-        TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps(payload, ensure_ascii=False)
+    response = (
+        container()
+        .aws("sns")
+        .publish(TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps(payload, ensure_ascii=False))
     )
     return response["MessageId"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from chalicelib.store.clients import aws_client
+from chalicelib.container import container
 
 BATCH = 10  # SQS's SendMessageBatch limit
 
 
 def send_jobs(queue_url: str, jobs: Iterable[dict]) -> int:
     """Send JSON jobs in batches of ten; raises if any entry fails so the caller's unit of work is retried."""
-    sqs = aws_client("sqs")
+    sqs = container().aws("sqs")
     sent = 0
     batch: list[dict] = []
     for job in jobs:

@@ -1,15 +1,17 @@
-"""Seller repository, with a short per-container cache for the worker's hot path."""
+"""Seller repository, with a short per-container cache for the worker's hot path (``container.CACHE_TTLS``)."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
+from chalicelib.container import TtlCache, container
 from chalicelib.store.models import Seller
 
-# Settings and entitlement change rarely; a minute of staleness saves one read per review.
-CACHE_SECONDS = 60.0
-_cache: dict[str, tuple[float, Seller | None]] = {}
+_MISSING = object()
+
+
+def _cache() -> TtlCache:
+    return container().cache("sellers")
 
 
 def get(seller_id: str, *, consistent: bool = True) -> Seller | None:
@@ -18,15 +20,15 @@ def get(seller_id: str, *, consistent: bool = True) -> Seller | None:
         seller = Seller.get(seller_id, consistent_read=consistent)
     except Seller.DoesNotExist:
         seller = None
-    _cache[seller_id] = (time.monotonic(), seller)
+    _cache().put(seller_id, seller)
     return seller
 
 
 def cached(seller_id: str) -> Seller | None:
     """The seller from the container cache when fresh enough, else from the table."""
-    hit = _cache.get(seller_id)
-    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    hit = _cache().get(seller_id, _MISSING)
+    if hit is not _MISSING:
+        return hit
     # Whoever reads through the cache accepts a minute of staleness: an eventually consistent read is enough
     # and costs half a read unit. A seller created a moment ago may not show in such a read yet, so absence is
     # confirmed with a consistent one.
@@ -37,9 +39,9 @@ def cached(seller_id: str) -> Seller | None:
 def forget(seller_id: str | None = None) -> None:
     """Drop one seller (or all) from the container cache."""
     if seller_id is None:
-        _cache.clear()
+        _cache().clear()
     else:
-        _cache.pop(seller_id, None)
+        _cache().pop(seller_id)
 
 
 def find_by_nick(nick: str) -> Seller | None:
@@ -54,7 +56,7 @@ def create(seller_id: str, nick: str, *, now: datetime, settings: dict, **fields
     epoch = int(now.timestamp())
     seller = Seller(seller_id, nick=nick, settings=settings, created_at=epoch, updated_at=epoch, **fields)
     seller.save(condition=Seller.seller_id.does_not_exist())
-    _cache[seller_id] = (time.monotonic(), seller)
+    _cache().put(seller_id, seller)
     return seller
 
 
@@ -62,7 +64,7 @@ def save(seller: Seller, *, now: datetime) -> Seller:
     """Save changes made to a loaded seller; raises on a concurrent change (version check)."""
     seller.updated_at = int(now.timestamp())
     seller.save()
-    _cache[seller.seller_id] = (time.monotonic(), seller)
+    _cache().put(seller.seller_id, seller)
     return seller
 
 

@@ -216,13 +216,13 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
 
 def test_the_printed_link_logs_in_once_and_leaves_the_address_bar(stack, browser):
     driver = browser
-    from chalicelib.config import get_settings
+    from chalicelib.container import container
     from chalicelib.domain.settings import default_settings
 
     seller_id = "2299000077"
     sellers.create(seller_id, "link_shop", now=stack.clock.now(), settings=default_settings().model_dump(mode="json"))
     token = issue(
-        get_settings().session_secret.encode(),
+        container().session_secret(),
         purpose="seller_session",
         subject=seller_id,
         now=stack.clock.now(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 
+from chalicelib.container import container
 from chalicelib.services.seller_tokens import access_token, refresh_token
 from chalicelib.store import sellers
 from chalicelib.telemetry import logger
@@ -20,8 +20,8 @@ def _secrets_of(stack, replay: Replay, trades) -> dict[str, str]:
     """Every secret value the run handled, named for the failure message."""
     found = {
         "app secret": stack.app_secret,
-        "buyer hash secret": os.environ["HAOPING_BUYER_HASH_SECRET"],
-        "session secret": os.environ["HAOPING_SESSION_SECRET"],
+        "buyer hash secret": container().buyer_hash_secret().decode(),
+        "session secret": container().session_secret().decode(),
     }
     now = stack.clock.now()
     for nick, seller_id in replay.seller_ids.items():

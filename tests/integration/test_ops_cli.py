@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -173,14 +174,14 @@ def test_audit_prints_the_trail_newest_first_and_records_the_read(seller, clock,
 
 
 def test_the_endpoint_and_stage_come_from_flags(aws, monkeypatch):
-    from chalicelib.config import get_settings
+    from chalicelib.container import get_settings
     from chalicelib.ops.cli import build_parser, configure
 
-    for key in ("HAOPING_AWS_ENDPOINT", "HAOPING_TABLE_PREFIX", "HAOPING_STAGE"):
+    for key in ("AWS_ENDPOINT_URL", "HAOPING_TABLE_PREFIX", "HAOPING_STAGE"):
         monkeypatch.setenv(key, "")
     configure(build_parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--stage", "prod", "audit", "x"]))
     settings = get_settings()
-    assert (settings.aws_endpoint, settings.stage, settings.table_prefix) == (
+    assert (os.environ["AWS_ENDPOINT_URL"], settings.stage, settings.table_prefix) == (
         "http://127.0.0.1:9",
         "prod",
         "haoping-prod",
@@ -193,7 +194,7 @@ def test_it_works_against_a_stack_over_http(monkeypatch):
     """The local stack's shape: moto's server at an endpoint, tables named by a prefix; both given as flags."""
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.store.binding import create_tables
+    from chalicelib.store.tables import create_tables
     from sandbox.stack import rebind_app
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -204,12 +205,12 @@ def test_it_works_against_a_stack_over_http(monkeypatch):
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             monkeypatch.setenv(key, "testing")
         monkeypatch.setenv("AWS_REGION", "ap-southeast-1")
-        monkeypatch.setenv("HAOPING_AWS_ENDPOINT", url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
         monkeypatch.setenv("HAOPING_TABLE_PREFIX", "haoping-ops")
         rebind_app()
         create_tables()
         # The environment now points elsewhere: only the flags lead to the stack.
-        monkeypatch.setenv("HAOPING_AWS_ENDPOINT", "http://127.0.0.1:9")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         monkeypatch.setenv("HAOPING_TABLE_PREFIX", "haoping-elsewhere")
         rebind_app()
         assert main(["--endpoint", url, "--table-prefix", "haoping-ops", "--user", "bob", "kill", "on"]) == 0

@@ -15,7 +15,7 @@ from chalicelib.handlers import sweep, worker
 from chalicelib.marketplace import topics
 from chalicelib.store import tasks
 from sandbox.chaos import ALL_KINDS, DynamoFaults, lambda_sqs_delivery, mentions
-from sandbox.stack import scheduled_event
+from sandbox.stack import lambda_context, scheduled_event
 from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
 
 TIDS = ("3900000000000610", "3900000000000620", "3900000000000630")  # oid = tid + 1: no overlaps
@@ -37,7 +37,7 @@ def due(client, clock, shop, trades):
 
 
 def deliver(aws):
-    return lambda_sqs_delivery(aws["sqs"], aws["queue_url"], lambda event: worker.handle(event, None))
+    return lambda_sqs_delivery(aws["sqs"], aws["queue_url"], lambda event: worker.handle(event, lambda_context()))
 
 
 def jobs(aws, seller_id: str, tids) -> None:
@@ -105,7 +105,7 @@ def test_a_failure_after_the_claim_leaves_no_task_stuck_claimed(client, aws, clo
     assert task.state == "claimed" and task.due_at > clock.now().timestamp()
 
     clock.advance(301)  # the claim expires
-    assert sweep.handle(scheduled_event(clock.now()), None)["queued"] >= 1
+    assert sweep.handle(scheduled_event(clock.now()), lambda_context())["queued"] >= 1
     while deliver(aws).received:
         pass
 
@@ -130,6 +130,6 @@ def test_a_throttled_record_of_an_accepted_post_is_settled_on_redelivery_without
 
 def test_a_throttled_sweep_raises_so_the_tick_is_retried_and_the_next_one_queues_everything(aws, clock, due):
     with DynamoFaults(match=mentions(operation="Query")), pytest.raises(QueryError):
-        sweep.handle(scheduled_event(clock.now()), None)
+        sweep.handle(scheduled_event(clock.now()), lambda_context())
 
-    assert sweep.handle(scheduled_event(clock.now()), None)["queued"] == 3
+    assert sweep.handle(scheduled_event(clock.now()), lambda_context())["queued"] == 3

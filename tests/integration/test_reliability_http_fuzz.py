@@ -17,11 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.config import get_settings
+from chalicelib.container import container, get_settings
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.signing import sign
 from chalicelib.security.signed_tokens import issue
-from chalicelib.store.clients import aws_client
 from chalicelib.store.models import MODELS
 from tests.helpers import APP_KEY, APP_SECRET, market_ts
 
@@ -154,7 +153,7 @@ def _now():
 
 def snapshot() -> dict[str, list[str]]:
     """Every item of every table that a refused request must leave alone."""
-    ddb = aws_client("dynamodb")
+    ddb = container().aws("dynamodb")
     out = {}
     for model in MODELS:
         name = model.Meta.logical_name
@@ -180,7 +179,7 @@ def reason_of(response) -> str:
 
 @pytest.fixture
 def session(clock, shop) -> str:
-    secret = get_settings().session_secret.encode()
+    secret = container().session_secret()
     return issue(secret, purpose="seller_session", subject=shop, now=clock.now(), ttl_seconds=3600)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.config import get_settings
+from chalicelib.container import container, get_settings
 from chalicelib.marketplace.client import TopClient
 from chalicelib.services import runtime
 from chalicelib.services.onboard_seller import onboard
@@ -37,7 +37,9 @@ def backoff(clock, market):
     """The worker's TOP client with its backoff sleeps recorded (undone before the store is unbound)."""
     sleep = RecordingSleep()
     s = get_settings()
-    top = TopClient(s.marketplace_url, s.app_key, s.app_secret, now=clock.now, sleep=sleep, rng=random.Random(1))
+    top = TopClient(
+        s.marketplace_url, s.app_key, container().app_secret(), now=clock.now, sleep=sleep, rng=random.Random(1)
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime, "top_client", lambda: top)
         yield sleep

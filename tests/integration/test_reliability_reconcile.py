@@ -13,7 +13,7 @@ from chalicelib.marketplace.errors import Throttled
 from chalicelib.services.reconcile_seller import ReconcilePaused, reconcile_seller
 from chalicelib.store import audit, control, outbox, sellers, tasks
 from sandbox.chaos import lambda_sqs_delivery
-from sandbox.stack import rebind_app, scheduled_event, sqs_event
+from sandbox.stack import lambda_context, rebind_app, scheduled_event, sqs_event
 from tests.helpers import make_seller, push, trade_message
 
 TID = "3900000000000101"
@@ -177,13 +177,13 @@ def test_fan_out_queues_one_job_per_seller_and_the_worker_reports_only_failed_re
     aws, clock, market, shop, reconcile_queue
 ):
     finish_trade(market, clock, TID)
-    assert reconcile.fan_out(scheduled_event(clock.now()), None) == {"queued": 1}
+    assert reconcile.fan_out(scheduled_event(clock.now()), lambda_context()) == {"queued": 1}
     got = aws["sqs"].receive_message(QueueUrl=reconcile_queue, MaxNumberOfMessages=10)["Messages"]
     job = json.loads(got[0]["Body"])
     assert job["seller_id"] == shop and job["since"] == int((clock.now() - timedelta(days=2)).timestamp())
     poison = {**got[0], "MessageId": "poison", "Body": '{"seller": 1}'}
 
-    response = reconcile.handle(sqs_event([got[0], poison], reconcile_queue), None)
+    response = reconcile.handle(sqs_event([got[0], poison], reconcile_queue), lambda_context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     assert tasks.get(shop, TID).state == "scheduled"

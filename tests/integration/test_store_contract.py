@@ -1,5 +1,5 @@
 """The store's contract, run on moto in-process and on moto's HTTP server (any DynamoDB-compatible endpoint
-works the same way through HAOPING_AWS_ENDPOINT): nothing may depend on a mock's quirks."""
+works the same way through the standard AWS_ENDPOINT_URL): nothing may depend on a mock's quirks."""
 
 from __future__ import annotations
 
