@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bench.counting import DynamoCounter
+from sandbox.lambda_driver import drain, lambda_context
 from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
-from sandbox.stack import lambda_context
 
 APP_KEY = "12345678"
 MARKETPLACE_PATH = "/webhooks/marketplace"
@@ -220,7 +220,7 @@ class InProcessStack:
     def tick(self) -> dict:
         """One EventBridge minute: the sweep function with a scheduled event."""
         from app import sweep_due
-        from sandbox.stack import scheduled_event
+        from sandbox.lambda_driver import scheduled_event
 
         self._invocation("sweep")
         with self.counter.phase_of("sweep"):
@@ -229,36 +229,20 @@ class InProcessStack:
     def drain(self, *, queue_url: str | None = None, worker=None, phase: str = "worker") -> int:
         """Deliver a queue's batches of ten to its function (default: reviews → worker) until it is empty.
 
-        Records the function reports failed become visible again at the next drain, as after the visibility
-        timeout (which runs in real time while the stack's clock is simulated). Returns records delivered.
+        Records the function reports failed become visible again at the next drain (``sandbox.lambda_driver``).
+        Returns records delivered.
         """
         from app import review_worker
-        from sandbox.stack import sqs_event
 
         url = queue_url or self.endpoints.review_queue_url
         worker = worker or review_worker
-        delivered = 0
-        retry: list[str] = []
-        while got := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        ):
+
+        def invoke(event: dict) -> dict | None:
             self._invocation(phase)
             with self.counter.phase_of(phase):
-                result = worker(sqs_event(got, url), lambda_context()) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            done = [m for m in got if m["MessageId"] not in failed]
-            retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
-            if done:
-                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
-                self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
-            delivered += len(got)
-        for start in range(0, len(retry), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, h in enumerate(retry[start : start + 10])
-            ]
-            self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-        return delivered
+                return worker(event, lambda_context(phase))
+
+        return len(drain(self._sqs, url, invoke).received)
 
     def _drain_reconcile(self) -> int:
         from app import reconcile_worker
@@ -274,7 +258,7 @@ class InProcessStack:
     def reconcile(self) -> dict:
         """The daily reconcile schedule: fan out one job per seller, then run them through the reconcile worker."""
         from app import reconcile_fanout
-        from sandbox.stack import scheduled_event
+        from sandbox.lambda_driver import scheduled_event
 
         self._invocation("reconcile")
         with self.counter.phase_of("reconcile"):

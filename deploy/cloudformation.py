@@ -1,9 +1,11 @@
-"""The rehearsal's CloudFormation: resolve the packaged template's intrinsic functions and create on moto's server
-the resources it declares that hold data or carry messages (tables, queues, keys and aliases, topics, secrets,
+"""CloudFormation, played locally: resolve a template's intrinsic functions and create on a local AWS (moto) the
+resources it declares that hold data or carry messages (tables, queues, keys and aliases, topics, secrets,
 parameters). Everything else (roles, alarms, the API, permissions, event sources) is recorded as skipped.
 
 Only what the template says is used: names, keys, indexes, TTL, billing mode, redrive, visibility timeouts. A
-resource whose properties the rehearsal cannot reproduce raises ``TemplateError`` instead of being guessed.
+resource whose properties cannot be reproduced raises ``TemplateError`` instead of being guessed. The rehearsal
+provisions the packaged template with it; the tests, the local stack and the bench stack provision
+``deploy/resources.json`` (``sandbox.provision``).
 """
 
 from __future__ import annotations

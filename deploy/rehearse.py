@@ -54,7 +54,7 @@ from deploy.rehearse_lambda import (
     scheduled_event,
     sqs_event,
 )
-from deploy.rehearse_template import ACCOUNT, Resolver, TemplateError, provision
+from deploy.cloudformation import ACCOUNT, Resolver, TemplateError, provision
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = ROOT / "build" / "rehearse"

@@ -3,8 +3,6 @@
 - ``DynamoFaults``: DynamoDB calls fail with throttling or connection errors. They are injected below
   PynamoDB, after the SDK's own retries, so each one stands for a burst that outlasted those retries.
 - ``CrashAfterPost``: the worker dies after the marketplace accepted a review, before the task records it.
-- ``lambda_sqs_delivery``: one poll of Lambda's SQS event source mapping, with or without
-  ``ReportBatchItemFailures``, to show what each setting does with a partly failed batch.
 - ``ChaosPlan``: the timeline of ``make run ARGS=--chaos`` and of the e2e fault suite, and ``judge``, the
   invariants it must leave intact.
 """
@@ -173,53 +171,6 @@ class CrashAfterPost:
 
     def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One poll of an event source mapping: what was received, deleted and left for redelivery."""
-
-    received: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    raised: bool = False
-
-
-def lambda_sqs_delivery(
-    sqs,
-    queue_url: str,
-    invoke: Callable[[dict], dict | None],
-    *,
-    report_batch_item_failures: bool = True,
-    visibility_timeout: int = 0,
-) -> Delivery:
-    """Receive a batch, invoke the function with it, and delete what Lambda would delete.
-
-    Lambda deletes every record of an invocation that returned, unless the mapping sets
-    ``FunctionResponseTypes: [ReportBatchItemFailures]``; then the records the response names in
-    ``batchItemFailures`` stay. An invocation that raised leaves every record. Records left are delivered
-    again after ``visibility_timeout`` seconds (0: at the next poll), and go to the dead-letter queue
-    once received more than the queue's ``maxReceiveCount`` times.
-    """
-    from sandbox.stack import sqs_event
-
-    got = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout, AttributeNames=["All"]
-    ).get("Messages", [])
-    ids = [m["MessageId"] for m in got]
-    if not got:
-        return Delivery()
-    try:
-        response = invoke(sqs_event(got, queue_url)) or {}
-    except Exception:
-        return Delivery(ids, [], ids, raised=True)
-    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    keep = failed if report_batch_item_failures else set()
-    done = [m for m in got if m["MessageId"] not in keep]
-    if done:
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-    return Delivery(ids, [m["MessageId"] for m in done], [i for i in ids if i in keep])
 
 
 # -- the chaos replay -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.rehearse_template import Resolver, provision
+from deploy.cloudformation import Resolver, provision
 
 MERGE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "resources.json"
 REGION = "ap-southeast-1"

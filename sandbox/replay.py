@@ -14,7 +14,8 @@ import urllib3
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
-from sandbox.stack import APP_KEY, LocalStack, lambda_context, scheduled_event
+from sandbox.lambda_driver import lambda_context, scheduled_event
+from sandbox.stack import APP_KEY, LocalStack
 from sandbox.world import (
     Purchase,
     SellerSpec,

@@ -8,13 +8,11 @@ import contextlib
 import os
 import secrets
 import threading
-import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import urllib3
 
+from sandbox.lambda_driver import drain, lambda_context, scheduled_event
 from sandbox.market.clock import FakeClock
 
 APP_KEY = "12345678"
@@ -178,11 +176,10 @@ class LocalStack:
 
         return sweep_due(scheduled_event(self.clock.now()), lambda_context("sweep"))
 
-    def drain(self, *, max_batches: int = 1000, queue_url: str | None = None, worker=None) -> int:
+    def drain(self, *, queue_url: str | None = None, worker=None) -> int:
         """Deliver a queue's batches to its function (default: review queue, worker) until the queue is empty.
 
-        Returns records delivered. Records the function reports failed are visible again at the next drain, as
-        after Lambda's visibility timeout (which runs in real time, while the stack's clock is simulated).
+        Returns records delivered; records the function reports failed are visible again at the next drain.
         """
         import boto3
 
@@ -192,40 +189,12 @@ class LocalStack:
         sqs = boto3.client("sqs", region_name=get_settings().region, endpoint_url=self.endpoints.aws)
         queue_url = queue_url or self.endpoints.review_queue_url
         worker = worker or review_worker
-        delivered = 0
-        retry: list[str] = []
-        for _ in range(max_batches):
-            got = sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=10,
-                AttributeNames=["All"],
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
-            if not got:
-                break
-            event = sqs_event(got, queue_url)
-            result = worker(event, lambda_context("worker")) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            done = [m for m in got if m["MessageId"] not in failed]
-            retry += [m["ReceiptHandle"] for m in got if m["MessageId"] in failed]
-            for chunk in range(0, len(done), 10):
-                entries = [
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[chunk : chunk + 10])
-                ]
-                if entries:
-                    sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-            delivered += len(got)
-        for chunk in range(0, len(retry), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, h in enumerate(retry[chunk : chunk + 10])
-            ]
-            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
-        if retry:
+        done = drain(sqs, queue_url, lambda event: worker(event, lambda_context("worker")))
+        if done.kept:
             self._retry_pending.add(queue_url)
         else:
             self._retry_pending.discard(queue_url)
-        return delivered
+        return len(done.received)
 
     def pump(self, *, tolerate_failures: bool = False) -> dict:
         """A sweep tick, then draining the review queue (and the reconcile queue while it holds failed jobs).
@@ -262,62 +231,3 @@ def rebind_app() -> None:
 
     reset()
     container()
-
-
-class LambdaContext:
-    """What Lambda hands a function with each event: identity, memory and a deadline counting down in real time."""
-
-    def __init__(self, function_name: str = "haoping-local", *, timeout_seconds: float = 60.0, memory_mb: int = 512):
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:ap-southeast-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before this invocation's deadline."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def lambda_context(function_name: str = "haoping-local", *, timeout_seconds: float = 60.0) -> LambdaContext:
-    """A fresh Lambda context for one invocation (the template's 60 s timeout by default)."""
-    return LambdaContext(function_name, timeout_seconds=timeout_seconds)
-
-
-def scheduled_event(now: datetime) -> dict:
-    """An EventBridge scheduled event as Lambda receives it."""
-    return {
-        "version": "0",
-        "id": secrets.token_hex(8),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "ap-southeast-1",
-        "resources": ["arn:aws:events:ap-southeast-1:123456789012:rule/haoping-dev-sweep"],
-        "detail": {},
-    }
-
-
-def sqs_event(messages: list[dict], queue_url: str) -> dict:
-    """An SQS event as Lambda's event source mapping delivers it."""
-    arn = "arn:aws:sqs:ap-southeast-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "ap-southeast-1",
-            }
-            for m in messages
-        ]
-    }

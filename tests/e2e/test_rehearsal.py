@@ -13,7 +13,7 @@ import pytest
 
 from deploy.rehearse import rehearse
 from deploy.rehearse_lambda import BOOTSTRAP, FunctionProcess, lambda_environment, match_route, sqs_event
-from deploy.rehearse_template import NO_VALUE, Physical, Resolver
+from deploy.cloudformation import NO_VALUE, Physical, Resolver
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,8 @@ from chalicelib.domain.task_state import Event
 from chalicelib.services.seller_tokens import access_token, refresh_token
 from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.store.models import Audit
-from sandbox.stack import rebind_app, scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
+from sandbox.stack import rebind_app
 from tests.helpers import APP_SECRET, add_market_trade, json_body, oauth_login, push, trade_message
 
 RETENTION = timedelta(days=400)

@@ -16,7 +16,7 @@ from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message, encode_batch
 from chalicelib.store import audit, blacklist, outbox, sellers, tasks
 from chalicelib.store.models import Order, Rejected
-from sandbox.stack import scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
 from tests.helpers import json_body, make_seller, market_ts, push, signed_path, trade_message
 
 ARTICLE = "FW_GOODS-1000000"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.store import tasks
-from sandbox.chaos import CrashAfterPost, lambda_sqs_delivery
-from sandbox.stack import scheduled_event
+from sandbox.chaos import CrashAfterPost
+from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, push, trade_message
 
 TID = "3900000000000401"
@@ -26,7 +26,7 @@ def due_task(client, clock, market, shop):
 
 
 def deliver(client, aws):
-    return lambda_sqs_delivery(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload)
+    return deliver_batch(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload)
 
 
 def sweep(client, clock) -> dict:

@@ -14,8 +14,8 @@ from pynamodb.exceptions import QueryError
 from chalicelib.handlers import sweep, worker
 from chalicelib.marketplace import topics
 from chalicelib.store import tasks
-from sandbox.chaos import ALL_KINDS, DynamoFaults, lambda_sqs_delivery, mentions
-from sandbox.stack import lambda_context, scheduled_event
+from sandbox.chaos import ALL_KINDS, DynamoFaults, mentions
+from sandbox.lambda_driver import deliver_batch, lambda_context, scheduled_event
 from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
 
 TIDS = ("3900000000000610", "3900000000000620", "3900000000000630")  # oid = tid + 1: no overlaps
@@ -37,7 +37,7 @@ def due(client, clock, shop, trades):
 
 
 def deliver(aws):
-    return lambda_sqs_delivery(aws["sqs"], aws["queue_url"], lambda event: worker.handle(event, lambda_context()))
+    return deliver_batch(aws["sqs"], aws["queue_url"], lambda event: worker.handle(event, lambda_context()))
 
 
 def jobs(aws, seller_id: str, tids) -> None:

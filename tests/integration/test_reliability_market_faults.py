@@ -13,8 +13,7 @@ from chalicelib.marketplace.client import TopClient
 from chalicelib.services import runtime
 from chalicelib.services.onboard_seller import onboard
 from chalicelib.store import control, sellers, tasks
-from sandbox.chaos import lambda_sqs_delivery
-from sandbox.stack import scheduled_event
+from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, make_seller, push, trade_message
 
 TID = "3900000000000501"
@@ -53,9 +52,7 @@ def add_trade(client, clock, market, seller_id: str, tid: str, nick: str = "test
 def run(client, aws, clock) -> dict:
     """One sweep tick and the worker on what it queued; returns the sweep's answer."""
     swept = client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload
-    while lambda_sqs_delivery(
-        aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload
-    ).received:
+    while deliver_batch(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload).received:
         pass
     return swept
 

@@ -12,8 +12,8 @@ from chalicelib.handlers import reconcile
 from chalicelib.marketplace.errors import Throttled
 from chalicelib.services.reconcile_seller import ReconcilePaused, reconcile_seller
 from chalicelib.store import audit, control, outbox, sellers, tasks
-from sandbox.chaos import lambda_sqs_delivery
-from sandbox.stack import lambda_context, rebind_app, scheduled_event, sqs_event
+from sandbox.lambda_driver import deliver_batch, lambda_context, scheduled_event, sqs_event
+from sandbox.stack import rebind_app
 from tests.helpers import make_seller, push, trade_message
 
 TID = "3900000000000101"
@@ -47,9 +47,7 @@ def finish_trade(market, clock, tid: str, *, nick: str = "test_shop", ended=None
 def sweep_and_work(client, aws, clock) -> None:
     """One sweep tick, then the worker on everything it queued (as Lambda's event source mapping would)."""
     client.lambda_.invoke("sweep", scheduled_event(clock.now()))
-    while lambda_sqs_delivery(
-        aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload
-    ).received:
+    while deliver_batch(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload).received:
         pass
 
 

@@ -1,7 +1,7 @@
 """The review queue under failure: a failing record is retried alone, a poison one ends in the dead-letter
 queue after its tries, and the operator's redrive moves dead letters back safely.
 
-Deliveries go through ``lambda_sqs_delivery``, a model of Lambda's SQS event source mapping: it deletes
+Deliveries go through ``deliver_batch``, a model of Lambda's SQS event source mapping: it deletes
 what Lambda deletes, and receives with a zero visibility timeout so a record left for redelivery comes
 back at the next poll.
 """
@@ -17,8 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib.handlers import worker
 from chalicelib.services.redrive import redrive
 from chalicelib.store import tasks
-from sandbox.chaos import lambda_sqs_delivery
-from sandbox.stack import lambda_context
+from sandbox.lambda_driver import deliver_batch, lambda_context
 from tests.helpers import add_market_trade, push, trade_message
 
 TIDS = ("3900000000000301", "3900000000000302")
@@ -57,7 +56,7 @@ def send(aws, bodies: list[str], queue: str = "queue_url") -> None:
 def drain(aws, invoke, **options) -> int:
     """Poll until nothing is received; returns how many polls received something."""
     polls = 0
-    while lambda_sqs_delivery(aws["sqs"], aws["queue_url"], invoke, **options).received:
+    while deliver_batch(aws["sqs"], aws["queue_url"], invoke, **options).received:
         polls += 1
     return polls
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chalicelib.store import tasks
-from sandbox.stack import scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
 from tests.helpers import add_market_trade, json_body, push, signed_path, trade_message
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from chalicelib.domain.task_state import State
 from chalicelib.store import control, tasks
-from sandbox.stack import scheduled_event
+from sandbox.lambda_driver import scheduled_event
 
 
 def _due_task(tid: str, now):

@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib.services.seller_tokens import access_token
 from chalicelib.store import audit, outbox, sellers, tasks
-from sandbox.stack import rebind_app, scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
+from sandbox.stack import rebind_app
 from tests.helpers import APP_KEY, APP_SECRET, add_market_trade, json_body, oauth_login, push, trade_message
 
 SESSION_HOURS = 6  # the sandbox's access tokens live 6 hours; the job refreshes within 3 hours of expiry

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.marketplace.messages import encode_batch
 from chalicelib.store.models import Task
-from sandbox.stack import scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
 from tests.helpers import add_market_trade, json_body, signed_path, trade_message
 
 HEADERS = {"Content-Type": "application/json"}

@@ -13,7 +13,8 @@ from chalicelib.container import CACHE_TTLS, get_settings
 from chalicelib.services.schedule_review import IDENTITY_LINT_REASON
 from chalicelib.store import audit, control, outbox, sellers, stats, tasks
 from chalicelib.store.models import Task
-from sandbox.stack import rebind_app, scheduled_event, sqs_event
+from sandbox.lambda_driver import scheduled_event, sqs_event
+from sandbox.stack import rebind_app
 from tests.helpers import add_market_trade, json_body, make_seller, push, trade_message
 
 PLAN = "FW_GOODS-1000000-2"
