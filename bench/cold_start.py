@@ -1,7 +1,11 @@
-"""Figure 5: cold start — importing the app in a fresh interpreter against importing boto3, median of several runs.
+"""Figure 5: cold start of the shipped bundle — a function's import plus its first event, against `import boto3`.
 
-Each function of the app is the same ``app.py`` with a different handler: the import of ``app`` is what every
-function pays before its first event, and ``app`` plus one handler module is what that function pays in all.
+Measured on the rehearsal (``deploy.rehearse``): each function of the packaged template runs from the unpacked zip in
+its own fresh interpreter that sees only the bundle and the runtime's packages, as Lambda runs it. A function's
+cold start is its handler import (Lambda's init phase) plus its first event, which builds the container: settings,
+clients, secrets, the first table reads. The baseline is `import boto3` in the same kind of interpreter. The
+first events talk to moto's server on this machine, so they include its latency; a warm event of the same
+function shows how much of the first one is that latency rather than cold start.
 """
 
 from __future__ import annotations
@@ -12,51 +16,54 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COLD_START_TARGET = 1.5
-SNIPPET = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-FUNCTIONS = {
-    "webhook": "chalicelib.handlers.webhooks",
-    "sweep": "chalicelib.handlers.sweep",
-    "worker": "chalicelib.handlers.worker",
-}
+RUNTIME = ROOT / "build" / "rehearse" / "runtime"
+COLD_START_TARGET = 5.0
+BOTO3_SNIPPET = (
+    "import sys, time; sys.path[:0] = [{runtime!r}]; t = time.perf_counter(); import boto3; "
+    "print(time.perf_counter() - t)"
+)
 
 
-def import_seconds(statement: str) -> float:
-    """Seconds ``statement`` takes in a fresh interpreter (started in the project root)."""
-    out = subprocess.run(
-        [sys.executable, "-c", SNIPPET.format(statement=statement)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def cold_start_figure(*, runs: int = 7) -> dict:
-    """Median import times; runs of the different statements are interleaved so drift hits them alike."""
-    statements = {
-        "boto3": "import boto3",
-        "app": "import app",
-        **{name: f"import app, {module}" for name, module in FUNCTIONS.items()},
-    }
-    samples: dict[str, list[float]] = {name: [] for name in statements}
+def boto3_import_seconds(runs: int) -> float:
+    """Median seconds of `import boto3` in an isolated interpreter that sees only the runtime's packages."""
+    samples = []
     for _ in range(runs):
-        for name, statement in statements.items():
-            samples[name].append(import_seconds(statement))
-    median = {name: statistics.median(values) for name, values in samples.items()}
-    ratio = median["app"] / median["boto3"]
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", BOTO3_SNIPPET.format(runtime=str(RUNTIME))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        samples.append(float(done.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def cold_start_figure(*, runs: int = 5) -> dict:
+    """Heaviest function's (init + first event) ÷ `import boto3`, from one rehearsal of the packaged bundle."""
+    from deploy.rehearse import rehearse
+
+    report = rehearse(stage="prod")
+    boto3_s = boto3_import_seconds(runs)
+    functions: dict[str, dict] = {}
+    for logical, info in report.functions.items():
+        events = [inv for inv in report.invocations if inv.function == logical]
+        if not events or info.get("init_ms") is None:
+            continue
+        warm = [inv.ms for inv in events[1:] if not inv.cold]
+        functions[logical] = {
+            "init_ms": round(info["init_ms"], 1),
+            "first_event_ms": round(events[0].ms, 1),
+            "cold_start_ms": round(info["init_ms"] + events[0].ms, 1),
+            "warm_event_ms": round(statistics.median(warm), 1) if warm else None,
+        }
+    heaviest = max(functions, key=lambda name: functions[name]["cold_start_ms"])
+    ratio = functions[heaviest]["cold_start_ms"] / (boto3_s * 1000)
     return {
-        "name": "cold_start_import",
+        "name": "cold_start_first_event",
         "value": round(ratio, 2),
-        "unit": "median seconds of `import app` ÷ `import boto3`, fresh interpreters",
-        "baseline": {"import_boto3_ms": round(median["boto3"] * 1000, 1)},
+        "unit": "(handler import + first event) of the heaviest function ÷ `import boto3`, packaged bundle",
+        "baseline": {"import_boto3_ms": round(boto3_s * 1000, 1)},
         "target": f"<= {COLD_START_TARGET}",
-        "met": ratio <= COLD_START_TARGET,
-        "detail": {
-            "import_app_ms": round(median["app"] * 1000, 1),
-            "runs": runs,
-            "function_first_event_ms": {name: round(median[name] * 1000, 1) for name in FUNCTIONS},
-            "function_ratio_to_boto3": {name: round(median[name] / median["boto3"], 2) for name in FUNCTIONS},
-        },
+        "met": ratio <= COLD_START_TARGET and report.ok,
+        "detail": {"heaviest": heaviest, "functions": functions, "rehearsal_ok": report.ok},
     }

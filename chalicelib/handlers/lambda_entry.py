@@ -7,6 +7,7 @@ queue functions on ``event.context``; ``app.py`` passes it on, and the raw event
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,6 +16,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from chalicelib.container import container
 from chalicelib.telemetry import logger, metrics, tracer
+
+# An invocation with nothing to count (an idle sweep tick) is normal here, not a mistake worth a warning per tick.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 API_GATEWAY_REST = correlation_paths.API_GATEWAY_REST  # requestContext.requestId
 SCHEDULED = correlation_paths.EVENT_BRIDGE  # the scheduled event's id
