@@ -28,6 +28,12 @@ def _observe_http(event, get_response):
 
 # -- inbound pushes -------------------------------------------------------------------------------------------
 @app.route("/webhooks/marketplace", methods=["POST"], content_types=PUSH_TYPES)
+# Chalice answers some requests itself (405, 415, a failing view's 500): they get the API's one error shape.
+@app.middleware("http")
+def _one_error_shape(event, get_response):
+    return _handler("http").conform(get_response(event))
+
+
 def marketplace_webhook():
     return _handler("webhooks").marketplace_push(app.current_request)
 
@@ -128,3 +134,8 @@ def reconcile_fanout(event):
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
     return _handler("reconcile").handle(event.to_dict(), event.context)
+@app.on_sqs_message(queue=BILLING_QUEUE, batch_size=5, name="billing_worker")
+def billing_worker(event):
+    return _handler("billing").daily_work(event.to_dict(), event.context)
+
+

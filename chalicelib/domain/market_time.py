@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 MARKET_TZ = timezone(timedelta(hours=8), "GMT+8")
 MARKET_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class MarketTimeInvalid(ValueError):
@@ -23,14 +25,20 @@ def _require_aware(dt: datetime) -> None:
 
 
 def parse_market_time(text: str) -> datetime:
-    """Parse a GMT+8 market timestamp into an aware UTC datetime; raise ``MarketTimeInvalid``."""
+    """Parse a GMT+8 market timestamp into an aware UTC datetime; raise ``MarketTimeInvalid``.
+
+    Only times in [2000, 2100) are market times: outside it, date arithmetic (a rating window, a day's end)
+    could overflow. The message never quotes the text, which arrives next to buyer data and ends up in logs.
+    """
     if not isinstance(text, str):
         raise MarketTimeInvalid(f"market time must be a string, not {type(text).__name__}")
     try:
-        local = datetime.strptime(text.strip(), MARKET_TIME_FORMAT)
-    except ValueError:
-        raise MarketTimeInvalid(f"not a market time (YYYY-MM-DD HH:MM:SS): {text!r}") from None
-    return local.replace(tzinfo=MARKET_TZ).astimezone(UTC)
+        parsed = datetime.strptime(text.strip(), MARKET_TIME_FORMAT).replace(tzinfo=MARKET_TZ).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise MarketTimeInvalid("not a market time (YYYY-MM-DD HH:MM:SS)") from None
+    if not EARLIEST <= parsed < LATEST:
+        raise MarketTimeInvalid("market time out of range (2000-2099)")
+    return parsed
 
 
 def format_market_time(dt: datetime) -> str:

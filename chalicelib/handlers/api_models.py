@@ -4,15 +4,38 @@ OpenAPI document is generated from them, so the two cannot drift apart."""
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 
 from chalicelib.domain.settings import SellerSettings
 from chalicelib.domain.task_state import State
 
 SkipReason = Literal["blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other"]
+
+# A market day as the API takes it: ``YYYY-MM-DD`` within 2000-2099, nothing pydantic would also read as a day
+# ("0", an epoch number, a datetime). The schema states the same pattern, so clients and the handler agree.
+DAY_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DAY_RE = re.compile(DAY_PATTERN)
+# A trade id as every route takes it: the marketplace's are digits; letters, '-' and '_' stay allowed.
+TID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY_RE.match(value):
+        raise ValueError("must be a day written YYYY-MM-DD, from 2000 to 2099")
+    return value
+
+
+MarketDay = Annotated[
+    date,
+    BeforeValidator(_iso_day),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
 
 
 class _Model(BaseModel):
@@ -70,7 +93,7 @@ class SampleTrade(_Model):
 
     buyer_nick: str = Field(default="tb_sample_buyer", min_length=1, max_length=64)
     item_title: str = Field(default="保温杯", max_length=120)
-    trade_date: date | None = None
+    trade_date: MarketDay | None = None
 
 
 class PreviewRequest(_Model):
@@ -103,8 +126,8 @@ class TaskQuery(_Model):
     """Filters of the task list: state, and the market days (GMT+8) the trades ended on."""
 
     state: State | None = None
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: MarketDay | None = Field(default=None, alias="from")
+    to: MarketDay | None = None
     cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
     limit: int = Field(default=25, ge=1, le=100)
 

@@ -1,4 +1,11 @@
-"""The HTTP surface's shared shapes: one JSON error body, and the seller derived from the session token."""
+"""The HTTP surface's shared shapes: one JSON error body, and the seller derived from the session token.
+
+Every error the app answers has the shape ``{"error": {"code", "message", "fields"?}}``, including the ones
+Chalice writes itself (405 for a method the route lacks, 415 for a content type it does not take, a 500 from a
+failing view): ``conform`` rewrites those, and ``no_route`` answers any path the app does not have. Under API
+Gateway, requests that never reach the app (no such resource or method) get the same shape from the
+template's gateway responses (``deploy/resources.json``). No error message quotes the request.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,39 @@ SESSION_PURPOSE = "seller_session"
 SESSION_COOKIE = "hp_session"
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, fields: dict | None = None, *, headers: dict | None = None
+) -> Response:
     """``{"error": {"code", "message", "fields"?}}`` with ``status``."""
     body: dict = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+    return Response(body=body, status_code=status, headers={**(headers or {}), "Content-Type": "application/json"})
+
+
+# Chalice's own error codes → ours, with a message that does not repeat what the client sent.
+_CHALICE_ERRORS = {
+    "MethodNotAllowedError": ("method_not_allowed", "this route does not take this method"),
+    "UnsupportedMediaType": ("unsupported_media_type", "this route does not take this Content-Type"),
+    "BadRequestError": ("invalid_request", "the request is invalid"),
+    "NotFoundError": ("not_found", "not found"),
+    "InternalServerError": ("internal_error", "an internal error occurred"),
+}
+
+
+def conform(response: Response) -> Response:
+    """``response``, or, when Chalice wrote it (``{"Code", "Message"}``), the same status in the one error shape."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body or "error" in body:
+        return response
+    code, message = _CHALICE_ERRORS.get(str(body.get("Code")), ("error", "the request was refused"))
+    kept = {name: value for name, value in (response.headers or {}).items() if name.lower() == "allow"}
+    return error_response(response.status_code, code, message, headers=kept)
+
+
+def no_route(request) -> Response:
+    """404 for a path the app does not have (the catch-all routes of ``app.py``)."""
+    return error_response(404, "not_found", "no such route")
 
 
 class NotAuthenticated(Exception):

@@ -17,7 +17,10 @@ ERROR_TEXT = {
     403: "The request names another seller",
     404: "Not found among this seller's own data",
     409: "Not possible in the current state; the message says why",
+    415: "The request's Content-Type is not application/json",
 }
+# Every seller route may answer these: no session, a request naming another seller, a body type it does not take.
+ALWAYS = (401, 403, 415)
 
 
 @dataclass(frozen=True)
@@ -32,19 +35,21 @@ class Operation:
     body: type[BaseModel] | None = None
     body_required: bool = True
     query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = (401,)
+    errors: tuple[int, ...] = ALWAYS
     public: bool = False
+    media: str = "application/json"  # a response that is not JSON (CSV exports) names its type here
+    also: tuple[int, ...] = ()  # other success statuses with the same body (201 created / 200 already there)
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/api/settings", "The seller's settings", m.SettingsView),
+    Operation("GET", "/api/settings", "The seller's settings", m.SettingsView, errors=(*ALWAYS, 404)),
     Operation(
         "PUT",
         "/api/settings",
         "Change settings (validated as a whole; nothing changes if any field is bad)",
         m.SettingsView,
         body=m.SettingsUpdate,
-        errors=(400, 401, 403, 409),
+        errors=(400, *ALWAYS, 404, 409),
     ),
     Operation(
         "POST",
@@ -53,7 +58,7 @@ OPERATIONS: tuple[Operation, ...] = (
         m.PreviewView,
         body=m.PreviewRequest,
         body_required=False,
-        errors=(400, 401, 403),
+        errors=(400, *ALWAYS, 404),
     ),
     Operation(
         "GET",
@@ -61,21 +66,25 @@ OPERATIONS: tuple[Operation, ...] = (
         "Review tasks, newest trade first, one page per cursor",
         m.TaskPageView,
         query=m.TaskQuery,
-        errors=(400, 401, 403),
+        errors=(400, *ALWAYS),
     ),
     Operation(
         "POST",
         "/api/tasks/{tid}/retry",
         "Schedule a failed (or held-for-review) task again",
         m.TaskActionView,
-        errors=(401, 403, 404, 409),
+        body=m.NoBody,
+        body_required=False,
+        errors=(400, *ALWAYS, 404, 409),
     ),
     Operation(
         "POST",
         "/api/tasks/{tid}/cancel",
         "Cancel a scheduled or held task (it is never posted)",
         m.TaskActionView,
-        errors=(401, 403, 404, 409),
+        body=m.NoBody,
+        body_required=False,
+        errors=(400, *ALWAYS, 404, 409),
     ),
     Operation(
         "GET",
@@ -83,7 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Blacklisted buyers (masked)",
         m.BlacklistPageView,
         query=m.PageQuery,
-        errors=(400, 401),
+        errors=(400, *ALWAYS),
     ),
     Operation(
         "POST",
@@ -91,8 +100,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "Blacklist a buyer by nick and/or open uid",
         m.BlacklistAddedView,
         status=201,
+        also=(200,),
         body=m.BuyerIdentity,
-        errors=(400, 401, 403),
+        errors=(400, *ALWAYS),
     ),
     Operation(
         "DELETE",
@@ -100,7 +110,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Remove a buyer by entry id, nick or open uid",
         m.BlacklistRemovedView,
         body=m.BlacklistRemoval,
-        errors=(400, 401, 403, 404),
+        errors=(400, *ALWAYS, 404),
     ),
     Operation(
         "GET",
@@ -108,10 +118,60 @@ OPERATIONS: tuple[Operation, ...] = (
         "Per-day posted, skipped by reason, failed, expired and buyer ratings",
         m.StatsView,
         query=m.StatsQuery,
-        errors=(400, 401),
+        errors=(400, *ALWAYS),
     ),
-    Operation("GET", "/api/subscription", "Plan, paid-until, features and days left", m.SubscriptionView),
-    Operation("GET", "/api/openapi.json", "This document", None, errors=(), public=True),
+    Operation(
+        "GET",
+        "/api/subscription",
+        "Plan, paid-until, features and days left",
+        m.SubscriptionView,
+        errors=(*ALWAYS, 404),
+    ),
+    Operation("GET", "/api/journey", "A new seller's first run, step by step", m.JourneyView, errors=(*ALWAYS, 404)),
+    Operation(
+        "GET",
+        "/api/ratings",
+        "Neutral/bad ratings received, newest first, with triage and a suggested reply (中差评中心)",
+        m.RatingPageView,
+        query=m.RatingQuery,
+        errors=(*ALWAYS, 400),
+    ),
+    Operation(
+        "GET",
+        "/api/ratings/insight",
+        "What buyers complained about: by category per market day and in total",
+        m.InsightView,
+        query=m.InsightQuery,
+        errors=(*ALWAYS, 400),
+    ),
+    Operation(
+        "POST",
+        "/api/ratings/{tid}/explain",
+        "Post the reply to a rating (the suggestion, or the edited text) through the write guard",
+        m.ExplainResultView,
+        body=m.ExplainRequest,
+        body_required=False,
+        errors=(*ALWAYS, 400, 404, 409),
+    ),
+    Operation(
+        "GET",
+        "/api/export/reviews.csv",
+        "Review tasks of the chosen market days as CSV (UTF-8 with BOM)",
+        None,
+        query=m.ExportQuery,
+        errors=(*ALWAYS, 400),
+        media="text/csv",
+    ),
+    Operation(
+        "GET",
+        "/api/export/ratings.csv",
+        "Neutral/bad ratings with triage and replies as CSV (UTF-8 with BOM)",
+        None,
+        query=m.ExportQuery,
+        errors=(*ALWAYS, 400),
+        media="text/csv",
+    ),
+    Operation("GET", "/api/openapi.json", "This document", None, errors=(415,), public=True),
 )
 
 
@@ -124,7 +184,7 @@ def _models() -> list[type[BaseModel]]:
 
 def _parameters(op: Operation, schemas: dict) -> list[dict]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9A-Za-z_-]+$"}}
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": m.TID_PATTERN}}
         for name in _path_params(op.path)
     ]
     if op.query is not None:
@@ -147,6 +207,7 @@ def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
     if op.public:
         doc["security"] = []
         doc["responses"] = {"200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}}}
+        doc["responses"] |= {str(status): _error_doc(status, refs) for status in op.errors}
         return doc
     params = _parameters(op, schemas)
     if params:
@@ -156,19 +217,25 @@ def _operation(op: Operation, refs: dict, schemas: dict) -> dict:
             "required": op.body_required,
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
-    responses = {
-        str(op.status): {
+    success = (
+        {"description": op.summary, "content": {op.media: {"schema": {"type": "string"}}}}
+        if op.response is None
+        else {
             "description": op.response.__doc__.strip().splitlines()[0],
             "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
         }
-    }
-    for status in op.errors:
-        responses[str(status)] = {
-            "description": ERROR_TEXT[status],
-            "content": {"application/json": {"schema": refs[(m.ErrorBody, "serialization")]}},
-        }
+    )
+    responses = {str(status): success for status in (op.status, *op.also)}
+    responses |= {str(status): _error_doc(status, refs) for status in op.errors}
     doc["responses"] = responses
     return doc
+
+
+def _error_doc(status: int, refs: dict) -> dict:
+    return {
+        "description": ERROR_TEXT[status],
+        "content": {"application/json": {"schema": refs[(m.ErrorBody, "serialization")]}},
+    }
 
 
 def _camel(path: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+import re
 from functools import wraps
 
 from chalice import Response
@@ -53,6 +54,7 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (seller_blacklist.EntryNotFound, 404, "not_found"),
     (task_actions.ActionRefused, 409, "conflict"),
     (seller_settings.SettingsConflict, 409, "conflict"),
+    (seller_views.DayOutOfRange, 400, "invalid_request"),
 )
 
 
@@ -140,13 +142,17 @@ def _query(request, model: type[BaseModel], seller_id: str) -> BaseModel:
 
 
 def _tid(tid: str) -> str:
-    if not tid or len(tid) > 64 or not tid.replace("-", "").replace("_", "").isalnum() or not tid.isascii():
-        raise RequestInvalid("not a trade id", {"tid": "letters, digits, '-' and '_' only"})
+    # The OpenAPI document states the same pattern for the path parameter.
+    if not _TID.match(tid or ""):
+        raise RequestInvalid("not a trade id", {"tid": "1-64 letters, digits, '-' and '_'"})
     return tid
 
 
 def _epoch(value) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+
+_TID = re.compile(m.TID_PATTERN)
+
 
 
 def task_view(task, *, now: datetime) -> m.TaskView:

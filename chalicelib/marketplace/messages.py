@@ -53,8 +53,9 @@ class Message(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(min_length=1)
-    topic: str = Field(min_length=1)
+    # Ids and topics are logged and echoed in the per-message results: printable ASCII of bounded length only.
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")
+    topic: str = Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")
     pub_time: datetime
     user_id: str | None = None
     user_nick: str | None = None

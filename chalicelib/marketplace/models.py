@@ -25,17 +25,32 @@ def format_top_time(moment: datetime) -> str:
 
 
 def parse_top_time(value: object) -> datetime | None:
-    """Parse a TOP time (GMT+8 string, or epoch milliseconds) into an aware UTC datetime; empty → None."""
+    """Parse a TOP time (GMT+8 string, or epoch milliseconds) into an aware UTC datetime; empty → None.
+
+    Raises ``ValueError`` (never quoting the input) for anything else, including numbers that are not finite
+    or times outside [2000, 2100).
+    """
+# Every marketplace time lies in this range; anything outside it (year 9999, 1e400 ms, a negative epoch) is
+# refused here, so no later date arithmetic on it can overflow.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    epoch_ms = isinstance(value, int | float) or (isinstance(value, str) and value.isdigit())
     try:
-        local = datetime.strptime(value, TOP_TIME_FORMAT)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        if epoch_ms:
+            parsed = datetime.fromtimestamp(int(value) / 1000, UTC)  # type: ignore[arg-type]
+        else:
+            local = datetime.strptime(value, TOP_TIME_FORMAT)  # type: ignore[arg-type]
+            parsed = local.replace(tzinfo=GMT8).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
         # The input is not quoted: times travel next to buyer data and errors end up in logs.
         raise ValueError("not a marketplace time (YYYY-MM-DD HH:MM:SS or epoch ms)") from None
-    return local.replace(tzinfo=GMT8).astimezone(UTC)
+    if not EARLIEST_TIME <= parsed < LATEST_TIME:
+        raise ValueError("marketplace time out of range")
+    return parsed
 
 
 def yuan_to_fen(value: object) -> int:
@@ -43,9 +58,9 @@ def yuan_to_fen(value: object) -> int:
     try:
         amount = Decimal(str(value)) * 100
     except InvalidOperation as exc:
-        raise ValueError(f"not an amount: {value!r}") from exc
-    if amount != amount.to_integral_value():
-        raise ValueError(f"amount finer than a fen: {value!r}")
+        raise ValueError("not an amount") from exc
+    if not amount.is_finite() or amount != amount.to_integral_value():
+        raise ValueError("not an amount in whole fen")
     return int(amount)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.marketplace.models import format_top_time, parse_top_time
+
 TRADE_SUCCESS = "taobao_trade_TradeSuccess"
 TRADE_RATED = "taobao_trade_TradeRated"
 REFUND_CREATED = "taobao_refund_RefundCreated"
@@ -32,24 +34,35 @@ class _Content(BaseModel):
 
 
 class TradeSuccess(_Content):
-    """A trade finished successfully: the buyer confirmed receipt."""
+    """A trade finished successfully: the buyer confirmed receipt.
 
-    payment: str | None = None
-    status: str | None = None
+    ``end_time`` is kept as the market's ``YYYY-MM-DD HH:MM:SS`` (GMT+8) text; epoch milliseconds are accepted
+    and rewritten so. A value that is no market time, or lies outside [2000, 2100), is a validation error: the
+    message can never succeed, so it is rejected rather than retried.
+    """
+
+    payment: str | None = Field(default=None, max_length=32)
+    status: str | None = Field(default=None, max_length=64)
     item_title: str | None = Field(default=None, max_length=120)
     end_time: str | None = None
+
+    @field_validator("end_time", mode="before")
+    @classmethod
+    def _market_time(cls, value: object) -> str | None:
+        parsed = parse_top_time(value)  # raises ValueError without quoting the value
+        return None if parsed is None else format_top_time(parsed)
 
 
 class TradeRated(_Content):
     """A rating was given on the trade (by the buyer, the seller, or unknown)."""
 
-    rater: str = "buyer"
+    rater: str = Field(default="buyer", max_length=16)
     result: str = Field(pattern=r"^(good|neutral|bad)$")
 
 
 class RefundEvent(_Content):
     """A refund was created, closed (cancelled) or succeeded."""
 
-    refund_id: str | None = None
-    refund_fee: str | None = None
-    refund_phase: str | None = None
+    refund_id: str | None = Field(default=None, max_length=64)
+    refund_fee: str | None = Field(default=None, max_length=32)
+    refund_phase: str | None = Field(default=None, max_length=32)

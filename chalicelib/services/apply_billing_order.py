@@ -26,7 +26,7 @@ from chalicelib.services.inbound_messages import MessageResult
 from chalicelib.store import orders, rejected, sellers
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Seller
-from chalicelib.telemetry import count, logger
+from chalicelib.telemetry import count, failure, logger
 
 PLAN_EXPIRED = "plan_expired"
 REJECTED_SOURCE = "billing"
@@ -226,9 +226,9 @@ def handle_billing_message(msg: Message, *, now: datetime) -> MessageResult:
             keep_rejected(exc.reason, msg.model_dump(mode="json"), now=now, ref=msg.id)
             return MessageResult(msg.id, "rejected", exc.reason)
         applied = apply_order(content, closed=msg.topic == topics.ORDER_CLOSED, now=now)
-    except Exception:
+    except Exception as exc:
         # Storage or contention trouble: the sender delivers the message again.
         count("BillingMessageFailed")
-        logger.exception("billing message failed", extra={"message_id": msg.id})
+        logger.error("billing message failed", extra={"message_id": msg.id, **failure(exc)})
         return MessageResult(msg.id, "error", "temporary failure, retry")
     return MessageResult(msg.id, "duplicate" if applied.outcome == orders.DUPLICATE else "ok")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage, Message
+from chalicelib.services import runtime
 from chalicelib.services.handle_buyer_rating import TradeNotKnownYet
 from chalicelib.services.schedule_review import UnknownSeller, schedule_trade
-from chalicelib.telemetry import count, logger
+from chalicelib.store import sellers
+from chalicelib.telemetry import count, failure, logger
 
 
 @dataclass(frozen=True)
@@ -30,60 +32,68 @@ class MessageResult:
         return out
 
 
-def _trade_success(msg: Message, now: datetime) -> str:
+def _trade_success(msg: Message, seller_id: str, now: datetime) -> str:
     trade = topics.TradeSuccess.model_validate(msg.payload())
-    return schedule_trade(_seller_id(msg), trade, pub_time=msg.pub_time, now=now).outcome
+    return schedule_trade(seller_id, trade, pub_time=msg.pub_time, now=now).outcome
 
 
-def _seller_id(msg: Message) -> str:
+def _known_seller(msg: Message) -> str:
+    """The seller the message is for; raise ``MalformedMessage`` or ``UnknownSeller`` before anything is written."""
     if not msg.user_id:
         raise MalformedMessage("user_id (the seller) is missing")
-    return str(msg.user_id)
+    seller_id = str(msg.user_id)
+    if sellers.cached(seller_id) is None:
+        raise UnknownSeller(seller_id)
+    return seller_id
 
 
 def _handlers():
     from chalicelib.services import handle_buyer_rating, handle_refund
 
+    def refund(status: str):
+        return lambda msg, seller_id, now: handle_refund.on_refund(
+            seller_id, status, topics.RefundEvent.model_validate(msg.payload()), now=now
+        )
+
     return {
         topics.TRADE_SUCCESS: _trade_success,
-        topics.TRADE_RATED: lambda msg, now: handle_buyer_rating.on_trade_rated(
-            _seller_id(msg), topics.TradeRated.model_validate(msg.payload()), now=now
+        topics.TRADE_RATED: lambda msg, seller_id, now: handle_buyer_rating.on_trade_rated(
+            seller_id, topics.TradeRated.model_validate(msg.payload()), now=now
         ),
-        topics.REFUND_CREATED: lambda msg, now: handle_refund.on_refund(
-            _seller_id(msg), "created", topics.RefundEvent.model_validate(msg.payload()), now=now
-        ),
-        topics.REFUND_CLOSED: lambda msg, now: handle_refund.on_refund(
-            _seller_id(msg), "closed", topics.RefundEvent.model_validate(msg.payload()), now=now
-        ),
-        topics.REFUND_SUCCESS: lambda msg, now: handle_refund.on_refund(
-            _seller_id(msg), "succeeded", topics.RefundEvent.model_validate(msg.payload()), now=now
-        ),
+        topics.REFUND_CREATED: refund("created"),
+        topics.REFUND_CLOSED: refund("closed"),
+        topics.REFUND_SUCCESS: refund("succeeded"),
     }
 
 
+def _rejected(msg: Message, reason: str) -> MessageResult:
+    count("MessageRejected")
+    logger.warning("message rejected", extra={"message_id": msg.id, "topic": msg.topic, "reason": reason})
+    return MessageResult(msg.id, "rejected", reason)
+
+
 def handle_message(msg: Message, *, now: datetime) -> MessageResult:
-    """Process one message; validation problems are rejected (and counted), infrastructure errors retried."""
+    """Process one message: ``ok``/``duplicate``, ``rejected`` when it can never succeed (the sender must not
+    retry it; nothing of it was written), ``error`` when a retry may succeed. Reasons never quote the input."""
     handler = _handlers().get(msg.topic)
     if handler is None:
         count("MessageUnknownTopic")
         return MessageResult(msg.id, "ignored", f"topic {msg.topic} is not used")
     try:
-        outcome = handler(msg, now)
+        outcome = handler(msg, _known_seller(msg), now)
     except (ValidationError, MalformedMessage) as exc:
-        count("MessageRejected")
-        reason = exc.reason if isinstance(exc, MalformedMessage) else _first_error(exc)
-        logger.warning("message rejected", extra={"message_id": msg.id, "topic": msg.topic, "reason": reason})
-        return MessageResult(msg.id, "rejected", reason)
+        return _rejected(msg, exc.reason if isinstance(exc, MalformedMessage) else _first_error(exc))
     except UnknownSeller:
-        count("MessageRejected")
-        logger.warning("message for unknown seller", extra={"message_id": msg.id, "topic": msg.topic})
-        return MessageResult(msg.id, "rejected", "seller has not authorized the app")
+        return _rejected(msg, "seller has not authorized the app")
     except TradeNotKnownYet:
+        if now - msg.pub_time > timedelta(days=runtime.rules().rating_window_days):
+            # Its trade never came within the rating window: nothing the rating could change is left.
+            return _rejected(msg, "trade unknown and its rating window is over")
         count("MessageDeferred")
         return MessageResult(msg.id, "error", "trade not known yet, retry later")
-    except Exception:
+    except Exception as exc:
         count("MessageFailed")
-        logger.exception("message failed", extra={"message_id": msg.id, "topic": msg.topic})
+        logger.error("message failed", extra={"message_id": msg.id, "topic": msg.topic, **failure(exc)})
         return MessageResult(msg.id, "error", "temporary failure, retry")
     count("MessageAccepted")
     return MessageResult(msg.id, "duplicate" if outcome == "duplicate" else "ok")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.container import get_settings
 from chalicelib.domain import refunds as refund_rules
@@ -13,6 +13,7 @@ from chalicelib.domain.lint import lint
 from chalicelib.domain.market_time import format_market_time, market_date, parse_market_time
 from chalicelib.domain.settings import SellerSettings, effective_mode
 from chalicelib.domain.task_state import State
+from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.topics import TradeSuccess
 from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
 from chalicelib.services import runtime
@@ -21,6 +22,8 @@ from chalicelib.services.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, sellers, stats, tasks
 from chalicelib.telemetry import count, logger
 
+# Clocks differ a little; a trade end further ahead than this is no real trade's.
+FUTURE_SKEW = timedelta(days=1)
 # The worker's wording for a lint failure (``lint: <guard reason>``), so both paths read alike.
 IDENTITY_LINT_REASON = "lint: content failed lint: buyer_identity"
 
@@ -76,6 +79,9 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     settings = view.settings
     rules = runtime.rules()
     trade_end = parse_market_time(trade.end_time) if trade.end_time else pub_time
+    if trade_end > now + FUTURE_SKEW:
+        # A trade cannot end after the message about it; such a task would wait for years in the table.
+        raise MalformedMessage("end_time: the trade ends in the future")
     hashes = buyer_keys(runtime.buyer_secret(), trade.buyer_nick, trade.buyer_open_uid)
     masked = mask_nick(trade.buyer_nick) if trade.buyer_nick else None
     index, content = render_content(

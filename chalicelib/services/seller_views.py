@@ -22,7 +22,11 @@ from chalicelib.store.models import STAT_COUNTERS, Task
 
 SKIP_REASONS = ("blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other")
 RATINGS = ("good", "neutral", "bad")
+# The days a task list can be filtered by: any trade of the app's lifetime (and no date arithmetic overflows).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 MAX_CURSOR_CHARS = 512
+MAX_CURSOR_NUMBER = 2**53  # any epoch second, far below DynamoDB's 38 digits
 
 
 class SellerMissing(LookupError):
@@ -31,6 +35,10 @@ class SellerMissing(LookupError):
 
 class CursorInvalid(ValueError):
     """A pagination cursor that this API did not hand out."""
+
+
+class DayOutOfRange(ValueError):
+    """A market day outside the years any trade can have (the API's schema says the same)."""
 
 
 def seller_view(seller_id: str) -> SellerView:
@@ -60,6 +68,8 @@ def decode_cursor(text: str, types: tuple[type, ...]) -> list:
         or len(position) != len(types)
         or not all(type(part) is kind for part, kind in zip(position, types, strict=True))
         or any(part == "" for part in position)
+        # A key part DynamoDB would refuse (a number of 40 digits) is not a position this API handed out.
+        or any(type(part) is int and not 0 <= part <= MAX_CURSOR_NUMBER for part in position)
     ):
         raise CursorInvalid("malformed cursor")
     return position
@@ -85,6 +95,8 @@ def list_tasks(seller_id: str, *, where: TaskFilter, cursor: str | None, limit: 
     if cursor:
         trade_end, tid = decode_cursor(cursor, (int, str))
         after = (trade_end, tid)
+    if any(day and not FIRST_DAY <= day <= LAST_DAY for day in (where.first_day, where.last_day)):
+        raise DayOutOfRange(f"days run from {FIRST_DAY} to {LAST_DAY}")
     first = _day_start(where.first_day) if where.first_day else None
     last = _day_start(where.last_day + timedelta(days=1)) - 1 if where.last_day else None
     page = task_queries.page_by_trade_end(

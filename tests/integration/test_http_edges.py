@@ -1,0 +1,52 @@
+"""What Chalice or API Gateway would answer by themselves — a method a route lacks, a content type it does not
+take, a path the app does not have — comes back in the API's one error shape, and never repeats the request."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import json_body
+
+BEARER = "Bearer hp-canary-token-0123456789"
+
+
+def _error(response) -> dict:
+    body = json_body(response)
+    assert set(body) == {"error"}, body
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "fields"}
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/stats"), ("DELETE", "/api/settings"), ("PATCH", "/webhooks/marketplace"), ("POST", "/")],
+)
+def test_a_method_the_route_lacks_is_405_in_the_error_shape(client, method, path):
+    response = client.http.request(method, path, headers={"Authorization": BEARER}, body=b"")
+    assert response.status_code == 405
+    assert _error(response)["code"] == "method_not_allowed"
+    assert response.headers.get("Allow")
+    assert method not in _error(response)["message"]
+
+
+def test_a_content_type_the_route_does_not_take_is_415_in_the_error_shape(client):
+    response = client.http.put(
+        "/api/settings", headers={"Content-Type": "text/x-canary-type", "Authorization": BEARER}, body=b"{}"
+    )
+    assert response.status_code == 415
+    assert _error(response)["code"] == "unsupported_media_type"
+    assert b"canary" not in response.body
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/nope", "/api/tasks/1/retry/more", "/nope", "/a/b/c/d/e/f/g/h/i/j", "/API/settings", "/api/"]
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_an_unknown_path_is_404_and_never_echoes_the_bearer_token(client, path, method):
+    response = client.http.request(method, path, headers={"Authorization": BEARER}, body=b"")
+    assert response.status_code == 404, (path, response.body)
+    assert _error(response)["code"] == "not_found"
+    assert b"canary" not in response.body
+    assert "canary" not in json.dumps(dict(response.headers))
