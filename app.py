@@ -95,6 +95,36 @@ def api_subscription():
     return _handler("seller_api").subscription(app.current_request)
 
 
+@app.route("/api/journey", methods=["GET"])
+def api_journey():
+    return _handler("seller_api").journey(app.current_request)
+
+
+@app.route("/api/ratings", methods=["GET"])
+def api_ratings():
+    return _handler("seller_api").list_ratings(app.current_request)
+
+
+@app.route("/api/ratings/insight", methods=["GET"])
+def api_rating_insight():
+    return _handler("seller_api").rating_insight(app.current_request)
+
+
+@app.route("/api/ratings/{tid}/explain", methods=["POST"])
+def api_rating_explain(tid):
+    return _handler("seller_api").explain_rating(app.current_request, tid)
+
+
+@app.route("/api/export/reviews.csv", methods=["GET"])
+def api_export_reviews():
+    return _handler("seller_api").export_reviews(app.current_request)
+
+
+@app.route("/api/export/ratings.csv", methods=["GET"])
+def api_export_ratings():
+    return _handler("seller_api").export_ratings(app.current_request)
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def api_openapi():
     return _handler("seller_api").openapi(app.current_request)
@@ -134,8 +164,8 @@ def reconcile_fanout(event):
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
     return _handler("reconcile").handle(event.to_dict(), event.context)
+
+
 @app.on_sqs_message(queue=BILLING_QUEUE, batch_size=5, name="billing_worker")
 def billing_worker(event):
     return _handler("billing").daily_work(event.to_dict(), event.context)
-
-

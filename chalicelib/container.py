@@ -79,6 +79,7 @@ CACHE_TTLS: dict[str, float] = {
     "blacklist": 60.0,
     "control": 30.0,  # kill switches take effect within half a minute
     "rules": 60.0,
+    "triage": 60.0,  # complaint model and categories: an operator's replacement is in force within a minute
     "tokens": 300.0,  # decrypted session keys: one KMS Decrypt per seller per five minutes, not per review
 }
 

@@ -19,6 +19,7 @@ ReviewMode = Literal["immediate", "delay", "after_buyer"]
 NeutralOrBadPolicy = Literal["skip", "rate_good_anyway", "hold_for_review"]
 
 MAX_TEMPLATES = 20
+MAX_CATEGORIES = 30
 
 # Lint findings about the posting rather than the text; templates are judged on their text only.
 _NOT_ABOUT_TEXT = frozenset({"result_not_allowed", "empty_content"})
@@ -70,6 +71,11 @@ class SellerSettings(BaseModel):
     auto_blacklist_on_bad: bool = False
     auto_explain: bool = False
     explain_templates: tuple[str, ...] = Field(default=(), max_length=MAX_TEMPLATES)
+    # The seller's own replies per complaint category (the category's defaults are used where none are set),
+    # and the categories answered automatically when auto_explain is on (none listed: every category that
+    # allows it). Category keys are checked against the categories in force by the service that saves them.
+    explain_by_category: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_CATEGORIES)
+    auto_explain_categories: tuple[str, ...] = Field(default=(), max_length=MAX_CATEGORIES)
     alerts: Alerts = Alerts()
     dry_run: bool = False
 
@@ -128,8 +134,14 @@ def validate_settings(data: Mapping[str, Any], *, features: frozenset[str], rule
         problems["fallback_margin_hours"] = f"must be at most {max_margin} hours (the rating window less an hour)"
     problems |= _text_problems("templates", settings.templates, rules, "review")
     problems |= _text_problems("explain_templates", settings.explain_templates, rules, "explain")
-    if settings.auto_explain and not settings.explain_templates:
-        problems["explain_templates"] = "auto_explain needs at least one explanation template"
+    for category, texts in settings.explain_by_category.items():
+        if len(texts) > MAX_TEMPLATES:
+            problems[f"explain_by_category.{category}"] = f"List should have at most {MAX_TEMPLATES} items"
+            continue
+        for index, text in enumerate(texts):
+            if not text.strip():
+                problems[f"explain_by_category.{category}.{index}"] = "templates must not be blank"
+        problems |= _text_problems(f"explain_by_category.{category}", texts, rules, "explain")
     problems |= _plan_problems(settings, features)
     if problems:
         raise SettingsInvalid(problems)

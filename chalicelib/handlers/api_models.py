@@ -290,3 +290,132 @@ class SubscriptionView(_Model):
     days_left: int
     features: list[str]
     hourly_cap: int
+
+
+# -- the bad-review center, insight, exports, first-run journey ---------------------------------------------------
+RatingState = Literal["due", "explained", "expired"]
+
+
+class RatingQuery(_Model):
+    """Which neutral/bad ratings to list: received in the last ``days`` market days, by state and category."""
+
+    days: int = Field(default=30, ge=1, le=180)
+    state: RatingState | None = None
+    category: str | None = Field(default=None, pattern=r"^[a-z_]{1,32}$")
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class TriageView(_Model):
+    """What the buyer's words complain about, how sure the model is, and how the text reads."""
+
+    category: str
+    category_name: str
+    confidence: float
+    sentiment: Literal["positive", "negative"]
+    positive: float
+    auto_explain_allowed: bool = Field(description="false for bad faith: report it instead of replying")
+
+
+class ExplanationView(_Model):
+    """The seller's reply as posted (or refused by the write guard, or tried in dry run)."""
+
+    state: Literal["explained", "dry_run", "refused", "failed"]
+    text: str
+    at: datetime
+
+
+class RatingView(_Model):
+    """A neutral/bad rating the seller received, with the suggested reply (the buyer only masked)."""
+
+    tid: str
+    item_title: str | None
+    buyer: str | None
+    result: Literal["neutral", "bad"]
+    text: str | None = Field(description="the buyer's words; null while they could not be read")
+    rated_at: datetime
+    state: RatingState
+    explain_due: datetime | None
+    explanation: ExplanationView | None
+    triage: TriageView | None
+    suggestion: str
+
+
+class RatingPageView(_Model):
+    """A page of ratings, newest first."""
+
+    ratings: list[RatingView]
+    next_cursor: str | None
+
+
+class ExplainRequest(_Model):
+    """The reply to post: the suggestion when ``text`` is absent, else the seller's edited template."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class ExplainResultView(_Model):
+    """The rating after the reply, and what the write path answered (explained, dry_run, lint_failed, ...)."""
+
+    rating: RatingView
+    result: str
+
+
+class InsightQuery(_Model):
+    """How many market days back, today included."""
+
+    days: int = Field(default=30, ge=7, le=90)
+
+
+class CategoryView(_Model):
+    """A complaint category: key, name, default replies, whether it may be answered automatically."""
+
+    key: str
+    name: str
+    templates: list[str]
+    auto_explain: bool
+
+
+class ComplaintDayView(_Model):
+    """Complaints received on one market day, by category."""
+
+    day: date
+    counts: dict[str, int]
+
+
+class InsightView(_Model):
+    """What buyers complained about: per day and in total by category, and how many got a reply."""
+
+    days: list[ComplaintDayView]
+    totals: dict[str, int]
+    total: int
+    explained: int
+    categories: list[CategoryView]
+
+
+class ExportQuery(_Model):
+    """Market days (GMT+8) to export, at most 90 apart; default the last 30."""
+
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExportQuery:
+        if self.from_ and self.to and (self.from_ > self.to or (self.to - self.from_).days > 90):
+            raise ValueError("'from' must not be after 'to', and at most 90 days apart")
+        return self
+
+
+class JourneyStep(_Model):
+    """One step of a new seller's first run: done, the one to do now, or still to come."""
+
+    step: Literal["subscription", "authorization", "backfill", "first_reviews"]
+    state: Literal["done", "current", "todo"]
+    detail: dict[str, int | str | None] = Field(default_factory=dict)
+
+
+class JourneyView(_Model):
+    """Where a new seller stands, step by step, and whether all of it is done."""
+
+    steps: list[JourneyStep]
+    complete: bool

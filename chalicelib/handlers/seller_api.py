@@ -8,22 +8,27 @@ so the answer never tells whether another seller has it. Errors are classified o
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 import re
 from functools import wraps
 
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import i18n
 from chalicelib.config import clock
 from chalicelib.domain import templates
+from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
-from chalicelib.services import seller_blacklist, seller_settings, seller_views, task_actions
+from chalicelib.services import rating_center, seller_blacklist, seller_settings, seller_views, task_actions
+from chalicelib.services.journey import journey_of
 from chalicelib.telemetry import count, logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -58,13 +63,17 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
-def _error(exc: Exception) -> Response | None:
+def _error(exc: Exception, lang: str = i18n.DEFAULT) -> Response | None:
     for kind, status, code in _ERRORS:
         if isinstance(exc, kind):
             fields = getattr(exc, "fields", None)
             if isinstance(exc, seller_views.CursorInvalid):
                 fields = {"cursor": str(exc)}
-            return error_response(status, getattr(exc, "code", code), str(exc) or code, fields)
+            code = getattr(exc, "code", code)
+            # The code is the stable identifier; the message and the field reasons are for the seller, localized.
+            message = i18n.text(f"error.{code}", lang) if i18n.has(f"error.{code}") else str(exc) or code
+            fields = {name: i18n.reason(why, lang) for name, why in fields.items()} if fields else fields
+            return error_response(status, code, message, fields)
     return None
 
 
@@ -78,7 +87,7 @@ def _route(handler: Callable) -> Callable:
             _claim_seller(dict(request.query_params or {}), seller_id)
             return handler(request, seller_id, *args)
         except Exception as exc:
-            answer = _error(exc)
+            answer = _error(exc, i18n.request_language(request.headers))
             if answer is None:
                 raise
             count(f"Api{answer.status_code}")
@@ -151,8 +160,8 @@ def _tid(tid: str) -> str:
 def _epoch(value) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if value is not None else None
 
-_TID = re.compile(m.TID_PATTERN)
 
+_TID = re.compile(m.TID_PATTERN)
 
 
 def task_view(task, *, now: datetime) -> m.TaskView:
@@ -354,3 +363,177 @@ def subscription(request, seller_id: str) -> Response:
 def openapi(request) -> Response:
     """The OpenAPI 3.1 document of this API (public: it describes, it reveals no data)."""
     return Response(body=document(), status_code=200, headers={"Content-Type": "application/json"})
+
+
+# -- the bad-review center (中差评中心), insight, exports, the first-run journey ----------------------------------
+_ERRORS += ((rating_center.NotExplainable, 409, "not_explainable"),)
+
+
+def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
+    task, found = item.task, item.triage
+    explanation = None
+    if item.explanation:
+        e = item.explanation
+        explanation = m.ExplanationView(state=e["state"], text=e.get("text") or "", at=_epoch(e["at"]))
+    return m.RatingView(
+        tid=task.tid,
+        item_title=task.item_title,
+        buyer=task.buyer_masked,
+        result=task.buyer_rating,
+        text=task.rating_text,
+        rated_at=_epoch(task.bad_rated_at or task.buyer_rated_at or task.updated_at),
+        state=item.state,
+        explain_due=item.explain_due,
+        explanation=explanation,
+        triage=m.TriageView(
+            category=item.category.key,
+            category_name=item.category.name(lang),
+            confidence=found["confidence"],
+            sentiment=found["sentiment"],
+            positive=found["positive"],
+            auto_explain_allowed=item.category.auto_explain,
+        )
+        if found
+        else None,
+        suggestion=item.suggestion,
+    )
+
+
+@_route
+def list_ratings(request, seller_id: str) -> Response:
+    """A page of the neutral/bad ratings the seller received, newest first, with triage and suggested replies."""
+    query = _query(request, m.RatingQuery, seller_id)
+    where = rating_center.RatingFilter(
+        days=query.days,
+        states=frozenset({query.state}) if query.state else None,
+        categories=frozenset({query.category}) if query.category else None,
+    )
+    items, cursor = rating_center.list_ratings(
+        seller_id, where=where, cursor=query.cursor, limit=query.limit, now=clock.now()
+    )
+    lang = i18n.request_language(request.headers)
+    return _ok(m.RatingPageView(ratings=[_rating_view(item, lang) for item in items], next_cursor=cursor))
+
+
+@_route
+def explain_rating(request, seller_id: str, tid: str) -> Response:
+    """Post the reply to one rating (the suggestion, or the seller's edited text) through the write guard."""
+    asked = _body(request, m.ExplainRequest, seller_id, optional=True)
+    item, result = rating_center.explain_now(seller_id, _tid(tid), template=asked.text, now=clock.now())
+    lang = i18n.request_language(request.headers)
+    return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
+
+
+def _category_view(category, lang: str) -> m.CategoryView:
+    return m.CategoryView(
+        key=category.key,
+        name=category.name(lang),
+        templates=list(category.templates),
+        auto_explain=category.auto_explain,
+    )
+
+
+@_route
+def rating_insight(request, seller_id: str) -> Response:
+    """Complaints by category per market day over the last ``days`` days, with the categories in force."""
+    query = _query(request, m.InsightQuery, seller_id)
+    found = rating_center.insight(seller_id, days=query.days, now=clock.now())
+    lang = i18n.request_language(request.headers)
+    return _ok(
+        m.InsightView(
+            days=[m.ComplaintDayView(day=day, counts=counts) for day, counts in found.days],
+            totals=found.totals,
+            total=sum(found.totals.values()),
+            explained=found.explained,
+            categories=[_category_view(c, lang) for c in found.categories],
+        )
+    )
+
+
+_CSV_ROWS = 10_000  # an export past this is cut: a month of a very large shop's reviews fits
+
+
+def _csv(name: str, header: list[str], rows, lang: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([i18n.text(f"csv.{column}", lang) for column in header])
+    writer.writerows(rows)
+    # The byte-order mark makes Excel read the file as UTF-8, so Chinese text opens unmangled.
+    return Response(
+        body="\ufeff" + out.getvalue(),
+        status_code=200,
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _market(value) -> str:
+    return format_market_time(_epoch(value))[:16] if value else ""
+
+
+def _export_days(query: m.ExportQuery) -> tuple[date, date]:
+    last = query.to or market_date(clock.now())
+    return query.from_ or last - timedelta(days=29), last
+
+
+@_route
+def export_reviews(request, seller_id: str) -> Response:
+    """The seller's review tasks of the chosen market days as CSV (UTF-8 with BOM)."""
+    first, last = _export_days(_query(request, m.ExportQuery, seller_id))
+    lang = i18n.request_language(request.headers)
+    where = seller_views.TaskFilter(first_day=first, last_day=last)
+    rows, cursor = [], None
+    while len(rows) < _CSV_ROWS:
+        found, cursor = seller_views.list_tasks(seller_id, where=where, cursor=cursor, limit=100)
+        for t in found:
+            posted_at = (t.response or {}).get("posted_at") if t.state == "posted" else None
+            rating = i18n.text(f"value.{t.buyer_rating}", lang) if t.buyer_rating else ""
+            state = i18n.text(f"state.{t.state}", lang)
+            rows.append([t.tid, t.item_title or "", t.buyer_masked or "", state, t.reason or ""])
+            rows[-1] += [_market(t.trade_end), _market(posted_at), t.content or "", rating]
+        if not cursor:
+            break
+    header = ["tid", "item", "buyer", "state", "reason", "trade_end", "posted_at", "content", "buyer_rating"]
+    return _csv(f"reviews-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, rows, lang)
+
+
+@_route
+def export_ratings(request, seller_id: str) -> Response:
+    """The neutral/bad ratings received in the chosen days, with triage and replies, as CSV (UTF-8 with BOM)."""
+    first, last = _export_days(_query(request, m.ExportQuery, seller_id))
+    lang = i18n.request_language(request.headers)
+    now = clock.now()
+    days = (market_date(now) - first).days + 1
+    rows, cursor = [], None
+    while len(rows) < _CSV_ROWS:
+        items, cursor = rating_center.list_ratings(
+            seller_id, where=rating_center.RatingFilter(days=days), cursor=cursor, limit=100, now=now
+        )
+        for item in items:
+            t = item.task
+            rated = _epoch(t.bad_rated_at)
+            if rated is None or not first <= market_date(rated) <= last:
+                continue
+            found = item.triage or {}
+            reply = item.explanation or {}
+            row = [t.tid, t.item_title or "", t.buyer_masked or "", i18n.text(f"value.{t.buyer_rating}", lang)]
+            row += [_market(t.bad_rated_at), t.rating_text or "", item.category.name(lang) if found else ""]
+            row += [found.get("confidence", ""), i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
+            row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), reply.get("text") or ""]
+            rows.append([*row, format_market_time(item.explain_due)[:16] if item.explain_due else ""])
+        if not cursor:
+            break
+    header = ["tid", "item", "buyer", "buyer_rating", "rated_at", "text", "category", "confidence", "sentiment"]
+    header += ["explanation_state", "explanation", "explain_due"]
+    return _csv(f"ratings-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, rows, lang)
+
+
+@_route
+def journey(request, seller_id: str) -> Response:
+    """A new seller's first run: subscription → authorization → backfill → first reviews posted."""
+    steps = journey_of(seller_id, now=clock.now())
+    views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
+    return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib import i18n
 from chalicelib.container import get_settings
 from chalicelib.store import outbox
 from chalicelib.store.idempotency import run_once
@@ -11,6 +12,9 @@ from chalicelib.telemetry import count, logger
 
 
 def _deliver(seller_id: str, kind: str, message: str, detail: dict | None, now: datetime, key: str | None) -> dict:
+    if i18n.has(f"alert.{kind}"):
+        # Sellers read alerts in Chinese; the caller's text is the operators' wording of the same event.
+        message = i18n.text(f"alert.{kind}", **(detail or {}))
     outbox.record(seller_id, kind=kind, message=message, detail=detail, now=now, item_key=key)
     topic = get_settings().alerts_topic_arn
     message_id = None

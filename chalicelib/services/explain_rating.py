@@ -19,14 +19,20 @@ from chalicelib.telemetry import count, logger
 ACTION = "taobao.traderate.explain.add"
 
 
-def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime) -> str:
-    """Post the explanation for ``task``'s rating at most once; returns what happened."""
-    if not task.oid or not view.settings.explain_templates:
+def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime, template: str | None = None) -> str:
+    """Post the explanation for ``task``'s rating at most once; returns what happened.
+
+    ``template`` is the reply to render (the bad-review center's choice); without it one of the seller's
+    general explanation templates is used.
+    """
+    if not task.oid or not (template or view.settings.explain_templates):
         return "nothing_to_explain"
     rules = runtime.rules()
-    index = templates.choose_template(view.settings.explain_templates, "random", task.tid, 0)
+    if template is None:
+        index = templates.choose_template(view.settings.explain_templates, "random", task.tid, 0)
+        template = view.settings.explain_templates[index]
     text = templates.render(
-        view.settings.explain_templates[index],
+        template,
         templates.variables_for(
             buyer_masked=task.buyer_masked or "",
             item_title=task.item_title or "",

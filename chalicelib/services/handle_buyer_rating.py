@@ -22,8 +22,12 @@ class TradeNotKnownYet(RuntimeError):
     """The rating came before the trade's own message: the sender retries it later."""
 
 
-def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime) -> str:
-    """Apply a buyer's rating once; a redelivery repeats nothing (every effect is keyed or conditional)."""
+def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: str | None = None) -> str:
+    """Apply a buyer's rating once; a redelivery repeats nothing (every effect is keyed or conditional).
+
+    ``text`` is the buyer's words when the caller has them (reconcile reads them with the rating); a push has
+    none, and the bad-review center reads them from the marketplace.
+    """
     if rated.rater != "buyer":
         return "ignored"
     first = tasks.set_buyer_rating(seller_id, rated.tid, rated.result, now=now)
@@ -52,10 +56,10 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime) -> str:
             detail={"tid": rated.tid, "result": rated.result, "buyer": task.buyer_masked},
             once_key=f"rating:{seller_id}:{rated.tid}",
         )
-    if outcome.explain:
-        from chalicelib.services.explain_rating import explain
+    if rated.result != "good":
+        from chalicelib.services.rating_center import on_bad_rating
 
-        explain(seller_id, task, view, now=now)
+        on_bad_rating(seller_id, task, view, text=text, auto=outcome.explain, now=now)
     return "ok" if first is not None else "duplicate"
 
 

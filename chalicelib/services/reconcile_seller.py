@@ -27,6 +27,7 @@ from chalicelib.marketplace.models import Trade, fen_to_yuan
 from chalicelib.marketplace.topics import TradeRated, TradeSuccess
 from chalicelib.services import runtime
 from chalicelib.services.handle_buyer_rating import on_trade_rated
+from chalicelib.services.rating_center import weekly_summary
 from chalicelib.services.schedule_review import schedule_trade
 from chalicelib.services.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, queues, sellers, tasks
@@ -91,6 +92,7 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
         _schedule_missed_trades(seller_id, session, since, now, result)
         _settle_given_ratings(seller_id, session, since, now, result)
         _apply_missed_buyer_ratings(seller_id, session, since, now, result)
+        weekly_summary(seller_id, now=now)  # the daily per-seller pass carries the Monday complaint summary
     except mkt.SessionInvalid:
         mark_reauth(seller_id, now=now)
         result.outcome, result.reason = "skipped", "reauth"
@@ -207,7 +209,7 @@ def _apply_missed_buyer_ratings(
         except ValidationError:
             count("ReconcileRatingUnreadable")
             continue
-        on_trade_rated(seller_id, rated, now=now)
+        on_trade_rated(seller_id, rated, now=now, text=rate.content or None)
         result.ratings_applied += 1
         count("ReconcileRatingApplied")
         logger.info("missed buyer rating applied", extra={"seller_id": seller_id, "tid": tid})

@@ -11,11 +11,11 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain import templates
 from chalicelib.domain.lint import LintKind, LintProblem, lint
-from chalicelib.domain.settings import SellerSettings, apply_update
+from chalicelib.domain.settings import SellerSettings, SettingsInvalid, apply_update
 from chalicelib.security.buyer_id import mask_nick
 from chalicelib.services import runtime
 from chalicelib.services.seller_views import seller_view
-from chalicelib.store import audit, sellers
+from chalicelib.store import audit, sellers, triage_data
 from chalicelib.store.conditional import condition_failed
 from chalicelib.telemetry import count
 
@@ -61,6 +61,7 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
     """
     view = seller_view(seller_id)
     updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
+    _check_categories(updated)
     seller = view.seller
     seller.settings = updated.model_dump(mode="json")
     seller.settings_version = int(seller.settings_version or 0) + 1
@@ -82,6 +83,22 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
     )
     count("SettingsUpdated")
     return _state(seller_view(seller_id))
+
+
+def _check_categories(settings) -> None:
+    # Categories are data an operator may replace; a seller can only name the ones in force.
+    known = set(triage_data.categories().keys())
+    unknown = {
+        f"{field}.{key}": f"unknown complaint category {key!r}"
+        for field, keys in (
+            ("explain_by_category", settings.explain_by_category),
+            ("auto_explain_categories", settings.auto_explain_categories),
+        )
+        for key in keys
+        if key not in known
+    }
+    if unknown:
+        raise SettingsInvalid(unknown)
 
 
 @dataclass(frozen=True)

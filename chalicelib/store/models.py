@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -112,6 +113,20 @@ class FailedIndex(GlobalSecondaryIndex):
     updated_at = NumberAttribute(range_key=True)
 
 
+class BadRatingIndex(GlobalSecondaryIndex):
+    """Sparse index of a seller's neutral and bad buyer ratings by when they came (the bad-review center).
+
+    ``bad_rated_at`` is set only on those ratings, so the center never reads past the good ones.
+    """
+
+    class Meta:
+        index_name = "by_bad_rating"
+        projection = KeysOnlyProjection()
+
+    seller_id = UnicodeAttribute(hash_key=True)
+    bad_rated_at = NumberAttribute(range_key=True)
+
+
 class Task(Model):
     """One review task per trade."""
 
@@ -143,11 +158,16 @@ class Task(Model):
     stub = BooleanAttribute(null=True)  # created by a message that arrived before the trade's
     rev = NumberAttribute(default=0)  # bumped by every write: the guard of read-modify-write updates
     failed_day = UnicodeAttribute(null=True)  # market day the task failed; present only while failed
+    bad_rated_at = NumberAttribute(null=True)  # when a neutral/bad buyer rating came; absent for good ones
+    rating_text = UnicodeAttribute(null=True)  # the buyer's words on a neutral/bad rating
+    triage = JSONAttribute(null=True)  # what rating_text complains about: category, confidence, sentiment
+    explanation = MapAttribute(null=True)  # the seller's reply to the rating: state, text, at
     expire_at = TTLAttribute(null=True)
 
     due = DueIndex()
     by_trade_end = TradeEndIndex()
     by_failed_day = FailedIndex()
+    by_bad_rating = BadRatingIndex()
 
 
 class Control(Model):

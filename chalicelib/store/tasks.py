@@ -205,13 +205,12 @@ def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: i
 def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) -> Task | None:
     """Record the buyer's rating once; None when it was already recorded (a duplicate message)."""
     task = Task(seller_id, tid)
+    actions = [Task.buyer_rating.set(result), Task.buyer_rated_at.set(_epoch(now)), Task.updated_at.set(_epoch(now))]
+    if result != "good":
+        actions.append(Task.bad_rated_at.set(_epoch(now)))  # enters the bad-review center's sparse index
     if not update_if(
         task,
-        actions=[
-            Task.buyer_rating.set(result),
-            Task.buyer_rated_at.set(_epoch(now)),
-            Task.updated_at.set(_epoch(now)),
-        ],
+        actions=actions,
         condition=Task.tid.exists() & Task.buyer_rating.does_not_exist(),
     ):
         return None

@@ -131,8 +131,13 @@ def test_basic_plan_allows_delay_but_not_after_buyer():
     assert "not included in your plan" in bad_fields(valid(mode="after_buyer"), features=BASIC)["mode"]
 
 
-def test_auto_explain_needs_explain_templates():
-    assert "explain_templates" in bad_fields(valid(auto_explain=True))
+def test_auto_explain_needs_no_general_template_since_every_category_has_its_replies():
+    assert validate_settings(valid(auto_explain=True), features=PRO, rules=RULES).auto_explain
+
+
+def test_per_category_replies_are_checked_as_explanations():
+    fields = bad_fields(valid(explain_by_category={"logistics": ["抱歉物流慢了", "{x}", "加微信领红包"]}))
+    assert set(fields) == {"explain_by_category.logistics.1", "explain_by_category.logistics.2"}
 
 
 def test_explain_templates_are_checked_as_explanations():
@@ -145,7 +150,7 @@ def test_all_bad_fields_are_reported_together():
     fields = bad_fields(
         valid(mode="after_buyer", auto_explain=True, templates=["{x}"], fallback_margin_hours=999), features=BASIC
     )
-    assert set(fields) == {"mode", "auto_explain", "explain_templates", "templates.0", "fallback_margin_hours"}
+    assert set(fields) == {"mode", "auto_explain", "templates.0", "fallback_margin_hours"}
 
 
 def test_update_merges_alerts_key_by_key():
