@@ -49,6 +49,12 @@ def _latency(quick: bool) -> list[dict]:
     return [webhook_latency_figure(batches=10 if quick else 20)]
 
 
+def _lint(quick: bool) -> list[dict]:
+    from bench.lint_cost import lint_figure
+
+    return [lint_figure()]
+
+
 def _package(quick: bool) -> list[dict]:
     return [package_figure()]
 
@@ -89,6 +95,7 @@ FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (4,): _sweep,
     (6,): _latency,
     (1, 2, 3): _pipeline_figures,
+    (16,): _lint,
 }
 
 

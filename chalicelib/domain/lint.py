@@ -3,6 +3,10 @@
 Texts are compared after NFKC normalisation and case folding, and banned words also with whitespace
 removed, so full-width letters or spaced-out characters do not slip past the list. Problem messages
 never quote buyer data or digits found in the text.
+
+The work is bounded by the rules, not by the text: only the first ``max_length + SCAN_SLACK`` characters are
+examined (a longer text fails ``too_long`` whatever else it holds), so no text — 60,000 characters in a
+settings request — can make a banned pattern run for seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ _PHONE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}(?![0
 # 15-19 digit runs (checked after case folding): resident IDs (15 or 18, the last may be X), bank cards.
 _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{14,18}[0-9x](?![0-9])")
 _WHITESPACE = re.compile(r"\s+")
+# How far past the longest postable text the checks still look: a banned word or number straddling the limit
+# is still found, and a too-long text gets its other problems reported too.
+SCAN_SLACK = 64
 # Shorter identifiers would match ordinary words; nicks and open uids are longer than this.
 _MIN_IDENTIFIER_LENGTH = 2
 
@@ -58,7 +65,9 @@ def lint(
     nick and open uid of the trade's buyer, which must not appear in the text.
     """
     problems: list[LintProblem] = []
-    normalised = _normalise(content)
+    max_length = rules.explain_max_length if kind == "explain" else rules.content_max_length
+    scanned = content[: max_length + SCAN_SLACK]
+    normalised = _normalise(scanned)
     compact = _compact(normalised)
 
     if kind == "review" and result not in rules.allowed_results:
@@ -66,7 +75,6 @@ def lint(
     if not content.strip() and (kind == "explain" or result != "good"):
         problems.append(LintProblem("empty_content", "content must not be empty"))
 
-    max_length = rules.explain_max_length if kind == "explain" else rules.content_max_length
     if len(content) > max_length:
         problems.append(LintProblem("too_long", f"content is {len(content)} characters; at most {max_length}"))
 
@@ -74,7 +82,7 @@ def lint(
         if _compact(_normalise(word)) in compact:
             problems.append(LintProblem("banned_word", f"content contains the banned word {word!r}"))
     for pattern in rules.compiled_patterns:
-        if pattern.search(content) or pattern.search(normalised):
+        if pattern.search(scanned) or pattern.search(normalised):
             problems.append(LintProblem("banned_pattern", f"content matches the banned pattern {pattern.pattern!r}"))
 
     identifiers = {_normalise(ident.strip()) for ident in buyer_identifiers}

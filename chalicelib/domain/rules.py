@@ -8,6 +8,8 @@ override kept in the Control table and validated before any of it is used.
 from __future__ import annotations
 
 import re
+import re._constants as sre  # the parser's node names; stable since 3.11, used only to inspect banned patterns
+import re._parser as sre_parse
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -115,6 +117,11 @@ class Rules(_Frozen):
         return value
 
     @model_validator(mode="after")
+            if _may_backtrack_exponentially(pattern):
+                raise ValueError(
+                    f"banned pattern {pattern!r} repeats a group that itself repeats or alternates; "
+                    "such a pattern can take exponential time (write it with a character class or ++)"
+                )
     def _margin_inside_window(self) -> Rules:
         if self.fallback_margin_hours >= self.rating_window_days * 24:
             raise ValueError("fallback_margin_hours must be shorter than the rating window")
@@ -131,6 +138,43 @@ class Rules(_Frozen):
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``override`` over ``base``: objects merge key by key, anything else is replaced.
+
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
+
+
+def _may_backtrack_exponentially(pattern: str) -> bool:
+    """True when a repetition contains another repetition or an alternation (``(a+)+``, ``(a|ab)*``).
+
+    Those are the shapes whose failing match backtracks exponentially; a possessive repetition (``a++``) never
+    backtracks. Together with lint's bound on the text it examines, this bounds the work of every pattern.
+    """
+
+    def walk(items, inside_repeat: bool) -> bool:
+        for op, arg in items:
+            if op in _REPEATS:
+                _, high, body = arg
+                repeats = high is sre.MAXREPEAT or high != arg[0]  # a variable count, not a{2}
+                if inside_repeat and repeats:
+                    return True
+                if walk(body, inside_repeat or repeats):
+                    return True
+            elif op is sre.BRANCH:
+                if inside_repeat:
+                    return True
+                if any(walk(branch, inside_repeat) for branch in arg[1]):
+                    return True
+            elif op is sre.SUBPATTERN:
+                if walk(arg[3], inside_repeat):
+                    return True
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                if walk(arg[1], inside_repeat):
+                    return True
+            elif op is sre.ATOMIC_GROUP or op is sre.POSSESSIVE_REPEAT:
+                continue  # atomic: whatever it matched is never tried again
+        return False
+
+    return walk(sre_parse.parse(pattern), False)
+
 
     A ``None`` value in the override removes the key, so an override can withdraw a plan or return a
     setting to its built-in default.

@@ -7,9 +7,9 @@ on the seller's plan, and reports every bad field with a reason the seller can a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from chalicelib.domain.lint import LintKind, lint
 from chalicelib.domain.rules import Rules
@@ -19,6 +19,9 @@ ReviewMode = Literal["immediate", "delay", "after_buyer"]
 NeutralOrBadPolicy = Literal["skip", "rate_good_anyway", "hold_for_review"]
 
 MAX_TEMPLATES = 20
+# The most characters one template may have: twice the longest text the marketplace takes today. A longer one
+# could never be posted, and the bound keeps a settings request's work small whatever it sends.
+TEMPLATE_MAX_CHARS = 1000
 MAX_CATEGORIES = 30
 
 # Lint findings about the posting rather than the text; templates are judged on their text only.
@@ -51,6 +54,9 @@ class Alerts(BaseModel):
     sns: bool = False
 
 
+Template = Annotated[str, StringConstraints(max_length=TEMPLATE_MAX_CHARS)]
+
+
 def _texts(value: tuple[str, ...]) -> tuple[str, ...]:
     if any(not text.strip() for text in value):
         raise ValueError("templates must not be blank")
@@ -65,16 +71,16 @@ class SellerSettings(BaseModel):
     mode: ReviewMode = "immediate"
     delay_hours: int = Field(default=24, ge=0, le=360)
     fallback_margin_hours: int = Field(default=12, ge=1)
-    templates: tuple[str, ...] = Field(default=DEFAULT_TEMPLATES, min_length=1, max_length=MAX_TEMPLATES)
+    templates: tuple[Template, ...] = Field(default=DEFAULT_TEMPLATES, min_length=1, max_length=MAX_TEMPLATES)
     template_strategy: TemplateStrategy = "rotate"
     on_buyer_neutral_or_bad: NeutralOrBadPolicy = "skip"
     auto_blacklist_on_bad: bool = False
     auto_explain: bool = False
-    explain_templates: tuple[str, ...] = Field(default=(), max_length=MAX_TEMPLATES)
+    explain_templates: tuple[Template, ...] = Field(default=(), max_length=MAX_TEMPLATES)
     # The seller's own replies per complaint category (the category's defaults are used where none are set),
     # and the categories answered automatically when auto_explain is on (none listed: every category that
     # allows it). Category keys are checked against the categories in force by the service that saves them.
-    explain_by_category: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_CATEGORIES)
+    explain_by_category: dict[str, tuple[Template, ...]] = Field(default_factory=dict, max_length=MAX_CATEGORIES)
     auto_explain_categories: tuple[str, ...] = Field(default=(), max_length=MAX_CATEGORIES)
     alerts: Alerts = Alerts()
     dry_run: bool = False

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 
-from chalicelib.domain.settings import SellerSettings
+from chalicelib.domain.settings import TEMPLATE_MAX_CHARS, SellerSettings
 from chalicelib.domain.task_state import State
 
 SkipReason = Literal["blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other"]
@@ -99,7 +99,7 @@ class SampleTrade(_Model):
 class PreviewRequest(_Model):
     """A template to render (default: the seller's first saved one of ``kind``)."""
 
-    template: str | None = Field(default=None, max_length=2000)
+    template: str | None = Field(default=None, max_length=TEMPLATE_MAX_CHARS)
     kind: Literal["review", "explain"] = "review"
     sample: SampleTrade = SampleTrade()
 

@@ -153,3 +153,13 @@ def test_preview_takes_only_a_day_written_as_a_day(client, auth, trade_date):
 def test_a_cursor_with_a_number_dynamodb_would_refuse_is_a_400(client, auth, cursor):
     response = client.http.get(f"/api/tasks?cursor={cursor}", headers=auth)
     assert response.status_code == 400, response.body
+
+
+@pytest.mark.parametrize("field", ["templates", "explain_templates"])
+def test_a_60000_character_template_is_refused_by_field_and_saves_nothing(client, auth, field):
+    before = json_body(client.http.get("/api/settings", headers=auth))["version"]
+    body = json.dumps({field: ["a" * 60_000]}).encode()
+    response = client.http.put("/api/settings", headers=auth, body=body)
+    assert response.status_code == 400
+    assert f"{field}.0" in json_body(response)["error"]["fields"]
+    assert json_body(client.http.get("/api/settings", headers=auth))["version"] == before
