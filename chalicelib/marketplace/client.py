@@ -1,8 +1,14 @@
 """TOP (Taobao Open Platform) client: signed form POSTs to ``{base}/router/rest``, typed results.
 
 Only ``Transient`` failures are retried here (bounded, jittered exponential backoff through the injected
-``sleep``); every other error is raised at once for the caller's policy. Retrying a write is safe because
-a repeated ``taobao.traderate.add`` answers ``AlreadyRated``, which callers treat as posted.
+``sleep``); every other error is raised at once for the caller's policy. Retrying a write is safe because a
+repeated ``taobao.traderate.add`` is refused, and the review worker reads the trade's rating back before it
+decides what a refusal means.
+
+Requests carry the system parameters the platform requires (``method, app_key, timestamp, v, sign_method, sign``,
+``session`` for a seller's APIs) and ``format=json`` (the platform answers XML without it). A parameter whose
+value is None or empty is never sent: the SDKs disagree on how to sign one, so it is left out of the request and
+the signature alike.
 """
 
 from __future__ import annotations
@@ -23,17 +29,23 @@ from chalicelib.marketplace import signing
 from chalicelib.marketplace.errors import (
     SUB_CLIENT_MALFORMED,
     SUB_CLIENT_TRANSPORT,
+    BusinessError,
+    GrantRefused,
+    SessionInvalid,
     Transient,
     classify,
     classify_http_status,
 )
 from chalicelib.marketplace.models import (
+    Refund,
     Subscription,
+    TokenGrant,
     Trade,
     TradeRate,
     TradeRateAdded,
     VasOrder,
     format_top_time,
+    grant_from_token_result,
     top_items,
 )
 
@@ -45,8 +57,10 @@ TRADE_RATE_FIELDS = (
     "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid,valid_score"
 )
 TRADE_FIELDS = (
-    "tid,status,title,buyer_nick,buyer_open_uid,end_time,modified,payment,orders.oid,orders.title,orders.status"
+    "tid,status,title,buyer_nick,buyer_open_uid,end_time,modified,payment,seller_rate,buyer_rate,"
+    "orders.oid,orders.title,orders.status"
 )
+REFUND_FIELDS = "refund_id,tid,oid,status,modified,refund_fee,refund_phase"
 INCREMENT_WINDOW = timedelta(days=1)  # trades.sold.increment.get accepts at most one day per query
 TIME_STEP = timedelta(seconds=1)  # marketplace times have second precision and ranges are inclusive
 
@@ -75,6 +89,12 @@ def _param_value(value: object) -> str:
     if isinstance(value, datetime):
         return format_top_time(value)
     return str(value)
+
+
+def api_params(params: Mapping[str, object]) -> dict[str, str]:
+    """The API parameters as sent: rendered as text, without any whose value is None or empty."""
+    rendered = {name: _param_value(value) for name, value in params.items() if value is not None}
+    return {name: value for name, value in rendered.items() if name and value != ""}
 
 
 def _decode_response(status: int, data: bytes) -> dict[str, Any]:
@@ -134,8 +154,18 @@ class TopClient:
 
     # -- protocol -------------------------------------------------------------------------------
 
-    def call(self, method: str, params: Mapping[str, object] | None = None, session: str | None = None) -> dict:
-        """Call ``method`` and return the inner dict of its ``*_response``; raise a ``MarketplaceError``."""
+    def call(
+        self,
+        method: str,
+        params: Mapping[str, object] | None = None,
+        session: str | None = None,
+        *,
+        retry: bool = True,
+    ) -> dict:
+        """Call ``method`` and return the inner dict of its ``*_response``; raise a ``MarketplaceError``.
+
+        ``retry=False`` for a call that must not be repeated blindly (a refresh may spend its refresh token).
+        """
         self.stats.calls += 1
         attempt = 0
         while True:
@@ -143,7 +173,7 @@ class TopClient:
             try:
                 return self._call_once(method, params or {}, session)
             except Transient:
-                if attempt >= self._max_retries:
+                if not retry or attempt >= self._max_retries:
                     raise
                 self._sleep(self._backoff(attempt))
                 attempt += 1
@@ -164,9 +194,7 @@ class TopClient:
         }
         if session:
             request["session"] = session
-        for name, value in params.items():
-            if value is not None:
-                request[name] = _param_value(value)
+        request.update(api_params(params))
         request["sign"] = signing.sign(request, self._secret, self._sign_method)
         return request
 
@@ -192,15 +220,22 @@ class TopClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise Transient(None, f"unreadable result: {type(exc).__name__}", SUB_CLIENT_MALFORMED) from exc
 
+    def _page(
+        self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str, page_no: int
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """One page of items (``use_has_next=true``) and whether another follows."""
+        data = self.call(method, {**params, "page_no": page_no, "use_has_next": True}, session)
+        items = self._typed(lambda d: top_items(d.get(list_key), item_key), data)
+        return items, bool(items) and bool(data.get("has_next"))
+
     def _pages(
         self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str
     ) -> Iterator[Mapping[str, Any]]:
         """Items over ``page_no`` pages, following ``has_next`` (``use_has_next=true``)."""
         for page_no in range(1, MAX_PAGE_NO + 1):
-            data = self.call(method, {**params, "page_no": page_no, "use_has_next": True}, session)
-            items = self._typed(lambda d: top_items(d.get(list_key), item_key), data)
+            items, more = self._page(method, params, session, list_key, item_key, page_no)
             yield from items
-            if not items or not data.get("has_next"):
+            if not more:
                 return
 
     # -- ratings --------------------------------------------------------------------------------
@@ -215,7 +250,7 @@ class TopClient:
         content: str = "",
         anony: bool = False,
     ) -> TradeRateAdded:
-        """Rate a trade (or one sub-order) in the seller's name."""
+        """Rate a trade (or one sub-order) in the seller's name (an empty ``content`` is not sent)."""
         params = {"tid": tid, "oid": oid, "result": result, "role": role, "content": content, "anony": anony}
         data = self.call("taobao.traderate.add", params, session)
         return self._typed(lambda d: TradeRateAdded.from_api(d["trade_rate"]), data)
@@ -249,7 +284,35 @@ class TopClient:
         for item in self._pages("taobao.traderates.get", params, session, "trade_rates", "trade_rate"):
             yield self._typed(TradeRate.from_api, item)
 
+    def rating_given(self, session: str, tid: int, oid: int | None = None) -> TradeRate | None:
+        """The seller's own rating of ``tid`` (of sub-order ``oid`` when given), read back; None when absent."""
+        for rate in self.traderates_get(session, rate_type="give", role="seller", tid=tid):
+            if rate.tid == tid and (oid is None or rate.oid in (None, oid)):
+                return rate
+        return None
+
     # -- trades ---------------------------------------------------------------------------------
+
+    def trades_sold_increment_page(
+        self,
+        session: str,
+        start_modified: datetime,
+        end_modified: datetime,
+        page_no: int,
+        *,
+        status: str | None = "TRADE_FINISHED",
+        page_size: int = 100,
+    ) -> tuple[list[Trade], bool]:
+        """One page of trades modified in [start, end] (at most a day apart) and whether another page follows."""
+        params: dict[str, object] = {
+            "fields": TRADE_FIELDS,
+            "start_modified": start_modified,
+            "end_modified": end_modified,
+            "status": status,
+            "page_size": page_size,
+        }
+        items, more = self._page("taobao.trades.sold.increment.get", params, session, "trades", "trade", page_no)
+        return [self._typed(Trade.from_api, item) for item in items], more
 
     def trades_sold_increment_get(
         self,
@@ -276,6 +339,60 @@ class TopClient:
             for item in self._pages("taobao.trades.sold.increment.get", params, session, "trades", "trade"):
                 yield self._typed(Trade.from_api, item)
             window_start = window_end + TIME_STEP
+
+    # -- refunds --------------------------------------------------------------------------------
+
+    def refunds_receive_page(
+        self, session: str, start_modified: datetime, end_modified: datetime, page_no: int, *, page_size: int = 100
+    ) -> tuple[list[Refund], bool]:
+        """One page of the refunds the seller received, modified in [start, end], and whether another follows."""
+        params: dict[str, object] = {
+            "fields": REFUND_FIELDS,
+            "start_modified": start_modified,
+            "end_modified": end_modified,
+            "page_size": page_size,
+        }
+        items, more = self._page("taobao.refunds.receive.get", params, session, "refunds", "refund", page_no)
+        return [self._typed(Refund.from_api, item) for item in items], more
+
+    def refunds_receive_get(
+        self, session: str, start_modified: datetime, end_modified: datetime, *, page_size: int = 100
+    ) -> Iterator[Refund]:
+        """Every refund the seller received, modified in [start, end], page by page."""
+        for page_no in range(1, MAX_PAGE_NO + 1):
+            refunds, more = self.refunds_receive_page(
+                session, start_modified, end_modified, page_no, page_size=page_size
+            )
+            yield from refunds
+            if not more:
+                return
+
+    # -- messages (TMC) -------------------------------------------------------------------------
+
+    def tmc_user_permit(self, session: str, topics: tuple[str, ...] = ()) -> bool:
+        """Open the seller's messages to the app. Without ``topics`` (the usual call) the seller gets every topic
+        the app subscribed; given, they replace the seller's list."""
+        data = self.call("taobao.tmc.user.permit", {"topics": ",".join(topics)}, session)
+        return bool(data.get("is_success"))
+
+    def tmc_user_cancel(self, nick: str) -> bool:
+        """Stop the seller's messages (no session: the seller may have left); False when none were open."""
+        data = self.call("taobao.tmc.user.cancel", {"nick": nick})
+        return bool(data.get("is_success"))
+
+    # -- authorization --------------------------------------------------------------------------
+
+    def auth_token_refresh(self, refresh_token: str) -> TokenGrant:
+        """A new grant from a refresh token, the way the official SDKs refresh (``taobao.top.auth.token.refresh``;
+        only service-market apps may). The answer's ``token_result`` is a JSON string holding the grant."""
+        # Not retried here: if the platform spent the refresh token on a call whose answer was lost, a blind
+        # repeat would be refused; the hourly job tries again with what it has.
+        try:
+            data = self.call("taobao.top.auth.token.refresh", {"refresh_token": refresh_token}, retry=False)
+        except (BusinessError, SessionInvalid) as exc:
+            # Whatever business reason the platform gives (its sub_codes here are not published), the grant is dead.
+            raise GrantRefused(exc.code, exc.msg, exc.sub_code, exc.sub_msg, exc.request_id) from exc
+        return self._typed(lambda d: grant_from_token_result(d["token_result"], self._now()), data)
 
     # -- service market -------------------------------------------------------------------------
 

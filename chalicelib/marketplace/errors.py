@@ -1,13 +1,16 @@
 """Marketplace error taxonomy: every failure the marketplace can report, as a type.
 
-``classify`` is the one place where TOP error codes and sub_codes are mapped to types; the client, the
-OAuth client and the sandbox all rely on the constants defined here so both sides agree.
+``classify`` is the one place where TOP error codes and sub_codes are mapped to types, through ``SUB_CODES``, the one
+table of sub_codes, which says for each entry whether a public source confirms it; the client, the OAuth client and
+the sandbox all use the constants defined here so both sides agree. Callers treat an error whose sub_code is not
+confirmed (``MarketplaceError.confirmed``) as a hint: the review worker reads the rating back before it believes one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -24,9 +27,11 @@ class TopCode(IntEnum):
     SERVICE_UNAVAILABLE = 10
     INSUFFICIENT_ISV_PERMISSIONS = 11
     INSUFFICIENT_USER_PERMISSIONS = 12
+    INSUFFICIENT_PARTNER_PERMISSIONS = 13
     REMOTE_SERVICE_ERROR = 15
     MISSING_METHOD = 21
     INVALID_METHOD = 22
+    INVALID_FORMAT = 23
     MISSING_SIGNATURE = 24
     INVALID_SIGNATURE = 25
     MISSING_SESSION = 26
@@ -35,25 +40,30 @@ class TopCode(IntEnum):
     INVALID_APP_KEY = 29
     MISSING_TIMESTAMP = 30
     INVALID_TIMESTAMP = 31
+    MISSING_VERSION = 32
+    INVALID_VERSION = 33
+    UNSUPPORTED_VERSION = 34
     MISSING_REQUIRED_ARGUMENTS = 40
     INVALID_ARGUMENTS = 41
     FORBIDDEN_REQUEST = 42
     PARAMETER_ERROR = 43
 
 
-# Sub_codes. The throttling and session strings are documented; the business sub_codes below are
-# assumptions (the live strings could not be confirmed) and are shared with the sandbox so both agree.
+# Sub_codes the code names (the sandbox answers them too). Whether a public source confirms each is in SUB_CODES.
 SUB_APP_ACCESS_LIMITED = "accesscontrol.limited-by-app-access-count"
 SUB_INVALID_SESSION = "invalid-sessionkey"
 SUB_SESSION_EXPIRED = "session-expired"
 SUB_INVALID_PARAMETER = "isv.invalid-parameter"
 SUB_MISSING_PARAMETER = "isv.missing-parameter"
 SUB_REMOTE_SERVICE_ERROR = "isp.remote-service-error"
-SUB_RATE_ALREADY_EXIST = "isv.rate-already-exist"  # assumption
-SUB_EXPLAIN_ALREADY_EXIST = "isv.explain-already-exist"  # assumption
-SUB_RATE_WINDOW_CLOSED = "isv.rate-window-closed"  # assumption
-SUB_TRADE_NOT_FINISHED = "isv.trade-not-finished"  # assumption
-SUB_TRADE_NOT_EXIST = "isv.trade-not-exist"  # assumption
+SUB_RATE_SERVICE_ERROR = "isv.rate-service-error"  # prefix of the rating service's own codes (":-1020", ...)
+SUB_RATE_PERIOD_EXPIRED = "isv.rate-service-error:-1020"
+SUB_RATE_ALREADY_EXIST = "isv.rate-already-exist"
+SUB_EXPLAIN_ALREADY_EXIST = "isv.explain-already-exist"
+SUB_RATE_WINDOW_CLOSED = "isv.rate-window-closed"
+SUB_TRADE_NOT_FINISHED = "isv.trade-not-finished"
+SUB_TRADE_NOT_EXIST = "isv.trade-not-exist"
+SUB_REFRESH_TOKEN_INVALID = "isv.refresh-token-invalid"
 
 # Failures detected on our side of the wire carry a ``client.`` sub_code; they never come from TOP.
 SUB_CLIENT_TRANSPORT = "client.transport-error"
@@ -81,6 +91,12 @@ class MarketplaceError(Exception):
         self.sub_code = sub_code
         self.sub_msg = sub_msg
         self.request_id = request_id
+
+    @property
+    def confirmed(self) -> bool:
+        """False when the type rests on a sub_code no public source confirms (see ``SUB_CODES``)."""
+        entry = sub_code_entry(self.sub_code)
+        return entry is None or entry.source != ASSUMED
 
     def __str__(self) -> str:
         parts = [f"code={self.code}", self.msg]
@@ -135,6 +151,11 @@ class InvalidArgument(BusinessError):
     """Missing or invalid arguments (codes 40/41/43, ``isv.invalid-parameter*``)."""
 
 
+class GrantRefused(BusinessError):
+    """The platform refused to refresh the seller's grant (revoked, expired or spent): only the seller can fix it,
+    by authorizing again."""
+
+
 class Transient(MarketplaceError):
     """Network failure, timeout, 5xx, platform-side error or malformed response: safe to retry later."""
 
@@ -155,28 +176,77 @@ _THROTTLE_CODES = {
     TopCode.APP_CALL_FREQUENCY_EXCEEDED,
 }
 _SESSION_CODES = {TopCode.MISSING_SESSION, TopCode.INVALID_SESSION}
-_PERMISSION_CODES = {TopCode.INSUFFICIENT_ISV_PERMISSIONS, TopCode.INSUFFICIENT_USER_PERMISSIONS}
+_PERMISSION_CODES = {
+    TopCode.INSUFFICIENT_ISV_PERMISSIONS,
+    TopCode.INSUFFICIENT_USER_PERMISSIONS,
+    TopCode.INSUFFICIENT_PARTNER_PERMISSIONS,
+}
 _ARGUMENT_CODES = {TopCode.MISSING_REQUIRED_ARGUMENTS, TopCode.INVALID_ARGUMENTS, TopCode.PARAMETER_ERROR}
 _REJECTED_CODES = {
     TopCode.UPLOAD_FAIL,
     TopCode.HTTP_ACTION_NOT_ALLOWED,
     TopCode.MISSING_METHOD,
     TopCode.INVALID_METHOD,
+    TopCode.INVALID_FORMAT,
     TopCode.MISSING_SIGNATURE,
     TopCode.INVALID_SIGNATURE,
     TopCode.MISSING_APP_KEY,
     TopCode.INVALID_APP_KEY,
     TopCode.MISSING_TIMESTAMP,
     TopCode.INVALID_TIMESTAMP,
+    TopCode.MISSING_VERSION,
+    TopCode.INVALID_VERSION,
+    TopCode.UNSUPPORTED_VERSION,
     TopCode.FORBIDDEN_REQUEST,
 }
-_BUSINESS_SUB_CODES: dict[str, type[BusinessError]] = {
-    SUB_RATE_ALREADY_EXIST: AlreadyRated,
-    SUB_EXPLAIN_ALREADY_EXIST: AlreadyRated,
-    SUB_RATE_WINDOW_CLOSED: RateWindowClosed,
-    SUB_TRADE_NOT_FINISHED: TradeNotFinished,
-    SUB_TRADE_NOT_EXIST: TradeNotFound,
+
+# Where a sub_code's meaning comes from: the platform's public documentation, public client code of other apps
+# (SDKs and ISV code mapping it), or our assumption (no public source; the sandbox answers it so the code has one).
+DOCUMENTED = "documented"
+PUBLIC_CODE = "public code"
+ASSUMED = "assumed"
+
+
+@dataclass(frozen=True)
+class SubCode:
+    """What a sub_code means (the error type it raises) and which source says so; ``prefix`` entries match
+    every sub_code that starts with them (``isv.invalid-parameter:content``)."""
+
+    error: type[MarketplaceError]
+    source: str
+    prefix: bool = False
+
+
+# The one table of sub_codes. Codes not listed fall back to the top-level code and the isp./isv. conventions.
+SUB_CODES: dict[str, SubCode] = {
+    "accesscontrol.": SubCode(Throttled, DOCUMENTED, prefix=True),
+    SUB_INVALID_SESSION: SubCode(SessionInvalid, DOCUMENTED, prefix=True),
+    SUB_INVALID_PARAMETER: SubCode(InvalidArgument, DOCUMENTED, prefix=True),
+    SUB_MISSING_PARAMETER: SubCode(InvalidArgument, DOCUMENTED, prefix=True),
+    "isv.permission-": SubCode(PermissionDenied, DOCUMENTED, prefix=True),
+    "isp.": SubCode(Transient, DOCUMENTED, prefix=True),
+    # Public ISV code maps this one to "the rating period is over" (TradeRatingValidityExpiryException).
+    SUB_RATE_PERIOD_EXPIRED: SubCode(RateWindowClosed, PUBLIC_CODE),
+    # Any other answer of the rating service is a business refusal whose meaning nobody published.
+    SUB_RATE_SERVICE_ERROR: SubCode(BusinessError, PUBLIC_CODE, prefix=True),
+    SUB_RATE_ALREADY_EXIST: SubCode(AlreadyRated, ASSUMED),
+    SUB_EXPLAIN_ALREADY_EXIST: SubCode(AlreadyRated, ASSUMED),
+    SUB_RATE_WINDOW_CLOSED: SubCode(RateWindowClosed, ASSUMED),
+    SUB_TRADE_NOT_FINISHED: SubCode(TradeNotFinished, ASSUMED),
+    SUB_TRADE_NOT_EXIST: SubCode(TradeNotFound, ASSUMED),
+    SUB_REFRESH_TOKEN_INVALID: SubCode(InvalidArgument, ASSUMED),
 }
+
+
+def sub_code_entry(sub_code: str | None) -> SubCode | None:
+    """The table entry for ``sub_code``: the exact one, else the longest prefix entry it starts with."""
+    if not sub_code:
+        return None
+    exact = SUB_CODES.get(sub_code)
+    if exact is not None:
+        return exact
+    prefixes = [key for key, entry in SUB_CODES.items() if entry.prefix and sub_code.startswith(key)]
+    return SUB_CODES[max(prefixes, key=len)] if prefixes else None
 
 
 def parse_ban_seconds(sub_msg: str | None) -> int | None:
@@ -193,22 +263,19 @@ def _as_code(value: object) -> int | None:
 
 
 def _error_type(code: int | None, sub_code: str) -> type[MarketplaceError]:
-    # Order matters: a throttling or session sub_code wins over the top-level code it travels with.
-    if code in _THROTTLE_CODES or sub_code.startswith("accesscontrol."):
+    # Order matters: a throttling or session answer wins over the business meaning it travels with.
+    entry = sub_code_entry(sub_code)
+    if code in _THROTTLE_CODES or (entry is not None and entry.error is Throttled):
         return Throttled
     if code in _SESSION_CODES or SUB_INVALID_SESSION in sub_code or SUB_SESSION_EXPIRED in sub_code:
         return SessionInvalid
     if code in _PERMISSION_CODES:
         return PermissionDenied
-    if sub_code in _BUSINESS_SUB_CODES:
-        return _BUSINESS_SUB_CODES[sub_code]
-    if (
-        code in _ARGUMENT_CODES
-        or sub_code.startswith(SUB_INVALID_PARAMETER)
-        or sub_code.startswith(SUB_MISSING_PARAMETER)
-    ):
+    if entry is not None:
+        return entry.error
+    if code in _ARGUMENT_CODES:
         return InvalidArgument
-    if code == TopCode.SERVICE_UNAVAILABLE or sub_code.startswith("isp."):
+    if code == TopCode.SERVICE_UNAVAILABLE:
         return Transient
     if sub_code.startswith("isv."):
         return BusinessError

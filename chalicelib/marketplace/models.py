@@ -7,11 +7,13 @@ Fields holding buyer identities are left out of ``repr`` so a logged object leak
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import unquote
 
 GMT8 = timezone(timedelta(hours=8), "GMT+8")
 TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -173,6 +175,51 @@ class Trade:
             item_title=_str(data.get("title") or (orders[0].get("title") if orders else "")),
             buyer_nick=_str(data.get("buyer_nick")),
             buyer_open_uid=_str(data.get("buyer_open_uid")),
+            seller_rate=_flag(data.get("seller_rate")),
+            buyer_rate=_flag(data.get("buyer_rate")),
+        )
+
+
+def _flag(value: object) -> bool:
+    # JSON answers carry booleans; XML-derived or older answers carry "true"/"false".
+    return value is True or str(value).lower() == "true"
+
+
+# ``taobao.refunds.receive.get`` statuses: every one but these two means the refund is still open (the seller may
+# have refused it, but the buyer can still escalate).
+REFUND_CLOSED = "CLOSED"
+REFUND_SUCCESS = "SUCCESS"
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund the seller received (``taobao.refunds.receive.get``); ``refund_fee`` in fen."""
+
+    refund_id: str
+    tid: int
+    oid: int | None
+    status: str
+    modified: datetime | None
+    refund_fee: int
+    refund_phase: str
+
+    @property
+    def lifecycle(self) -> str:
+        """Where the refund stands for a review: ``succeeded``, ``closed`` or ``created`` (still open)."""
+        if self.status == REFUND_SUCCESS:
+            return "succeeded"
+        return "closed" if self.status == REFUND_CLOSED else "created"
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Refund:
+        return cls(
+            refund_id=_str(data["refund_id"]),
+            tid=int(data["tid"]),
+            oid=_opt_int(data.get("oid")),
+            status=_str(data.get("status")),
+            modified=parse_top_time(data.get("modified")),
+            refund_fee=yuan_to_fen(data.get("refund_fee") or 0),
+            refund_phase=_str(data.get("refund_phase")),
         )
 
 
@@ -254,3 +301,26 @@ class TokenGrant:
     @property
     def refresh_expires_at(self) -> datetime | None:
         return self.issued_at + timedelta(seconds=self.re_expires_in) if self.refreshable else None
+
+    @classmethod
+    def from_token_response(cls, data: Mapping[str, Any], issued_at: datetime) -> TokenGrant:
+        """A grant from the token response's fields (the nick arrives URL-encoded)."""
+        return cls(
+            access_token=str(data["access_token"]),
+            token_type=str(data.get("token_type") or "Bearer"),
+            expires_in=int(data["expires_in"]),
+            refresh_token=str(data.get("refresh_token") or ""),
+            re_expires_in=int(data.get("re_expires_in") or 0),
+            taobao_user_id=str(data["taobao_user_id"]),
+            taobao_user_nick=unquote(str(data["taobao_user_nick"])),
+            issued_at=issued_at,
+        )
+
+
+def grant_from_token_result(token_result: object, issued_at: datetime) -> TokenGrant:
+    """The grant inside a ``token_result`` (a JSON string, as ``taobao.top.auth.token.refresh`` answers it; a
+    decoded object is accepted too), with the same fields as the OAuth token response."""
+    data = json.loads(token_result) if isinstance(token_result, str | bytes) else token_result
+    if not isinstance(data, Mapping):
+        raise ValueError("token_result holds no grant")
+    return TokenGrant.from_token_response(data, issued_at)

@@ -1,15 +1,15 @@
-"""OAuth 2 with the marketplace: the seller's authorization URL, code exchange and token refresh.
+"""OAuth 2 with the marketplace: the seller's authorization URL and the code exchange.
 
-No retries here: an authorization code is single-use, so whether to try again is the caller's decision.
+No retries here: an authorization code is single-use, so whether to try again is the caller's decision. Tokens are
+refreshed through the TOP API (``TopClient.auth_token_refresh``), as the official SDKs do, not here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import urlencode
 
 import urllib3
 
@@ -21,19 +21,6 @@ from chalicelib.marketplace.errors import (
     classify_oauth,
 )
 from chalicelib.marketplace.models import TokenGrant
-
-
-def _grant(data: Mapping[str, Any], issued_at: datetime) -> TokenGrant:
-    return TokenGrant(
-        access_token=str(data["access_token"]),
-        token_type=str(data.get("token_type") or "Bearer"),
-        expires_in=int(data["expires_in"]),
-        refresh_token=str(data.get("refresh_token") or ""),
-        re_expires_in=int(data.get("re_expires_in") or 0),
-        taobao_user_id=str(data["taobao_user_id"]),
-        taobao_user_nick=unquote(str(data["taobao_user_nick"])),
-        issued_at=issued_at,
-    )
 
 
 class OAuthClient:
@@ -75,10 +62,6 @@ class OAuthClient:
         """Trade an authorization code (single-use) for the seller's tokens."""
         return self._token(grant_type="authorization_code", code=code, redirect_uri=redirect_uri)
 
-    def refresh(self, refresh_token: str) -> TokenGrant:
-        """New tokens from a refresh token; ``OAuthError`` (invalid_grant) when the seller must re-authorize."""
-        return self._token(grant_type="refresh_token", refresh_token=refresh_token)
-
     def _token(self, **params: str) -> TokenGrant:
         form = {"client_id": self._app_key, "client_secret": self._secret, "view": "web", **params}
         pool = self._pool or shared_pool()
@@ -102,6 +85,6 @@ class OAuthClient:
         if response.status != 200 or body is None or "error" in body:
             raise classify_oauth(response.status, body)
         try:
-            return _grant(body, self._now())
+            return TokenGrant.from_token_response(body, self._now())
         except (KeyError, TypeError, ValueError) as exc:
             raise Transient(None, "unreadable token response", SUB_CLIENT_MALFORMED) from exc

@@ -1,7 +1,7 @@
 """Use case (hourly): refresh sellers' marketplace tokens before they expire.
 
 A seller whose token cannot be refreshed any more (the platform granted none, it expired, or the
-marketplace answers ``invalid_grant``) is marked ``reauth``: its open tasks are held (``reauth``) and it is
+marketplace refuses to refresh it) is marked ``reauth``: its open tasks are held (``reauth``) and it is
 asked to authorize again; authorizing again (``onboard_seller``) releases them. A refresh that fails on
 the marketplace's side is tried again next hour, and one seller's failure never stops the others.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib.marketplace.errors import MarketplaceError, OAuthError
+from chalicelib.marketplace.errors import GrantRefused, MarketplaceError, PermissionDenied, RequestRejected
 from chalicelib.services import runtime
 from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.seller_tokens import apply_grant, mark_reauth, needs_refresh, refresh_token
@@ -26,7 +26,7 @@ ACTION = "oauth.refresh"
 ACTOR = "tokens_job"
 # Sellers the job leaves alone: re-authorizing is theirs to do, and purged ones are gone.
 _SKIPPED_STATUSES = frozenset({"reauth", "purged"})
-# The OAuth answer that means the grant itself is dead (revoked, expired), not that our request was wrong.
+# The audit's reason when the platform refuses to refresh the grant (revoked, expired, spent).
 _DEAD_GRANT = "invalid_grant"
 
 
@@ -69,12 +69,12 @@ def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH
     if token is None:
         return _reauth(seller_id, "not_refreshable", now=now)
     try:
-        grant = runtime.oauth_client().refresh(token)
-    except OAuthError as exc:
-        if exc.error == _DEAD_GRANT:
-            return _reauth(seller_id, _DEAD_GRANT, now=now)
-        # Any other OAuth error is about our request (client id, secret): not the seller's to fix.
-        logger.error("token refresh refused", extra={"seller_id": seller_id, "error": exc.error})
+        grant = runtime.top_client().auth_token_refresh(token)
+    except GrantRefused:
+        return _reauth(seller_id, _DEAD_GRANT, now=now)
+    except (RequestRejected, PermissionDenied) as exc:
+        # About our request or our app (key, signature, not a service-market app): not the seller's to fix.
+        logger.error("token refresh refused", extra={"seller_id": seller_id, "error": type(exc).__name__})
         return "error"
     except MarketplaceError as exc:
         logger.warning("token refresh deferred", extra={"seller_id": seller_id, "error": type(exc).__name__})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sandbox.market.protocol import (
     bool_param,
@@ -15,7 +17,9 @@ from sandbox.market.protocol import (
     required,
     time_param,
 )
-from sandbox.market.state import MarketState
+
+if TYPE_CHECKING:
+    from sandbox.market.server import SandboxMarketplace
 
 MAX_INCREMENT_WINDOW = timedelta(days=1)
 Params = Mapping[str, str]
@@ -23,7 +27,7 @@ Params = Mapping[str, str]
 
 @dataclass(frozen=True)
 class Api:
-    handler: Callable[[MarketState, Params, str | None], dict]
+    handler: Callable[[SandboxMarketplace, Params, str | None], dict]
     needs_session: bool
 
 
@@ -58,13 +62,13 @@ def _page(items: list[dict], params: Params, list_key: str, item_key: str, defau
     return response
 
 
-def traderate_add(market: MarketState, params: Params, nick: str | None) -> dict:
+def traderate_add(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     tid = int_param(params, "tid")
     if tid is None:
         raise missing("tid")
     result = choice_param(params, "result", ("good", "neutral", "bad"))
     choice_param(params, "role", ("seller",), default="seller")
-    rate = market.rate(
+    rate = sandbox.state.rate(
         nick or "",
         tid,
         int_param(params, "oid"),
@@ -75,18 +79,18 @@ def traderate_add(market: MarketState, params: Params, nick: str | None) -> dict
     return {"trade_rate": {"tid": rate.tid, "oid": rate.oid, "created": rate.as_api()["created"]}}
 
 
-def traderate_explain_add(market: MarketState, params: Params, nick: str | None) -> dict:
+def traderate_explain_add(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     oid = int_param(params, "oid")
     if oid is None:
         raise missing("oid")
-    market.explain(nick or "", oid, required(params, "reply"))
+    sandbox.state.explain(nick or "", oid, required(params, "reply"))
     return {"is_success": True}
 
 
-def traderates_get(market: MarketState, params: Params, nick: str | None) -> dict:
+def traderates_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     fields = _fields(params)
     page_no = int_param(params, "page_no", 1, low=1, high=200)
-    rates = market.rates_for(
+    rates = sandbox.state.rates_for(
         nick or "",
         rate_type=choice_param(params, "rate_type", ("give", "get")),
         role=choice_param(params, "role", ("seller", "buyer")),
@@ -99,7 +103,7 @@ def traderates_get(market: MarketState, params: Params, nick: str | None) -> dic
     return _page(projected, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
 
 
-def trades_sold_increment_get(market: MarketState, params: Params, nick: str | None) -> dict:
+def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     fields = _fields(params)
     start = time_param(params, "start_modified")
     end = time_param(params, "end_modified")
@@ -109,17 +113,17 @@ def trades_sold_increment_get(market: MarketState, params: Params, nick: str | N
         raise missing("end_modified")
     if end < start or end - start > MAX_INCREMENT_WINDOW:
         raise invalid("end_modified", "start_modified and end_modified must be within one day")
-    trades = market.trades_modified(nick or "", start, end, params.get("status") or None)
+    trades = sandbox.state.trades_modified(nick or "", start, end, params.get("status") or None)
     return _page([_project(t, fields) for t in trades], params, "trades", "trade", 40, 100)
 
 
-def vas_subscribe_get(market: MarketState, params: Params, nick: str | None) -> dict:
-    subscriptions = market.subscriptions(required(params, "article_code"), required(params, "nick"))
+def vas_subscribe_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    subscriptions = sandbox.state.subscriptions(required(params, "article_code"), required(params, "nick"))
     return {"article_user_subscribes": {"article_user_subscribe": subscriptions}} if subscriptions else {}
 
 
-def vas_order_search(market: MarketState, params: Params, nick: str | None) -> dict:
-    orders = market.orders_created(
+def vas_order_search(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    orders = sandbox.state.orders_created(
         required(params, "article_code"),
         time_param(params, "start_created"),
         time_param(params, "end_created"),
@@ -130,6 +134,32 @@ def vas_order_search(market: MarketState, params: Params, nick: str | None) -> d
     return page
 
 
+def refunds_receive_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    fields = _fields(params)
+    refunds = sandbox.state.refunds_modified(
+        nick or "",
+        time_param(params, "start_modified"),
+        time_param(params, "end_modified"),
+        params.get("status") or None,
+    )
+    return _page([_project(r, fields) for r in refunds], params, "refunds", "refund", 40, 100)
+
+
+def tmc_user_permit(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    topics = tuple(t.strip() for t in (params.get("topics") or "").split(",") if t.strip())
+    sandbox.auth.permit(nick or "", topics or None)
+    return {"is_success": True}
+
+
+def tmc_user_cancel(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    return {"is_success": sandbox.auth.cancel_permit(required(params, "nick"))}
+
+
+def top_auth_token_refresh(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    grant = sandbox.auth.refresh(required(params, "refresh_token"))
+    return {"token_result": json.dumps(grant, ensure_ascii=False)}
+
+
 APIS: dict[str, Api] = {
     "taobao.traderate.add": Api(traderate_add, needs_session=True),
     "taobao.traderate.explain.add": Api(traderate_explain_add, needs_session=True),
@@ -137,4 +167,8 @@ APIS: dict[str, Api] = {
     "taobao.trades.sold.increment.get": Api(trades_sold_increment_get, needs_session=True),
     "taobao.vas.subscribe.get": Api(vas_subscribe_get, needs_session=False),
     "taobao.vas.order.search": Api(vas_order_search, needs_session=False),
+    "taobao.refunds.receive.get": Api(refunds_receive_get, needs_session=True),
+    "taobao.tmc.user.permit": Api(tmc_user_permit, needs_session=True),
+    "taobao.tmc.user.cancel": Api(tmc_user_cancel, needs_session=False),
+    "taobao.top.auth.token.refresh": Api(top_auth_token_refresh, needs_session=False),
 }

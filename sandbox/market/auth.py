@@ -1,7 +1,10 @@
-"""Sandbox sellers and their authorizations: OAuth codes, sessions (access tokens) and refresh tokens.
+"""Sandbox sellers and their authorizations: OAuth codes, sessions (access tokens), refresh tokens, and which
+sellers' messages the app may receive (``taobao.tmc.user.permit``).
 
-Assumptions where the platform is not documented: a refresh keeps the same refresh token (with its
-remaining lifetime) and issues a new access token; earlier access tokens stay valid until they expire.
+Assumptions where the platform is not documented: a refresh (``taobao.top.auth.token.refresh``) issues a new access
+token and a new refresh token with the old one's remaining lifetime, and the old refresh token dies (so an app that
+keeps the old one finds out here); earlier access tokens stay valid until they expire. A refused refresh answers
+code 15 with ``isv.refresh-token-invalid`` (the platform's sub_code is not documented).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sandbox.market.protocol import invalid_session
+from chalicelib.marketplace.errors import SUB_REFRESH_TOKEN_INVALID
+from sandbox.market.protocol import business, invalid_session
 
 CODE_TTL = timedelta(minutes=10)
 
@@ -82,6 +86,8 @@ class AuthStore:
         self._sessions: dict[str, _Token] = {}
         self._refresh: dict[str, _Token] = {}
         self._codes: dict[str, _Code] = {}
+        # Sellers whose messages the app receives: nick → the permitted topics (None: every topic of the app).
+        self._permits: dict[str, frozenset[str] | None] = {}
         self._next_user_id = 2_200_000_001
 
     def _token(self, prefix: str) -> str:
@@ -162,16 +168,36 @@ class AuthStore:
             return self._response(seller, access, refresh)
 
     def refresh(self, refresh_token: str) -> dict:
-        """Token response for a refresh token of a seller who has not been revoked."""
+        """The grant for a live refresh token of a seller who has not been revoked; the refresh token is spent."""
         with self._lock:
-            held = self._refresh.get(refresh_token)
+            held = self._refresh.pop(refresh_token, None)
             now = self._clock()
             if held is None or now >= held.expires_at or self._sellers[held.nick].revoked:
-                raise OAuthRefusal(400, "invalid_grant", "refresh token is invalid, expired or revoked")
+                raise business(SUB_REFRESH_TOKEN_INVALID, "refresh token is invalid, expired or revoked")
             seller = self._sellers[held.nick]
             access = self._token("6201")
             self._sessions[access] = _Token(seller.nick, now + self._session_ttl)
-            return self._response(seller, access, refresh_token)
+            renewed = self._token("6202")
+            self._refresh[renewed] = held
+            return self._response(seller, access, renewed)
+
+    def permit(self, nick: str, topics: tuple[str, ...] | None) -> None:
+        """Open the seller's messages to the app (``topics`` replace the list; None: every topic of the app)."""
+        with self._lock:
+            self._permits[nick] = frozenset(topics) if topics else None
+
+    def cancel_permit(self, nick: str) -> bool:
+        """Stop the seller's messages; False when they were not open."""
+        with self._lock:
+            return self._permits.pop(nick, False) is not False
+
+    def permitted(self, nick: str, topic: str | None = None) -> bool:
+        """Whether a message of ``topic`` (of any topic, when None) about ``nick``'s shop reaches the app."""
+        with self._lock:
+            if nick not in self._permits:
+                return False
+            topics = self._permits[nick]
+            return topics is None or topic is None or topic in topics
 
     def _response(self, seller: _Seller, access: str, refresh: str) -> dict:
         now = self._clock()

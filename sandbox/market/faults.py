@@ -17,19 +17,30 @@ from chalicelib.marketplace.models import parse_top_time
 from sandbox.market.protocol import ApiFault
 
 ALL_APIS = "*"
-_SETTING_NAMES = ("error_rate", "error_code", "error_sub_code", "latency_ms", "outage", "malformed", "truncated")
+_SETTING_NAMES = (
+    "error_rate",
+    "error_code",
+    "error_sub_code",
+    "after_effect",
+    "latency_ms",
+    "outage",
+    "malformed",
+    "truncated",
+)
 
 
 @dataclass(frozen=True)
 class FaultSettings:
     """Faults for one API (or ``*``): rates are probabilities per call; ``outage`` is a clock window.
 
-    An injected error answers ``error_code``/``error_sub_code`` (a platform-side failure by default).
+    An injected error answers ``error_code``/``error_sub_code`` (a platform-side failure by default); with
+    ``after_effect`` the call first takes effect (a rating is recorded), so only its answer is wrong.
     """
 
     error_rate: float = 0.0
     error_code: int = TopCode.REMOTE_SERVICE_ERROR
     error_sub_code: str | None = SUB_REMOTE_SERVICE_ERROR
+    after_effect: bool = False
     latency_ms: int = 0
     outage: tuple[datetime, datetime] | None = None
     malformed: float = 0.0
@@ -43,6 +54,7 @@ class FaultPlan:
     outage: bool = False
     latency_seconds: float = 0.0
     error: ApiFault | None = None
+    error_after_effect: bool = False
     malformed: bool = False
     truncated: bool = False
 
@@ -104,6 +116,7 @@ class Faults:
         error_rate: float = 0.0,
         error_code: int = TopCode.REMOTE_SERVICE_ERROR,
         error_sub_code: str | None = SUB_REMOTE_SERVICE_ERROR,
+        after_effect: bool = False,
         latency_ms: int = 0,
         outage: tuple[object, object] | list[object] | None = None,
         malformed: bool | float = False,
@@ -114,6 +127,7 @@ class Faults:
             error_rate=_rate(error_rate),
             error_code=int(error_code),
             error_sub_code=error_sub_code,
+            after_effect=bool(after_effect),
             latency_ms=int(latency_ms),
             outage=(_moment(outage[0]), _moment(outage[1])) if outage else None,
             malformed=_rate(malformed),
@@ -166,6 +180,7 @@ class Faults:
                 outage=settings.outage is not None and settings.outage[0] <= now < settings.outage[1],
                 latency_seconds=settings.latency_ms / 1000,
                 error=_injected(settings) if self._draw(settings.error_rate) else None,
+                error_after_effect=settings.after_effect,
                 malformed=self._draw(settings.malformed),
                 truncated=self._draw(settings.truncated),
             )

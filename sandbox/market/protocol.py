@@ -1,7 +1,15 @@
-"""TOP wire protocol on the sandbox side: request parameters, system checks and the error envelope."""
+"""TOP wire protocol on the sandbox side: request parameters, system checks, the error envelope and the answer's
+format.
+
+The gateway's rules as the public error-code list and the SDKs show them: ``method``, ``app_key``, ``timestamp``,
+``v``, ``sign_method`` and ``sign`` are required (``session`` too for a seller's APIs), each missing or bad one has its
+own code; ``format`` is optional and defaults to XML, so a JSON client must ask for ``format=json``.
+"""
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
@@ -15,6 +23,12 @@ from chalicelib.marketplace.errors import (
 from chalicelib.marketplace.models import parse_top_time
 
 MAX_SKEW = timedelta(minutes=10)
+SUPPORTED_VERSION = "2.0"
+_VERSION = re.compile(r"^\d+\.\d+$")
+FORMATS = ("xml", "json")
+DEFAULT_FORMAT = "xml"  # the platform's default: JSON only when asked for
+XML_TYPE = "text/xml;charset=UTF-8"
+JSON_TYPE = "application/json;charset=UTF-8"
 
 
 class ApiFault(Exception):
@@ -68,28 +82,77 @@ def request_params(query: str, body: bytes, content_type: str) -> dict[str, str]
 
 
 def check_system_params(params: Mapping[str, str], app_key: str, secret: str, now: datetime) -> str:
-    """Validate method, app key, timestamp and signature like the gateway does; return the method."""
+    """Validate the system parameters like the gateway does; return the method.
+
+    Each missing or malformed parameter answers its own code: 21 method, 28/29 app key, 30/31 timestamp,
+    32/33/34 version, 23 format, 24/25 signature. The timestamp may be the formatted GMT+8 time or epoch
+    milliseconds (both SDK styles). A missing ``sign_method`` is refused as a missing argument (40): every SDK sends
+    it, and the platform's own answer for its absence is not documented.
+    """
     method = params.get("method")
     if not method:
-        raise ApiFault(TopCode.MISSING_METHOD, "Missing method")
+        raise ApiFault(TopCode.MISSING_METHOD, "Missing Method")
     if not params.get("app_key"):
-        raise ApiFault(TopCode.MISSING_APP_KEY, "Missing app key")
+        raise ApiFault(TopCode.MISSING_APP_KEY, "Missing App Key")
     if params["app_key"] != app_key:
-        raise ApiFault(TopCode.INVALID_APP_KEY, "Invalid app key")
+        raise ApiFault(TopCode.INVALID_APP_KEY, "Invalid App Key")
     if not params.get("timestamp"):
-        raise ApiFault(TopCode.MISSING_TIMESTAMP, "Missing timestamp")
+        raise ApiFault(TopCode.MISSING_TIMESTAMP, "Missing Timestamp")
     try:
         sent_at = parse_top_time(params["timestamp"])
     except ValueError:
         sent_at = None
     if sent_at is None or abs(sent_at - now) > MAX_SKEW:
-        raise ApiFault(TopCode.INVALID_TIMESTAMP, "Invalid timestamp", sub_msg="timestamp missing, malformed or skewed")
+        raise ApiFault(TopCode.INVALID_TIMESTAMP, "Invalid Timestamp", sub_msg="timestamp malformed or skewed")
+    _check_version(params.get("v"))
+    if params.get("format") is not None and params["format"] not in FORMATS:
+        raise ApiFault(TopCode.INVALID_FORMAT, "Invalid Format")
     if not params.get("sign"):
-        raise ApiFault(TopCode.MISSING_SIGNATURE, "Missing signature")
-    sign_method = params.get("sign_method") or "md5"
+        raise ApiFault(TopCode.MISSING_SIGNATURE, "Missing Signature")
+    sign_method = params.get("sign_method")
+    if not sign_method:
+        raise missing("sign_method")
+    if sign_method not in signing.SIGN_METHODS:
+        raise invalid("sign_method", f"one of {', '.join(signing.SIGN_METHODS)}")
     if not signing.verify(params, secret, params["sign"], sign_method):
-        raise ApiFault(TopCode.INVALID_SIGNATURE, "Invalid signature")
+        raise ApiFault(TopCode.INVALID_SIGNATURE, "Invalid Signature")
     return method
+
+
+def _check_version(version: str | None) -> None:
+    if not version:
+        raise ApiFault(TopCode.MISSING_VERSION, "Missing Version")
+    if not _VERSION.match(version):
+        raise ApiFault(TopCode.INVALID_VERSION, "Invalid Version")
+    if version != SUPPORTED_VERSION:
+        raise ApiFault(TopCode.UNSUPPORTED_VERSION, "Unsupported Version")
+
+
+def answer_format(params: Mapping[str, str]) -> str:
+    """The format the answer takes: the request's ``format`` when it is a known one, else XML (the default)."""
+    asked = params.get("format")
+    return asked if asked in FORMATS else DEFAULT_FORMAT
+
+
+def to_xml(payload: Mapping[str, object]) -> bytes:
+    """A TOP answer in XML: one root element (``*_response`` or ``error_response``); a list becomes repeated
+    elements of its key (``{"trade_rate": [a, b]}`` → two ``<trade_rate>``)."""
+    (root_name, body), *_ = payload.items()
+    root = ET.Element(root_name)
+    _fill(root, body)
+    return b'<?xml version="1.0" encoding="utf-8" ?>' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def _fill(element: ET.Element, value: object) -> None:
+    if isinstance(value, Mapping):
+        for name, child in value.items():
+            for item in child if isinstance(child, list) else [child]:
+                if item is not None:
+                    _fill(ET.SubElement(element, name), item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    else:
+        element.text = str(value)
 
 
 def required(params: Mapping[str, str], name: str) -> str:

@@ -2,6 +2,8 @@
 
 Signing follows the inbound webhook contract: query params ``app_key``, ``timestamp`` (GMT+8),
 ``sign_method`` and ``sign``, where ``sign`` covers the sorted query params followed by the raw body.
+A publisher made by the marketplace (``SandboxMarketplace.publisher``) withholds what the platform would not deliver:
+a seller's messages before the app permitted them (``taobao.tmc.user.permit``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from chalicelib.marketplace.messages import encode_batch
 from chalicelib.marketplace.models import format_top_time
 
 TRANSPORT_FAILURE = 0  # status reported when the app could not be reached
+NOTHING_SENT = 204  # status reported when every message of a batch was withheld (no request was made)
 
 
 class Publisher:
@@ -39,8 +42,11 @@ class Publisher:
         sign_method: str = "md5",
         pool: urllib3.PoolManager | None = None,
         timeout: float = 10.0,
+        deliverable: Callable[[dict], bool] | None = None,
     ) -> None:
         self._url = app_url.rstrip("/") + path
+        self._deliverable = deliverable
+        self.withheld = 0  # messages never sent because the platform would not deliver them
         self._app_key = app_key
         self._secret = app_secret
         self.clock = clock
@@ -58,8 +64,18 @@ class Publisher:
         query["sign"] = signing.sign(query, self._secret, self._sign_method, body=body)
         return query
 
+    def deliverable(self, messages: list[dict]) -> list[dict]:
+        """The messages the platform would deliver; the others are counted in ``withheld`` and dropped."""
+        kept = [m for m in messages if self._deliverable is None or self._deliverable(m)]
+        self.withheld += len(messages) - len(kept)
+        return kept
+
     def push(self, messages: list[dict]) -> tuple[int, Any]:
-        """Deliver one batch; returns (HTTP status, decoded JSON or None). Status 0 when unreachable."""
+        """Deliver one batch; returns (HTTP status, decoded JSON or None). Status 0 when unreachable, 204 with an
+        empty result list when every message was withheld."""
+        messages = self.deliverable(messages)
+        if not messages:
+            return NOTHING_SENT, {"results": []}
         body = encode_batch(messages)
         url = f"{self._url}?{urlencode(self.signed_query(body))}"
         try:
@@ -148,9 +164,10 @@ class PushChannel:
         return timedelta(seconds=self._rng.uniform(0, self._delay_max)) if self._delay_max else timedelta()
 
     def offer(self, messages: Iterable[dict]) -> None:
-        """Accept messages for delivery at ``clock() + random delay``, dropping or duplicating some."""
+        """Accept messages for delivery at ``clock() + random delay``, dropping or duplicating some; what the
+        platform would not deliver at all (an unpermitted seller's) is withheld now."""
         now = self._publisher.clock()
-        for message in messages:
+        for message in self._publisher.deliverable(list(messages)):
             self.stats.offered += 1
             if self._drop_rate and self._rng.random() < self._drop_rate:
                 self.stats.dropped += 1

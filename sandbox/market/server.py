@@ -1,8 +1,9 @@
 """The sandbox marketplace over HTTP: TOP gateway, OAuth endpoints and the fault admin API.
 
-Routes: ``/router/rest`` (GET or POST, system params in the query or the form body),
-``GET /oauth/authorize`` (``nick`` names the seller who logs in), ``POST /oauth/token``,
-``POST|GET|DELETE /admin/faults``. Only JSON responses are produced (``format=xml`` is answered in JSON).
+Routes: ``/router/rest`` (GET or POST, system params in the query or the form body, as the SDKs split them),
+``GET /oauth/authorize`` (``nick`` names the seller who logs in), ``POST /oauth/token`` (authorization codes only:
+tokens are refreshed through ``taobao.top.auth.token.refresh``), ``POST|GET|DELETE /admin/faults``. The gateway
+answers XML unless the request asks for ``format=json``, as the platform does.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ from sandbox.market.auth import AuthStore, OAuthRefusal, SellerAccount
 from sandbox.market.clock import FakeClock
 from sandbox.market.faults import Faults
 from sandbox.market.protocol import (
+    JSON_TYPE,
+    XML_TYPE,
     ApiFault,
+    answer_format,
     check_system_params,
     request_params,
     response_key,
+    to_xml,
 )
+from sandbox.market.publisher import Publisher
 from sandbox.market.state import MarketState
 
 JSON = "application/json;charset=UTF-8"
+# Service-market messages concern the app, not a seller's shop: the platform sends them without a permit.
+APP_TOPIC_PREFIXES = ("taobao_fuwu_", "fuwu_")
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,30 @@ class SandboxMarketplace:
         """Refund (part of) an order."""
         return self.state.refund_order(order_id, refund_fee)
 
+    def refund(self, tid: int, status: str, **refund: object) -> dict:
+        """A buyer's refund of a trade is created or moves on (see ``MarketState.refund``)."""
+        return self.state.refund(tid, status, **refund)  # type: ignore[arg-type]
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def permitted(self, nick: str, topic: str | None = None) -> bool:
+        """Whether the app called ``taobao.tmc.user.permit`` for ``nick`` (and ``topic`` is among its topics)."""
+        return self.auth.permitted(nick, topic)
+
+    def deliverable(self, message: dict) -> bool:
+        """Whether the platform would push ``message`` to the app: service-market messages always (they concern
+        the app itself); a seller's messages only after the app permitted them for that seller."""
+        topic = str(message.get("topic") or "")
+        if topic.startswith(APP_TOPIC_PREFIXES):
+            return True
+        return self.auth.permitted(str(message.get("user_nick") or ""), topic)
+
+    def publisher(self, app_url: str, *, path: str = "/webhooks/marketplace", **options: object) -> Publisher:
+        """A publisher that pushes to the app only what this marketplace would deliver (``deliverable``)."""
+        return Publisher(
+            app_url, self.app_key, self._secret, self.clock, path=path, deliverable=self.deliverable, **options
+        )
+
     # -- gateway ----------------------------------------------------------------------------------
 
     def _request_id(self) -> str:
@@ -237,14 +269,19 @@ class SandboxMarketplace:
                     raise ApiFault(TopCode.MISSING_SESSION, "Missing session")
                 nick = self.auth.session_nick(params["session"])
             if plan.error is not None:
+                if plan.error_after_effect:
+                    api.handler(self, params, nick)  # the call takes effect; only its answer is an error
                 raise plan.error
-            payload: dict = {response_key(method): {**api.handler(self.state, params, nick), "request_id": request_id}}
+            payload: dict = {response_key(method): {**api.handler(self, params, nick), "request_id": request_id}}
         except ApiFault as fault:
             payload = fault.envelope(request_id)
         if plan.malformed:
             return Reply(200, b"<html><body>upstream proxy error</body></html>", "text/html")
-        reply = _json_reply(200, payload)
-        return Reply(200, reply.body, truncate=True) if plan.truncated else reply
+        if answer_format(params) == "json":
+            reply = Reply(200, _json_reply(200, payload).body, JSON_TYPE)
+        else:
+            reply = Reply(200, to_xml(payload), XML_TYPE)
+        return Reply(200, reply.body, reply.content_type, truncate=True) if plan.truncated else reply
 
     # -- OAuth ------------------------------------------------------------------------------------
 
@@ -266,17 +303,17 @@ class SandboxMarketplace:
         return Reply(302, b"", headers=(("Location", location),))
 
     def handle_token(self, form: dict[str, str]) -> Reply:
-        """``grant_type`` authorization_code or refresh_token → the token response."""
+        """``grant_type=authorization_code`` → the token response.
+
+        ``grant_type=refresh_token`` is refused: the platform's documentation and SDKs refresh only through
+        ``taobao.top.auth.token.refresh`` (service-market apps only), so the app must not depend on this path.
+        """
         try:
             if form.get("client_id") != self.app_key or form.get("client_secret") != self._secret:
                 raise OAuthRefusal(401, "invalid_client", "client authentication failed")
-            grant_type = form.get("grant_type")
-            if grant_type == "authorization_code":
-                body = self.auth.exchange(form.get("code", ""), form.get("redirect_uri", ""))
-            elif grant_type == "refresh_token":
-                body = self.auth.refresh(form.get("refresh_token", ""))
-            else:
+            if form.get("grant_type") != "authorization_code":
                 raise OAuthRefusal(400, "unsupported_grant_type", "grant_type is not supported")
+            body = self.auth.exchange(form.get("code", ""), form.get("redirect_uri", ""))
         except OAuthRefusal as refusal:
             return _json_reply(refusal.status, refusal.body())
         return _json_reply(200, body)

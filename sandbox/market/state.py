@@ -1,4 +1,4 @@
-"""Sandbox marketplace data: trades, ratings and service-market orders, with the platform's rating rules.
+"""Sandbox marketplace data: trades, ratings, refunds and service-market orders, with the platform's rating rules.
 
 Rule violations raise ``ApiFault`` with the sub_codes defined in ``chalicelib.marketplace.errors`` so the
 client and the sandbox agree on them.
@@ -49,10 +49,12 @@ class Trade:
     status: str
     num_iid: int
 
-    def as_api(self) -> dict:
+    def as_api(self, *, seller_rate: bool = False, buyer_rate: bool = False) -> dict:
         return {
             "tid": self.tid,
             "status": self.status,
+            "seller_rate": seller_rate,
+            "buyer_rate": buyer_rate,
             "title": self.item_title,
             "buyer_nick": self.buyer_nick,
             "buyer_open_uid": self.buyer_open_uid,
@@ -102,6 +104,48 @@ class Rate:
             "num_iid": self.num_iid,
             "reply": self.reply,
             "valid_score": True,
+        }
+
+
+# Refund statuses of ``taobao.refunds.receive.get``.
+REFUND_OPEN = "WAIT_SELLER_AGREE"
+REFUND_STATUSES = (
+    "WAIT_SELLER_AGREE",
+    "WAIT_BUYER_RETURN_GOODS",
+    "WAIT_SELLER_CONFIRM_GOODS",
+    "SELLER_REFUSE_BUYER",
+    "CLOSED",
+    "SUCCESS",
+)
+
+
+@dataclass
+class Refund:
+    refund_id: str
+    tid: int
+    oid: int
+    seller_nick: str
+    buyer_nick: str
+    title: str
+    status: str
+    created: datetime
+    modified: datetime
+    refund_fee: str
+    refund_phase: str
+
+    def as_api(self) -> dict:
+        return {
+            "refund_id": self.refund_id,
+            "tid": self.tid,
+            "oid": self.oid,
+            "seller_nick": self.seller_nick,
+            "buyer_nick": self.buyer_nick,
+            "title": self.title,
+            "status": self.status,
+            "created": format_top_time(self.created),
+            "modified": format_top_time(self.modified),
+            "refund_fee": self.refund_fee,
+            "refund_phase": self.refund_phase,
         }
 
 
@@ -173,6 +217,7 @@ class MarketState:
         self._trades: dict[int, Trade] = {}
         self._rates: list[Rate] = []
         self._orders: dict[int, Order] = {}
+        self._refunds: dict[str, Refund] = {}
         self._accepted: Counter[int] = Counter()
         self._next_order = 1
 
@@ -214,7 +259,7 @@ class MarketState:
             if tid in self._trades:
                 raise ValueError(f"trade {tid} already exists")
             self._trades[tid] = trade
-            return trade.as_api()
+            return self._trade_api(trade)
 
     def set_trade_status(self, tid: int, status: str, end_time: datetime | None = None) -> dict:
         """Change a trade's status (modified = now); finishing a trade stamps its end time."""
@@ -227,7 +272,7 @@ class MarketState:
                 trade.end_time = end_time
             elif status == TRADE_FINISHED and trade.end_time is None:
                 trade.end_time = now
-            return trade.as_api()
+            return self._trade_api(trade)
 
     def add_buyer_rate(self, tid: int, result: str, content: str = "", oid: int | None = None) -> dict:
         """The buyer rates the seller for one sub-order (the first when ``oid`` is omitted)."""
@@ -248,6 +293,60 @@ class MarketState:
             )
             self._rates.append(rate)
             return rate.as_api()
+
+    def refund(
+        self,
+        tid: int,
+        status: str,
+        *,
+        refund_id: str | None = None,
+        oid: int | None = None,
+        refund_fee: object = None,
+        refund_phase: str = "aftersale",
+    ) -> dict:
+        """The buyer asks for a refund, or an existing refund (``refund_id``, default ``R<tid>``) moves to
+        ``status``; ``modified`` is now. Returns its API form."""
+        if status not in REFUND_STATUSES:
+            raise ValueError(f"unknown refund status {status}")
+        with self._lock:
+            trade = self._trades[tid]
+            key = refund_id or f"R{tid}"
+            now = self._clock()
+            found = self._refunds.get(key)
+            if found is None:
+                found = Refund(
+                    refund_id=key,
+                    tid=tid,
+                    oid=oid if oid is not None else trade.oids[0],
+                    seller_nick=trade.seller_nick,
+                    buyer_nick=trade.buyer_nick,
+                    title=trade.item_title,
+                    status=status,
+                    created=now,
+                    modified=now,
+                    refund_fee=_yuan(refund_fee) if refund_fee is not None else trade.payment,
+                    refund_phase=refund_phase,
+                )
+                self._refunds[key] = found
+            found.status = status
+            found.modified = now
+            return found.as_api()
+
+    def refunds_modified(
+        self, seller_nick: str, start: datetime | None, end: datetime | None, status: str | None
+    ) -> list[dict]:
+        """The refunds the seller received, modified in [start, end], oldest modification first."""
+        with self._lock:
+            found = [
+                r
+                for r in self._refunds.values()
+                if r.seller_nick == seller_nick
+                and (start is None or r.modified >= start)
+                and (end is None or r.modified <= end)
+                and (status is None or r.status == status)
+            ]
+            found.sort(key=lambda r: (r.modified, r.refund_id))
+            return [r.as_api() for r in found]
 
     def rates_given(self, seller_nick: str | None = None) -> list[dict]:
         """Ratings given by sellers (one seller when ``seller_nick`` is set), oldest first."""
@@ -418,7 +517,11 @@ class MarketState:
                 and (status is None or t.status == status)
             ]
             trades.sort(key=lambda t: (t.modified, t.tid))
-            return [t.as_api() for t in trades]
+            return [self._trade_api(t) for t in trades]
+
+    def _trade_api(self, trade: Trade) -> dict:
+        roles = {r.role for r in self._rates if r.tid == trade.tid}
+        return trade.as_api(seller_rate="seller" in roles, buyer_rate="buyer" in roles)
 
     def subscriptions(self, article_code: str, nick: str) -> list[dict]:
         """Latest deadline per item code over the seller's orders not fully refunded."""

@@ -138,13 +138,13 @@ def test_an_unreachable_marketplace_defers_to_the_next_hour(client, aws, clock, 
     seller_id = onboard(client, clock, "patient_shop")
     blob = sellers.get(seller_id).tokens["access"]
     clock.advance((SESSION_HOURS - 2) * 3600)
-    monkeypatch.setenv("HAOPING_OAUTH_URL", "http://127.0.0.1:9/oauth")
+    monkeypatch.setenv("HAOPING_MARKETPLACE_URL", "http://127.0.0.1:9")
     rebind_app()
     assert run_tokens_job(client, clock) == {"deferred": 1}
     seller = sellers.get(seller_id)
     assert seller.status == "active" and seller.tokens["access"] == blob
 
-    monkeypatch.setenv("HAOPING_OAUTH_URL", market.oauth_base_url)
+    monkeypatch.setenv("HAOPING_MARKETPLACE_URL", market.base_url)
     rebind_app()
     clock.advance(3600)
     assert run_tokens_job(client, clock) == {"refreshed": 1}
@@ -153,7 +153,7 @@ def test_an_unreachable_marketplace_defers_to_the_next_hour(client, aws, clock, 
 def test_tasks_the_worker_held_on_an_expired_token_go_again_after_the_refresh(client, aws, clock, market, monkeypatch):
     seller_id = onboard(client, clock, "late_shop", mode="delay", delay_hours=SESSION_HOURS + 1)
     seed_trade(client, clock, market, "late_shop", seller_id, "3900000000000102")
-    monkeypatch.setenv("HAOPING_OAUTH_URL", "http://127.0.0.1:9/oauth")
+    monkeypatch.setenv("HAOPING_MARKETPLACE_URL", "http://127.0.0.1:9")
     rebind_app()
     clock.advance((SESSION_HOURS + 1) * 3600)
     run_tokens_job(client, clock)
@@ -161,7 +161,7 @@ def test_tasks_the_worker_held_on_an_expired_token_go_again_after_the_refresh(cl
     assert tasks.get(seller_id, "3900000000000102").holds == {"reauth"}
     assert sellers.get(seller_id).status == "active"
 
-    monkeypatch.setenv("HAOPING_OAUTH_URL", market.oauth_base_url)
+    monkeypatch.setenv("HAOPING_MARKETPLACE_URL", market.base_url)
     rebind_app()
     assert run_tokens_job(client, clock) == {"refreshed": 1}
     assert tasks.get(seller_id, "3900000000000102").state == "scheduled"

@@ -17,6 +17,7 @@ from chalicelib.marketplace import errors, signing
 from chalicelib.marketplace.client import TopClient
 from chalicelib.marketplace.errors import (
     AlreadyRated,
+    GrantRefused,
     InvalidArgument,
     OAuthError,
     PermissionDenied,
@@ -526,27 +527,55 @@ def test_refresh_renews_an_expired_session(sandbox, top_client, oauth) -> None: 
     sandbox.clock_ctl.advance(grant.expires_in)
     with pytest.raises(SessionInvalid):
         list(top_client.traderates_get(grant.access_token))
-    renewed = oauth.refresh(grant.refresh_token)
+    renewed = top_client.auth_token_refresh(grant.refresh_token)
     assert renewed.access_token != grant.access_token
     assert renewed.re_expires_in == grant.re_expires_in - grant.expires_in
+    assert renewed.taobao_user_nick == SELLER and renewed.issued_at == sandbox.clock()
     assert list(top_client.traderates_get(renewed.access_token)) == []
+    assert sandbox.calls["taobao.top.auth.token.refresh"] == 1
 
 
-def test_revoked_seller_cannot_refresh_until_authorizing_again(sandbox, oauth) -> None:  # noqa: F811
+def test_a_refresh_spends_its_refresh_token(sandbox, top_client, oauth) -> None:  # noqa: F811
+    grant = oauth.exchange_code(_authorize(sandbox, oauth, SELLER), REDIRECT)
+    renewed = top_client.auth_token_refresh(grant.refresh_token)
+    assert renewed.refresh_token != grant.refresh_token
+    with pytest.raises(GrantRefused) as spent:
+        top_client.auth_token_refresh(grant.refresh_token)
+    assert spent.value.sub_code == errors.SUB_REFRESH_TOKEN_INVALID
+    assert top_client.auth_token_refresh(renewed.refresh_token).taobao_user_nick == SELLER
+
+
+def test_the_oauth_token_endpoint_does_not_refresh(sandbox, oauth) -> None:  # noqa: F811
+    grant = oauth.exchange_code(_authorize(sandbox, oauth, SELLER), REDIRECT)
+    form = {
+        "client_id": APP_KEY,
+        "client_secret": APP_SECRET,
+        "grant_type": "refresh_token",
+        "refresh_token": grant.refresh_token,
+    }
+    response = urllib3.request(
+        "POST",
+        f"{sandbox.oauth_base_url}/token",
+        body=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (response.status, response.json()["error"]) == (400, "unsupported_grant_type")
+
+
+def test_revoked_seller_cannot_refresh_until_authorizing_again(sandbox, top_client, oauth) -> None:  # noqa: F811
     account = sandbox.add_seller(SELLER)
     sandbox.revoke(SELLER)
-    with pytest.raises(OAuthError) as caught:
-        oauth.refresh(account.refresh_token)
-    assert caught.value.error == "invalid_grant"
+    with pytest.raises(GrantRefused):
+        top_client.auth_token_refresh(account.refresh_token)
     grant = oauth.exchange_code(_authorize(sandbox, oauth, SELLER), REDIRECT)
-    assert oauth.refresh(grant.refresh_token).taobao_user_nick == SELLER
+    assert top_client.auth_token_refresh(grant.refresh_token).taobao_user_nick == SELLER
 
 
-def test_refresh_token_expires_by_clock(sandbox, oauth) -> None:  # noqa: F811
+def test_refresh_token_expires_by_clock(sandbox, top_client) -> None:  # noqa: F811
     account = sandbox.add_seller(SELLER)
     sandbox.clock_ctl.advance(30 * 86400)
-    with pytest.raises(OAuthError):
-        oauth.refresh(account.refresh_token)
+    with pytest.raises(GrantRefused):
+        top_client.auth_token_refresh(account.refresh_token)
 
 
 def test_unrefreshable_grant(sandbox, oauth) -> None:  # noqa: F811
@@ -567,7 +596,16 @@ def test_oauth_server_unreachable_is_transient() -> None:
     oauth = OAuthClient(market.oauth_base_url, APP_KEY, APP_SECRET, market.clock, connect_timeout=0.5)
     market.stop()
     with pytest.raises(Transient):
-        oauth.refresh("whatever")
+        oauth.exchange_code("whatever", REDIRECT)
+
+
+def test_a_refresh_is_never_repeated_blindly() -> None:
+    market = started_sandbox()
+    client = make_client(market, connect_timeout=0.5)
+    market.stop()
+    with pytest.raises(Transient):
+        client.auth_token_refresh("6202whatever")
+    assert (client.stats.attempts, client.stats.retries) == (1, 0)
 
 
 def test_authorize_rejects_unknown_client(sandbox) -> None:  # noqa: F811

@@ -48,6 +48,14 @@ from chalicelib.marketplace.errors import (
         (15, errors.SUB_RATE_WINDOW_CLOSED, RateWindowClosed),
         (15, errors.SUB_TRADE_NOT_FINISHED, TradeNotFinished),
         (15, errors.SUB_TRADE_NOT_EXIST, TradeNotFound),
+        (15, errors.SUB_RATE_PERIOD_EXPIRED, RateWindowClosed),
+        (15, "isv.rate-service-error:-9999", BusinessError),
+        (15, errors.SUB_REFRESH_TOKEN_INVALID, InvalidArgument),
+        (13, None, PermissionDenied),
+        (23, None, RequestRejected),
+        (32, None, RequestRejected),
+        (33, None, RequestRejected),
+        (34, None, RequestRejected),
         (40, None, InvalidArgument),
         (41, "isv.invalid-parameter:content", InvalidArgument),
         (43, None, InvalidArgument),
@@ -75,6 +83,36 @@ def test_classify_maps_codes_to_types(code: int, sub_code: str | None, expected:
         "detail",
         "r1",
     )
+
+
+@pytest.mark.parametrize(
+    ("sub_code", "confirmed"),
+    [
+        (errors.SUB_RATE_ALREADY_EXIST, False),
+        (errors.SUB_RATE_WINDOW_CLOSED, False),
+        (errors.SUB_TRADE_NOT_FINISHED, False),
+        (errors.SUB_RATE_PERIOD_EXPIRED, True),
+        ("isv.rate-service-error:-9999", True),
+        ("isv.invalid-parameter:content", True),
+        (errors.SUB_APP_ACCESS_LIMITED, True),
+        ("isv.never-heard-of", True),
+        (None, True),
+    ],
+)
+def test_an_error_says_whether_a_public_source_confirms_its_meaning(sub_code: str | None, confirmed: bool) -> None:
+    assert classify({"code": 15, "sub_code": sub_code}).confirmed is confirmed
+
+
+def test_every_entry_of_the_sub_code_table_names_its_source() -> None:
+    for sub_code, entry in errors.SUB_CODES.items():
+        assert entry.source in (errors.DOCUMENTED, errors.PUBLIC_CODE, errors.ASSUMED), sub_code
+        assert issubclass(entry.error, MarketplaceError)
+
+
+def test_the_longest_prefix_entry_wins() -> None:
+    assert errors.sub_code_entry("isv.rate-service-error:-1020").error is RateWindowClosed
+    assert errors.sub_code_entry("isv.rate-service-error:-1").error is BusinessError
+    assert errors.sub_code_entry("isv.other") is None
 
 
 def test_business_errors_share_a_base() -> None:
