@@ -26,18 +26,18 @@ def format_top_time(moment: datetime) -> str:
     return moment.astimezone(GMT8).strftime(TOP_TIME_FORMAT)
 
 
-def parse_top_time(value: object) -> datetime | None:
-    """Parse a TOP time (GMT+8 string, or epoch milliseconds) into an aware UTC datetime; empty → None.
-
-    Raises ``ValueError`` (never quoting the input) for anything else, including numbers that are not finite
-    or times outside [2000, 2100).
-    """
 # Every marketplace time lies in this range; anything outside it (year 9999, 1e400 ms, a negative epoch) is
 # refused here, so no later date arithmetic on it can overflow.
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+def parse_top_time(value: object) -> datetime | None:
+    """Parse a TOP time (GMT+8 string, or epoch milliseconds) into an aware UTC datetime; empty → None.
+
+    Raises ``ValueError`` (never quoting the input) for anything else, including numbers that are not finite
+    or times outside [2000, 2100).
+    """
     if value is None or value == "":
         return None
     epoch_ms = isinstance(value, int | float) or (isinstance(value, str) and value.isdigit())
@@ -156,6 +156,8 @@ class Trade:
     item_title: str
     buyer_nick: str = field(repr=False)
     buyer_open_uid: str = field(repr=False)
+    seller_rate: bool = False  # the seller already rated the buyer
+    buyer_rate: bool = False  # the buyer already rated the seller
 
     @property
     def oid(self) -> int | None:
