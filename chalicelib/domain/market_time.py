@@ -41,6 +41,27 @@ def parse_market_time(text: str) -> datetime:
     return parsed
 
 
+def parse_market_value(value: object) -> datetime | None:
+    """Parse a marketplace time as TOP sends it — a GMT+8 ``YYYY-MM-DD HH:MM:SS`` string or epoch milliseconds
+    (number or digits) — into an aware UTC datetime; empty → None; raise ``MarketTimeInvalid`` otherwise.
+
+    The one parser of marketplace times: API results, pushed messages and push timestamps all come through here.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise MarketTimeInvalid("market time must be a string or epoch milliseconds")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+        try:
+            parsed = datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise MarketTimeInvalid("not epoch milliseconds") from None
+        if not EARLIEST <= parsed < LATEST:
+            raise MarketTimeInvalid("market time out of range (2000-2099)")
+        return parsed
+    return parse_market_time(value)  # type: ignore[arg-type]
+
+
 def format_market_time(dt: datetime) -> str:
     """Format an aware datetime as GMT+8 market time (seconds precision)."""
     _require_aware(dt)

@@ -10,26 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-GMT8 = timezone(timedelta(hours=8), "GMT+8")
-TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+from chalicelib.domain.market_time import format_market_time, parse_market_value
 
-
-def format_top_time(moment: datetime) -> str:
-    """Render an aware datetime the way TOP expects it: "YYYY-MM-DD HH:MM:SS" in GMT+8."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: marketplace times must be timezone-aware")
-    return moment.astimezone(GMT8).strftime(TOP_TIME_FORMAT)
-
-
-# Every marketplace time lies in this range; anything outside it (year 9999, 1e400 ms, a negative epoch) is
-# refused here, so no later date arithmetic on it can overflow.
-EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+# TOP's times are market times (GMT+8), parsed and formatted in one place: ``domain.market_time``.
+format_top_time = format_market_time
 
 
 def parse_top_time(value: object) -> datetime | None:
@@ -38,21 +27,7 @@ def parse_top_time(value: object) -> datetime | None:
     Raises ``ValueError`` (never quoting the input) for anything else, including numbers that are not finite
     or times outside [2000, 2100).
     """
-    if value is None or value == "":
-        return None
-    epoch_ms = isinstance(value, int | float) or (isinstance(value, str) and value.isdigit())
-    try:
-        if epoch_ms:
-            parsed = datetime.fromtimestamp(int(value) / 1000, UTC)  # type: ignore[arg-type]
-        else:
-            local = datetime.strptime(value, TOP_TIME_FORMAT)  # type: ignore[arg-type]
-            parsed = local.replace(tzinfo=GMT8).astimezone(UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        # The input is not quoted: times travel next to buyer data and errors end up in logs.
-        raise ValueError("not a marketplace time (YYYY-MM-DD HH:MM:SS or epoch ms)") from None
-    if not EARLIEST_TIME <= parsed < LATEST_TIME:
-        raise ValueError("marketplace time out of range")
-    return parsed
+    return parse_market_value(value)
 
 
 def yuan_to_fen(value: object) -> int:

@@ -8,15 +8,12 @@ of a signature, app key, timestamp freshness, sign method and signature.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 
+from chalicelib.domain.market_time import MarketTimeInvalid, parse_market_value
 from chalicelib.marketplace import signing
 
-TOP_TIMEZONE = timezone(timedelta(hours=8))
-_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-_EPOCH_MILLIS = re.compile(r"[0-9]{1,14}")
 _DEFAULT_SIGN_METHOD = "md5"  # TOP's default when the sender omits sign_method
 
 
@@ -72,12 +69,7 @@ def verify_push(
 
 def parse_top_timestamp(value: str | None) -> datetime | None:
     """Parse ``YYYY-MM-DD HH:MM:SS`` (GMT+8) or epoch milliseconds into an aware UTC datetime; None if neither."""
-    if not value:
-        return None
-    if _EPOCH_MILLIS.fullmatch(value):
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     try:
-        local = datetime.strptime(value, _TIMESTAMP_FORMAT)
-    except ValueError:
+        return parse_market_value(value or None)
+    except MarketTimeInvalid:
         return None
-    return local.replace(tzinfo=TOP_TIMEZONE).astimezone(UTC)
