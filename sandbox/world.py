@@ -93,7 +93,7 @@ TEMPLATES = [
 
 def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     """The shops of the standard replay: one per timing mode, a dry-run shop, and a flash-sale shop whose
-    burst of trades trips its plan's hourly cap (the write guard pauses it; the operator resumes it).
+    burst of trades reaches its plan's hourly cap (the rest wait for the next market hour).
 
     Each buys its plan on the service market. During the replay 乐活小铺 renews (the market's callback is
     lost and reconciliation recovers it), delay_shop upgrades to PRO, then buys a renewal and has it
@@ -266,23 +266,19 @@ def _next_tick(at: datetime) -> datetime:
 def _capped_post_times(spec: SellerSpec, shop: list[TradeSpec], day: datetime) -> None:
     """Where the write guard moves a capped shop's posts (immediate mode, one trade per tick).
 
-    Each trade posts at its tick until the market hour holds ``hourly_cap`` posts; the next one trips the
-    cap, the guard pauses the shop, and it and every later trade wait for the operator's resume.
+    Each trade posts at its tick while its market hour holds fewer than ``hourly_cap`` posts; otherwise it waits
+    for the next market hour with room (the guard reschedules it at the hour's start; the shop is not paused).
     """
     per_hour: Counter = Counter()
-    paused = False
-    resume = operator_resume_at(day)
     for trade in sorted(shop, key=lambda t: t.ended_at):
-        tick = _next_tick(trade.ended_at)
-        hour = tick.astimezone(MARKET_TZ).replace(minute=0, second=0)
-        if not paused and per_hour[hour] < spec.hourly_cap:
-            per_hour[hour] += 1
-            trade.post_at = tick
-        else:
-            paused = True
-            trade.post_at = resume
-    if sum(1 for t in shop if t.post_at == resume) > spec.hourly_cap:
-        raise ValueError(f"{spec.nick}: the backlog after the resume would trip the cap again")
+        at = _next_tick(trade.ended_at)
+        hour = at.astimezone(MARKET_TZ).replace(minute=0, second=0, microsecond=0)
+        while per_hour[hour] >= spec.hourly_cap:
+            hour += timedelta(hours=1)
+            at = hour
+        per_hour[hour] += 1
+        if at != _next_tick(trade.ended_at):
+            trade.post_at = at
 
 
 def planned_post_at(spec: SellerSpec, trade: TradeSpec) -> datetime:

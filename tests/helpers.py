@@ -131,3 +131,12 @@ def add_market_trade(market, clock, tid: str, *, seller_nick: str = "test_shop")
         created=clock.now() - timedelta(days=3),
         end_time=clock.now(),
     )
+
+
+def work_review_queue(client) -> None:
+    """Run the review worker on every job waiting in the review queue, as Lambda's event source would."""
+    from chalicelib.container import container, get_settings
+    from sandbox.lambda_driver import drain
+
+    queue = get_settings().review_queue_url
+    drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("worker", event).payload)

@@ -47,14 +47,14 @@ class RetryPolicy(_Frozen):
 
 
 class BreakerPolicy(_Frozen):
-    """Pause a seller when at least ``failure_rate_pause`` of the recent writes failed.
+    """Pause a seller when at least ``failure_rate_pause`` of its writes in the current market hour failed.
 
-    The rate is judged only once ``min_sample`` attempts were made within ``window_minutes``.
+    The rate is judged only once ``min_sample`` writes were attempted in that hour (the seller's hour counter,
+    which is also the hourly cap's: the breaker's window is the market hour).
     """
 
     failure_rate_pause: float = Field(default=0.5, gt=0, le=1)
     min_sample: int = Field(default=10, ge=1)
-    window_minutes: int = Field(default=60, ge=1)
 
 
 class BillingPolicy(_Frozen):

@@ -320,7 +320,7 @@ class TriageView(_Model):
 class ExplanationView(_Model):
     """The seller's reply as posted (or refused by the write guard, or tried in dry run)."""
 
-    state: Literal["explained", "dry_run", "refused", "failed"]
+    state: Literal["queued", "explained", "dry_run", "refused", "failed", "expired"]
     text: str
     at: datetime
 

@@ -1,33 +1,41 @@
-"""Use case: answer a buyer's neutral/bad rating with the seller's explanation, once, through the write guard."""
+"""Use case: answer a buyer's neutral/bad rating with the seller's explanation — queued, never sent here.
+
+The reply becomes an explanation task (``store.tasks.create_explanation``), due now and queued at once; the review
+worker sends it through the one write path (``services.post_review``): claim, the write guard with the seller's
+real hour counts, the one classification of the marketplace's answer, the audit record. So no push or API
+request ever waits on the marketplace, and a throttle, an invalid session or a transient error is handled as it
+is for a review. A redelivered rating, or a second click, finds the task and queues nothing more.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from chalicelib.container import get_settings
-from chalicelib.domain import guard, templates
-from chalicelib.domain.lint import lint
-from chalicelib.marketplace import errors as mkt
-from chalicelib.services import runtime
+from chalicelib.domain import templates
+from chalicelib.domain.task_state import State
+from chalicelib.services import review_queue
 from chalicelib.services.seller_state import SellerView
-from chalicelib.services.seller_tokens import access_token
-from chalicelib.store import audit, control
-from chalicelib.store.idempotency import run_once
+from chalicelib.store import tasks
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
 
-ACTION = "taobao.traderate.explain.add"
+# What ``explain`` answers: queued now; waiting or being sent already; sent before; nothing to send.
+QUEUED = "queued"
+ALREADY_QUEUED = "already_queued"
+ALREADY_EXPLAINED = "already_explained"
+NOTHING = "nothing_to_explain"
 
 
 def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime, template: str | None = None) -> str:
-    """Post the explanation for ``task``'s rating at most once; returns what happened.
+    """Queue the explanation of ``task``'s rating (at most one per trade); returns what became of it.
 
     ``template`` is the reply to render (the bad-review center's choice); without it one of the seller's
-    general explanation templates is used.
+    general explanation templates is used. A reply whose earlier explanation task failed is queued again with
+    the new text.
     """
     if not task.oid or not (template or view.settings.explain_templates):
-        return "nothing_to_explain"
-    rules = runtime.rules()
+        return NOTHING
     if template is None:
         index = templates.choose_template(view.settings.explain_templates, "random", task.tid, 0)
         template = view.settings.explain_templates[index]
@@ -40,38 +48,22 @@ def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime, temp
             trade_end=datetime.fromtimestamp(task.trade_end, now.tzinfo),
         ),
     )
-    switches = control.read_switches()
-    decision = guard.decide(
-        guard.GuardInput(
-            kill_global=switches.kill_global,
-            kill_seller=seller_id in switches.kill_sellers,
-            dry_run=get_settings().stage_dry_run or view.settings.dry_run or seller_id in switches.dry_run_sellers,
-            lint_problems=tuple(lint(text, rules, kind="explain")),
-            posts_last_hour=0,
-            hourly_cap=max(1, view.hourly_cap()),
-            recent_attempts=0,
-            recent_failures=0,
-        ),
-        rules,
+    shards = get_settings().due_shards
+    rated_at = datetime.fromtimestamp(task.buyer_rated_at, now.tzinfo) if task.buyer_rated_at else now
+    created = tasks.create_explanation(
+        seller_id,
+        task.tid,
+        oid=task.oid,
+        content=text,
+        trade_end=datetime.fromtimestamp(task.trade_end, now.tzinfo),
+        rated_at=rated_at,
+        now=now,
+        shards=shards,
     )
-
-    def send() -> dict:
-        if decision.verdict != "allow":
-            result = decision.verdict
-        else:
-            session = access_token(view.seller, now=now)
-            if session is None:
-                result = "no_session"
-            else:
-                try:
-                    runtime.top_client().traderate_explain_add(session, task.oid, text)
-                    result = "explained"
-                except mkt.MarketplaceError as exc:
-                    result = type(exc).__name__
-        detail = {"would_post": text} if decision.verdict == "dry_run" else {"chars": len(text)}
-        audit.append(seller_id, actor="worker", action=ACTION, target=task.tid, result=result, detail=detail, now=now)
-        count(f"Explain_{result}")
-        logger.info("explanation", extra={"seller_id": seller_id, "tid": task.tid, "result": result})
-        return {"result": result}
-
-    return run_once("explain", {"seller_id": seller_id, "tid": task.tid}, send)["result"]
+    if not created and tasks.requeue_explanation(seller_id, task.tid, content=text, now=now, shards=shards) is None:
+        existing = tasks.get(seller_id, tasks.explanation_tid(task.tid))
+        return ALREADY_EXPLAINED if existing is not None and existing.state == State.POSTED.value else ALREADY_QUEUED
+    review_queue.queue_when_due(seller_id, tasks.explanation_tid(task.tid), now, now=now)
+    count("ExplanationQueued")
+    logger.info("explanation queued", extra={"seller_id": seller_id, "tid": task.tid})
+    return QUEUED

@@ -25,7 +25,9 @@ from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
 
 # What the explanation service answered → what the seller sees. Anything else is a failure to retry later.
-_EXPLAIN_STATES = {"explained": "explained", "dry_run": "dry_run", "lint_failed": "refused"}
+# What ``explain_rating.explain`` answered → the reply's state here; the worker records the final one
+# (explained, dry_run, refused, failed, expired) when it has sent the reply through the write path.
+_EXPLAIN_STATES = {"queued": "queued", "already_queued": "queued", "already_explained": "explained"}
 STATES = ("due", "explained", "expired")
 
 
@@ -207,9 +209,10 @@ def rating_of(seller_id: str, tid: str, *, now: datetime) -> RatingItem:
 
 
 def explain_now(seller_id: str, tid: str, *, template: str | None, now: datetime) -> tuple[RatingItem, str]:
-    """Post the seller's reply to one rating (the suggestion, or their edited ``template``), through the guard."""
+    """Queue the seller's reply to one rating (the suggestion, or their edited ``template``); the review worker
+    sends it through the write guard."""
     item = rating_of(seller_id, tid, now=now)
-    if item.state != "due":
+    if item.state != "due" or (item.explanation or {}).get("state") == "queued":  # queued: being sent already
         raise NotExplainable(tid)
     view = seller_view(seller_id)
     result = _explain(seller_id, item.task, view, template or item.suggestion_template, now=now)

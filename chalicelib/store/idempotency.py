@@ -1,4 +1,8 @@
-"""Once-only external effects (alerts, notifications, explanation replies) via powertools idempotency."""
+"""Once-only external effects (alerts and the notifications they send) via powertools idempotency.
+
+Marketplace writes do not use it: a review or an explanation is a task, and its conditional state machine is
+its once-marker.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from collections.abc import Callable
 from chalicelib.container import container
 
 IDEMPOTENCY_TABLE = "Idempotency"
-# A completed once-key is remembered for 40 days: longer than the rating window plus the explanation window.
-# (An in-progress record is bounded by the invocation's deadline instead: every invocation registers its
-# Lambda context, so a run that timed out mid-effect lets the redelivery run it again.)
+# A completed once-key is remembered for 40 days: far longer than a cause can come again — a pushed message is
+# redelivered for days, not weeks, reconciliation looks back two days, and keys of later causes name them
+# (a reminder's key carries its paid_until, a pause's its market hour). A key forgotten after that could only
+# repeat one alert, never a marketplace write. (An in-progress record is bounded by the invocation's deadline
+# instead: every invocation registers its Lambda context, so a run that timed out mid-effect lets the
+# redelivery run it again.)
 EXPIRES_AFTER_SECONDS = 40 * 24 * 3600
 
 

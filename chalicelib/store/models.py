@@ -257,7 +257,7 @@ STAT_COUNTERS = (
 class Stats(Model):
     """Counters per seller and market day (``2026-11-28``) or hour (``2026-11-28T13``), bumped on transitions.
 
-    The hour buckets hold ``posts`` and ``write_failures`` only: they are the per-seller rate cap's
+    The hour buckets hold ``posts``, ``explains`` and ``write_failures`` only: they are the per-seller rate cap's
     reservation counters and the circuit breaker's evidence, and a day's posts are the sum of its hours, so
     a posted review costs one counter write, not two.
     """
@@ -313,3 +313,4 @@ class Rejected(Model):
 
 
 MODELS: tuple[type[Model], ...] = (Seller, Task, Control, Order, Blacklist, Audit, Stats, Outbox, Rejected)
+    explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too

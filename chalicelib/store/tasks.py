@@ -105,6 +105,7 @@ def transition(
     add_attempt: bool = False,
     audit: Audit | None = None,
     expected_rev: int | None = None,
+    expected_state: State | None = None,
 ) -> Task | None:
     """Apply ``event`` with one conditional update; None when the task is not in a source state.
 
@@ -152,6 +153,8 @@ def transition(
 
 
 def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None:
+    if expected_state is not None:  # narrower than the event's sources
+        condition &= Task.state == expected_state.value
     try:
         # The Task model's own connection (rebuilt by ``binding.bind``): a new Connection per transaction would
         # build a botocore client each time, ~6 ms of CPU per posted review.
@@ -308,3 +311,71 @@ def reschedule(seller_id: str, tid: str, due_at: datetime, *, now: datetime) -> 
     ):
         return None
     return task
+
+
+# An explanation (the seller's reply to a buyer's rating) is a task of its own in the seller's partition, keyed
+# ``<tid>#explain``: it moves through the same states, the due index and the holds as a review, and the worker
+# posts it through the same write path. ``#`` is never part of a trade id, and the seller's task list skips it.
+EXPLANATION_SUFFIX = "#explain"
+
+
+def explanation_tid(tid: str) -> str:
+    """The key of the explanation task of trade ``tid``."""
+    return tid + EXPLANATION_SUFFIX
+
+
+def is_explanation(tid: str) -> bool:
+    """True for an explanation task's key."""
+    return tid.endswith(EXPLANATION_SUFFIX)
+
+
+def trade_tid(tid: str) -> str:
+    """The trade id of a review or explanation task's key."""
+    return tid.removesuffix(EXPLANATION_SUFFIX)
+
+
+def create_explanation(
+    seller_id: str,
+    tid: str,
+    *,
+    oid: str,
+    content: str,
+    trade_end: datetime,
+    rated_at: datetime,
+    now: datetime,
+    shards: int,
+) -> bool:
+    """Queue the reply to trade ``tid``'s rating, due now; False when one was queued before (a redelivery).
+
+    ``rated_at`` is when the buyer rated: the explanation window counts from it.
+    """
+    key = explanation_tid(tid)
+    task = Task(
+        seller_id,
+        key,
+        oid=oid,
+        state=State.SCHEDULED.value,
+        trade_end=_epoch(trade_end),
+        buyer_rated_at=_epoch(rated_at),
+        created_at=_epoch(now),
+        updated_at=_epoch(now),
+        attempts=0,
+        content=content,
+        due_shard=due_shard(seller_id, key, shards),
+        due_at=_epoch(now),
+    )
+    return save_if(task, condition=Task.tid.does_not_exist())
+
+
+def requeue_explanation(seller_id: str, tid: str, *, content: str, now: datetime, shards: int) -> Task | None:
+    """Schedule a failed explanation again, now, with new text and a fresh attempt budget; None if not failed."""
+    return transition(
+        seller_id,
+        explanation_tid(tid),
+        Event.REQUEUE,
+        now=now,
+        shards=shards,
+        due_at=now,
+        fields={"content": content, "attempts": 0, "holds": None},
+        expected_state=State.FAILED,
+    )

@@ -13,7 +13,7 @@ import pytest
 from chalicelib.marketplace import topics
 from chalicelib.services import rating_center
 from chalicelib.store import audit, outbox, ratings, sellers, tasks
-from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
+from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session
 
 EXPLAIN = "taobao.traderate.explain.add"
@@ -52,11 +52,14 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     )
     assert done.status_code == 200, done.body
     body = json_body(done)
-    assert body["result"] == "explained"
-    assert body["rating"]["state"] == "explained"
-    assert body["rating"]["explanation"]["text"] == "抱歉物流慢了，test_shop已换快递"
+    assert body["result"] == "queued" and body["rating"]["explanation"]["state"] == "queued"
+    assert market.calls.get(EXPLAIN, 0) == 0  # nothing is sent inside the request: the review worker sends it
+    work_review_queue(client)
+    [rating] = json_body(call(client, "GET", "/api/ratings?days=7", auth))["ratings"]
+    assert rating["state"] == "explained"
+    assert rating["explanation"]["text"] == "抱歉物流慢了，test_shop已换快递"
     assert market.calls[EXPLAIN] == 1
-    assert [r.result for r in audit.trail(shop) if r.action == EXPLAIN] == ["explained"]
+    assert [r.result for r in audit.trail(shop) if r.action == EXPLAIN] == ["posted"]
 
     again = call(client, "POST", "/api/ratings/3900000000000801/explain", auth)
     assert again.status_code == 409 and json_body(again)["error"]["code"] == "not_explainable"
@@ -76,6 +79,7 @@ def test_auto_explain_answers_the_enabled_categories_and_never_bad_faith(client,
     rate(client, clock, market, shop, "3900000000000811", "bad", "快递太慢了，等了十天才收到货")
     rate(client, clock, market, shop, "3900000000000812", "bad", "不给我返现二十块就给差评，自己看着办")
     rate(client, clock, market, shop, "3900000000000813", "neutral", "太贵了，不值这个价")
+    work_review_queue(client)
 
     assert ratings.explanation_of(tasks.get(shop, "3900000000000811"))["state"] == "explained"
     extortion = tasks.get(shop, "3900000000000812")

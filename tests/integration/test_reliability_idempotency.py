@@ -1,5 +1,6 @@
-"""Duplicates change nothing: natural keys absorb repeated messages, and the effects outside our tables
-(alerts, the explanation reply) run once through powertools idempotency, however often the cause comes."""
+"""Duplicates change nothing: natural keys absorb repeated messages, alerts run once through powertools
+idempotency however often the cause comes, and the explanation reply — a marketplace write, so a task of its
+own — is queued once and sent once, even when the worker crashes after sending it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import boto3
 import pytest
 
 from chalicelib.marketplace import topics
+from chalicelib.services import runtime
 from chalicelib.services.reconcile_seller import reconcile_seller
 from chalicelib.store import audit, outbox, sellers, tasks
 from sandbox.chaos import DynamoFaults, mentions
-from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
+from sandbox.lambda_driver import scheduled_event
+from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
 
 TID = "3900000000000701"
 EXPLAIN = "taobao.traderate.explain.add"
@@ -63,6 +66,7 @@ def test_a_redelivered_bad_rating_alerts_once_and_explains_once(
     answers.append(json_body(push(client, [republished], clock.now()))["results"][0]["status"])
     reconcile_seller(shop, now=clock.now())  # and reconciliation sees the same rating on the marketplace
 
+    work_review_queue(client)
     assert answers == ["ok", "duplicate", "duplicate", "duplicate"]
     assert rating_alerts(shop) == 1
     assert [a["kind"] for a in alerts_published()] == ["buyer_rating_bad"]
@@ -72,19 +76,24 @@ def test_a_redelivered_bad_rating_alerts_once_and_explains_once(
     assert (task.state, task.reason, task.buyer_rating) == ("skipped", "buyer_bad_rating", "bad")
 
 
-def test_a_rating_whose_first_delivery_failed_midway_still_alerts_and_explains_once(
+def test_a_reply_whose_record_failed_after_it_was_sent_is_sent_once(
     client, clock, market, shop, rated_badly, alerts_published
 ):
-    # The explanation is accepted, then its audit record fails: the delivery errors and comes again.
+    assert json_body(push(client, [rated_badly], clock.now()))["retry"] == []
+    # The reply is accepted, then its audit record fails: the worker's job fails, the task stays claimed.
     with DynamoFaults(match=mentions(EXPLAIN, operation="PutItem"), times=1) as faults:
-        first = json_body(push(client, [rated_badly], clock.now()))
-    second = json_body(push(client, [rated_badly], clock.now()))
-
+        work_review_queue(client)
     assert sum(faults.injected.values()) == 1
-    assert (first["retry"], second["retry"]) == (["rate-1"], [])
+    assert tasks.get(shop, tasks.explanation_tid(TID)).state == "claimed"
+
+    # Once the claim lapses the sweep queues it again; the marketplace says it is there, and it is recorded.
+    clock.advance(runtime.rules().claim_timeout_seconds + 60)
+    client.lambda_.invoke("sweep", scheduled_event(clock.now()))
+    work_review_queue(client)
+    done = tasks.get(shop, tasks.explanation_tid(TID))
+    assert (done.state, done.reason) == ("posted", "already_rated")
     assert rating_alerts(shop) == 1
     assert len(alerts_published()) == 1
-    # The repeat reached the marketplace, which refused a second reply: the buyer sees one explanation.
     replies = [
         r
         for r in market.state.rates_for(

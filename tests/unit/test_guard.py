@@ -1,5 +1,6 @@
 import json
 from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import chalicelib
-from chalicelib.domain.guard import GuardDecision, GuardInput, breaker_tripped, decide
+from chalicelib.domain.guard import (
+    KILL_RETRY,
+    GuardDecision,
+    GuardInput,
+    breaker_tripped,
+    consequence,
+    decide,
+    next_hour,
+)
 from chalicelib.domain.lint import LintProblem
 from chalicelib.domain.rules import parse_rules
 
@@ -134,3 +143,35 @@ def test_later_checks_cannot_change_an_earlier_verdict(inp, other):
 def test_only_the_breaker_pauses_the_seller(inp):
     decision = decide(inp, RULES)
     assert decision.pause_seller == (decision.verdict == "breaker_open")
+
+
+# -- what a refusal does (the one policy) ---------------------------------------------------------------------
+REFUSALS = {
+    "blocked": {"kill_seller": True},
+    "dry_run": {"dry_run": True},
+    "lint_failed": {"lint_problems": (PROBLEM,)},
+    "capped": {"posts_last_hour": 60},
+    "breaker_open": {"recent_attempts": 10, "recent_failures": 5},
+}
+
+
+@given(st.sampled_from(sorted(REFUSALS)), st.datetimes(min_value=datetime(2020, 1, 1), timezones=st.just(UTC)))
+def test_only_the_breaker_pauses_and_capped_work_waits_for_the_next_market_hour(verdict, now):
+    decision = decide(replace(CLEAR, **REFUSALS[verdict]), RULES)
+    assert decision.verdict == verdict
+    then = consequence(decision, now)
+    assert then.pause_seller == (verdict == "breaker_open")
+    assert not then.spend_attempt
+    if verdict in ("capped", "breaker_open"):
+        assert then.action == "retry" and then.due_at == next_hour(now)
+        assert now < then.due_at <= now + timedelta(hours=1)
+        assert (then.due_at.minute, then.due_at.second, then.due_at.microsecond) == (0, 0, 0)
+    else:
+        expected = {"blocked": "retry", "dry_run": "skip", "lint_failed": "fail"}[verdict]
+        assert then.action == expected
+        assert then.due_at == (now + KILL_RETRY if verdict == "blocked" else None)
+
+
+def test_an_allowed_write_has_no_consequence():
+    with pytest.raises(ValueError):
+        consequence(decide(CLEAR, RULES), datetime(2026, 1, 1, tzinfo=UTC))
