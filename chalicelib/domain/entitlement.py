@@ -22,7 +22,11 @@ _MICROSECOND = timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class BillingOrder:
-    """One service-market order (``taobao.vas.order.search`` fields); fees are in fen."""
+    """One service-market order (``taobao.vas.order.search`` fields), as validated, stored and judged; fees in fen.
+
+    The one order type behind the wire: billing messages and searched orders are validated into it
+    (``marketplace.billing_topics.parse_order``), the Orders table stores it, and entitlement is computed from it.
+    """
 
     order_id: str
     nick: str
@@ -34,6 +38,8 @@ class BillingOrder:
     total_pay_fee: int
     refund_fee: int
     created: datetime
+    biz_order_id: str | None = None
+    closed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("cycle_start", "cycle_end", "created"):
@@ -74,9 +80,10 @@ def granted_period(order: BillingOrder) -> Period | None:
     """The part of the order's cycle it actually pays for; ``None`` if it grants nothing.
 
     Free orders (gifts, zero-fee items) grant their whole cycle. A full refund grants nothing; a partial
-    refund keeps the paid share of the cycle, from its start.
+    refund keeps the paid share of the cycle, from its start. A closed order without any refund was closed
+    before it was paid (an unpaid order times out that way), so it grants nothing.
     """
-    if order.cycle_end <= order.cycle_start:
+    if order.cycle_end <= order.cycle_start or (order.closed and order.refund_fee == 0):
         return None
     if order.refund_fee == 0:
         return Period(order.cycle_start, order.cycle_end)

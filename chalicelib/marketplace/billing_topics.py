@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from chalicelib.domain.entitlement import BillingOrder
 from chalicelib.marketplace.models import VasOrder, parse_top_time
 
 BIZ_TYPES = frozenset({1, 2, 3, 4, 5, 6})  # new, renew, upgrade, gift, auto-renew, created after order review
@@ -52,7 +53,8 @@ def _time(value: object) -> datetime:
 
 
 class OrderContent(BaseModel):
-    """One service-market order as a billing message (or ``taobao.vas.order.search``) reports it."""
+    """The validation rules of an order's content as a billing message (or ``taobao.vas.order.search``) reports
+    it; ``parse_order`` turns a valid one into the app's ``BillingOrder``."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
 
@@ -136,14 +138,31 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def parse_order(content: Mapping[str, Any], *, article_code: str) -> OrderContent:
-    """Validate an order message's content for the app sold as ``article_code``; raise ``BillingOrderInvalid``."""
+def parse_order(content: Mapping[str, Any], *, article_code: str, closed: bool = False) -> BillingOrder:
+    """Validate an order's content for the app sold as ``article_code``; raise ``BillingOrderInvalid``.
+
+    ``closed``: the order arrived as ``OrderClosed``.
+    """
     if not isinstance(content, Mapping):
         raise BillingOrderInvalid("content is not a JSON object")
     try:
-        return OrderContent.model_validate(content, context={"article_code": article_code})
+        valid = OrderContent.model_validate(content, context={"article_code": article_code})
     except ValidationError as exc:
         raise BillingOrderInvalid(_describe(exc)) from None
+    return BillingOrder(
+        order_id=valid.order_id,
+        biz_order_id=valid.biz_order_id,
+        nick=valid.nick,
+        article_code=valid.article_code,
+        item_code=valid.item_code,
+        biz_type=valid.biz_type,
+        cycle_start=valid.order_cycle_start,
+        cycle_end=valid.order_cycle_end,
+        total_pay_fee=valid.total_pay_fee,
+        refund_fee=valid.refund_fee,
+        created=valid.create,
+        closed=closed,
+    )
 
 
 def searched_order(order: VasOrder) -> dict[str, Any]:

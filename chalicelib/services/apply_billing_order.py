@@ -9,7 +9,7 @@ authorizes the app, so a purchase made before authorization (the usual order on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.container import get_settings
 from chalicelib.domain.entitlement import BillingOrder, Entitlement, entitlement, plan_at
 from chalicelib.marketplace import topics
-from chalicelib.marketplace.billing_topics import BillingOrderInvalid, OrderContent, parse_order
+from chalicelib.marketplace.billing_topics import BillingOrderInvalid, parse_order
 from chalicelib.marketplace.messages import MalformedMessage, Message
 from chalicelib.services import runtime
 from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
@@ -62,66 +62,23 @@ class Applied:
     settled: Settled | None = None
 
 
-def order_record(content: OrderContent, *, closed: bool) -> orders.OrderRecord:
-    """The validated message content as a storable order."""
-    return orders.OrderRecord(
-        order_id=content.order_id,
-        biz_order_id=content.biz_order_id,
-        nick=content.nick,
-        article_code=content.article_code,
-        item_code=content.item_code,
-        biz_type=content.biz_type,
-        cycle_start=content.order_cycle_start,
-        cycle_end=content.order_cycle_end,
-        total_pay_fee=content.total_pay_fee,
-        refund_fee=content.refund_fee,
-        created=content.create,
-        closed=closed,
-    )
-
-
-def billing_orders(records: Iterable[orders.OrderRecord]) -> list[BillingOrder]:
-    """The orders entitlement is computed from.
-
-    A closed order without any refund was closed before it was paid (an unpaid order times out that way),
-    so it grants nothing; a closed order with a partial refund keeps the share that stayed paid.
-    """
-    return [
-        BillingOrder(
-            order_id=r.order_id,
-            nick=r.nick,
-            article_code=r.article_code,
-            item_code=r.item_code,
-            biz_type=r.biz_type,
-            cycle_start=r.cycle_start,
-            cycle_end=r.cycle_end,
-            total_pay_fee=r.total_pay_fee,
-            refund_fee=r.refund_fee,
-            created=r.created,
-        )
-        for r in records
-        if not (r.closed and r.refund_fee == 0)
-    ]
-
-
-def apply_order(content: OrderContent, *, closed: bool, now: datetime, settle_duplicate: bool = True) -> Applied:
+def apply_order(order: BillingOrder, *, now: datetime, settle_duplicate: bool = True) -> Applied:
     """Store the order once and settle its seller.
 
     A pushed duplicate still settles (its first delivery may have stopped between the two writes);
     reconciliation, which sees mostly duplicates, passes ``settle_duplicate=False``.
     """
-    if content.item_code not in runtime.rules().plans:
+    if order.item_code not in runtime.rules().plans:
         # Money was paid, so the order is kept; the plan must be added to the rules for it to unlock anything.
         count("BillingUnknownPlan")
-        logger.error("billing order for a plan the rules do not define", extra={"order_id": content.order_id})
-    record = order_record(content, closed=closed)
-    seller = sellers.find_by_nick(content.nick)
+        logger.error("billing order for a plan the rules do not define", extra={"order_id": order.order_id})
+    seller = sellers.find_by_nick(order.nick)
     if seller is None:
-        outcome = orders.record(orders.pending_owner(content.nick), record, now=now)
+        outcome = orders.record(orders.pending_owner(order.nick), order, now=now)
         count("BillingOrderPending")
-        logger.info("billing order kept until the seller authorizes", extra={"order_id": content.order_id})
+        logger.info("billing order kept until the seller authorizes", extra={"order_id": order.order_id})
         return Applied(outcome, None)
-    outcome = orders.record(seller.seller_id, record, now=now)
+    outcome = orders.record(seller.seller_id, order, now=now)
     count(f"BillingOrder_{outcome}")
     if outcome == orders.DUPLICATE and not settle_duplicate:
         return Applied(outcome, seller.seller_id)
@@ -130,7 +87,7 @@ def apply_order(content: OrderContent, *, closed: bool, now: datetime, settle_du
 
 def _granted(seller_id: str, nick: str, now: datetime) -> list[BillingOrder]:
     orders.adopt(nick, seller_id, now=now)
-    return billing_orders(orders.of_seller(seller_id))
+    return orders.of_seller(seller_id)
 
 
 def current_entitlement(seller_id: str, nick: str, *, now: datetime) -> Entitlement:
@@ -193,7 +150,11 @@ def settle(seller_id: str, *, now: datetime) -> Settled | None:
             seller.status = "lapsed"
         if flags["became"]:
             seller.entitled_since = int(now.timestamp())
-        return before != (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
+        changed = before != (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
+        if changed:
+            # A changed entitlement may need reminding, holding or purging sooner: the next daily pass looks.
+            seller.billing_at = min(seller.billing_at or int(now.timestamp()), int(now.timestamp()))
+        return changed
 
     if update_seller(seller_id, change, now=now) is None:
         return None
@@ -221,11 +182,13 @@ def handle_billing_message(msg: Message, *, now: datetime) -> MessageResult:
         return MessageResult(msg.id, "ignored", f"topic {msg.topic} is not used")
     try:
         try:
-            content = parse_order(msg.payload(), article_code=get_settings().article_code)
+            order = parse_order(
+                msg.payload(), article_code=get_settings().article_code, closed=msg.topic == topics.ORDER_CLOSED
+            )
         except (MalformedMessage, BillingOrderInvalid) as exc:
             keep_rejected(exc.reason, msg.model_dump(mode="json"), now=now, ref=msg.id)
             return MessageResult(msg.id, "rejected", exc.reason)
-        applied = apply_order(content, closed=msg.topic == topics.ORDER_CLOSED, now=now)
+        applied = apply_order(order, now=now)
     except Exception as exc:
         # Storage or contention trouble: the sender delivers the message again.
         count("BillingMessageFailed")

@@ -57,7 +57,7 @@ def _apply_searched(order: VasOrder, tally: Recovered, now: datetime) -> None:
         tally.rejected += 1
         keep_rejected(f"order.search: {exc.reason}", {"order_id": str(order.order_id)}, now=now)
         return
-    applied = apply_order(content, closed=False, now=now, settle_duplicate=False)
+    applied = apply_order(content, now=now, settle_duplicate=False)
     if applied.outcome != orders.DUPLICATE:
         tally.recovered += 1
         count("BillingOrderRecovered")

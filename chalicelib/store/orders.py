@@ -8,35 +8,17 @@ until the seller authorizes the app and ``adopt`` moves them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.entitlement import BillingOrder
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Order
 
 PENDING_PREFIX = "nick:"
 
 STORED, UPDATED, DUPLICATE = "stored", "updated", "duplicate"
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    """The fields of one billing order as stored (fees in fen, aware UTC times)."""
-
-    order_id: str
-    biz_order_id: str | None
-    nick: str
-    article_code: str
-    item_code: str
-    biz_type: int
-    cycle_start: datetime
-    cycle_end: datetime
-    total_pay_fee: int
-    refund_fee: int
-    created: datetime
-    closed: bool = False
 
 
 def pending_owner(nick: str) -> str:
@@ -56,7 +38,7 @@ def _conditional_failed(exc: Exception) -> bool:
     return condition_failed(exc)
 
 
-def record(seller_id: str, order: OrderRecord, *, now: datetime) -> str:
+def record(seller_id: str, order: BillingOrder, *, now: datetime) -> str:
     """Store the order once; ``stored`` when new, ``updated`` when it raised the refund or closed it, else
     ``duplicate``."""
     item = Order(
@@ -109,9 +91,9 @@ def _close(seller_id: str, order_id: str) -> bool:
     return _conditional_update(Order(seller_id, order_id), [Order.closed.set(True)], condition)
 
 
-def as_record(item: Order) -> OrderRecord:
-    """The stored item as an ``OrderRecord``."""
-    return OrderRecord(
+def as_order(item: Order) -> BillingOrder:
+    """The stored item as a ``BillingOrder``."""
+    return BillingOrder(
         order_id=item.order_id,
         biz_order_id=item.biz_order_id,
         nick=item.nick,
@@ -127,9 +109,9 @@ def as_record(item: Order) -> OrderRecord:
     )
 
 
-def of_seller(seller_id: str) -> list[OrderRecord]:
+def of_seller(seller_id: str) -> list[BillingOrder]:
     """Every order of a seller (or of a pending nick), read consistently: one Query of its partition."""
-    return [as_record(item) for item in Order.query(seller_id, consistent_read=True)]
+    return [as_order(item) for item in Order.query(seller_id, consistent_read=True)]
 
 
 def adopt(nick: str, seller_id: str, *, now: datetime) -> int:
@@ -140,7 +122,7 @@ def adopt(nick: str, seller_id: str, *, now: datetime) -> int:
     """
     moved = 0
     for item in Order.query(pending_owner(nick), consistent_read=True):
-        record(seller_id, as_record(item), now=now)
+        record(seller_id, as_order(item), now=now)
         item.delete()
         moved += 1
     return moved

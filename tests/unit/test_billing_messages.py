@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.marketplace.billing_topics import BillingOrderInvalid, OrderContent, parse_order, searched_order
+from chalicelib.domain.entitlement import BillingOrder
+from chalicelib.marketplace.billing_topics import BillingOrderInvalid, parse_order, searched_order
 from chalicelib.marketplace.models import VasOrder, format_top_time
 
 ARTICLE = "FW_GOODS-1000000"
@@ -34,7 +35,7 @@ VALID = {
 }
 
 
-def parse(**changes) -> OrderContent:
+def parse(**changes) -> BillingOrder:
     return parse_order({**VALID, **changes}, article_code=ARTICLE)
 
 
@@ -47,21 +48,21 @@ def refusal(**changes) -> str:
 def test_a_valid_order_is_typed():
     order = parse()
     assert order.order_id == "7000000001" and order.biz_order_id == "8000000001"
-    assert (order.order_cycle_start, order.order_cycle_end) == (START, START + timedelta(days=30))
-    assert order.create == START
-    assert (order.total_pay_fee, order.refund_fee, order.biz_type, order.order_cycle) == (1500, 0, 1, "2")
+    assert (order.cycle_start, order.cycle_end) == (START, START + timedelta(days=30))
+    assert order.created == START
+    assert (order.total_pay_fee, order.refund_fee, order.biz_type, order.closed) == (1500, 0, 1, False)
 
 
 def test_numbers_may_arrive_as_strings_and_times_as_epoch_millis():
     millis = int(START.timestamp() * 1000)
     order = parse(biz_type="2", total_pay_fee="1500", refund_fee="300", order_cycle_start=millis, create=str(millis))
     assert (order.biz_type, order.total_pay_fee, order.refund_fee) == (2, 1500, 300)
-    assert order.order_cycle_start == order.create == START
+    assert order.cycle_start == order.created == START
 
 
 def test_missing_refund_means_none_and_empty_optional_ids_are_absent():
     order = parse(refund_fee=None, biz_order_id="", order_cycle="")
-    assert (order.refund_fee, order.biz_order_id, order.order_cycle) == (0, None, None)
+    assert (order.refund_fee, order.biz_order_id) == (0, None)
 
 
 def test_another_apps_order_is_refused():
@@ -145,7 +146,7 @@ def test_any_consistent_order_round_trips(start, days, total, data):
         total_pay_fee=total,
         refund_fee=refund,
     )
-    assert (order.order_cycle_start, order.order_cycle_end, order.total_pay_fee, order.refund_fee) == (
+    assert (order.cycle_start, order.cycle_end, order.total_pay_fee, order.refund_fee) == (
         start,
         end,
         total,

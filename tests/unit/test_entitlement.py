@@ -250,3 +250,11 @@ def test_entitlement_is_consistent_with_the_orders(existing, now):
         assert ent.paid_until <= now
     for earlier, later in zip(ent.periods, ent.periods[1:], strict=False):
         assert earlier.end + CONTIGUITY_TOLERANCE < later.start
+
+
+def test_an_order_closed_before_payment_grants_nothing_but_a_closed_partial_refund_keeps_its_share():
+    unpaid = replace(JAN, closed=True)
+    partly = replace(JAN, refund_fee=500, closed=True)
+    assert granted_period(unpaid) is None
+    assert granted_period(partly) == granted_period(replace(partly, closed=False)) is not None
+    assert not entitlement([unpaid], mt("2024-01-15 00:00:00")).active
