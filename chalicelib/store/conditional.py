@@ -31,3 +31,9 @@ def save_if(item: Model, *, condition) -> bool:
             return False
         raise
     return True
+
+
+def transaction_condition_failed(exc: Exception) -> bool:
+    """True when a transaction was cancelled because one of its conditions did not hold."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from chalicelib.domain.entitlement import BillingOrder
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store.conditional import save_if, update_if
 from chalicelib.store.models import Order
 
 PENDING_PREFIX = "nick:"
@@ -32,10 +30,6 @@ def _epoch(moment: datetime) -> int:
 
 def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(int(epoch), UTC)
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    return condition_failed(exc)
 
 
 def record(seller_id: str, order: BillingOrder, *, now: datetime) -> str:
@@ -57,25 +51,11 @@ def record(seller_id: str, order: BillingOrder, *, now: datetime) -> str:
         created=_epoch(order.created),
         received_at=_epoch(now),
     )
-    try:
-        item.save(condition=Order.order_id.does_not_exist())
+    if save_if(item, condition=Order.order_id.does_not_exist()):
         return STORED
-    except PutError as exc:
-        if not _conditional_failed(exc):
-            raise
     refunded = _raise_refund(seller_id, order.order_id, order.refund_fee)
     closed = order.closed and _close(seller_id, order.order_id)
     return UPDATED if refunded or closed else DUPLICATE
-
-
-def _conditional_update(item: Order, actions: list, condition) -> bool:
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise
-    return True
 
 
 def _raise_refund(seller_id: str, order_id: str, refund_fee: int) -> bool:
@@ -83,12 +63,12 @@ def _raise_refund(seller_id: str, order_id: str, refund_fee: int) -> bool:
     if refund_fee <= 0:
         return False
     condition = Order.order_id.exists() & (Order.refund_fee < refund_fee)
-    return _conditional_update(Order(seller_id, order_id), [Order.refund_fee.set(refund_fee)], condition)
+    return update_if(Order(seller_id, order_id), actions=[Order.refund_fee.set(refund_fee)], condition=condition)
 
 
 def _close(seller_id: str, order_id: str) -> bool:
     condition = Order.order_id.exists() & Order.closed.does_not_exist()
-    return _conditional_update(Order(seller_id, order_id), [Order.closed.set(True)], condition)
+    return update_if(Order(seller_id, order_id), actions=[Order.closed.set(True)], condition=condition)
 
 
 def as_order(item: Order) -> BillingOrder:

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import INDEXED, SOURCES, TARGETS, TERMINAL, Event, State
-from chalicelib.store.conditional import save_if, update_if
+from chalicelib.store.conditional import save_if, transaction_condition_failed, update_if
 from chalicelib.store.models import Audit, Task
 
 # Finished tasks stay visible to the seller for this long, then DynamoDB's TTL removes them.
@@ -85,7 +85,7 @@ def get(seller_id: str, tid: str) -> Task | None:
         return None
 
 
-def due_keys(shard: int, now: datetime, *, page_size: int = 100) -> Iterator[tuple[str, str]]:
+def due_keys(shard: int, now: datetime, *, page_size: int = 1000) -> Iterator[tuple[str, str]]:
     """(seller_id, tid) of tasks in ``shard`` due at or before ``now``, page by page until a page is empty."""
     for item in Task.due.query(shard, Task.due_at <= _epoch(now), page_size=page_size):
         yield item.seller_id, item.tid
@@ -109,9 +109,12 @@ def transition(
 ) -> Task | None:
     """Apply ``event`` with one conditional update; None when the task is not in a source state.
 
-    ``require_due`` adds ``due_at <= now`` to the condition (claims). The due index entry is kept in step
-    with the target state: present for scheduled/claimed, removed otherwise. With ``audit`` the audit
-    record is written in the same transaction, so a recorded write and its audit entry never part.
+    ``require_due`` adds ``due_at <= now`` to the condition (claims), and for a claimed task that its claim has
+    lapsed. The due index entry is kept in step with the target state: present for scheduled/claimed, removed
+    otherwise. A claim keeps the entry as it is and records until when it holds (``due_at`` is then the claim's
+    end) in ``claimed_until``: moving the entry would cost two index writes per review, and a sweep that meets
+    a task whose claim still holds only queues a job the claim turns away. With ``audit`` the audit record is
+    written in the same transaction, so a recorded write and its audit entry never part.
     """
     target = TARGETS[event]
     task = Task(seller_id, tid)
@@ -123,9 +126,16 @@ def transition(
     if target in INDEXED:
         if due_at is None:
             raise ValueError(f"{event.value} needs a due time")
-        actions += [Task.due_shard.set(due_shard(seller_id, tid, shards)), Task.due_at.set(_epoch(due_at))]
+        if event is Event.CLAIM:
+            actions.append(Task.claimed_until.set(_epoch(due_at)))
+        else:
+            actions += [
+                Task.due_shard.set(due_shard(seller_id, tid, shards)),
+                Task.due_at.set(_epoch(due_at)),
+                Task.claimed_until.remove(),
+            ]
     else:
-        actions += [Task.due_shard.remove(), Task.due_at.remove()]
+        actions += [Task.due_shard.remove(), Task.due_at.remove(), Task.claimed_until.remove()]
     if target in TERMINAL:
         actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
     else:
@@ -143,8 +153,12 @@ def transition(
     condition = Task.state.is_in(*[s.value for s in SOURCES[event]])
     if expected_rev is not None:
         condition &= Task.rev == expected_rev
+    if expected_state is not None:  # narrower than the event's sources
+        condition &= Task.state == expected_state.value
     if require_due:
-        condition &= Task.due_at <= _epoch(now)
+        condition &= (Task.due_at <= _epoch(now)) & (
+            Task.claimed_until.does_not_exist() | (Task.claimed_until <= _epoch(now))
+        )
     if audit is not None:
         return _transact(task, actions, condition, audit)
     if not update_if(task, actions=actions, condition=condition):
@@ -153,8 +167,6 @@ def transition(
 
 
 def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None:
-    if expected_state is not None:  # narrower than the event's sources
-        condition &= Task.state == expected_state.value
     try:
         # The Task model's own connection (rebuilt by ``binding.bind``): a new Connection per transaction would
         # build a botocore client each time, ~6 ms of CPU per posted review.
@@ -162,8 +174,7 @@ def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None
             tx.update(task, actions=actions, condition=condition)
             tx.save(audit, condition=Audit.ts_id.does_not_exist())
     except TransactWriteError as exc:
-        reasons = getattr(exc, "cancellation_reasons", None) or []
-        if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+        if transaction_condition_failed(exc):
             return None
         raise
     # A transaction returns no attributes; re-reading would cost a read per review, so callers get the keys.
@@ -183,6 +194,7 @@ def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | No
             Task.rev.add(1),
             Task.due_shard.remove(),
             Task.due_at.remove(),
+            Task.claimed_until.remove(),
         ],
         condition=Task.state.is_in(*[s.value for s in SOURCES[Event.HOLD]]),
     ):
