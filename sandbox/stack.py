@@ -36,12 +36,23 @@ class Endpoints:
     extra: dict = field(default_factory=dict)
 
 
+_ONE_REQUEST_AT_A_TIME = threading.Lock()
+
+
 def _quiet_handler():
     from chalice.local import ChaliceRequestHandler
 
     class QuietHandler(ChaliceRequestHandler):
         def log_message(self, format, *args):
             return
+
+        def _serve_alone(self):
+            # Lambda runs one request per container at a time, and Chalice's app keeps the request being served
+            # in one attribute (app.current_request): the dashboard's parallel calls must not share it here either.
+            with _ONE_REQUEST_AT_A_TIME:
+                ChaliceRequestHandler._generic_handle(self)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _serve_alone
 
     return QuietHandler
 

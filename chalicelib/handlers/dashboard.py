@@ -1,20 +1,28 @@
 """Entry point: ``GET /`` serves the seller's dashboard, one self-contained page (no build step, no CDN).
 
 The page talks only to ``/api`` on the same origin with the seller's session token. Its inline script and
-style are allowed by hash in a strict Content-Security-Policy, so nothing else can run on it.
+style are allowed by hash in a strict Content-Security-Policy, so nothing else can run on it. Its texts come from
+the message catalogues (``chalicelib/i18n``), embedded as data (not script) in both languages; the page opens in
+the seller's remembered language, else the one ``Accept-Language`` asks for, else Chinese.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from functools import cache
 from pathlib import Path
 
 from chalice import Response
 
+from chalicelib import i18n
+
 PAGE_PATH = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
+# Catalogue entries the page itself shows (the rest are for the API, alerts and exports).
+PAGE_KEYS = ("page.", "state.", "value.", "explain.", "lint.", "csv.")
+_CATALOGUE_SLOT = '<script type="application/json" id="i18n-data">{}</script>'
 _INLINE = {"script": re.compile(r"<script>(.*?)</script>", re.S), "style": re.compile(r"<style>(.*?)</style>", re.S)}
 
 
@@ -23,10 +31,21 @@ def _hashes(html: str, tag: str) -> str:
     return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" for body in found)
 
 
+def _catalogues() -> str:
+    texts = {
+        lang: {key: value for key, value in i18n.catalogue(lang).items() if key.startswith(PAGE_KEYS)}
+        for lang in i18n.LANGUAGES
+    }
+    # "</" cannot end the data block early, whatever a translation says.
+    return json.dumps(texts, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
 @cache
-def _page() -> tuple[str, dict[str, str]]:
-    """The page and its headers, read and hashed once per container."""
+def _page(lang: str = i18n.DEFAULT) -> tuple[str, dict[str, str]]:
+    """The page in ``lang`` and its headers, read and hashed once per container and language."""
     html = PAGE_PATH.read_text(encoding="utf-8")
+    html = html.replace(_CATALOGUE_SLOT, _CATALOGUE_SLOT.replace("{}", _catalogues()), 1)
+    html = html.replace('<html lang="zh-CN">', f'<html lang="{lang}">', 1)
     policy = "; ".join(
         [
             "default-src 'none'",
@@ -51,5 +70,5 @@ def _page() -> tuple[str, dict[str, str]]:
 
 def page(request) -> Response:
     """The dashboard page; it needs no session itself, its API calls do."""
-    html, headers = _page()
+    html, headers = _page(i18n.request_language(request.headers))
     return Response(body=html, status_code=200, headers=dict(headers))

@@ -5,7 +5,8 @@ nonce, path ``/oauth``) that binds the flow to this browser. ``callback`` finish
 session (``seller_session`` token, 12 hours):
 
 - a browser (``Accept`` names ``text/html``) gets 302 to ``/`` with the session in the ``hp_session``
-  cookie (HttpOnly, SameSite=Lax, Secure when the public URL is https) — the token never enters a URL;
+  cookie (HttpOnly; SameSite=None and Secure when the public URL is https, so it works inside
+  the workbench's frame; SameSite=Lax on a plain-http local stack) — the token never enters a URL;
 - any other client gets 200 JSON ``{"seller_id", "session_token", "token_type", "expires_at"}`` plus the
   same cookie, and sends the token back as ``Authorization: Bearer``.
 
@@ -33,8 +34,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _cookie(name: str, value: str, *, max_age: int, path: str) -> str:
-    secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
-    return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; SameSite=Lax{secure}"
+    # Inside the Qianniu workbench the app is a third-party frame: browsers send only SameSite=None cookies there,
+    # and only over https (Secure). A plain-http local stack keeps Lax, which browsers accept without Secure.
+    site = "SameSite=None; Secure" if get_settings().public_url.startswith("https://") else "SameSite=Lax"
+    return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; {site}"
 
 
 def cookie_value(request, name: str) -> str | None:

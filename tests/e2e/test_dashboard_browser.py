@@ -63,6 +63,9 @@ def browser():
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # A seller's browser in China: Chinese first (the page follows Accept-Language until the seller switches).
+    options.add_argument("--lang=zh-CN")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     driver = webdriver.Chrome(options=options, service=Service(chromedriver))
     try:
         yield driver
@@ -154,7 +157,7 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
 
     assert by_css(driver, "#shop").text == SHOP
     assert by_css(driver, "#plan").text == "专业版"
-    assert by_css(driver, "#days-left").text == "24 days left"
+    assert by_css(driver, "#days-left").text == "剩余 24 天"
     assert len(driver.find_elements("css selector", "#stats-chart rect")) >= 30
     assert len(driver.find_elements("css selector", "#tasks-body tr")) == 8
 
@@ -164,7 +167,7 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     delay.clear()
     delay.send_keys("6")
     click(driver, "#settings-save")
-    wait_for(driver, lambda d: by_css(d, "#settings-status").text == "Saved.", "the settings to save")
+    wait_for(driver, lambda d: by_css(d, "#settings-status").text == "已保存。", "the settings to save")
     saved = sellers.get(seller_id).settings
     assert (saved["mode"], saved["delay_hours"]) == ("delay", 6)
 
@@ -175,11 +178,13 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     click(driver, "#preview-run")
     wait_for(driver, lambda d: SHOP in by_css(d, "#preview-content").text, "the preview")
     assert by_css(driver, "#preview-content").text == f"谢谢t***r光临{SHOP}，祝生活愉快！"
-    assert "OK to post" in by_css(driver, "#preview-verdict").text
+    assert "可以发布" in by_css(driver, "#preview-verdict").text
 
     # Retry the failed review from the table.
     click(driver, 'tr[data-tid="4100000000000007"] button.task-retry')
-    wait_for(driver, lambda d: by_css(d, 'tr[data-tid="4100000000000007"] .state').text == "scheduled", "the retry")
+    retried = 'tr[data-tid="4100000000000007"] .state'
+    wait_for(driver, lambda d: by_css(d, retried).get_attribute("data-state") == "scheduled", "the retry")
+    assert by_css(driver, retried).text == "待发布"
     assert tasks.get(seller_id, "4100000000000007").state == "scheduled"
 
     # Blacklist a buyer: only the masked nick is ever shown.

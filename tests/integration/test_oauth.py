@@ -79,7 +79,8 @@ def test_start_redirects_to_the_marketplace_with_a_signed_expiring_state(app, ma
     assert claims.expires_at - clock.now() == timedelta(minutes=10)
     assert claims.nonce == flow.nonce
     cookie = flow.start.headers["Set-Cookie"]
-    for attribute in ("HttpOnly", "SameSite=Lax", "Path=/oauth", "Secure", "Max-Age=600"):
+    # https public URL: the cookies must also work inside the workbench's frame (third-party context).
+    for attribute in ("HttpOnly", "SameSite=None", "Path=/oauth", "Secure", "Max-Age=600"):
         assert attribute in cookie
     assert flow.start.headers["Cache-Control"] == "no-store"
 
@@ -100,7 +101,7 @@ def test_callback_onboards_the_seller_with_encrypted_tokens_and_a_session(app, m
     assert seller_of(_Request({"authorization": f"Bearer {body['session_token']}"})) == seller_id
     session_cookie = next(c for c in response.headers["Set-Cookie"] if c.startswith("hp_session="))
     assert session_cookie.startswith(f"hp_session={body['session_token']};")
-    assert all(a in session_cookie for a in ("HttpOnly", "SameSite=Lax", "Path=/", "Secure"))
+    assert all(a in session_cookie for a in ("HttpOnly", "SameSite=None", "Path=/", "Secure"))
     assert any(c.startswith("hp_oauth=;") and "Max-Age=0" in c for c in response.headers["Set-Cookie"])
     assert response.headers["Cache-Control"] == "no-store"
 

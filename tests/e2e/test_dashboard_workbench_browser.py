@@ -1,0 +1,269 @@
+"""The dashboard as a seller meets it in the 千牛 workbench: inside a cross-origin iframe, at desktop (1366 px) and
+phone (375 px) widths, in Chinese (the default) and English (the toggle, remembered), with the bad-review center,
+checked by axe-core for serious and critical accessibility violations.
+
+Screenshots go to ``build/screenshots/`` (the framed view and the whole page, per language and width) for a person
+to look at. Skipped, saying why, where no browser can run; the accessibility check is skipped, saying why, where
+axe-core cannot be installed (``.ci/run`` installs it with npm into ``build/axe``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from chalicelib.container import container
+from chalicelib.domain.triage import classify
+from chalicelib.security.signed_tokens import issue
+from chalicelib.store import ratings, tasks, triage_data
+from tests.e2e import test_dashboard_browser as base
+from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for
+from tests.helpers import make_seller
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+browser = base.browser  # the same headless Chromium and local stack fixtures as the dashboard's own test
+stack = base.stack
+
+SHOTS = Path("build/screenshots")
+AXE_VERSION = "4.11.0"
+AXE_JS = Path("build/axe/node_modules/axe-core/axe.min.js")
+WIDTHS = (1366, 375)
+SHOP = "workbench_shop"
+COMPLAINTS = {
+    "4200000000000001": ("bad", "物流太慢了，等了一个星期才到，快递员还不送上门"),
+    "4200000000000002": ("neutral", "衣服洗了一次就掉色起球，质量一般"),
+    "4200000000000003": ("bad", "不给我返现二十块就给差评，自己看着办"),
+    "4200000000000004": ("bad", "包装太简陋了，盒子都压扁了"),
+}
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's browser bundle, installed from the npm registry into build/axe when it is not there yet."""
+    if not AXE_JS.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("no npm to install axe-core for the accessibility check")
+        done = subprocess.run(
+            [npm, "install", "--prefix", "build/axe", "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0 or not AXE_JS.exists():
+            pytest.skip(f"axe-core could not be installed: {done.stderr.strip()[-200:]}")
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+class _Host(BaseHTTPRequestHandler):
+    """The workbench's stand-in: a page on another origin that frames the app at full width."""
+
+    target = ""
+
+    def do_GET(self):
+        page = (
+            '<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<style>html,body{margin:0;height:100%}iframe{border:0;width:100%;height:100%;display:block}</style>"
+            f'</head><body><iframe id="app" title="haoping" src="{self.target}"></iframe></body></html>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def workbench():
+    """Start a host page on 127.0.0.1 (an origin other than the app's); yields a function that frames a URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def frame(url: str) -> str:
+        _Host.target = url
+        return f"http://127.0.0.1:{server.server_port}/"
+
+    yield frame
+    server.shutdown()
+    server.server_close()
+
+
+def a_shop_with_complaints(stack) -> str:
+    """A paid shop with a month of history and four neutral/bad ratings, triaged as the pipeline would."""
+    from tests.integration.test_seller_api import seed_task
+
+    now = stack.clock.now()
+    market = stack.marketplace
+    account = market.add_seller(SHOP)
+    seller_id = make_seller(now, user_id=account.user_id, nick=SHOP, access_token=account.access_token)
+    give_the_shop_a_history(seller_id, stack)
+    for i, (tid, (result, text)) in enumerate(COMPLAINTS.items()):
+        ended = now - timedelta(days=2, hours=i)
+        oid = int(tid + "1")  # the sub-order id seed_task gives the task
+        market.add_trade(
+            SHOP,
+            tid=int(tid),
+            oid=oid,
+            buyer_nick=f"tb_buyer_{i}",
+            buyer_open_uid=f"AAH{tid}",
+            payment="59.00",
+            item_title="纯棉T恤",
+            created=ended - timedelta(days=3),
+            end_time=ended,
+        )
+        market.add_buyer_rate(int(tid), result, text, oid=oid)
+        seed_task(seller_id, tid, now, trade_end=ended, buyer_masked=f"买***{i}")
+        tasks.set_buyer_rating(seller_id, tid, result, now=now - timedelta(hours=5 - i))
+        found = classify(triage_data.model(), triage_data.categories(), text)
+        doc = {"category": found.category, "confidence": found.confidence, "sentiment": found.sentiment}
+        doc |= {"positive": found.positive, "bad_faith": found.bad_faith, "model": "test"}
+        ratings.record_triage(seller_id, tid, text=text, triage=doc, now=now)
+    return seller_id
+
+
+def link(stack, seller_id: str) -> str:
+    token = issue(
+        container().session_secret(),
+        purpose="seller_session",
+        subject=seller_id,
+        now=stack.clock.now(),
+        ttl_seconds=3600,
+    )
+    return f"{stack.endpoints.app}/?token={token}"
+
+
+def into_app(driver, host_url: str, width: int) -> None:
+    driver.set_window_size(width, 900)
+    driver.get(host_url)
+    driver.switch_to.default_content()
+    driver.switch_to.frame(by_css(driver, "#app"))
+    ready = "return document.body.getAttribute('data-ready')"
+    wait_for(driver, lambda d: d.execute_script(ready) == "1", "the framed page")
+
+
+def fits_the_width(driver) -> list[str]:
+    """Elements that stick out of the frame's viewport (nothing may scroll sideways)."""
+    return driver.execute_script(
+        """
+        const width = document.documentElement.clientWidth;
+        if (document.documentElement.scrollWidth <= width) return [];
+        return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1)
+          .slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className);
+        """
+    )
+
+
+def small_targets(driver) -> list[str]:
+    """Visible controls smaller than 40×40 px (a checkbox counts by its label, which is the target)."""
+    return driver.execute_script(
+        """
+        const small = [];
+        for (const e of document.querySelectorAll('button, a.button, select, input, textarea')) {
+          const target = e.type === 'checkbox' ? e.closest('label') : e;
+          const box = target.getBoundingClientRect();
+          if (!box.width || !box.height || getComputedStyle(e).visibility === 'hidden') continue;
+          if (box.height < 40 || box.width < 40) small.push((e.id || e.className || e.tagName) + ' ' +
+            Math.round(box.width) + 'x' + Math.round(box.height));
+        }
+        return small;
+        """
+    )
+
+
+def axe_violations(driver, source: str) -> list[dict]:
+    driver.execute_script(source)
+    result = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } })
+          .then((r) => done(JSON.stringify(r.violations.map((v) => ({ id: v.id, impact: v.impact,
+            nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }))))).catch((e) => done(JSON.stringify(
+            [{ id: 'axe-error', impact: 'critical', nodes: [String(e)] }])));
+        """
+    )
+    return [v for v in json.loads(result) if v["impact"] in ("serious", "critical")]
+
+
+def shoot(driver, name: str, width: int) -> None:
+    """The framed view as the seller sees it, then the whole page (the app opened on its own, full height)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.switch_to.default_content()
+    driver.save_screenshot(str(SHOTS / f"{name}-framed.png"))
+    driver.switch_to.frame(by_css(driver, "#app"))
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    src = driver.execute_script("return location.href")
+    driver.switch_to.default_content()
+    driver.get(src)
+    wait_for(driver, lambda d: d.execute_script("return document.body.getAttribute('data-ready')") == "1", "the page")
+    driver.set_window_size(width, min(height + 140, 16000))
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(stack, browser, workbench, axe_source):
+    driver = browser
+    driver.set_script_timeout(60)
+    seller_id = a_shop_with_complaints(stack)
+    host = workbench(link(stack, seller_id))
+    seen = {}
+    for lang in ("zh-CN", "en"):
+        for width in WIDTHS:
+            into_app(driver, host, width)
+            if driver.execute_script("return document.documentElement.lang") != lang:
+                click(driver, "#lang-toggle")
+                wait_for(driver, lambda d: d.execute_script("return document.body.getAttribute('data-ready')"), "")
+            assert driver.execute_script("return document.documentElement.lang") == lang
+            seen[(lang, width)] = {
+                "title": by_css(driver, "#center-title").text,
+                "days": by_css(driver, "#days-left").text,
+                "ratings": len(driver.find_elements("css selector", "#ratings li.rating")),
+                "guidance": len(
+                    driver.find_elements("css selector", '#ratings li[data-tid="4200000000000003"] .guidance')
+                ),
+                "shares": len(driver.find_elements("css selector", "#shares li[data-category]")),
+                "lines": len(driver.find_elements("css selector", "#rating-chart polyline")),
+            }
+            assert driver.execute_script("return document.body.getAttribute('data-failed')") == "", (lang, width)
+            assert fits_the_width(driver) == [], (lang, width)
+            assert small_targets(driver) == [], (lang, width)
+            assert axe_violations(driver, axe_source) == [], (lang, width)
+            shoot(driver, f"dashboard-{lang}-{width}", width)
+
+    assert seen[("zh-CN", 1366)]["title"].startswith("中差评中心")
+    assert seen[("zh-CN", 375)]["days"] == "剩余 24 天"
+    assert seen[("en", 1366)]["title"].startswith("Bad-review center")
+    assert seen[("en", 375)]["days"] == "24 days left"
+    for found in seen.values():
+        assert (found["ratings"], found["guidance"], found["lines"]) == (4, 1, 3)
+        assert found["shares"] == 4  # logistics, quality, bad faith, packaging
+
+
+def test_one_click_explain_from_the_frame_posts_through_the_guard_once(stack, browser, workbench):
+    driver = browser
+    seller_id = a_shop_with_complaints(stack)
+    into_app(driver, workbench(link(stack, seller_id)), 375)
+    item = '#ratings li[data-tid="4200000000000004"]'
+    suggestion = by_css(driver, f"{item} textarea").get_attribute("value")
+    assert suggestion and "{" not in suggestion  # rendered for this trade, no raw placeholders
+    click(driver, f"{item} button.explain")
+    wait_for(driver, lambda d: d.find_elements("css selector", f"{item} .reply"), "the posted reply")
+    # The reply goes through the one write path (a queued job since explanations became jobs): the seller sees it
+    # recorded at once, and the marketplace receives it at most once.
+    shown = by_css(driver, f"{item} .reply").text
+    assert shown.split(" · ")[0] in {"排队发布中", "已解释"}
+    assert ratings.explanation_of(tasks.get(seller_id, "4200000000000004"))["state"] in {"queued", "explained"}
+    assert not driver.find_elements("css selector", f"{item} button.explain")  # nothing left to click
+    [rate] = stack.marketplace.state.rates_for(
+        SHOP, rate_type="get", role="buyer", result=None, start=None, end=None, tid=4200000000000004
+    )
+    assert rate["reply"] in ("", shown.split(": ", 1)[1])
