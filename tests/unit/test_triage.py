@@ -1,0 +1,93 @@
+"""Complaint triage: the shipped model reads clear complaints right, model documents are checked, and a rating
+that may be an extortion attempt is never answered automatically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain import triage
+
+DATA = Path(__file__).resolve().parents[2] / "chalicelib" / "data"
+MODEL = triage.TriageModel.from_document(json.loads((DATA / "triage_model.json").read_text(encoding="utf-8")))
+CATEGORIES = triage.Categories.from_document(json.loads((DATA / "triage_categories.json").read_text("utf-8")))
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("快递太慢了，等了十天才收到", "logistics"),
+        ("不给我返现二十块就给差评", "bad_faith"),
+        ("包装太简陋，盒子都压扁了", "packaging"),
+        ("衣服尺码偏小，穿不上", "size_fit"),
+        ("客服态度很差，问什么都不回", "service"),
+    ],
+)
+def test_clear_complaints_are_read_right(text, category):
+    assert triage.classify(MODEL, CATEGORIES, text).category == category
+
+
+def test_the_reading_of_the_text():
+    assert triage.classify(MODEL, CATEGORIES, "质量很好，非常满意，下次还来").sentiment == "positive"
+    assert triage.classify(MODEL, CATEGORIES, "太差了，非常失望，再也不买了").sentiment == "negative"
+
+
+def test_an_empty_text_is_other_with_no_confidence():
+    found = triage.classify(MODEL, CATEGORIES, "  ")
+    assert (found.category, found.confidence) == ("other", 0.0)
+
+
+@given(st.text(max_size=3000))
+def test_any_text_gets_a_known_category_and_probabilities(text):
+    found = triage.classify(MODEL, CATEGORIES, text)
+    assert found.category in CATEGORIES.by_key()
+    assert 0.0 <= found.confidence <= 1.0 and 0.0 <= found.positive <= 1.0 and 0.0 <= found.bad_faith <= 1.0
+
+
+def _reading(category: str, confidence: float = 0.9, bad_faith: float = 0.0) -> triage.Triage:
+    return triage.Triage(category, confidence, "negative", 0.1, bad_faith)
+
+
+def test_bad_faith_is_never_answered_automatically_even_when_enabled():
+    enabled = frozenset(CATEGORIES.keys())
+    assert not triage.may_auto_explain(_reading("bad_faith"), CATEGORIES, enabled)
+    assert not triage.may_auto_explain(_reading("logistics", bad_faith=0.3), CATEGORIES, enabled)
+    assert not triage.may_auto_explain(_reading("logistics", confidence=0.3), CATEGORIES, enabled)
+    assert not triage.may_auto_explain(_reading("logistics"), CATEGORIES, frozenset({"price"}))
+    assert triage.may_auto_explain(_reading("logistics"), CATEGORIES, enabled)
+
+
+def test_a_categories_document_cannot_make_bad_faith_automatic():
+    doc = json.loads((DATA / "triage_categories.json").read_text("utf-8"))
+    for item in doc["categories"]:
+        item["auto_explain"] = True
+    assert not triage.Categories.from_document(doc).get("bad_faith").auto_explain
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {},
+        {"format": "other"},
+        {"format": triage.MODEL_FORMAT, "orders": [9]},
+        {"format": triage.MODEL_FORMAT, "orders": [1], "sentiment": {"labels": ["a"], "scale": 1}},
+        {
+            "format": triage.MODEL_FORMAT,
+            "orders": [1],
+            "sentiment": {"labels": ["negative", "positive"], "scale": 1, "bias": [0], "grams": {}},
+        },
+    ],
+)
+def test_a_broken_model_document_is_refused(broken):
+    with pytest.raises(triage.TriageModelInvalid):
+        triage.TriageModel.from_document(broken)
+
+
+def test_seller_replies_come_before_the_defaults():
+    logistics = CATEGORIES.get("logistics")
+    assert triage.suggested_templates(logistics, {"logistics": ["抱歉"]}) == ("抱歉",)
+    assert triage.suggested_templates(logistics, {}) == logistics.templates
