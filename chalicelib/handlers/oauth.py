@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from chalice import Response
 
+from chalicelib import i18n
 from chalicelib.config import clock
 from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import SESSION_COOKIE, SESSION_PURPOSE, error_response
@@ -50,6 +51,12 @@ def cookie_value(request, name: str) -> str | None:
     return None
 
 
+def _refused(request, status: int, code: str, fields: dict | None = None):
+    # The seller reads this page mid-onboarding: the message is in their language (Chinese unless asked); the code
+    # stays the identifier, and a state's refusal reason (safe to show) rides in ``fields``.
+    return error_response(status, code, i18n.text(f"error.{code}", i18n.request_language(request.headers)), fields)
+
+
 def _wants_html(request) -> bool:
     return "text/html" in ((request.headers or {}).get("accept") or "").lower()
 
@@ -73,19 +80,19 @@ def callback(request) -> Response:
     """Finish the authorization the marketplace redirected back, and start the seller's session."""
     query = request.query_params or {}
     if query.get("error"):
-        return error_response(400, "authorization_denied", "the authorization was not granted")
+        return _refused(request, 400, "authorization_denied")
     code, state = query.get("code"), query.get("state")
     if not code or not state:
-        return error_response(400, "invalid_request", "code and state are required")
+        return _refused(request, 400, "invalid_request")
     now = clock.now()
     try:
         seller_id = oauth_flow.complete(code, state, browser_nonce=cookie_value(request, STATE_COOKIE), now=now)
     except oauth_flow.StateRejected as exc:
-        return error_response(401, "state_rejected", exc.reason)
+        return _refused(request, 401, "state_rejected", {"state": exc.reason})
     except oauth_flow.AuthorizationFailed as exc:
-        return error_response(400, "authorization_failed", f"the marketplace refused the code: {exc.error}")
+        return _refused(request, 400, "authorization_failed", {"code": exc.error or "oauth_error"})
     except oauth_flow.MarketplaceUnavailable:
-        return error_response(503, "marketplace_unavailable", "the marketplace did not answer; please start again")
+        return _refused(request, 503, "marketplace_unavailable")
     ttl = int(SESSION_TTL.total_seconds())
     token = issue(
         container().session_secret(),

@@ -142,10 +142,14 @@ def test_a_replayed_callback_is_refused(app):
     assert flow.callback(code).status_code == 200
     again = flow.callback(code)
     assert again.status_code == 401
-    assert json_body(again)["error"] == {"code": "state_rejected", "message": "state was already used"}
+    assert json_body(again)["error"] == {
+        "code": "state_rejected",
+        "message": "授权链接已失效或不属于本浏览器，请重新发起授权。",
+        "fields": {"state": "state was already used"},
+    }
     # A captured state is worth nothing with a fresh code either.
     reused = flow.callback(flow.grant())
-    assert reused.status_code == 401 and json_body(reused)["error"]["message"] == "state was already used"
+    assert reused.status_code == 401 and json_body(reused)["error"]["fields"] == {"state": "state was already used"}
 
 
 def _forgeries(flow: Flow, clock) -> dict[str, tuple[str, str | None]]:
@@ -195,7 +199,7 @@ def test_an_expired_state_is_refused(app, clock):
     clock.advance(10 * 60)
     refused = flow.callback(code)
     assert refused.status_code == 401
-    assert json_body(refused)["error"]["message"] == "state expired"
+    assert json_body(refused)["error"]["fields"] == {"state": "state expired"}
     assert _seller_rows() == []
 
 
@@ -233,7 +237,7 @@ def test_a_code_the_marketplace_refuses_is_400_and_spends_the_state(app):
     refused = flow.callback("code-never-issued")
     assert refused.status_code == 400
     assert json_body(refused)["error"]["code"] == "authorization_failed"
-    assert "invalid_grant" in json_body(refused)["error"]["message"]
+    assert json_body(refused)["error"]["fields"]["code"] == "invalid_grant"
     assert flow.callback(flow.grant()).status_code == 401  # start again from /oauth/start
 
 
