@@ -293,7 +293,7 @@ class Replay:
                 end_time=t.ended_at,
             )
         elif event.kind == "buyer_rated":
-            market.add_buyer_rate(int(t.tid), t.buyer_rating[1])
+            market.add_buyer_rate(int(t.tid), t.buyer_rating[1], _buyer_words(t.tid, t.buyer_rating[1]))
 
     def _push(self, messages: list[dict]) -> tuple[int, dict]:
         from sandbox.market import Publisher
@@ -456,6 +456,25 @@ class Replay:
             if notes:
                 lines.append(f"  {_pad(spec.nick, 18)} " + "; ".join(notes))
         return (lines if len(lines) > 1 else []), ok
+
+
+# What the replayed buyers write with a rating: the bad-review center triages the neutral and bad ones.
+_COMPLAINTS = (
+    "物流太慢了，等了一个星期才到",
+    "衣服洗了一次就掉色，质量一般",
+    "和图片颜色差太多，与描述不符",
+    "尺码偏小，按平时的码买的穿不上",
+    "客服态度很差，问什么都不回",
+    "包装太简陋，盒子都压扁了",
+    "不给我返现二十块就给差评",
+    "太贵了，不值这个价",
+)
+
+
+def _buyer_words(tid: str, result: str) -> str:
+    if result == "good":
+        return "东西不错，物流也快，好评"
+    return _COMPLAINTS[int(tid) % len(_COMPLAINTS)]
 
 
 def _market_time(text: str) -> datetime:
