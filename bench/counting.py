@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,7 +96,17 @@ class DynamoCounter:
     requests: Counter = field(default_factory=Counter)
     examined: Counter = field(default_factory=Counter)
     read_units: Counter = field(default_factory=Counter)
+    consistent: Counter = field(default_factory=Counter)  # strongly consistent reads, by phase
+    write_units: object = None  # a ``bench.write_units.WriteUnits`` meter, when one is attached
     _installed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def meter_writes(self) -> DynamoCounter:
+        """Also work out the write units of every write (``bench.write_units``)."""
+        from bench.write_units import WriteUnits, schema_of_models
+
+        self.write_units = WriteUnits(schema_of_models())
+        return self
 
     def _hooks(self) -> tuple[tuple[str, object], ...]:
         return (("before-parameter-build.dynamodb", self._before), ("after-call.dynamodb", self._after))
@@ -136,22 +147,45 @@ class DynamoCounter:
         self.requests.clear()
         self.examined.clear()
         self.read_units.clear()
+        self.consistent.clear()
 
     def _before(self, params, model, context, **_) -> None:
         tables = _tables_of(params) or ["?"]
         table = "+".join(sorted({logical_table(t) for t in tables}))
-        self.requests[(self.phase, model.name, table)] += 1
+        with self._lock:
+            self.requests[(self.phase, model.name, table)] += 1
+            if params.get("ConsistentRead") and kind_of(model.name) == "read":
+                self.consistent[self.phase] += 1
         context["bench.table"] = table
         context["bench.consistent"] = bool(params.get("ConsistentRead"))
         context["bench.index"] = params.get("IndexName")
+        context["bench.params"] = params
+        context["bench.phase"] = self.phase
 
     def _after(self, http_response, parsed, model, context, **_) -> None:
-        if http_response.status_code >= 300 or model.name not in ("Query", "Scan", "GetItem"):
+        if self.write_units is not None and kind_of(model.name) == "write":
+            code = (parsed.get("Error") or {}).get("Code", "") if http_response.status_code >= 300 else ""
+            refused = code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+            if http_response.status_code < 300 or refused:
+                phase = context.get("bench.phase", self.phase)
+                self.write_units.write(phase, model.name, context.get("bench.params", {}), parsed, refused)
+        if http_response.status_code >= 300 or model.name not in ("Query", "Scan", "GetItem", "BatchGetItem"):
             return
+        with self._lock:
+            self._count_read(parsed, model, context)
+
+    def _count_read(self, parsed, model, context) -> None:
         target = context.get("bench.table", "?")
         if context.get("bench.index"):
             target += f"/{context['bench.index']}"
-        key = (self.phase, target)
+        key = (context.get("bench.phase", self.phase), target)
+        if model.name == "BatchGetItem":
+            # Billed per item read, each in 4 KB steps (half for an eventually consistent read).
+            requested = context.get("bench.params", {}).get("RequestItems", {})
+            for table, items in (parsed.get("Responses") or {}).items():
+                consistent = bool(requested.get(table, {}).get("ConsistentRead"))
+                self.read_units[key] += sum(query_read_units([i], consistent=consistent) for i in items)
+            return
         if model.name == "GetItem":
             item = parsed.get("Item")
             self.read_units[key] += query_read_units([item] if item else [], consistent=context["bench.consistent"])

@@ -116,6 +116,7 @@ def design_floor_rate(count: int) -> float:
 class Burst:
     """A burst of trades pushed at once, swept and worked off: timings, posts, and the requests counted."""
 
+    shops: int
     reviews: int
     posted: int
     queued: int
@@ -129,15 +130,16 @@ class Burst:
         return self.posted / sum(self.seconds.values())
 
 
-def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11) -> Burst:
-    """Push every trade of ``shops`` (immediate mode, all due), sweep once, drain the worker; count it all.
+def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11, cold: bool = True) -> Burst:
+    """Push every trade of ``shops`` (immediate mode, all due: each push queues its reviews at once), drain the
+    worker, then sweep once (the safety net finds nothing left); count it all, write units included.
 
-    Busy shops keep the per-container caches warm: this is also the warm-cache case of figure 1.
+    With ``cold`` every invocation starts without the per-seller caches (figure 1's cold case at full batches).
     """
     specs = _shops(shops, trades_per_shop)
     day, clock, trades, events = _world(specs, seed)
-    counter = DynamoCounter().install()
-    with InProcessStack(clock, counter=counter) as stack:
+    counter = DynamoCounter().meter_writes().install()
+    with InProcessStack(clock, counter=counter, cold_seller_caches=cold) as stack:
         replay = BenchReplay(stack, specs, trades, events, day)
         with counter.phase_of("setup"):
             replay.onboard()
@@ -147,22 +149,23 @@ def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11) -> B
         for i in range(0, len(messages), BATCH):
             stack.push(messages[i : i + BATCH])
         pushed = time.perf_counter()
-        queued = stack.tick()["queued"]
-        swept = time.perf_counter()
         stack.drain()
         drained = time.perf_counter()
+        queued = stack.tick()["queued"]
+        swept = time.perf_counter()
         posted = sum(1 for t in trades if stack.marketplace.post_counts(int(t.tid)) == 1)
         with counter.phase_of("baseline"):
             floor_rate = design_floor_rate(max(10, len(messages) // 4))
     counter.uninstall()
     return Burst(
+        shops=shops,
         reviews=len(trades),
         posted=posted,
         queued=queued,
         seconds={
             "webhook": round(pushed - started, 3),
-            "sweep": round(swept - pushed, 3),
-            "worker": round(drained - swept, 3),
+            "worker": round(drained - pushed, 3),
+            "sweep": round(swept - drained, 3),
         },
         put_item_per_s=put_rate,
         design_floor_per_s=floor_rate,
@@ -171,20 +174,20 @@ def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11) -> B
 
 
 def throughput_figure(burst: Burst) -> dict:
-    """Figure 3: reviews per second through webhook → sweep → worker, against (put_item rate ÷ 3)."""
+    """Figure 3: reviews per second through webhook → worker (+ the sweep), against (put_item rate ÷ 3)."""
     floor = burst.put_item_per_s / 3
     ratio = burst.reviews_per_s / floor
     return {
         "name": "pipeline_throughput_vs_floor",
         "value": round(ratio, 3),
-        "unit": "reviews/s through webhook→sweep→worker ÷ (bare put_item/s ÷ 3)",
+        "unit": "reviews/s through webhook→worker (+ one sweep) ÷ (bare put_item/s ÷ 3)",
         "baseline": {"put_item_per_s": round(burst.put_item_per_s, 1), "floor_reviews_per_s": round(floor, 1)},
         "target": f">= {THROUGHPUT_TARGET}",
         "met": ratio >= THROUGHPUT_TARGET,
         "detail": {
             "reviews": burst.reviews,
             "posted": burst.posted,
-            "queued": burst.queued,
+            "queued_by_the_sweep_after": burst.queued,
             "reviews_per_s": round(burst.reviews_per_s, 1),
             "seconds": burst.seconds,
             "design_floor_reviews_per_s": round(burst.design_floor_per_s, 1),

@@ -466,6 +466,8 @@ def run_chalice_package(project: Path, out: Path, *, stage: str, merge_template:
         # app.py names the queues its event sources read; the merge template creates them under these names.
         "HAOPING_REVIEW_QUEUE_NAME": queue_name(stage, "reviews"),
         "HAOPING_RECONCILE_QUEUE_NAME": queue_name(stage, "reconcile"),
+        "HAOPING_TOKENS_QUEUE_NAME": queue_name(stage, "tokens"),
+        "HAOPING_BILLING_QUEUE_NAME": queue_name(stage, "billing"),
     }
     command = [
         sys.executable,

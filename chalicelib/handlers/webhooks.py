@@ -9,7 +9,9 @@ from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
+from chalicelib.services import review_queue
 from chalicelib.services.inbound_messages import handle_message
+from chalicelib.services.seller_state import prefetch
 from chalicelib.telemetry import count, logger
 
 
@@ -40,7 +42,10 @@ def marketplace_push(request) -> Response:
         count("PushMalformed")
         return error_response(400, "malformed_batch", exc.reason)
     now = clock.now()
-    results = [each_message(msg, handle_message, now) for msg in batch.messages]
+    # The batch's sellers are read in one request, and the reviews it makes due are queued together at its end.
+    prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
+    with review_queue.batched():
+        results = [each_message(msg, handle_message, now) for msg in batch.messages]
     count("MessagesReceived", len(results))
     retry = [r["id"] for r in results if r["status"] == "error"]
     return Response(body={"results": results, "retry": retry}, status_code=200)

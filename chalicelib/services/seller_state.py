@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.plans import UnknownPlan, features_for, hourly_cap_for
 from chalicelib.domain.settings import SellerSettings, default_settings, effective_mode
 from chalicelib.services import runtime
+from chalicelib.store import sellers
 from chalicelib.store.models import Seller
 
 
@@ -46,3 +48,9 @@ def view_of(seller: Seller) -> SellerView:
     """Wrap a stored seller; stored settings were validated when saved, so they are only parsed here."""
     settings = SellerSettings.model_validate(seller.settings) if seller.settings else default_settings()
     return SellerView(seller, settings)
+
+
+def prefetch(seller_ids: Iterable[str]) -> None:
+    """Read the sellers of a batch of work in one request (into the container's cache) before it starts, so a
+    batch of reviews or messages costs one seller read, not one per item."""
+    sellers.prefetch(seller_ids)

@@ -23,15 +23,23 @@ class SweepResult:
 
 # A shard is not started with less than this left of the invocation: the rest is due again next minute.
 SWEEP_RESERVE_MS = 5_000
+TICK_SECONDS = 60  # EventBridge runs the sweep every minute
+
+
+def tick_budget(review_capacity_per_second: float) -> int:
+    """Jobs one sweep may queue: a minute of the workers' capacity."""
+    return max(1, int(review_capacity_per_second * TICK_SECONDS))
 
 
 def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> SweepResult:
     """Query each due shard for ``due_at <= now`` page by page and queue one job per task.
 
-    Cost grows with the number of due tasks, not with the table. Stale claims are due again (their
-    ``due_at`` is the claim's expiry), so a task whose worker died is picked up here too. At most the rules'
-    ``sweep_max_jobs_per_tick`` are queued; the first shard rotates with the minute, so under a backlog
-    every shard gets its turn and none starves.
+    Cost grows with the number of due tasks, not with the table. A task whose worker died is due again once
+    its claim lapses (the claim never leaves the index), so it is picked up here too. At most a minute of the
+    workers' capacity (rules: ``review_capacity_per_second``) is queued, sent from ``sweep_senders`` threads;
+    the first shard rotates with the minute, so under a backlog every shard gets its turn and none starves.
+    Tasks due at once when they were made were queued then (``schedule_review``): for them this is the safety
+    net, and a duplicate job only meets a claim that is already taken.
     """
     switches = control.read_switches(fresh=True)
     if switches.kill_global:
@@ -41,7 +49,8 @@ def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> 
         count("SweepPaused")
         return SweepResult(0, "quota_pause")
     settings = get_settings()
-    budget = runtime.rules().sweep_max_jobs_per_tick
+    rules = runtime.rules()
+    budget = tick_budget(rules.review_capacity_per_second)
     first = int(now.timestamp() // 60) % settings.due_shards
     queued = 0
     for step in range(settings.due_shards):
@@ -50,7 +59,8 @@ def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> 
             break
         shard = (first + step) % settings.due_shards
         keys = islice(tasks.due_keys(shard, now), budget - queued)
-        queued += queues.send_jobs(settings.review_queue_url, ({"seller_id": s, "tid": t} for s, t in keys))
+        jobs = ({"seller_id": s, "tid": t} for s, t in keys)
+        queued += queues.send_jobs(settings.review_queue_url, jobs, senders=rules.sweep_senders)
         if queued >= budget:
             count("SweepBudgetReached")
             break

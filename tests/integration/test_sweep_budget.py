@@ -41,7 +41,8 @@ def test_a_backlog_is_queued_a_budget_per_tick_and_every_task_gets_its_turn(clie
     backlog = [str(4_000_000 + i) for i in range(40)]
     for tid in backlog:
         tasks.create(_due_task(tid, now), now=now, shards=4)
-    control.write_rules_override({"version": "test-budget", "sweep_max_jobs_per_tick": 15}, now=now)
+    # A quarter of a review a second: a budget of 15 jobs a minute.
+    control.write_rules_override({"version": "test-budget", "review_capacity_per_second": 0.25}, now=now)
 
     seen: set[str] = set()
     for _ in range(4):
