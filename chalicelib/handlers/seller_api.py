@@ -72,6 +72,11 @@ def _error(exc: Exception, lang: str = i18n.DEFAULT) -> Response | None:
             code = getattr(exc, "code", code)
             # The code is the stable identifier; the message and the field reasons are for the seller, localized.
             message = i18n.text(f"error.{code}", lang) if i18n.has(f"error.{code}") else str(exc) or code
+            if not fields and str(exc) and i18n.has(f"error.{code}"):
+                # A refusal without fields keeps its one reason, in the seller's language when the catalogue knows it.
+                reason = i18n.reason(str(exc), lang)
+                if reason != str(exc) or lang == "en":
+                    message = f"{message}（{reason}）" if lang != "en" else f"{message} ({reason})"
             fields = {name: i18n.reason(why, lang) for name, why in fields.items()} if fields else fields
             return error_response(status, code, message, fields)
     return None
@@ -366,7 +371,7 @@ def openapi(request) -> Response:
 
 
 # -- the bad-review center (中差评中心), insight, exports, the first-run journey ----------------------------------
-_ERRORS += ((rating_center.NotExplainable, 409, "not_explainable"),)
+_ERRORS += ((rating_center.RatingNotFound, 404, "not_found"), (rating_center.NotExplainable, 409, "not_explainable"))
 
 
 def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:

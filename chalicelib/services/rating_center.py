@@ -32,7 +32,11 @@ STATES = ("due", "explained", "expired")
 
 
 class NotExplainable(ValueError):
-    """The rating cannot be explained now (not a neutral/bad rating, already explained, or past its window)."""
+    """The rating cannot be explained now (already explained, or past its window)."""
+
+
+class RatingNotFound(LookupError):
+    """The seller has no neutral/bad rating on this trade (another seller's trade is simply not found)."""
 
 
 @dataclass(frozen=True)
@@ -201,10 +205,10 @@ def list_ratings(
 
 
 def rating_of(seller_id: str, tid: str, *, now: datetime) -> RatingItem:
-    """One neutral/bad rating of the seller's; ``NotExplainable`` when the trade has none."""
+    """One neutral/bad rating of the seller's; ``RatingNotFound`` when the trade has none."""
     task = tasks.get(seller_id, tid)
     if task is None or task.buyer_rating not in ("neutral", "bad"):
-        raise NotExplainable(tid)
+        raise RatingNotFound(tid)
     return _item(task, seller_view(seller_id), now=now)
 
 

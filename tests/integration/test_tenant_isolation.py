@@ -84,6 +84,15 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
         ("GET", "/api/stats"): [("GET", f"/api/stats?seller_id={theirs}", None, 403)],
         ("GET", "/api/subscription"): [("GET", f"/api/subscription?seller_id={theirs}", None, 403)],
         ("GET", "/api/openapi.json"): [],  # public, describes the API and holds no seller data
+        ("GET", "/api/journey"): [("GET", f"/api/journey?seller_id={theirs}", None, 403)],
+        ("GET", "/api/ratings"): [("GET", f"/api/ratings?seller_id={theirs}", None, 403)],
+        ("GET", "/api/ratings/insight"): [("GET", f"/api/ratings/insight?seller_id={theirs}", None, 403)],
+        ("POST", "/api/ratings/{tid}/explain"): [
+            ("POST", f"/api/ratings/{THEIR_TID}/explain", None, 404),
+            ("POST", f"/api/ratings/{MY_TID}/explain", named, 403),
+        ],
+        ("GET", "/api/export/reviews.csv"): [("GET", f"/api/export/reviews.csv?seller_id={theirs}", None, 403)],
+        ("GET", "/api/export/ratings.csv"): [("GET", f"/api/export/ratings.csv?seller_id={theirs}", None, 403)],
     }
 
 

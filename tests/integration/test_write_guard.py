@@ -178,7 +178,10 @@ def test_content_the_rules_now_ban_fails_with_an_alert_and_is_never_posted(clien
     assert state_of(shop, 3900000000000341) == "failed:lint: content failed lint: banned_word"
     assert market.calls["taobao.traderate.add"] == 0
     [notice] = outbox.recent(shop)
-    assert (notice.kind, notice.message) == ("content_rejected", "content failed lint: banned_word")
+    assert (notice.kind, notice.message) == (
+        "content_rejected",
+        "评价内容未通过平台内容检查，已暂停发布，请修改评价模板。",
+    )
     [record] = guard_records(shop)
     assert (record.result, record.detail) == ("lint_failed", {"reason": "content failed lint: banned_word"})
 
