@@ -13,7 +13,7 @@ NEED_PY := Python 3.13 is needed (the version of the Lambda runtime) and none wa
 	$$PYENV_ROOT/versions/3.13*/bin/python3.13 (PYENV_ROOT defaults to ~/.pyenv) and python3. \
 	Install Python 3.13 (for example: pyenv install 3.13) or run make PY=/path/to/python3.13
 
-.PHONY: run serve test lint format bench package rehearse clean
+.PHONY: run serve test test-ddblocal lint format bench package rehearse clean
 
 # A .venv built with another Python is rebuilt, whatever its stamp says.
 ifneq ($(shell $(BIN)/python -c 'import sys; print(sys.version_info[:2] == (3, 13))' 2>/dev/null),True)
@@ -44,6 +44,21 @@ format: $(STAMP)
 
 test: lint
 	@$(BIN)/python -m pytest $(ARGS)
+
+# The integration suite again with DynamoDB on Amazon's DynamoDB Local (the real engine's local edition), the rest on
+# moto. It ships in the npm package amplify-dynamodb-simulator (emulator/DynamoDBLocal.jar, run with Java); the
+# package is fetched once into build/ with npm's own client. Without npm or Java the run is skipped, saying why.
+DDB_LOCAL_PACKAGE := amplify-dynamodb-simulator@2.9.30
+DDB_LOCAL_DIR := build/ddblocal
+DDB_LOCAL_JAR := $(DDB_LOCAL_DIR)/package/emulator/DynamoDBLocal.jar
+
+$(DDB_LOCAL_JAR):
+	@command -v npm >/dev/null || { echo "warning: npm is missing; DynamoDB Local cannot be installed" >&2; exit 0; }
+	@mkdir -p $(DDB_LOCAL_DIR)
+	@cd $(DDB_LOCAL_DIR) && rm -f *.tgz && npm pack --silent $(DDB_LOCAL_PACKAGE) >/dev/null && tar xzf *.tgz package/emulator
+
+test-ddblocal: $(STAMP) $(DDB_LOCAL_JAR)
+	@HAOPING_DDB_LOCAL=$(CURDIR)/$(DDB_LOCAL_DIR)/package/emulator $(BIN)/python -m pytest tests/integration $(ARGS)
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench.run $(ARGS)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 ACCOUNT = "123456789012"  # moto's default account
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
@@ -359,9 +361,14 @@ def _table(logical, props, resolver, clients, secret_value):
         )
     pitr = props.get("PointInTimeRecoverySpecification")
     if pitr and _bool(pitr.get("PointInTimeRecoveryEnabled", False)):
-        ddb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        try:
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        except ClientError as exc:
+            # DynamoDB Local keeps no backups (the operation is unknown to it); nothing local depends on them.
+            if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+                raise
     attributes = {"Arn": described["TableArn"]}
     if described.get("LatestStreamArn"):
         attributes["StreamArn"] = described["LatestStreamArn"]

@@ -228,15 +228,14 @@ class ChaosPlan:
     # -- during the replay ------------------------------------------------------------------------------
     def start(self, replay) -> None:
         """Build the push channel and arm the marketplace and DynamoDB faults (the timeline does the rest)."""
-        from sandbox.market import Publisher, PushChannel
-        from sandbox.stack import APP_KEY
+        from sandbox.market import PushChannel
         from sandbox.world import planned_post_at
 
         stack = replay.stack
         midnight = replay.day
         specs = {spec.nick: spec for spec in replay.sellers}
         self.planned = {t.tid: planned_post_at(specs[t.seller_nick], t) for t in replay.trades}
-        publisher = Publisher(stack.endpoints.app, APP_KEY, stack.app_secret, stack.clock.now)
+        publisher = stack.marketplace.publisher(stack.endpoints.app)  # withholds what the platform would not send
         self.channel = PushChannel(
             publisher,
             random.Random(self.seed),

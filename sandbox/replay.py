@@ -15,7 +15,7 @@ from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
 from sandbox.lambda_driver import lambda_context, scheduled_event
-from sandbox.stack import APP_KEY, LocalStack
+from sandbox.stack import LocalStack
 from sandbox.world import (
     Purchase,
     SellerSpec,
@@ -33,6 +33,8 @@ TOPIC_OF = {
     "refund_closed": topics.REFUND_CLOSED,
     "refund_succeeded": topics.REFUND_SUCCESS,
 }
+# The marketplace's refund status after each world event (``taobao.refunds.receive.get``).
+REFUND_STATUS = {"refund_created": "WAIT_SELLER_AGREE", "refund_closed": "CLOSED", "refund_succeeded": "SUCCESS"}
 TRADING_TICK = timedelta(minutes=5)
 QUIET_TICK = timedelta(hours=1)
 HORIZON = timedelta(days=16)
@@ -226,7 +228,6 @@ class Replay:
 
     def _push_billing(self, nick: str, topic: str, order: dict, now: datetime) -> None:
         from chalicelib.store.models import Task
-        from sandbox.market import Publisher
 
         # Which reviews a lapse held when the renewal arrives, to show in the summary what became of them.
         held = Task.query(self.seller_ids[nick], filter_condition=Task.reason == "plan_expired")
@@ -235,9 +236,7 @@ class Replay:
         msg = build_message(
             topic, order, msg_id=f"bill{self._msg_id}", pub_time=now, user_id=self.user_ids[nick], user_nick=nick
         )
-        publisher = Publisher(
-            self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now, path="/webhooks/billing"
-        )
+        publisher = self.stack.marketplace.publisher(self.stack.endpoints.app, path="/webhooks/billing")
         status, body = publisher.push([msg])
         self.billing_stats[f"push {status}"] += 1
         for result in body.get("results", []):
@@ -294,12 +293,15 @@ class Replay:
             )
         elif event.kind == "buyer_rated":
             market.add_buyer_rate(int(t.tid), t.buyer_rating[1], _buyer_words(t.tid, t.buyer_rating[1]))
+        elif event.kind in REFUND_STATUS:
+            market.refund(int(t.tid), REFUND_STATUS[event.kind], refund_id=f"R{t.tid}", refund_fee=t.payment)
 
     def _push(self, messages: list[dict]) -> tuple[int, dict]:
-        from sandbox.market import Publisher
-
-        publisher = Publisher(self.stack.endpoints.app, APP_KEY, self.stack.app_secret, self.stack.clock.now)
-        return publisher.push(messages)
+        # The marketplace's own publisher: it pushes only what the platform would (the sellers the app permitted).
+        publisher = self.stack.marketplace.publisher(self.stack.endpoints.app)
+        answer = publisher.push(messages)
+        self.push_stats["withheld (not permitted)"] += publisher.withheld
+        return answer
 
     def _message(self, event: WorldEvent) -> dict:
         t = event.trade

@@ -1,4 +1,8 @@
-"""Shared fixtures: an isolated AWS (moto in-process, or the standard AWS_ENDPOINT_URL), provisioned like the stack."""
+"""Shared fixtures: an isolated AWS (moto in-process, or the standard AWS_ENDPOINT_URL), provisioned like the stack.
+
+With ``HAOPING_DDB_LOCAL`` set (``make test-ddblocal``), DynamoDB is Amazon's DynamoDB Local instead, started for the
+session (``tests.ddb_local``); the other services stay on moto in-process.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,36 @@ def clock() -> FakeClock:
     app_clock.use(None)
 
 
+def pytest_collection_modifyitems(config, items):
+    """In the DynamoDB Local run only the tests that use the store run again: the others would repeat themselves."""
+    from tests import ddb_local as local
+
+    if local.requested() is None:
+        return
+    kept = [item for item in items if "aws" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def ddb_local():
+    """The session's DynamoDB Local endpoint when ``HAOPING_DDB_LOCAL`` asks for it, else None."""
+    from tests import ddb_local as local
+
+    emulator = local.requested()
+    if emulator is None:
+        yield None
+        return
+    try:
+        server = local.start(emulator)
+    except local.Unavailable as exc:
+        pytest.skip(f"DynamoDB Local run skipped: {exc}")
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def aws_endpoint() -> str | None:
     """Where AWS runs: the standard AWS_ENDPOINT_URL when set, else moto in-process (None)."""
@@ -62,19 +96,23 @@ def aws_endpoint() -> str | None:
 
 
 @pytest.fixture
-def aws(monkeypatch, clock, aws_endpoint):
-    """The template's tables, queues, key, topic and secrets on moto (or on AWS_ENDPOINT_URL when set)."""
+def aws(monkeypatch, clock, aws_endpoint, ddb_local):
+    """The template's tables, queues, key, topic and secrets on moto (or on AWS_ENDPOINT_URL when set; DynamoDB on
+    DynamoDB Local in the ``make test-ddblocal`` run)."""
     import boto3
     from moto import mock_aws
 
     from sandbox.provision import REGION, provision_local
     from sandbox.stack import rebind_app
+    from tests.ddb_local import drop_tables
 
     endpoint = aws_endpoint
     for key, value in _base_env().items():
         monkeypatch.setenv(key, value)
     if endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    elif ddb_local:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", ddb_local)
     mock = None if endpoint else mock_aws()
     if mock:
         mock.start()
@@ -97,4 +135,6 @@ def aws(monkeypatch, clock, aws_endpoint):
     finally:
         if mock:
             mock.stop()
+        if ddb_local and not endpoint:
+            drop_tables(ddb_local, os.environ["HAOPING_TABLE_PREFIX"], REGION)
         rebind_app()

@@ -278,6 +278,22 @@ class StatsView(_Model):
     totals: StatsTotals
 
 
+class BackfillView(_Model):
+    """The install backfill (补评): every finished trade of the rating window not rated yet gets its review task."""
+
+    state: Literal["running", "done", "stopped"]
+    reason: str | None = Field(description="Why a stopped backfill stopped (no_session, reauth)")
+    started_at: datetime
+    finished_at: datetime | None
+    days: int = Field(description="Days of the rating window to read")
+    days_done: int = Field(description="Days read so far")
+    trades: int = Field(description="Trades found")
+    scheduled: int = Field(description="Trades that got a review task")
+    already_rated: int = Field(description="Trades the seller had already rated")
+    existing: int = Field(description="Trades the app already knew")
+    skipped: int = Field(description="Trades not finished, or whose rating window has closed")
+
+
 class SubscriptionView(_Model):
     """The seller's plan and paid period."""
 
@@ -290,6 +306,9 @@ class SubscriptionView(_Model):
     days_left: int
     features: list[str]
     hourly_cap: int
+    backfill: BackfillView | None = Field(
+        default=None, description="The review of the trades finished before the install (补评); null before any"
+    )
 
 
 # -- the bad-review center, insight, exports, first-run journey ---------------------------------------------------

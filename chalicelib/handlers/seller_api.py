@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 import re
 from functools import wraps
@@ -348,7 +349,7 @@ def _totals(days: list[m.DayStatsView]) -> m.StatsTotals:
 
 @_route
 def subscription(request, seller_id: str) -> Response:
-    """Plan, paid-until, features and days left."""
+    """Plan, paid-until, features, days left and the install backfill's progress."""
     sub = seller_views.subscription_of(seller_id, now=clock.now())
     return _ok(
         m.SubscriptionView(
@@ -361,6 +362,7 @@ def subscription(request, seller_id: str) -> Response:
             days_left=sub.days_left,
             features=sorted(sub.features),
             hourly_cap=sub.hourly_cap,
+            backfill=m.BackfillView(**asdict(sub.backfill)) if sub.backfill else None,
         )
     )
 

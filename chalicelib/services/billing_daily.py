@@ -20,6 +20,7 @@ from chalicelib.services import reconcile_billing, runtime
 from chalicelib.services.alerts import alert
 from chalicelib.services.apply_billing_order import PLAN_EXPIRED, current_entitlement, settle, update_seller
 from chalicelib.services.holds import release_seller_holds
+from chalicelib.services.message_permits import cancel_messages
 from chalicelib.store import audit, erasure, sellers, tasks
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
@@ -182,8 +183,13 @@ def purge_due(seller: Seller, ent: Entitlement, *, now: datetime, rules: Rules) 
 def purge(seller_id: str, ent: Entitlement, *, now: datetime, rules: Rules) -> None:
     """Erase the seller's tasks, blacklist and tokens, mark it ``purged`` and audit what was erased.
 
-    Safe to repeat: a pass that stopped midway finds the seller not yet purged and erases the rest.
+    Safe to repeat: a pass that stopped midway finds the seller not yet purged and erases the rest. The
+    seller's messages are cancelled first (``taobao.tmc.user.cancel``): when the marketplace cannot do it now,
+    ``CancelDeferred`` leaves the seller for the next pass.
     """
+    seller = sellers.get(seller_id)
+    if seller is not None:
+        cancel_messages(seller_id, seller.nick, now=now)
     deleted_tasks = erasure.delete_tasks(seller_id)
     deleted_blacklist = erasure.delete_blacklist(seller_id)
 

@@ -29,13 +29,18 @@ def journey_of(seller_id: str, *, now: datetime) -> list[Step]:
     seller = view.seller
     posted = sum(day.posted for day in stats_for(seller_id, days=30, now=now))
     authorized = bool(seller.tokens) and seller.status not in ("reauth", "purged")
+    backfill = seller.backfill or {}
     done = {
         "subscription": view.entitled(now),
         "authorization": authorized,
-        "backfill": authorized,
+        "backfill": authorized and backfill.get("state", "done") == "done",
         "first_reviews": posted > 0,
     }
-    details = {"subscription": {"plan": seller.plan}, "first_reviews": {"posted": posted}}
+    details = {
+        "subscription": {"plan": seller.plan},
+        "backfill": {"scheduled": int(backfill.get("scheduled") or 0)},
+        "first_reviews": {"posted": posted},
+    }
     steps, current_given = [], False
     for name in STEPS:
         if done[name]:

@@ -19,7 +19,8 @@ from chalicelib.marketplace.errors import MarketplaceError, OAuthError
 from chalicelib.security.signed_tokens import TokenRejected, issue, verify
 from chalicelib.services import runtime
 from chalicelib.services.onboard_seller import onboard
-from chalicelib.store import control
+from chalicelib.services.seller_install import after_authorization
+from chalicelib.store import control, sellers
 from chalicelib.telemetry import count, logger
 
 STATE_PURPOSE = "oauth_state"
@@ -91,7 +92,8 @@ def check_state(state: str, *, browser_nonce: str | None, now: datetime) -> None
 
 
 def complete(code: str, state: str, *, browser_nonce: str | None, now: datetime) -> str:
-    """Finish an authorization: check ``state``, exchange ``code``, create or update the seller; its id.
+    """Finish an authorization: check ``state``, exchange ``code``, create or update the seller, permit its
+    messages and start the backfill of its recent trades (``seller_install``); its id.
 
     The state is spent before the code is exchanged, so a failed exchange means starting again (the
     code is single-use on the marketplace anyway).
@@ -112,6 +114,8 @@ def complete(code: str, state: str, *, browser_nonce: str | None, now: datetime)
         count("OAuthExchangeFailed")
         logger.warning("oauth exchange failed", extra={"error": type(exc).__name__})
         raise MarketplaceUnavailable(type(exc).__name__) from None
+    before = sellers.get(str(grant.taobao_user_id))
     seller_id = onboard(grant, now=now)
+    after_authorization(seller_id, previous_status=before.status if before else None, now=now)
     count("OAuthCompleted")
     return seller_id

@@ -27,7 +27,9 @@ from chalicelib.marketplace.models import Trade, fen_to_yuan
 from chalicelib.marketplace.topics import TradeRated, TradeSuccess
 from chalicelib.services import runtime
 from chalicelib.services.handle_buyer_rating import on_trade_rated
+from chalicelib.services.message_permits import permit_messages
 from chalicelib.services.rating_center import weekly_summary
+from chalicelib.services.refund_sync import sync_refunds
 from chalicelib.services.schedule_review import schedule_trade
 from chalicelib.services.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, queues, sellers, tasks
@@ -52,6 +54,7 @@ class Reconciled:
     scheduled: int = 0
     settled: int = 0
     ratings_applied: int = 0
+    refunds_applied: int = 0
 
 
 def queue_reconcile_jobs(*, now: datetime) -> int:
@@ -87,8 +90,12 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
         return Reconciled("skipped", "no_session")
     if control.read_switches(fresh=True).paused(now):
         raise ReconcilePaused(f"marketplace calls are paused; seller {seller_id} is reconciled later")
+    if not seller.messages_permitted:
+        permit_messages(seller_id, now=now)  # a permit that failed before is tried again every day until it holds
     result = Reconciled()
     try:
+        # Refunds first: a refund whose push was lost holds or skips its trade before anything is scheduled.
+        result.refunds_applied = sync_refunds(seller, session, now=now, since=since)
         _schedule_missed_trades(seller_id, session, since, now, result)
         _settle_given_ratings(seller_id, session, since, now, result)
         _apply_missed_buyer_ratings(seller_id, session, since, now, result)
@@ -108,6 +115,7 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
             "scheduled": result.scheduled,
             "settled": result.settled,
             "ratings_applied": result.ratings_applied,
+            "refunds_applied": result.refunds_applied,
         },
     )
     return result

@@ -185,10 +185,51 @@ class Subscription:
     days_left: int
     features: frozenset[str]
     hourly_cap: int
+    backfill: Backfill | None = None
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """The install backfill's progress: ``running``, ``done`` or ``stopped`` (with ``reason``), the day windows of
+    the rating window read so far, and what became of the trades found."""
+
+    state: str
+    reason: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    days: int
+    days_done: int
+    trades: int
+    scheduled: int
+    already_rated: int
+    existing: int
+    skipped: int
+
+
+def backfill_of(progress: Mapping | None) -> Backfill | None:
+    """The stored progress (``services.backfill``) as the seller sees it; None when no backfill ever ran."""
+    if not progress:
+        return None
+
+    def moment(name: str) -> datetime | None:
+        return datetime.fromtimestamp(progress[name], UTC) if progress.get(name) else None
+
+    counts = {name: int(progress.get(name) or 0) for name in ("trades", "scheduled", "already_rated", "existing")}
+    return Backfill(
+        state=str(progress.get("state") or "running"),
+        reason=progress.get("reason"),
+        started_at=moment("started_at") or datetime.fromtimestamp(0, UTC),
+        finished_at=moment("finished_at"),
+        days=int(progress.get("windows") or 0),
+        days_done=int(progress.get("windows_done") or 0),
+        skipped=int(progress.get("skipped") or 0),
+        **counts,
+    )
 
 
 def subscription_of(seller_id: str, *, now: datetime) -> Subscription:
-    """Plan, paid-until, features and whole or partial days left (0 once the paid period is over)."""
+    """Plan, paid-until, features, whole or partial days left (0 once the paid period is over) and the install
+    backfill's progress."""
     view = seller_view(seller_id)
     seller = view.seller
     paid_until = datetime.fromtimestamp(seller.paid_until, UTC) if seller.paid_until else None
@@ -208,4 +249,5 @@ def subscription_of(seller_id: str, *, now: datetime) -> Subscription:
         days_left=left,
         features=view.features(),
         hourly_cap=view.hourly_cap(),
+        backfill=backfill_of(seller.backfill),
     )

@@ -75,6 +75,13 @@ class Seller(Model):
     updated_at = NumberAttribute()
     purge_at = TTLAttribute(null=True)
     version = VersionAttribute()
+    # Written by ``store.seller_marks`` (single-attribute updates): whether the marketplace sends the seller's
+    # messages to the app (``taobao.tmc.user.permit`` succeeded; False or absent: tried again), how far its
+    # refunds were read, and the install backfill's progress (``backfill_run`` names the run it belongs to).
+    messages_permitted = BooleanAttribute(null=True)
+    refunds_synced_at = NumberAttribute(null=True)
+    backfill = JSONAttribute(null=True)
+    backfill_run = NumberAttribute(null=True)
 
 
 class DueIndex(GlobalSecondaryIndex):

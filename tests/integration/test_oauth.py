@@ -112,7 +112,9 @@ def test_callback_onboards_the_seller_with_encrypted_tokens_and_a_session(app, m
     token = access_token(seller, now=clock.now())
     assert market.auth.session_nick(token) == "oauth_shop"  # a live session on the marketplace
     assert token not in json.dumps(seller.attribute_values, default=str)  # stored only encrypted
-    assert [r.action for r in audit.trail(seller_id)] == ["seller.onboard"]
+    # The seller's messages are opened to the app at once (every topic the app subscribed), and audited.
+    assert seller.messages_permitted is True and market.permitted("oauth_shop", "taobao_trade_TradeSuccess")
+    assert sorted(r.action for r in audit.trail(seller_id)) == ["seller.onboard", "taobao.tmc.user.permit"]
 
 
 def test_a_browser_is_sent_to_the_dashboard_with_the_session_in_a_cookie_only(app):
@@ -257,5 +259,7 @@ def test_authorizing_again_updates_the_same_seller(app, market, clock):
     second = json_body(oauth_login(app, "returning_shop"))
     assert first["seller_id"] == second["seller_id"]
     assert first["session_token"] != second["session_token"]
-    assert [r.action for r in audit.trail(first["seller_id"])] == ["seller.reauthorize", "seller.onboard"]
+    trail = [r.action for r in audit.trail(first["seller_id"])]
+    assert [a for a in trail if a.startswith("seller.")] == ["seller.reauthorize", "seller.onboard"]
+    assert trail.count("taobao.tmc.user.permit") == 2  # every authorization opens the messages again
     assert len(_seller_rows()) == 1

@@ -1,0 +1,54 @@
+"""Single-attribute marks on a seller, written without reading it first: whether its messages are permitted, how far
+its refunds were read, and its install backfill's progress.
+
+Each is one conditional UpdateItem of its own attributes (nobody read-modify-writes them), like every writer of
+the seller (``store.seller_writes``): no write can lose another's change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.store import sellers
+from chalicelib.store.conditional import condition_failed
+from chalicelib.store.models import Seller
+
+
+def _update(seller_id: str, actions: list, condition, *, now: datetime) -> bool:
+    item = Seller(seller_id)
+    exists = Seller.seller_id.exists()
+    try:
+        item.update(
+            actions=[*actions, Seller.updated_at.set(int(now.timestamp()))],
+            condition=exists if condition is None else exists & condition,
+        )
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    sellers.forget(seller_id)
+    return True
+
+
+def set_messages_permitted(seller_id: str, permitted: bool, *, now: datetime) -> bool:
+    """Record whether the marketplace sends the seller's messages; False when the seller does not exist."""
+    return _update(seller_id, [Seller.messages_permitted.set(permitted)], None, now=now)
+
+
+def advance_refunds_synced(seller_id: str, until: datetime, *, now: datetime) -> bool:
+    """Move the refunds watermark forward to ``until`` (never back); False when it was already there or later."""
+    mark = int(until.timestamp())
+    behind = Seller.refunds_synced_at.does_not_exist() | (Seller.refunds_synced_at < mark)
+    return _update(seller_id, [Seller.refunds_synced_at.set(mark)], behind, now=now)
+
+
+def start_backfill(seller_id: str, run: int, progress: dict, *, now: datetime) -> bool:
+    """Begin backfill run ``run`` (it replaces any earlier run's progress); False when the seller does not exist."""
+    return _update(seller_id, [Seller.backfill_run.set(run), Seller.backfill.set(progress)], None, now=now)
+
+
+def save_backfill(seller_id: str, run: int, progress: dict, *, now: datetime) -> bool:
+    """Store run ``run``'s progress; False when a newer run replaced it (the old run's job then stops)."""
+    return _update(seller_id, [Seller.backfill.set(progress)], Seller.backfill_run == run, now=now)

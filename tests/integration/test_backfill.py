@@ -1,0 +1,176 @@
+"""Install triggers the backfill (补评): every finished trade of the last 15 days the seller has not rated gets its
+review task, as if its message had been pushed (settings, blacklist, refunds and buyer ratings apply), a page at a
+time through the reconcile queue; its progress shows in the API; a second run doubles nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.container import container, get_settings
+from chalicelib.services.backfill import start_backfill
+from chalicelib.services.seller_blacklist import add_buyer
+from chalicelib.store import sellers, tasks
+from chalicelib.store.models import Seller
+from sandbox.lambda_driver import drain, scheduled_event
+from tests.helpers import json_body, oauth_login, work_review_queue
+
+NICK = "backfill_shop"
+PLAN = "FW_GOODS-1000000-2"
+
+
+def _sold(market, clock, tid: int, *, days_ago: float, buyer: str = "tb_buyer_1", status: str = "TRADE_FINISHED"):
+    ended = clock.now() - timedelta(days=days_ago)
+    market.add_trade(
+        NICK,
+        tid=tid,
+        oid=tid + 1,
+        buyer_nick=buyer,
+        buyer_open_uid=f"AAH{tid}",
+        payment="59.00",
+        item_title="保温杯",
+        created=ended - timedelta(days=3),
+        end_time=ended if status == "TRADE_FINISHED" else None,
+        status=status,
+    )
+
+
+def _the_shops_history(market, clock) -> dict[str, int]:
+    """Trades of the two weeks before the install, one per case the backfill must tell apart."""
+    cases = {
+        "unrated": 3900000000001001,  # → scheduled, posted
+        "rated_by_seller": 3900000000001003,  # the seller rated it by hand → left alone
+        "rated_bad_by_buyer": 3900000000001005,  # → task skipped: the buyer's bad rating
+        "rated_good_by_buyer": 3900000000001007,  # → scheduled, posted
+        "refunded": 3900000000001009,  # a refund that succeeded → skipped
+        "blacklisted_buyer": 3900000000001011,  # → skipped
+        "too_old": 3900000000001013,  # ended 20 days ago: its window is closed
+        "not_finished": 3900000000001015,  # never in the finished list
+    }
+    _sold(market, clock, cases["unrated"], days_ago=3)
+    _sold(market, clock, cases["rated_by_seller"], days_ago=5)
+    market.state.rate(NICK, cases["rated_by_seller"], None, "good", "谢谢", False)
+    _sold(market, clock, cases["rated_bad_by_buyer"], days_ago=2)
+    market.add_buyer_rate(cases["rated_bad_by_buyer"], "bad", "太慢了")
+    _sold(market, clock, cases["rated_good_by_buyer"], days_ago=8)
+    market.add_buyer_rate(cases["rated_good_by_buyer"], "good")
+    _sold(market, clock, cases["refunded"], days_ago=1)
+    market.refund(cases["refunded"], "SUCCESS")
+    _sold(market, clock, cases["blacklisted_buyer"], days_ago=4, buyer="tb_pest_9")
+    _sold(market, clock, cases["too_old"], days_ago=20)
+    _sold(market, clock, cases["not_finished"], days_ago=1, status="WAIT_SELLER_SEND_GOODS")
+    return cases
+
+
+def _subscribe(seller_id: str, clock) -> None:
+    paid_until = int((clock.now() + timedelta(days=30)).timestamp())
+    Seller(seller_id).update(actions=[Seller.plan.set(PLAN), Seller.paid_until.set(paid_until)])
+    sellers.forget(seller_id)
+
+
+def _run_reconcile_queue(client) -> int:
+    queue = get_settings().reconcile_queue_url
+    done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("reconcile_worker", event).payload)
+    return len(done.received)
+
+
+@pytest.fixture
+def installed(client, aws, clock, market):
+    """The shop's history on the marketplace, then the install (OAuth), a plan and a blacklisted buyer."""
+    market.add_seller(NICK)
+    cases = _the_shops_history(market, clock)
+    login = json_body(oauth_login(client, NICK))
+    seller_id = login["seller_id"]
+    _subscribe(seller_id, clock)
+    add_buyer(seller_id, nick="tb_pest_9", open_uid=None, now=clock.now())
+    return seller_id, login["session_token"], cases
+
+
+def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, clock, market, installed):
+    seller_id, session, cases = installed
+    pages = _run_reconcile_queue(client)
+
+    state = {name: tasks.get(seller_id, str(tid)) for name, tid in cases.items()}
+    assert state["unrated"].state == "scheduled"
+    assert state["rated_good_by_buyer"].state == "scheduled" and state["rated_good_by_buyer"].buyer_rating == "good"
+    assert (state["rated_bad_by_buyer"].state, state["rated_bad_by_buyer"].reason) == ("skipped", "buyer_bad_rating")
+    assert (state["refunded"].state, state["refunded"].reason) == ("skipped", "refunded")
+    assert (state["blacklisted_buyer"].state, state["blacklisted_buyer"].reason) == ("skipped", "blacklisted")
+    assert state["rated_by_seller"] is None and state["too_old"] is None and state["not_finished"] is None
+    # One job for the refunds, then one per day window of the 15 (each a single page here).
+    assert pages == 1 + 15 and market.calls["taobao.trades.sold.increment.get"] == 15
+
+    progress = json_body(client.http.get("/api/subscription", headers={"Authorization": f"Bearer {session}"}))
+    assert progress["backfill"] == {
+        "state": "done",
+        "reason": None,
+        "started_at": progress["backfill"]["started_at"],
+        "finished_at": progress["backfill"]["finished_at"],
+        "days": 15,
+        "days_done": 15,
+        "trades": 6,
+        "scheduled": 5,
+        "already_rated": 1,
+        "existing": 0,
+        "skipped": 0,
+    }
+
+    # The scheduled reviews are posted by the worker as any other (their jobs were queued with the page).
+    work_review_queue(client)
+    assert market.post_counts(cases["unrated"]) == 1 and market.post_counts(cases["rated_good_by_buyer"]) == 1
+    assert market.post_counts(cases["rated_by_seller"]) == 1  # the seller's own, never a second one
+
+
+def test_a_second_run_doubles_nothing(client, aws, clock, market, installed):
+    seller_id, _, cases = installed
+    _run_reconcile_queue(client)
+    work_review_queue(client)
+    posted = {tid: market.post_counts(tid) for tid in cases.values()}
+
+    clock.advance(3600)
+    start_backfill(seller_id, now=clock.now())  # a reinstall starts the backfill again
+    _run_reconcile_queue(client)
+    client.lambda_.invoke("sweep", scheduled_event(clock.now()))  # anything due would be queued again
+    work_review_queue(client)
+
+    assert {tid: market.post_counts(tid) for tid in cases.values()} == posted
+    backfill = sellers.get(seller_id).backfill
+    # Every trade of the first run has its task now (posted or skipped); the hand-rated one is still left alone.
+    counts = (backfill["state"], backfill["scheduled"], backfill["existing"], backfill["already_rated"])
+    assert counts == ("done", 0, 5, 1)
+
+
+def test_a_newer_run_stops_the_older_ones_jobs(client, aws, clock, market, installed):
+    seller_id, _, _ = installed
+    clock.advance(60)
+    start_backfill(seller_id, now=clock.now())  # replaces the install's run before its first job ran
+    _run_reconcile_queue(client)
+    backfill = sellers.get(seller_id).backfill
+    assert backfill["state"] == "done" and backfill["started_at"] == int(clock.now().timestamp())
+    assert market.calls["taobao.trades.sold.increment.get"] == 15  # the old run read nothing
+
+
+def test_a_lost_authorization_stops_the_backfill_until_the_seller_returns(client, aws, clock, market, installed):
+    seller_id, _, cases = installed
+    market.end_sessions(NICK)
+    _run_reconcile_queue(client)
+    backfill = sellers.get(seller_id).backfill
+    assert (backfill["state"], backfill["reason"]) == ("stopped", "reauth")
+    assert sellers.get(seller_id).status == "reauth"
+
+    json_body(oauth_login(client, NICK))  # authorizing again starts a new run
+    _run_reconcile_queue(client)
+    assert sellers.get(seller_id).backfill["state"] == "done"
+    assert tasks.get(seller_id, str(cases["unrated"])).state == "scheduled"
+
+
+def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, installed):
+    from sandbox.lambda_driver import sqs_event
+
+    queue = get_settings().reconcile_queue_url
+    good = {"Body": '{"kind":"backfill","seller_id":"nobody","run":1,"step":"trades","window":0,"page":1}'}
+    bad = {"Body": '{"kind":"backfill","seller_id":"x","run":"soon","step":"trades","window":0,"page":1}'}
+    messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", **m} for i, m in enumerate((good, bad))]
+    answer = client.lambda_.invoke("reconcile_worker", sqs_event(messages, queue)).payload
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # the good one is a stale job: done
