@@ -11,6 +11,8 @@ app = Chalice(app_name="haoping", configure_logs=False)
 # Queue names are fixed per stage at deploy time (the packaged template creates them).
 REVIEW_QUEUE = os.environ.get("HAOPING_REVIEW_QUEUE_NAME", "haoping-reviews")
 RECONCILE_QUEUE = os.environ.get("HAOPING_RECONCILE_QUEUE_NAME", "haoping-reconcile")
+TOKENS_QUEUE = os.environ.get("HAOPING_TOKENS_QUEUE_NAME", "haoping-tokens")
+BILLING_QUEUE = os.environ.get("HAOPING_BILLING_QUEUE_NAME", "haoping-billing")
 PUSH_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
@@ -26,14 +28,14 @@ def _observe_http(event, get_response):
     return _handler("lambda_entry").http_invocation(event, get_response)
 
 
-# -- inbound pushes -------------------------------------------------------------------------------------------
-@app.route("/webhooks/marketplace", methods=["POST"], content_types=PUSH_TYPES)
 # Chalice answers some requests itself (405, 415, a failing view's 500): they get the API's one error shape.
 @app.middleware("http")
 def _one_error_shape(event, get_response):
     return _handler("http").conform(get_response(event))
 
 
+# -- inbound pushes -------------------------------------------------------------------------------------------
+@app.route("/webhooks/marketplace", methods=["POST"], content_types=PUSH_TYPES)
 def marketplace_webhook():
     return _handler("webhooks").marketplace_push(app.current_request)
 
@@ -54,7 +56,17 @@ def oauth_callback():
     return _handler("oauth").callback(app.current_request)
 
 
+@app.route("/login", methods=["GET"])
+def login():
+    return _handler("sessions").login(app.current_request)
+
+
 # -- the seller's API and dashboard ---------------------------------------------------------------------------
+@app.route("/api/logout", methods=["POST"])
+def api_logout():
+    return _handler("sessions").logout(app.current_request)
+
+
 @app.route("/api/settings", methods=["GET", "PUT"])
 def api_settings():
     return _handler("seller_api").settings(app.current_request)
@@ -146,14 +158,25 @@ def review_worker(event):
     return _handler("worker").handle(event.to_dict(), event.context)
 
 
+# Per-seller jobs: the schedule starts a run, the job's queue worker plans and serves it (services/seller_jobs).
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
     return _handler("tokens").handle(event.to_dict(), event.context)
 
 
+@app.on_sqs_message(queue=TOKENS_QUEUE, batch_size=5, name="tokens_worker")
+def tokens_worker(event):
+    return _handler("tokens").work(event.to_dict(), event.context)
+
+
 @app.schedule(Cron(30, 18, "*", "*", "?", "*"), name="billing")
 def billing_daily(event):
     return _handler("billing").daily(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=BILLING_QUEUE, batch_size=5, name="billing_worker")
+def billing_worker(event):
+    return _handler("billing").daily_work(event.to_dict(), event.context)
 
 
 @app.schedule(Cron(0, 19, "*", "*", "?", "*"), name="reconcile")
@@ -166,6 +189,20 @@ def reconcile_worker(event):
     return _handler("reconcile").handle(event.to_dict(), event.context)
 
 
-@app.on_sqs_message(queue=BILLING_QUEUE, batch_size=5, name="billing_worker")
-def billing_worker(event):
-    return _handler("billing").daily_work(event.to_dict(), event.context)
+# -- any other path -------------------------------------------------------------------------------------------
+# 404 in the API's error shape, for any method, up to NO_ROUTE_DEPTH segments. Without these, Chalice's local gateway
+# and test client answer API Gateway's 403 text, which repeats the caller's Authorization header. Deeper paths: the
+# local stack's server answers the same 404 itself (``sandbox/stack.py``); under API Gateway, paths deeper than these
+# and methods a route lacks never reach the app, and the template's gateway responses shape those.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+NO_ROUTE_DEPTH = 16
+
+
+def _no_route(**_path):
+    return _handler("http").no_route(app.current_request)
+
+
+for _depth in range(1, NO_ROUTE_DEPTH + 1):
+    app.route("/" + "/".join(f"{{p{i}}}" for i in range(_depth)), methods=ANY_METHOD, name=f"no_route_{_depth}")(
+        _no_route
+    )

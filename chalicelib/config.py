@@ -23,6 +23,9 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_TABLE_PREFIX": "table_prefix",
     "HAOPING_REVIEW_QUEUE_URL": "review_queue_url",
     "HAOPING_RECONCILE_QUEUE_URL": "reconcile_queue_url",
+    "HAOPING_TOKENS_QUEUE_URL": "tokens_queue_url",
+    "HAOPING_BILLING_QUEUE_URL": "billing_queue_url",
+    "HAOPING_RECORD_CONCURRENCY": "record_concurrency",
     "HAOPING_ALERTS_TOPIC_ARN": "alerts_topic_arn",
     "HAOPING_KMS_KEY_ID": "kms_key_id",
     "HAOPING_DUE_SHARDS": "due_shards",
@@ -36,8 +39,19 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_SECRETS_MAX_AGE": "secrets_max_age",
     "HAOPING_DRY_RUN": "stage_dry_run",
     "HAOPING_PUBLIC_URL": "public_url",
+    "HAOPING_FRAME_ANCESTORS": "frame_ancestors",
 }
 _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
+
+
+# The 千牛 workbench's origins: the web workbench (qn.taobao.com), the seller centre it grew from
+# (myseller.taobao.com) and the desktop client's pages (work.taobao.com, qianniu.taobao.com).
+DEFAULT_FRAME_ANCESTORS = (
+    "'self' https://qn.taobao.com https://myseller.taobao.com https://work.taobao.com https://qianniu.taobao.com"
+)
+# One CSP source (an https origin, optionally with a wildcard subdomain or port, or a keyword), space-separated.
+_SOURCE = r"(?:'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9.-]+(?::(?:[0-9]{1,5}|\*))?)"
+_FRAME_ANCESTORS = rf"^{_SOURCE}(?: {_SOURCE})*$"
 
 
 class SettingsInvalid(ValueError):
@@ -54,6 +68,10 @@ class Settings(BaseModel):
     table_prefix: str = Field("haoping-dev", pattern=r"^[A-Za-z0-9_.-]{3,200}$")
     review_queue_url: str = ""
     reconcile_queue_url: str = ""
+    tokens_queue_url: str = ""
+    billing_queue_url: str = ""
+    # Records of one SQS batch a queue worker handles at once (threads; ~75 % of a review is waiting on I/O).
+    record_concurrency: int = Field(10, ge=1, le=32)
     alerts_topic_arn: str = ""
     kms_key_id: str = ""
     due_shards: int = Field(8, ge=1, le=1024)
@@ -67,6 +85,9 @@ class Settings(BaseModel):
     secrets_max_age: int = Field(300, ge=0, le=86400)
     stage_dry_run: bool = False
     public_url: str = ""
+    # Who may frame the dashboard (its Content-Security-Policy ``frame-ancestors``): CSP sources separated by
+    # spaces. By default the 千牛 workbench's origins (web and client) and the app itself; nothing else.
+    frame_ancestors: str = Field(DEFAULT_FRAME_ANCESTORS, pattern=_FRAME_ANCESTORS)
 
     @field_validator("stage_dry_run", mode="before")
     @classmethod

@@ -14,7 +14,6 @@ import urllib3
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
-from sandbox.lambda_driver import lambda_context, scheduled_event
 from sandbox.stack import LocalStack
 from sandbox.world import (
     Purchase,
@@ -40,6 +39,8 @@ QUIET_TICK = timedelta(hours=1)
 HORIZON = timedelta(days=16)
 RECONCILE_AT = timedelta(hours=3)  # the daily reconcile schedule (19:00 UTC) in market time
 BILLING_AT = timedelta(hours=2, minutes=30)  # the daily billing schedule (18:30 UTC) in market time
+# What the daily billing runs did, summed over their sellers (``billing_daily.DailyResult``), for the summary.
+BILLING_COUNTS = ("recovered", "disagreements", "reminders", "held", "released", "expired", "purged")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Replay:
         from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
         from chalicelib.services import runtime
+        from chalicelib.store import seller_writes
         from chalicelib.store import sellers as seller_store
 
         now = self.stack.clock.now()
@@ -122,8 +124,8 @@ class Replay:
             rules = runtime.rules()
             plan = seller.plan or spec.plan  # a shop that bought nothing still configures its intended plan
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
-            seller.settings = settings.model_dump(mode="json")
-            seller_store.save(seller, now=now)
+            version = int(seller.settings_version or 0)
+            seller_writes.set_settings(seller_id, settings.model_dump(mode="json"), expected_version=version, now=now)
 
     def _authorize(self, nick: str) -> tuple[str, str]:
         """The shop's browser walks the OAuth flow over HTTP: the app's ``/oauth/start``, the marketplace's
@@ -244,19 +246,17 @@ class Replay:
 
     def _billing_daily(self, now: datetime) -> None:
         """The daily billing schedule; under chaos a run that failed is tried again at the next tick."""
-        from app import billing_daily
-
         if now < self._next_billing:
             return
         try:
-            result = billing_daily(scheduled_event(now), lambda_context())
+            result = self.stack.run_job("billing")
         except Exception:
             if self.chaos is None:
                 raise
             self.billing_stats["daily failed"] += 1
             return
         self.billing_stats["daily runs"] += 1
-        self.billing_stats.update({k: v for k, v in result.items() if k not in ("sellers", "attended")})
+        self.billing_stats.update({k: result.get(k, 0) for k in BILLING_COUNTS})
         while self._next_billing <= now:
             self._next_billing += timedelta(days=1)
 

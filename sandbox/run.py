@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sandbox.chaos import ChaosPlan
 from sandbox.market.clock import FakeClock
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             replay.onboard()
         nick, shop_id = next(iter(replay.seller_ids.items()))
-        print(f"  dashboard of {nick}: {dashboard_url(stack, shop_id)}")
+        print(f"  dashboard of {nick} (one-time login link): {dashboard_url(stack, shop_id)}")
         with app_output_to(log):
             progress = Progress(total=replay.horizon_seconds)
             replay.run(on_tick=lambda done, label: progress.show(done, label))
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.text)
         if args.serve:
             print(f"\nStack is up. App: {stack.endpoints.app}  (Ctrl-C to stop)")
-            print(f"Dashboard of {nick}: {dashboard_url(stack, shop_id)}")
+            print(f"Dashboard of {nick} (one-time login link, a fresh one): {dashboard_url(stack, shop_id)}")
             ops = f".venv/bin/python -m chalicelib.ops --endpoint {ep.aws} --table-prefix {stack.prefix}"
             print(f"Operator CLI: {ops} <command>")
             while True:
@@ -116,17 +117,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dashboard_url(stack: LocalStack, seller_id: str) -> str:
-    """The dashboard with a seller session token; the page keeps the token in the tab and drops it from the URL.
+    """A one-time login link to the seller's dashboard: the app exchanges its code, once, for the HttpOnly
+    session cookie, so the printed link holds no session and is dead after the first click.
 
-    The token outlives the replayed horizon, since the stack's clock runs through a few weeks of market time.
+    The link outlives the replayed horizon, since the stack's clock runs through a few weeks of market time.
     """
-    from chalicelib.container import container
-    from chalicelib.security.signed_tokens import issue
+    from chalicelib.services.seller_sessions import login_link_code
 
-    ttl = int(timedelta(days=30).total_seconds())
-    secret = container().session_secret()
-    token = issue(secret, purpose="seller_session", subject=seller_id, now=stack.clock.now(), ttl_seconds=ttl)
-    return f"{stack.endpoints.app}/?token={token}"
+    code = login_link_code(seller_id, now=stack.clock.now(), ttl=timedelta(days=40))
+    return f"{stack.endpoints.app}/login?{urlencode({'code': code})}"
 
 
 @contextlib.contextmanager

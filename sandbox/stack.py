@@ -54,6 +54,15 @@ def _quiet_handler():
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _serve_alone
 
+        def _send_error_response(self, error):
+            # A path deeper than the app's catch-all routes: Chalice's gateway would answer API Gateway's 403 text,
+            # which repeats the Authorization header; the app's own 404 in its error shape, as the template's
+            # gateway responses give under API Gateway.
+            if error.CODE == 403:
+                body = b'{"error": {"code": "not_found", "message": "no such route"}}'
+                return self._send_http_response(404, {"Content-Type": "application/json"}, body)
+            return ChaliceRequestHandler._send_error_response(self, error)
+
     return QuietHandler
 
 
@@ -163,7 +172,9 @@ class LocalStack:
         self.endpoints.review_queue_url = local.review_queue_url
         self.endpoints.review_dlq_url = local.review_dlq_url
         self.endpoints.reconcile_queue_url = local.reconcile_queue_url
-        os.environ.update({**local.env, "HAOPING_PUBLIC_URL": ""})
+        # The local stack's pages may be framed from any local port, as the workbench frames them in production.
+        frames = "'self' http://127.0.0.1:*"
+        os.environ.update({**local.env, "HAOPING_PUBLIC_URL": "", "HAOPING_FRAME_ANCESTORS": frames})
         rebind_app()
 
     def _start_app(self) -> None:
@@ -208,12 +219,13 @@ class LocalStack:
         return len(done.received)
 
     def pump(self, *, tolerate_failures: bool = False) -> dict:
-        """A sweep tick, then draining the review queue (and the reconcile queue while it holds failed jobs).
+        """A sweep tick, then draining the review queue (and the job queues while they hold failed messages).
 
         With ``tolerate_failures`` a sweep that raised is counted and the next tick runs it again, as the next
         EventBridge minute does; otherwise the error propagates.
         """
-        from app import reconcile_worker
+        import app
+        from chalicelib.container import get_settings
 
         try:
             swept = self.tick()
@@ -221,18 +233,37 @@ class LocalStack:
             if not tolerate_failures:
                 raise
             swept = {"failed": 1}
-        reconciled = 0
-        if self.endpoints.reconcile_queue_url in self._retry_pending:
-            reconciled = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
-        return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": reconciled}
+        retried = 0
+        for _schedule, worker, setting in JOBS.values():
+            url = getattr(get_settings(), setting)
+            if url in self._retry_pending:
+                retried += self.drain(queue_url=url, worker=getattr(app, worker))
+        return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": retried}
+
+    def run_job(self, name: str) -> dict:
+        """A per-seller job's scheduled run (``JOBS``): the schedule fires, then the job's queue is drained into
+        its worker. Returns what the schedule answered, the messages delivered and the run's outcome counts."""
+        import app
+        from chalicelib.container import get_settings
+        from chalicelib.services import seller_jobs
+
+        schedule, worker, setting = JOBS[name]
+        started = getattr(app, schedule)(scheduled_event(self.clock.now()), lambda_context(name))
+        delivered = self.drain(queue_url=getattr(get_settings(), setting), worker=getattr(app, worker))
+        served, outcomes = seller_jobs.report(name, started["run"])
+        return {**outcomes, **started, "delivered": delivered, "served": served}
 
     def reconcile(self) -> dict:
-        """The daily reconcile schedule: fan out one job per seller, then run them through the reconcile worker."""
-        from app import reconcile_fanout, reconcile_worker
+        """The daily reconcile schedule: its run over every seller, through the reconcile queue and worker."""
+        return self.run_job("reconcile")
 
-        fanned = reconcile_fanout(scheduled_event(self.clock.now()), lambda_context("reconcile"))
-        delivered = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=reconcile_worker)
-        return {"queued": fanned.get("queued", 0), "delivered": delivered}
+
+# The per-seller jobs as the template wires them: schedule function, queue worker, the queue's setting (app.py).
+JOBS = {
+    "tokens": ("refresh_tokens", "tokens_worker", "tokens_queue_url"),
+    "billing": ("billing_daily", "billing_worker", "billing_queue_url"),
+    "reconcile": ("reconcile_fanout", "reconcile_worker", "reconcile_queue_url"),
+}
 
 
 def rebind_app() -> None:

@@ -116,6 +116,7 @@ def aws(monkeypatch, clock, aws_endpoint, ddb_local):
     mock = None if endpoint else mock_aws()
     if mock:
         mock.start()
+        _one_dynamodb_request_at_a_time(monkeypatch)
     try:
         stage = os.environ["HAOPING_TABLE_PREFIX"].removeprefix("haoping-")
         local = provision_local(
@@ -138,3 +139,21 @@ def aws(monkeypatch, clock, aws_endpoint, ddb_local):
         if ddb_local and not endpoint:
             drop_tables(ddb_local, os.environ["HAOPING_TABLE_PREFIX"], REGION)
         rebind_app()
+
+
+def _one_dynamodb_request_at_a_time(monkeypatch) -> None:
+    """DynamoDB applies each request atomically; moto in-process takes no lock, so two threads of a worker could
+    interleave inside one conditional write (both pass the condition), which the service never allows. Serialize
+    moto's handling of each request; threads still race between requests, where the app's code interleaves."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    handle = DynamoHandler.call_action
+
+    def atomic(self):
+        with lock:
+            return handle(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", atomic)

@@ -87,9 +87,12 @@ class Rules(_Frozen):
     breaker: BreakerPolicy = BreakerPolicy()
     retry: RetryPolicy = RetryPolicy()
     claim_timeout_seconds: int = Field(default=300, ge=1)
-    # Jobs one sweep may queue: sized below the app's marketplace write quota per minute, it keeps the
-    # workers inside the quota and stops a backlog from being queued again in full every minute.
-    sweep_max_jobs_per_tick: int = Field(default=6000, ge=1)
+    # Reviews per second the workers can post (WorkerMaxConcurrency × a container's rate, or the marketplace's
+    # write quota if lower). A sweep queues at most a minute of it: a backlog waits in the due index, which
+    # costs nothing, instead of being queued again in full every minute.
+    review_capacity_per_second: float = Field(default=2300, gt=0)
+    # Threads the sweep sends from at once (one sender waits a round trip per ten jobs).
+    sweep_senders: int = Field(default=8, ge=1, le=32)
     plans: dict[str, Plan] = Field(default_factory=dict)
     billing: BillingPolicy = BillingPolicy()
 
@@ -114,14 +117,14 @@ class Rules(_Frozen):
                 raise ValueError(f"banned pattern {pattern!r} does not compile: {exc}") from None
             if compiled.search(""):
                 raise ValueError(f"banned pattern {pattern!r} matches the empty text")
-        return value
-
-    @model_validator(mode="after")
             if _may_backtrack_exponentially(pattern):
                 raise ValueError(
                     f"banned pattern {pattern!r} repeats a group that itself repeats or alternates; "
                     "such a pattern can take exponential time (write it with a character class or ++)"
                 )
+        return value
+
+    @model_validator(mode="after")
     def _margin_inside_window(self) -> Rules:
         if self.fallback_margin_hours >= self.rating_window_days * 24:
             raise ValueError("fallback_margin_hours must be shorter than the rating window")
@@ -135,9 +138,6 @@ class Rules(_Frozen):
         """The banned patterns, compiled once when the document was validated."""
         return self._compiled_patterns
 
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` over ``base``: objects merge key by key, anything else is replaced.
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
 
@@ -175,6 +175,9 @@ def _may_backtrack_exponentially(pattern: str) -> bool:
 
     return walk(sre_parse.parse(pattern), False)
 
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` over ``base``: objects merge key by key, anything else is replaced.
 
     A ``None`` value in the override removes the key, so an override can withdraw a plan or return a
     setting to its built-in default.

@@ -294,6 +294,12 @@ class BackfillView(_Model):
     skipped: int = Field(description="Trades not finished, or whose rating window has closed")
 
 
+class LogoutView(_Model):
+    """Every session of the seller has ended (on every device); the session cookie is dropped."""
+
+    logged_out: bool
+
+
 class SubscriptionView(_Model):
     """The seller's plan and paid period."""
 

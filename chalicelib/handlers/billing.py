@@ -5,12 +5,13 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.config import clock
+from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
-from chalicelib.handlers.lambda_entry import SCHEDULED, lambda_entry
+from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
 from chalicelib.handlers.webhooks import authenticate_push, each_message
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
-from chalicelib.services import billing_daily
+from chalicelib.services import billing_daily, held_repair
 from chalicelib.services.apply_billing_order import handle_billing_message, keep_rejected
 from chalicelib.telemetry import count, logger
 
@@ -42,7 +43,21 @@ def billing_push(request) -> Response:
     return Response(body={"results": results, "retry": retry}, status_code=200)
 
 
+# The daily schedule also repairs held tasks left without holds; it stops this long before the deadline.
+REPAIR_RESERVE_MS = 10_000
+
+
 @lambda_entry(SCHEDULED)
 def daily(event: dict, context) -> dict:
-    """The daily billing pass (EventBridge); returns its counts."""
-    return billing_daily.run(now=clock.now()).as_dict()
+    """The daily billing pass (EventBridge): recover lost orders, start the run over the sellers due, and repair
+    any held task left without holds."""
+    now = clock.now()
+    started = billing_daily.start(now=now, run=job_queue.run_of(billing_daily.JOB, event))
+    repaired = held_repair.repair_holdless(now=now, stop=Deadline(context, REPAIR_RESERVE_MS).near)
+    return {**started, "holds_repaired": repaired}
+
+
+@lambda_entry(SQS_FIRST_MESSAGE)
+def daily_work(event: dict, context) -> dict:
+    """Plan or serve a batch of the daily pass's messages (partial batch response)."""
+    return job_queue.work(billing_daily.JOB, event, context)

@@ -18,6 +18,7 @@ from pathlib import Path
 from chalice import Response
 
 from chalicelib import i18n
+from chalicelib.container import get_settings
 
 PAGE_PATH = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
 # Catalogue entries the page itself shows (the rest are for the API, alerts and exports).
@@ -69,6 +70,12 @@ def _page(lang: str = i18n.DEFAULT) -> tuple[str, dict[str, str]]:
 
 
 def page(request) -> Response:
-    """The dashboard page; it needs no session itself, its API calls do."""
+    """The dashboard page; it needs no session itself, its API calls do. Only the configured origins (the 千牛
+    workbench's) may frame it (``frame-ancestors``), so no other site can show it under a disguise."""
     html, headers = _page(i18n.request_language(request.headers))
-    return Response(body=html, status_code=200, headers=dict(headers))
+    framed = {"Content-Security-Policy": f"{headers['Content-Security-Policy']}; frame-ancestors {_frame_ancestors()}"}
+    return Response(body=html, status_code=200, headers={**headers, **framed})
+
+
+def _frame_ancestors() -> str:
+    return get_settings().frame_ancestors

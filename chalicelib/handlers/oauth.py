@@ -18,27 +18,16 @@ from another browser), 400 ``authorization_failed`` (the marketplace refused the
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from chalice import Response
 
 from chalicelib import i18n
 from chalicelib.config import clock
-from chalicelib.container import container, get_settings
-from chalicelib.handlers.http import SESSION_COOKIE, SESSION_PURPOSE, error_response
-from chalicelib.security.signed_tokens import issue
-from chalicelib.services import oauth_flow
+from chalicelib.handlers.http import SESSION_COOKIE, cookie, error_response
+from chalicelib.services import oauth_flow, seller_sessions
 
 STATE_COOKIE = "hp_oauth"
-SESSION_TTL = timedelta(hours=12)
+SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _cookie(name: str, value: str, *, max_age: int, path: str) -> str:
-    # Inside the Qianniu workbench the app is a third-party frame: browsers send only SameSite=None cookies there,
-    # and only over https (Secure). A plain-http local stack keeps Lax, which browsers accept without Secure.
-    site = "SameSite=None; Secure" if get_settings().public_url.startswith("https://") else "SameSite=Lax"
-    return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; {site}"
 
 
 def cookie_value(request, name: str) -> str | None:
@@ -70,7 +59,7 @@ def start(request) -> Response:
         status_code=302,
         headers={
             "Location": begun.url,
-            "Set-Cookie": _cookie(STATE_COOKIE, begun.nonce, max_age=max_age, path="/oauth"),
+            "Set-Cookie": cookie(STATE_COOKIE, begun.nonce, max_age=max_age, path="/oauth"),
             **_NO_STORE,
         },
     )
@@ -93,25 +82,18 @@ def callback(request) -> Response:
         return _refused(request, 400, "authorization_failed", {"code": exc.error or "oauth_error"})
     except oauth_flow.MarketplaceUnavailable:
         return _refused(request, 503, "marketplace_unavailable")
-    ttl = int(SESSION_TTL.total_seconds())
-    token = issue(
-        container().session_secret(),
-        purpose=SESSION_PURPOSE,
-        subject=seller_id,
-        now=now,
-        ttl_seconds=ttl,
-    )
+    session = seller_sessions.start(seller_id, now=now)
     cookies = [
-        _cookie(SESSION_COOKIE, token, max_age=ttl, path="/"),
-        _cookie(STATE_COOKIE, "", max_age=0, path="/oauth"),
+        cookie(SESSION_COOKIE, session.token, max_age=SESSION_MAX_AGE, path="/"),
+        cookie(STATE_COOKIE, "", max_age=0, path="/oauth"),
     ]
     if _wants_html(request):
         return Response(body="", status_code=302, headers={"Location": "/", "Set-Cookie": cookies, **_NO_STORE})
     body = {
         "seller_id": seller_id,
-        "session_token": token,
+        "session_token": session.token,
         "token_type": "Bearer",
-        "expires_at": (now + SESSION_TTL).isoformat(),
+        "expires_at": session.expires_at.isoformat(),
     }
     return Response(
         body=body,

@@ -42,6 +42,7 @@ class Operation:
 
 
 OPERATIONS: tuple[Operation, ...] = (
+    Operation("POST", "/api/logout", "Log out: end every session of the seller", m.LogoutView, errors=ALWAYS),
     Operation("GET", "/api/settings", "The seller's settings", m.SettingsView, errors=(*ALWAYS, 404)),
     Operation(
         "PUT",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
-import re
 from functools import wraps
 
 from chalice import Response
@@ -55,12 +55,12 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (RequestInvalid, 400, "invalid_request"),
     (SettingsInvalid, 400, "invalid_settings"),
     (seller_views.CursorInvalid, 400, "invalid_cursor"),
+    (seller_views.DayOutOfRange, 400, "invalid_request"),
     (seller_views.SellerMissing, 404, "seller_not_found"),
     (task_actions.TaskNotFound, 404, "not_found"),
     (seller_blacklist.EntryNotFound, 404, "not_found"),
     (task_actions.ActionRefused, 409, "conflict"),
     (seller_settings.SettingsConflict, 409, "conflict"),
-    (seller_views.DayOutOfRange, 400, "invalid_request"),
 )
 
 
@@ -156,6 +156,9 @@ def _query(request, model: type[BaseModel], seller_id: str) -> BaseModel:
         raise RequestInvalid("the query does not validate", _fields(exc)) from None
 
 
+_TID = re.compile(m.TID_PATTERN)
+
+
 def _tid(tid: str) -> str:
     # The OpenAPI document states the same pattern for the path parameter.
     if not _TID.match(tid or ""):
@@ -165,9 +168,6 @@ def _tid(tid: str) -> str:
 
 def _epoch(value) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if value is not None else None
-
-
-_TID = re.compile(m.TID_PATTERN)
 
 
 def task_view(task, *, now: datetime) -> m.TaskView:

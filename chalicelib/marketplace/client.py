@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -65,6 +65,39 @@ INCREMENT_WINDOW = timedelta(days=1)  # trades.sold.increment.get accepts at mos
 TIME_STEP = timedelta(seconds=1)  # marketplace times have second precision and ranges are inclusive
 
 
+def split_on_page_limit(
+    page: Callable[[datetime, datetime, int], tuple[list[Any], bool]],
+    start: datetime,
+    end: datetime,
+    *,
+    key: Callable[[Any], object],
+) -> Iterator[Any]:
+    """Every item of [start, end] from ``page(lo, hi, page_no)`` (a page and whether another follows).
+
+    The platform serves at most ``MAX_PAGE_NO`` pages of one query (20,000 trades at 100 a page): a window that
+    still has more is split in two and each half paged again, down to a second, so a shop selling more than that
+    in a day is read whole, never cut off. Items met twice (before and after a split) are yielded once, in
+    window order.
+    """
+    seen: set[object] = set()
+    windows = [(start, end)]
+    while windows:
+        lo, hi = windows.pop()
+        for page_no in range(1, MAX_PAGE_NO + 1):
+            items, more = page(lo, hi, page_no)
+            for item in items:
+                if key(item) not in seen:
+                    seen.add(key(item))
+                    yield item
+            if not more:
+                break
+        else:
+            if hi - lo >= 2 * TIME_STEP:  # one second holding more than the limit cannot be split further
+                middle = lo + (hi - lo) / 2
+                middle -= timedelta(microseconds=middle.microsecond)
+                windows += [(middle + TIME_STEP, hi), (lo, middle)]
+
+
 def shared_pool() -> urllib3.PoolManager:
     """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
     global _pool
@@ -76,11 +109,17 @@ def shared_pool() -> urllib3.PoolManager:
 
 @dataclass
 class CallStats:
-    """Counters for benchmarks: logical calls, HTTP attempts and retries."""
+    """Counters for benchmarks: logical calls, HTTP attempts and retries (a worker calls from several threads)."""
 
     calls: int = 0
     attempts: int = 0
     retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str) -> None:
+        """Count one more ``calls``, ``attempts`` or ``retries``."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
 
 
 def _param_value(value: object) -> str:
@@ -166,10 +205,10 @@ class TopClient:
 
         ``retry=False`` for a call that must not be repeated blindly (a refresh may spend its refresh token).
         """
-        self.stats.calls += 1
+        self.stats.add("calls")
         attempt = 0
         while True:
-            self.stats.attempts += 1
+            self.stats.add("attempts")
             try:
                 return self._call_once(method, params or {}, session)
             except Transient:
@@ -177,7 +216,7 @@ class TopClient:
                     raise
                 self._sleep(self._backoff(attempt))
                 attempt += 1
-                self.stats.retries += 1
+                self.stats.add("retries")
 
     def _backoff(self, attempt: int) -> float:
         # Full exponential step with jitter in [50%, 100%] so retrying containers do not align.
@@ -329,15 +368,11 @@ class TopClient:
         window_start = start_modified
         while window_start <= end_modified:
             window_end = min(window_start + INCREMENT_WINDOW, end_modified)
-            params: dict[str, object] = {
-                "fields": TRADE_FIELDS,
-                "start_modified": window_start,
-                "end_modified": window_end,
-                "status": status,
-                "page_size": page_size,
-            }
-            for item in self._pages("taobao.trades.sold.increment.get", params, session, "trades", "trade"):
-                yield self._typed(Trade.from_api, item)
+
+            def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Trade], bool]:
+                return self.trades_sold_increment_page(session, lo, hi, page_no, status=status, page_size=page_size)
+
+            yield from split_on_page_limit(page, window_start, window_end, key=lambda trade: trade.tid)
             window_start = window_end + TIME_STEP
 
     # -- refunds --------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     dry = commands.add_parser("dry-run", help="put one seller in or out of dry-run")
     dry.add_argument("switch", choices=["on", "off"])
     dry.add_argument("--seller", help="the seller (a whole stage's dry-run is its HAOPING_DRY_RUN setting)")
+    revoke = commands.add_parser("revoke-sessions", help="end every session of one seller (log it out everywhere)")
+    revoke.add_argument("seller")
     show = commands.add_parser("show-seller", help="a seller's record, without secrets")
     show.add_argument("seller")
     for name, text in (("failed-tasks", "list failed tasks"), ("retry-failed", "schedule failed tasks again")):
@@ -141,6 +143,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             ops.set_dry_run(on, seller_id=args.seller, actor=actor, now=now)
         scope = f"seller {args.seller}" if args.seller else "global"
         _emit(out, args, {"command": command, "scope": scope, "on": on}, [f"{command} {args.switch} ({scope})"])
+        return 0
+    if command == "revoke-sessions":
+        ops.revoke_sessions(args.seller, actor=actor, now=now)
+        _emit(out, args, {"command": command, "seller": args.seller}, [f"sessions of {args.seller} ended"])
         return 0
     if command == "show-seller":
         summary = ops.seller_summary(args.seller, actor=actor, now=now)

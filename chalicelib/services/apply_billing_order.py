@@ -9,11 +9,8 @@ authorizes the app, so a purchase made before authorization (the usual order on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from pynamodb.exceptions import PutError
 
 from chalicelib.container import get_settings
 from chalicelib.domain.entitlement import BillingOrder, Entitlement, entitlement, plan_at
@@ -23,8 +20,7 @@ from chalicelib.marketplace.messages import MalformedMessage, Message
 from chalicelib.services import runtime
 from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.inbound_messages import MessageResult
-from chalicelib.store import orders, rejected, sellers
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store import orders, rejected, seller_writes, sellers
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, failure, logger
 
@@ -35,7 +31,7 @@ _INSTANT = timedelta(microseconds=1)
 
 
 class SellerKeptChanging(RuntimeError):
-    """The seller record changed under every attempt to update it; the caller retries later."""
+    """The seller's billing fields changed under every attempt to update them; the caller retries later."""
 
 
 @dataclass(frozen=True)
@@ -95,23 +91,6 @@ def current_entitlement(seller_id: str, nick: str, *, now: datetime) -> Entitlem
     return entitlement(_granted(seller_id, nick, now), now)
 
 
-def update_seller(seller_id: str, change: Callable[[Seller], bool], *, now: datetime) -> Seller | None:
-    """Read the seller, let ``change`` edit it (returning whether it did) and save, retrying on a concurrent
-    write. None when the seller does not exist."""
-    for _ in range(ATTEMPTS):
-        seller = sellers.get(seller_id)
-        if seller is None:
-            return None
-        if not change(seller):
-            return seller
-        try:
-            return sellers.save(seller, now=now)
-        except PutError as exc:
-            if not condition_failed(exc):
-                raise
-    raise SellerKeptChanging(seller_id)
-
-
 def _entitled(seller: Seller, now: datetime) -> bool:
     # The same test the pipeline applies to its cached seller (SellerView.entitled).
     return bool(seller.paid_until) and seller.paid_until > now.timestamp()
@@ -130,34 +109,38 @@ def settle(seller_id: str, *, now: datetime) -> Settled | None:
     Turning entitled releases tasks held for ``plan_expired`` (those whose rating window closed meanwhile
     expire); lapsing after a paid period marks the seller ``lapsed`` and holds its open tasks.
     """
-    first = sellers.get(seller_id)
-    if first is None:
+    seller = sellers.get(seller_id)
+    if seller is None:
         return None
-    granted = _granted(seller_id, first.nick, now)
+    granted = _granted(seller_id, seller.nick, now)
     ent = entitlement(granted, now)
     paid_until = int(ent.paid_until.timestamp()) if ent.paid_until else None
     plan = _stored_plan(granted, ent)
     flags = {"became": False, "lapsed": False}
-
-    def change(seller: Seller) -> bool:
+    epoch = int(now.timestamp())
+    for _ in range(ATTEMPTS):
         flags["became"] = ent.active and not _entitled(seller, now)
         flags["lapsed"] = not ent.active and bool(ent.periods) and seller.status == "active"
-        before = (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
-        seller.paid_until, seller.plan = paid_until, plan
-        if ent.active and seller.status == "lapsed":
-            seller.status = "active"
+        before = seller_writes.Billing.of(seller)
+        status = seller.status
+        if ent.active and status == "lapsed":
+            status = "active"
         elif flags["lapsed"]:
-            seller.status = "lapsed"
-        if flags["became"]:
-            seller.entitled_since = int(now.timestamp())
-        changed = before != (seller.paid_until, seller.plan, seller.status, seller.entitled_since)
-        if changed:
-            # A changed entitlement may need reminding, holding or purging sooner: the next daily pass looks.
-            seller.billing_at = min(seller.billing_at or int(now.timestamp()), int(now.timestamp()))
-        return changed
-
-    if update_seller(seller_id, change, now=now) is None:
-        return None
+            status = "lapsed"
+        after = seller_writes.Billing(paid_until, plan, status, epoch if flags["became"] else seller.entitled_since)
+        if after == before:
+            break
+        # Only the billing fields are written, on the values read: a concurrent token refresh or settings change
+        # neither conflicts nor is lost. A changed entitlement may need reminding, holding or purging sooner, so
+        # the next daily pass looks at it.
+        billing_at = min(seller.billing_at or epoch, epoch)
+        if seller_writes.set_billing(seller_id, before, after, now=now, billing_at=billing_at) is not None:
+            break
+        seller = sellers.get(seller_id)
+        if seller is None:
+            return None
+    else:
+        raise SellerKeptChanging(seller_id)
     released = release_seller_holds(seller_id, PLAN_EXPIRED, now=now) if flags["became"] else 0
     held = hold_seller_tasks(seller_id, PLAN_EXPIRED, now=now) if flags["lapsed"] else 0
     if flags["became"] or flags["lapsed"]:

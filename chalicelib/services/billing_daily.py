@@ -1,9 +1,13 @@
 """Use case: the daily billing pass: recover lost orders, remind before expiry, hold the work of lapsed sellers,
 and erase a seller's data once the grace period after its last paid day is over.
 
-Only sellers whose entitlement is about to matter get more than one read: expiring within the longest
-reminder, lapsed, never paid, or entitled again only lately. Before anything is held or purged the market is
-asked (``reconcile_billing.check_seller``), so a lost renewal never stops or erases a paying seller.
+Only sellers whose entitlement is about to matter are looked at: the run's candidates come from the
+``billing_due`` index (``billing_at`` at or before the run), fanned out through the billing queue
+(``services.seller_jobs``). A seller's ``billing_at`` says when it needs the pass next: every settle that
+changes its entitlement makes it due at the next pass, and each pass moves it on (``next_check_at``) — to
+the next pass while the seller is unpaid, lapsed or entitled only lately, else to when its paid period comes
+within the longest reminder. Before anything is held or purged the market is asked
+(``reconcile_billing.check_seller``), so a lost renewal never stops or erases a paying seller.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.domain.entitlement import Entitlement, reminders_due
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.rules import Rules
 from chalicelib.marketplace.errors import MarketplaceError
-from chalicelib.services import reconcile_billing, runtime
+from chalicelib.services import reconcile_billing, runtime, seller_jobs
 from chalicelib.services.alerts import alert
-from chalicelib.services.apply_billing_order import PLAN_EXPIRED, current_entitlement, settle, update_seller
+from chalicelib.services.apply_billing_order import PLAN_EXPIRED, current_entitlement, settle
 from chalicelib.services.holds import release_seller_holds
 from chalicelib.services.message_permits import cancel_messages
-from chalicelib.store import audit, erasure, sellers, tasks
+from chalicelib.services.seller_jobs import Run, SellerJob
+from chalicelib.store import audit, erasure, seller_writes, sellers, tasks
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
 
@@ -32,9 +38,8 @@ RECHECK_RESUMED = timedelta(days=2)
 
 @dataclass
 class DailyResult:
-    """What one daily pass did."""
+    """What the pass did for a seller (a run's totals are these summed over its sellers)."""
 
-    sellers: int = 0
     attended: int = 0
     recovered: int = 0
     disagreements: int = 0
@@ -43,50 +48,83 @@ class DailyResult:
     released: int = 0
     expired: int = 0
     purged: int = 0
-    failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The non-zero counts."""
+        return {key: value for key, value in asdict(self).items() if value}
+
+
+def _horizon(rules: Rules) -> timedelta:
+    return timedelta(days=max(rules.billing.reminder_days, default=0) + 1)
 
 
 def needs_attention(seller: Seller, now: datetime, rules: Rules) -> bool:
     """True when the seller's entitlement may need an action today."""
     if seller.status == "purged":
         return False
-    horizon = now + timedelta(days=max(rules.billing.reminder_days, default=0) + 1)
-    if not seller.paid_until or seller.paid_until <= horizon.timestamp():
+    if not seller.paid_until or seller.paid_until <= (now + _horizon(rules)).timestamp():
         return True
     return seller.status == "lapsed" or _recently_entitled(seller, now)
 
 
-def run(*, now: datetime) -> DailyResult:
-    """One daily pass over every seller; one seller's failure is logged and counted, never stops the others."""
-    result = DailyResult()
+def next_check_at(seller: Seller, run: Run, rules: Rules) -> int:
+    """When the pass must look at the seller again: the next pass while it needs attention, else when its
+    paid period comes within the longest reminder (just after this run's time, so this run never sees it
+    again)."""
+    next_pass = int(run.at.timestamp()) + 1
+    if seller.status == "purged" or needs_attention(seller, run.at, rules):
+        return next_pass
+    return max(next_pass, int(seller.paid_until - _horizon(rules).total_seconds()))
+
+
+def start(*, now: datetime, run: Run) -> dict:
+    """The schedule: recover the orders the market sold lately (one search for all sellers), then start the
+    run over the sellers due; returns what it started."""
+    recovered = 0
     try:
-        result.recovered += reconcile_billing.recover_recent(now=now).recovered
+        recovered = reconcile_billing.recover_recent(now=now).recovered
     except MarketplaceError as exc:
         count("BillingReconcileFailed")
         logger.warning("billing order search failed", extra={"code": exc.code})
-    for seller_id in sellers.all_ids():
-        result.sellers += 1
-        try:
-            attend(seller_id, now=now, result=result)
-        except Exception:
-            result.failed += 1
-            count("BillingDailyFailed")
-            logger.exception("billing pass failed for a seller", extra={"seller_id": seller_id})
+    plans = seller_jobs.start(JOB, run)
+    return {"run": run.id, "plans": plans, "recovered": recovered}
+
+
+def serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
+    """One seller's daily pass, then the time of its next one; returns what it did."""
+    result = DailyResult()
+    untouched = attend(seller_id, now=now, result=result)
+    rules = runtime.rules()
+
+    # Most sellers need nothing today: the copy read to decide that is still the stored one.
+    seller = untouched if untouched is not None else sellers.get(seller_id)
+    if seller is not None and seller.status != "purged":
+        due = next_check_at(seller, run, rules)
+        if seller.billing_at != due:
+            seller_writes.set_billing_at(seller_id, due, now=now)
     count("BillingReminders", result.reminders)
     count("SellersPurged", result.purged)
-    logger.info("billing daily pass", extra=result.as_dict())
-    return result
+    return result.as_dict()
 
 
-def attend(seller_id: str, *, now: datetime, result: DailyResult) -> None:
-    """Reconcile, settle, remind, expire and purge for one seller, as far as its entitlement calls for."""
+JOB = SellerJob(
+    name="billing",
+    index="billing_due",
+    queue_url=lambda: get_settings().billing_queue_url,
+    serve=serve,
+    upto=lambda run: int(run.at.timestamp()),
+)
+
+
+def attend(seller_id: str, *, now: datetime, result: DailyResult) -> Seller | None:
+    """Reconcile, settle, remind, expire and purge for one seller, as far as its entitlement calls for.
+
+    Returns the seller as read when it needed nothing (nothing was written), else None.
+    """
     seller = sellers.get(seller_id)
     rules = runtime.rules()
     if seller is None or not needs_attention(seller, now, rules):
-        return
+        return seller
     result.attended += 1
     agreed = _check(seller, now, result)
     settled = settle(seller_id, now=now)
@@ -151,13 +189,9 @@ def remind(seller_id: str, ent: Entitlement, *, now: datetime, rules: Rules) -> 
             once_key=f"plan_expiring:{seller_id}:{paid_until}:{days}",
         )
 
-        def mark(s: Seller, days: int = days) -> bool:
-            # Only this paid_until's marks are kept: a renewal starts a fresh set.
-            kept = {key for key in s.reminders_sent or () if key.startswith(f"{paid_until}:")}
-            s.reminders_sent = kept | {f"{paid_until}:{days}"}
-            return True
-
-        update_seller(seller_id, mark, now=now)
+        # Only this paid_until's marks are kept: a renewal starts a fresh set.
+        stale = {key for key in seller.reminders_sent or () if not key.startswith(f"{paid_until}:")}
+        seller_writes.add_reminder(seller_id, f"{paid_until}:{days}", stale=stale, now=now)
     return len(due)
 
 
@@ -192,16 +226,7 @@ def purge(seller_id: str, ent: Entitlement, *, now: datetime, rules: Rules) -> N
         cancel_messages(seller_id, seller.nick, now=now)
     deleted_tasks = erasure.delete_tasks(seller_id)
     deleted_blacklist = erasure.delete_blacklist(seller_id)
-
-    def forget(seller: Seller) -> bool:
-        seller.tokens = None
-        seller.token_expires_at = None
-        seller.refresh_expires_at = None
-        seller.reminders_sent = None
-        seller.status = "purged"
-        return True
-
-    update_seller(seller_id, forget, now=now)
+    seller_writes.erase(seller_id, now=now)
     audit.append(
         seller_id,
         actor="billing",

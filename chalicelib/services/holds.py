@@ -35,7 +35,8 @@ def release_seller_holds(seller_id: str, hold: str, *, now: datetime) -> int:
         if hold not in (task.holds or set()):
             continue
         trade_end = tasks.trade_end_of(task)
-        due = timing.due_after_refund_closed(now, trade_end, settings, rules)
+        # An explanation is due at once: its window counts from the buyer's rating, and the worker judges it.
+        due = now if tasks.is_explanation(task.tid) else timing.due_after_refund_closed(now, trade_end, settings, rules)
         if due is None:
             tasks.expire_held(seller_id, task.tid, now=now)
             continue

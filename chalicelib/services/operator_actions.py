@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.market_time import market_date
-from chalicelib.services import runtime
+from chalicelib.services import runtime, seller_sessions
 from chalicelib.services.seller_state import view_of
 from chalicelib.services.task_actions import ActionRefused, TaskNotFound, retry_task
 from chalicelib.store import audit, control, dead_letters, sellers, task_queries
@@ -55,6 +55,13 @@ def set_dry_run(on: bool, *, seller_id: str, actor: str, now: datetime) -> None:
     _require_seller(seller_id)
     control.set_dry_run_seller(seller_id, on, now=now)
     _audit(seller_id, actor, "ops.dry_run", now=now, target=seller_id, result="on" if on else "off")
+
+
+def revoke_sessions(seller_id: str, *, actor: str, now: datetime) -> None:
+    """End every session of the seller (its dashboard and API clients must log in again); within a minute
+    everywhere, at once in this container. Audited as ``sessions.revoke`` with the operator as actor."""
+    _require_seller(seller_id)
+    seller_sessions.end_all(seller_id, now=now, actor=actor)
 
 
 def _require_seller(seller_id: str):

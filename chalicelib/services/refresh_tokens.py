@@ -1,23 +1,25 @@
 """Use case (hourly): refresh sellers' marketplace tokens before they expire.
 
-A seller whose token cannot be refreshed any more (the platform granted none, it expired, or the
-marketplace refuses to refresh it) is marked ``reauth``: its open tasks are held (``reauth``) and it is
-asked to authorize again; authorizing again (``onboard_seller``) releases them. A refresh that fails on
-the marketplace's side is tried again next hour, and one seller's failure never stops the others.
+Only sellers whose tokens need it are touched: the run's candidates come from the ``token_due`` index
+(tokens expiring within ``REFRESH_MARGIN`` of the run), fanned out through the tokens queue
+(``services.seller_jobs``). A seller whose token cannot be refreshed any more (the platform granted none, it
+expired, or the marketplace refuses to refresh it) is marked ``reauth``, which takes it out of the index:
+its open tasks are held (``reauth``) and it is asked to authorize again; authorizing again
+(``onboard_seller``) releases them. A refresh that fails on the marketplace's side stays due and is tried again
+next hour, and one seller's failure never stops the others.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chalicelib.container import get_settings
 from chalicelib.marketplace.errors import GrantRefused, MarketplaceError, PermissionDenied, RequestRejected
 from chalicelib.services import runtime
 from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
-from chalicelib.services.seller_tokens import apply_grant, mark_reauth, needs_refresh, refresh_token
-from chalicelib.store import audit, sellers
+from chalicelib.services.seller_jobs import Run, SellerJob
+from chalicelib.services.seller_tokens import mark_reauth, needs_refresh, refresh_token, sealed
+from chalicelib.store import audit, seller_writes, sellers
 from chalicelib.telemetry import count, logger
 
 # Three hourly runs see a token before it expires, so one failed hour (or two) costs nothing.
@@ -30,36 +32,24 @@ _SKIPPED_STATUSES = frozenset({"reauth", "purged"})
 _DEAD_GRANT = "invalid_grant"
 
 
-@dataclass(frozen=True)
-class RefreshRun:
-    """What one run did, by outcome: ``refreshed``, ``fresh``, ``skipped``, ``reauth``, ``deferred``, ``error``."""
-
-    outcomes: Counter = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(sorted(self.outcomes.items()))
+def _serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
+    outcome = refresh_seller(seller_id, now=now)
+    count(f"TokenRefresh_{outcome}")
+    return {outcome: 1}
 
 
-def refresh_due(
-    *, now: datetime, margin: timedelta = REFRESH_MARGIN, seller_ids: Iterable[str] | None = None
-) -> RefreshRun:
-    """Refresh every seller whose access token expires within ``margin`` (all sellers unless ``seller_ids``)."""
-    run = RefreshRun()
-    for seller_id in sellers.all_ids() if seller_ids is None else seller_ids:
-        try:
-            outcome = refresh_seller(seller_id, now=now, margin=margin)
-        except Exception:
-            # One seller's unexpected failure must not cost the others their refresh; next hour retries it.
-            logger.exception("token refresh failed", extra={"seller_id": seller_id})
-            outcome = "error"
-        run.outcomes[outcome] += 1
-    for outcome, n in run.outcomes.items():
-        count(f"TokenRefresh_{outcome}", n)
-    return run
+JOB = SellerJob(
+    name="tokens",
+    index="token_due",
+    queue_url=lambda: get_settings().tokens_queue_url,
+    serve=_serve,
+    upto=lambda run: int((run.at + REFRESH_MARGIN).timestamp()),
+)
 
 
 def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH_MARGIN) -> str:
-    """Refresh one seller's tokens if they expire within ``margin``; returns the outcome (see ``RefreshRun``)."""
+    """Refresh one seller's tokens if they expire within ``margin``; returns the outcome: ``refreshed``,
+    ``fresh``, ``skipped``, ``reauth``, ``deferred`` (the marketplace failed: next hour) or ``error``."""
     seller = sellers.get(seller_id)
     if seller is None or seller.status in _SKIPPED_STATUSES:
         return "skipped"
@@ -83,8 +73,9 @@ def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH
         logger.error("token refresh answered for another user", extra={"seller_id": seller_id})
         return "error"
     had_expired = bool(seller.token_expires_at) and seller.token_expires_at <= now.timestamp()
-    apply_grant(seller, grant)
-    sellers.save(seller, now=now)
+    # The grant alone is written: a settings or billing change made meanwhile can neither lose it nor be lost.
+    if seller_writes.set_tokens(seller_id, sealed(seller_id, grant), now=now) is None:
+        return "skipped"  # purged meanwhile
     audit.append(seller_id, actor=ACTOR, action=ACTION, target=None, result="refreshed", detail=None, now=now)
     if had_expired:
         # The worker held tasks it met while the token was expired; they can go again.

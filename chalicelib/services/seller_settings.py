@@ -7,16 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.domain import templates
 from chalicelib.domain.lint import LintKind, LintProblem, lint
 from chalicelib.domain.settings import SellerSettings, SettingsInvalid, apply_update
 from chalicelib.security.buyer_id import mask_nick
 from chalicelib.services import runtime
 from chalicelib.services.seller_views import seller_view
-from chalicelib.store import audit, sellers, triage_data
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store import audit, seller_writes, triage_data
 from chalicelib.telemetry import count
 
 SAMPLE_BUYER = "tb_sample_buyer"
@@ -62,23 +59,19 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
     view = seller_view(seller_id)
     updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
     _check_categories(updated)
-    seller = view.seller
-    seller.settings = updated.model_dump(mode="json")
-    seller.settings_version = int(seller.settings_version or 0) + 1
-    try:
-        sellers.save(seller, now=now)
-    except PutError as exc:
-        sellers.forget(seller_id)
-        if condition_failed(exc):
-            raise SettingsConflict("settings changed meanwhile; reload and try again") from None
-        raise
+    # Only the settings and their version are written, on the version read: billing, tokens or status changing
+    # meanwhile cannot make this a conflict, and another settings change always does.
+    read = int(view.seller.settings_version or 0)
+    version = seller_writes.set_settings(seller_id, updated.model_dump(mode="json"), expected_version=read, now=now)
+    if version is None:
+        raise SettingsConflict("settings changed meanwhile; reload and try again")
     audit.append(
         seller_id,
         actor=actor,
         action="settings.update",
         target=None,
         result="ok",
-        detail={"fields": sorted(patch), "version": seller.settings_version},
+        detail={"fields": sorted(patch), "version": version},
         now=now,
     )
     count("SettingsUpdated")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from chalicelib.container import container
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.security.crypto import DecryptionFailed
-from chalicelib.store import sellers
+from chalicelib.store import seller_writes
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import logger
 
@@ -17,17 +17,16 @@ def _context(seller_id: str) -> dict[str, str]:
     return {"seller_id": seller_id, "purpose": "marketplace-token"}
 
 
-def apply_grant(seller: Seller, grant: TokenGrant) -> None:
-    """Put a fresh grant's tokens on the seller, encrypted (the caller saves)."""
+def sealed(seller_id: str, grant: TokenGrant) -> seller_writes.Tokens:
+    """A fresh grant as it is stored: its tokens encrypted for this seller, and its expiry instants."""
     cipher = container().token_cipher
-    ctx = _context(seller.seller_id)
-    seller.tokens = {
+    ctx = _context(seller_id)
+    blobs = {
         "access": cipher.encrypt(grant.access_token, context=ctx),
         "refresh": cipher.encrypt(grant.refresh_token, context=ctx) if grant.refreshable else None,
     }
-    seller.token_expires_at = int(grant.expires_at.timestamp())
     exp = grant.refresh_expires_at
-    seller.refresh_expires_at = int(exp.timestamp()) if exp else None
+    return seller_writes.Tokens(blobs, int(grant.expires_at.timestamp()), int(exp.timestamp()) if exp else None)
 
 
 def _decrypt(seller: Seller, which: str) -> str | None:
@@ -78,11 +77,10 @@ def mark_reauth(seller_id: str, *, now: datetime) -> None:
     from chalicelib.services.alerts import alert
 
     forget_tokens(seller_id)
-    seller = sellers.get(seller_id)
-    if seller is None or seller.status == "reauth":
+    # One conditional write of the status alone: a grant stored meanwhile, or a settings change, is kept.
+    seller = seller_writes.mark_reauth(seller_id, now=now)
+    if seller is None:  # already waiting for the seller (or gone)
         return
-    seller.status = "reauth"
-    sellers.save(seller, now=now)
     alert(
         seller_id,
         "reauth_needed",

@@ -47,7 +47,8 @@ def _refusal(task: Task, action: Action, now: datetime) -> ActionRefused | None:
     if task.stub:
         return ActionRefused("awaiting_trade", "the trade's own message has not arrived yet")
     if action == "retry":
-        if state is State.HELD and holds != {SELLER_RETRYABLE_HOLD}:
+        # A held task holding nothing (it should not exist; the daily check repairs it) may be retried at once.
+        if state is State.HELD and holds and holds != {SELLER_RETRYABLE_HOLD}:
             return ActionRefused(
                 "held", f"the task is held for {', '.join(sorted(holds))}; it resumes by itself when that clears"
             )

@@ -10,7 +10,6 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
-    VersionAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -51,6 +50,42 @@ class NickIndex(GlobalSecondaryIndex):
     nick = UnicodeAttribute(hash_key=True)
 
 
+class _SellerShardIndex(GlobalSecondaryIndex):
+    # Every per-seller job pages its candidates through one of these sparse, keys-only indexes, spread over
+    # ``shard`` partitions (never a Scan): ``shard`` is present only while the seller is not purged.
+    class Meta:
+        projection = KeysOnlyProjection()
+
+    shard = NumberAttribute(hash_key=True)
+
+
+class ShardIndex(_SellerShardIndex):
+    """Every seller not purged, in pages per shard: the daily reconcile's candidates."""
+
+    class Meta(_SellerShardIndex.Meta):
+        index_name = "by_shard"
+
+    seller_id = UnicodeAttribute(range_key=True)
+
+
+class TokenDueIndex(_SellerShardIndex):
+    """Sellers with refreshable tokens, by the tokens' expiry: the hourly tokens job asks for those due soon."""
+
+    class Meta(_SellerShardIndex.Meta):
+        index_name = "token_due"
+
+    token_due_at = NumberAttribute(range_key=True)
+
+
+class BillingDueIndex(_SellerShardIndex):
+    """Sellers by the time the daily billing pass must look at them next."""
+
+    class Meta(_SellerShardIndex.Meta):
+        index_name = "billing_due"
+
+    billing_at = NumberAttribute(range_key=True)
+
+
 class Seller(Model):
     """A subscribed shop: identity, status, plan, settings, encrypted tokens."""
 
@@ -71,10 +106,10 @@ class Seller(Model):
     rotation = NumberAttribute(default=0)
     reminders_sent = UnicodeSetAttribute(null=True)  # "<paid_until>:<days>" expiry reminders already sent
     entitled_since = NumberAttribute(null=True)  # when billing last turned entitlement on (holds are lifted again)
+    sessions_valid_after = NumberAttribute(null=True)  # sessions issued at or before this second are ended
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     purge_at = TTLAttribute(null=True)
-    version = VersionAttribute()
     # Written by ``store.seller_marks`` (single-attribute updates): whether the marketplace sends the seller's
     # messages to the app (``taobao.tmc.user.permit`` succeeded; False or absent: tried again), how far its
     # refunds were read, and the install backfill's progress (``backfill_run`` names the run it belongs to).
@@ -82,6 +117,16 @@ class Seller(Model):
     refunds_synced_at = NumberAttribute(null=True)
     backfill = JSONAttribute(null=True)
     backfill_run = NumberAttribute(null=True)
+    # Derived by ``store.sellers`` on every save: the per-seller jobs' index keys (see the indexes above).
+    shard = NumberAttribute(null=True)
+    token_due_at = NumberAttribute(null=True)
+    billing_at = NumberAttribute(null=True)  # kept by the billing services; present unless purged
+    by_shard = ShardIndex()
+    token_due = TokenDueIndex()
+    billing_due = BillingDueIndex()
+    # Set before the seller's first blacklist entry is written and never cleared: a seller without one costs
+    # the review path no Blacklist query.
+    has_blacklist = BooleanAttribute(null=True)
 
 
 class DueIndex(GlobalSecondaryIndex):
@@ -120,6 +165,18 @@ class FailedIndex(GlobalSecondaryIndex):
     updated_at = NumberAttribute(range_key=True)
 
 
+class HeldIndex(GlobalSecondaryIndex):
+    """Sparse index of held tasks (``held_shard``/``held_at`` are set only while held), so the daily check finds
+    a held task left without holds without scanning the table."""
+
+    class Meta:
+        index_name = "held"
+        projection = KeysOnlyProjection()
+
+    held_shard = NumberAttribute(hash_key=True)
+    held_at = NumberAttribute(range_key=True)
+
+
 class BadRatingIndex(GlobalSecondaryIndex):
     """Sparse index of a seller's neutral and bad buyer ratings by when they came (the bad-review center).
 
@@ -148,6 +205,9 @@ class Task(Model):
     holds = UnicodeSetAttribute(null=True)
     due_shard = NumberAttribute(null=True)
     due_at = NumberAttribute(null=True)
+    # While claimed: when the claim lapses. The claim leaves the due index alone (moving ``due_at`` would cost
+    # two index writes per review), so a task whose worker died is found again by the sweep once it lapses.
+    claimed_until = NumberAttribute(null=True)
     trade_end = NumberAttribute()
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
@@ -174,7 +234,26 @@ class Task(Model):
     due = DueIndex()
     by_trade_end = TradeEndIndex()
     by_failed_day = FailedIndex()
+    held_shard = NumberAttribute(null=True)  # present only while held (see HeldIndex)
+    held_at = NumberAttribute(null=True)
+    by_held = HeldIndex()
     by_bad_rating = BadRatingIndex()
+
+
+class JobRun(Model):
+    """Which sellers a run of a per-seller job (tokens, billing, reconcile) has served, and what it did for each.
+
+    ``run`` is ``<job>#<run>#<shard>``: a run's markers spread over the seller shards, so no partition is hot.
+    """
+
+    class Meta(_Meta):
+        logical_name = "JobRuns"
+
+    run = UnicodeAttribute(hash_key=True)
+    seller_id = UnicodeAttribute(range_key=True)
+    outcome = JSONAttribute(null=True)  # the job's counts for this seller
+    done_at = NumberAttribute()
+    expire_at = TTLAttribute()
 
 
 class Control(Model):
@@ -288,6 +367,7 @@ class Stats(Model):
     rating_neutral = NumberAttribute(null=True)
     rating_bad = NumberAttribute(null=True)
     write_failures = NumberAttribute(null=True)
+    explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
     expire_at = TTLAttribute(null=True)
 
 
@@ -319,5 +399,4 @@ class Rejected(Model):
     expire_at = TTLAttribute(null=True)
 
 
-MODELS: tuple[type[Model], ...] = (Seller, Task, Control, Order, Blacklist, Audit, Stats, Outbox, Rejected)
-    explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
+MODELS: tuple[type[Model], ...] = (Seller, Task, Control, Order, Blacklist, Audit, Stats, Outbox, Rejected, JobRun)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.market_time import market_date
@@ -27,6 +28,27 @@ def due_shard(seller_id: str, tid: str, shards: int) -> int:
 
 def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
+
+
+# Held tasks are few (a lapsed plan, an open refund, a session to renew): a few partitions of the sparse ``held``
+# index list them all, for the check that repairs a held task left without holds.
+HELD_SHARDS = 4
+# Tries at lifting a hold while other holds come and go on the same task.
+HOLD_ATTEMPTS = 5
+
+
+def held_shard(seller_id: str, tid: str) -> int:
+    """The task's partition of the sparse ``held`` index."""
+    return due_shard(seller_id, tid, HELD_SHARDS)
+
+
+def _held_keys(seller_id: str, tid: str, now: datetime) -> list:
+    # Present only while held: the ``held`` index finds every held task without a scan.
+    return [Task.held_shard.set(held_shard(seller_id, tid)), Task.held_at.set(_epoch(now))]
+
+
+def _not_held() -> list:
+    return [Task.held_shard.remove(), Task.held_at.remove()]
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,8 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
     if new.state in INDEXED:
         task.due_shard = due_shard(new.seller_id, new.tid, shards)
         task.due_at = _epoch(new.due_at)
+    if new.state is State.HELD:
+        task.held_shard, task.held_at = held_shard(new.seller_id, new.tid), _epoch(now)
     if new.state in TERMINAL:
         task.expire_at = now + TERMINAL_RETENTION
     return save_if(task, condition=Task.tid.does_not_exist())
@@ -105,7 +129,7 @@ def transition(
     add_attempt: bool = False,
     audit: Audit | None = None,
     expected_rev: int | None = None,
-    expected_state: State | None = None,
+    also=None,
 ) -> Task | None:
     """Apply ``event`` with one conditional update; None when the task is not in a source state.
 
@@ -140,6 +164,7 @@ def transition(
         actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
     else:
         actions.append(Task.expire_at.remove())
+    actions += _held_keys(seller_id, tid, now) if target is State.HELD else _not_held()
     # Present only while failed: the sparse ``failed`` index lets operators find failures without a scan.
     if target is State.FAILED:
         actions.append(Task.failed_day.set(market_date(now).isoformat()))
@@ -153,8 +178,8 @@ def transition(
     condition = Task.state.is_in(*[s.value for s in SOURCES[event]])
     if expected_rev is not None:
         condition &= Task.rev == expected_rev
-    if expected_state is not None:  # narrower than the event's sources
-        condition &= Task.state == expected_state.value
+    if also is not None:  # a narrower condition of the caller's (the one hold left, a failed task only)
+        condition &= also
     if require_due:
         condition &= (Task.due_at <= _epoch(now)) & (
             Task.claimed_until.does_not_exist() | (Task.claimed_until <= _epoch(now))
@@ -195,6 +220,7 @@ def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | No
             Task.due_shard.remove(),
             Task.due_at.remove(),
             Task.claimed_until.remove(),
+            *_held_keys(seller_id, tid, now),
         ],
         condition=Task.state.is_in(*[s.value for s in SOURCES[Event.HOLD]]),
     ):
@@ -203,18 +229,36 @@ def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | No
 
 
 def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: int, due_at: datetime) -> Task | None:
-    """Lift one hold; the task is scheduled again (at ``due_at``) only when no other hold remains."""
-    task = Task(seller_id, tid)
-    if not update_if(
-        task,
-        actions=[Task.holds.delete({hold}), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
-        condition=(Task.state == State.HELD.value) & Task.holds.contains(hold),
-    ):
-        return None
-    if task.holds:
-        return task
-    released = transition(seller_id, tid, Event.RELEASE, now=now, shards=shards, due_at=due_at, fields={"holds": None})
-    return released or task
+    """Lift one hold with one conditional write: the last hold goes together with the held state (the task is
+    scheduled at ``due_at``, its holds removed, in the same update), any other just leaves the set. None when the
+    task is not held for ``hold``. No crash between writes can leave a task held with no holds."""
+    for _ in range(HOLD_ATTEMPTS):
+        last = size(Task.holds) == 1
+        released = transition(
+            seller_id,
+            tid,
+            Event.RELEASE,
+            now=now,
+            shards=shards,
+            due_at=due_at,
+            fields={"holds": None},
+            also=Task.holds.contains(hold) & last,
+        )
+        if released is not None:
+            return released
+        task = Task(seller_id, tid)
+        others = (Task.state == State.HELD.value) & Task.holds.contains(hold) & (size(Task.holds) > 1)
+        if update_if(
+            task,
+            actions=[Task.holds.delete({hold}), Task.updated_at.set(_epoch(now)), Task.rev.add(1)],
+            condition=others,
+        ):
+            return task
+        # Neither held: not held for this hold (any more), or another hold came or went between the two tries.
+        current = get(seller_id, tid)
+        if current is None or current.state != State.HELD.value or hold not in (current.holds or ()):
+            return None
+    return None
 
 
 def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) -> Task | None:
@@ -270,6 +314,8 @@ def put_stub(seller_id: str, tid: str, *, refunds: dict, now: datetime) -> bool:
         refunds=refunds,
         stub=True,
         expire_at=now + timedelta(days=30),
+        held_shard=held_shard(seller_id, tid),
+        held_at=_epoch(now),
     )
     return save_if(stub, condition=Task.tid.does_not_exist())
 
@@ -292,6 +338,7 @@ def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
         Task.buyer_masked.set(new.buyer_masked) if new.buyer_masked else Task.buyer_masked.remove(),
         Task.holds.set(set(new.holds)) if new.holds else Task.holds.remove(),
         Task.reason.set(new.reason) if new.reason else Task.reason.remove(),
+        *(_held_keys(new.seller_id, new.tid, now) if new.state is State.HELD else _not_held()),
     ]
     if new.state in INDEXED:
         actions += [
@@ -389,5 +436,36 @@ def requeue_explanation(seller_id: str, tid: str, *, content: str, now: datetime
         shards=shards,
         due_at=now,
         fields={"content": content, "attempts": 0, "holds": None},
-        expected_state=State.FAILED,
+        also=Task.state == State.FAILED.value,
+    )
+
+
+def held_without_holds(shard: int, *, page_size: int = 100) -> Iterator[Task]:
+    """Held tasks of one ``held`` index partition that hold nothing (none should; older versions could leave one)."""
+    keys: list[tuple[str, str]] = []
+    for item in Task.by_held.query(shard, page_size=page_size):
+        keys.append((item.seller_id, item.tid))
+        if len(keys) == page_size:
+            yield from _holdless(keys)
+            keys = []
+    yield from _holdless(keys)
+
+
+def _holdless(keys: list[tuple[str, str]]) -> Iterator[Task]:
+    for task in Task.batch_get(keys) if keys else ():
+        if task.state == State.HELD.value and not task.holds:
+            yield task
+
+
+def release_holdless(seller_id: str, tid: str, *, now: datetime, shards: int) -> Task | None:
+    """Schedule a held task that holds nothing, due now (the worker expires it if its window closed); None
+    when it is not held or holds something (it changed since it was found)."""
+    return transition(
+        seller_id,
+        tid,
+        Event.RELEASE,
+        now=now,
+        shards=shards,
+        due_at=now,
+        also=Task.holds.does_not_exist(),
     )

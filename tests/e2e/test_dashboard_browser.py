@@ -20,6 +20,7 @@ from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import State
 from chalicelib.security.signed_tokens import issue
 from chalicelib.store import blacklist, sellers, stats, tasks
+from tests.helpers import set_seller
 from tests.integration.test_seller_api import seed_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -123,10 +124,8 @@ def log_in_through_oauth(driver, stack) -> str:
 def give_the_shop_a_history(seller_id: str, stack) -> None:
     """A paid plan, thirty days of counters and a handful of tasks, as billing and the pipeline would leave."""
     now = stack.clock.now()
-    seller = sellers.get(seller_id)
-    seller.plan = "FW_GOODS-1000000-2"
-    seller.paid_until = int((now + timedelta(days=23, hours=2)).timestamp())
-    sellers.save(seller, now=now)
+    paid_until = int((now + timedelta(days=23, hours=2)).timestamp())
+    set_seller(seller_id, now, plan="FW_GOODS-1000000-2", paid_until=paid_until)
     today = market_date(now)
     for back in range(30):
         day = (today - timedelta(days=back)).isoformat()

@@ -16,7 +16,7 @@ from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.store.models import Audit
 from sandbox.lambda_driver import scheduled_event, sqs_event
 from sandbox.stack import rebind_app
-from tests.helpers import APP_SECRET, add_market_trade, json_body, oauth_login, push, trade_message
+from tests.helpers import APP_SECRET, add_market_trade, json_body, oauth_login, push, run_job, set_seller, trade_message
 
 RETENTION = timedelta(days=400)
 
@@ -29,11 +29,8 @@ def app(market, client, monkeypatch):
 
 
 def subscribe(seller_id: str, now, **settings) -> None:
-    seller = sellers.get(seller_id)
-    seller.plan = "FW_GOODS-1000000-2"
-    seller.paid_until = int((now + timedelta(days=30)).timestamp())
-    seller.settings = {**seller.settings, **settings}
-    sellers.save(seller, now=now)
+    paid_until = int((now + timedelta(days=30)).timestamp())
+    set_seller(seller_id, now, settings=settings, plan="FW_GOODS-1000000-2", paid_until=paid_until)
 
 
 def trade(client, clock, market, nick: str, seller_id: str, tid: int) -> None:
@@ -129,7 +126,7 @@ def test_no_audit_record_holds_a_secret_or_a_buyer_identity(app, aws, clock, mar
     trade(app, clock, market, "audit_shop", seller_id, 3900000000000422)
     work(app, aws, clock)
     clock.advance(40 * 86400 - 2 * 3600)  # the token expires within the refresh margin; the grant is too old
-    app.lambda_.invoke("tokens", scheduled_event(clock.now()))
+    run_job(app, "tokens", clock.now())
 
     trail = json.dumps([r.attribute_values for r in Audit.query(seller_id)], default=str, ensure_ascii=False)
     assert {"seller.onboard", "taobao.traderate.add", "oauth.refresh"} <= {r.action for r in Audit.query(seller_id)}

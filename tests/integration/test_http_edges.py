@@ -50,3 +50,26 @@ def test_an_unknown_path_is_404_and_never_echoes_the_bearer_token(client, path, 
     assert _error(response)["code"] == "not_found"
     assert b"canary" not in response.body
     assert "canary" not in json.dumps(dict(response.headers))
+
+
+def test_under_api_gateway_what_never_reaches_the_app_answers_in_the_error_shape():
+    # API Gateway answers a path or method the API lacks itself (403 text repeating the Authorization header);
+    # the template's gateway responses give those, and every other refusal of its own, the app's error shape.
+    from pathlib import Path
+
+    template = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "resources.json").read_text())
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in template["Resources"].values()
+        if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for props in responses.values():
+        assert props["RestApiId"] == {"Ref": "RestAPI"}
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+        assert "$" not in props["ResponseTemplates"]["application/json"]  # nothing of the request is echoed
+    assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]) == {
+        "error": {"code": "not_found", "message": "no such route"}
+    }

@@ -12,8 +12,8 @@ import pytest
 
 from chalicelib.marketplace import topics
 from chalicelib.services import rating_center
-from chalicelib.store import audit, outbox, ratings, sellers, tasks
-from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
+from chalicelib.store import audit, outbox, ratings, tasks
+from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session
 
 EXPLAIN = "taobao.traderate.explain.add"
@@ -30,9 +30,7 @@ def rate(client, clock, market, shop, tid: str, result: str, text: str) -> None:
 
 
 def settle(clock, shop, **settings) -> None:
-    seller = sellers.get(shop)
-    seller.settings = {**seller.settings, **settings}
-    sellers.save(seller, now=clock.now())
+    set_seller(shop, clock.now(), settings=settings)
 
 
 def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client, clock, market, shop):

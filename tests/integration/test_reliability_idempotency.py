@@ -12,10 +12,10 @@ import pytest
 from chalicelib.marketplace import topics
 from chalicelib.services import runtime
 from chalicelib.services.reconcile_seller import reconcile_seller
-from chalicelib.store import audit, outbox, sellers, tasks
+from chalicelib.store import audit, outbox, tasks
 from sandbox.chaos import DynamoFaults, mentions
 from sandbox.lambda_driver import scheduled_event
-from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
+from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 
 TID = "3900000000000701"
 EXPLAIN = "taobao.traderate.explain.add"
@@ -39,14 +39,11 @@ def alerts_published(aws):
 @pytest.fixture
 def rated_badly(client, clock, market, shop):
     """A pending review whose buyer then rated the trade ``bad``; returns the rating message."""
-    seller = sellers.get(shop)
-    seller.settings = {
-        **seller.settings,
-        "mode": "delay",
-        "auto_explain": True,
-        "explain_templates": ["抱歉给您带来不便，我们会改进。"],
-    }
-    sellers.save(seller, now=clock.now())
+    set_seller(
+        shop,
+        clock.now(),
+        settings={"mode": "delay", "auto_explain": True, "explain_templates": ["抱歉给您带来不便，我们会改进。"]},
+    )
     add_market_trade(market, clock, TID)
     push(client, [trade_message(shop, TID, clock.now())], clock.now())
     clock.advance(3600)

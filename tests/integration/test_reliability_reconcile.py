@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,11 +11,13 @@ import pytest
 from chalicelib.domain.task_state import Event
 from chalicelib.handlers import reconcile
 from chalicelib.marketplace.errors import Throttled
+from chalicelib.services import seller_jobs
 from chalicelib.services.reconcile_seller import ReconcilePaused, reconcile_seller
 from chalicelib.store import audit, control, outbox, sellers, tasks
-from sandbox.lambda_driver import deliver_batch, lambda_context, scheduled_event, sqs_event
+from chalicelib.store.sellers import SELLER_SHARDS
+from sandbox.lambda_driver import deliver_batch, drain, lambda_context, scheduled_event, sqs_event
 from sandbox.stack import rebind_app
-from tests.helpers import make_seller, push, trade_message
+from tests.helpers import make_seller, push, set_seller, trade_message
 
 TID = "3900000000000101"
 
@@ -52,9 +55,7 @@ def sweep_and_work(client, aws, clock) -> None:
 
 
 def with_delay(seller_id: str, clock, hours: int = 24) -> None:
-    seller = sellers.get(seller_id)
-    seller.settings = {**seller.settings, "mode": "delay", "delay_hours": hours}
-    sellers.save(seller, now=clock.now())
+    set_seller(seller_id, clock.now(), settings={"mode": "delay", "delay_hours": hours})
 
 
 def test_a_trade_whose_message_was_lost_is_scheduled_once_and_posted(client, aws, clock, market, shop):
@@ -171,17 +172,20 @@ def test_a_quota_ban_pauses_everyone_and_the_job_is_retried_after_it(aws, clock,
     assert reconcile_seller(shop, now=clock.now()).scheduled == 1
 
 
-def test_fan_out_queues_one_job_per_seller_and_the_worker_reports_only_failed_records(
+def test_the_daily_run_reconciles_each_seller_once_and_the_worker_reports_only_failed_records(
     aws, clock, market, shop, reconcile_queue
 ):
     finish_trade(market, clock, TID)
-    assert reconcile.fan_out(scheduled_event(clock.now()), lambda_context()) == {"queued": 1}
-    got = aws["sqs"].receive_message(QueueUrl=reconcile_queue, MaxNumberOfMessages=10)["Messages"]
-    job = json.loads(got[0]["Body"])
-    assert job["seller_id"] == shop and job["since"] == int((clock.now() - timedelta(days=2)).timestamp())
+    started = reconcile.fan_out(scheduled_event(clock.now()), lambda_context())
+    assert started["plans"] == SELLER_SHARDS  # one plan message per seller shard, whatever the number of sellers
+    got = aws["sqs"].receive_message(QueueUrl=reconcile_queue, MaxNumberOfMessages=1)["Messages"]
     poison = {**got[0], "MessageId": "poison", "Body": '{"seller": 1}'}
 
     response = reconcile.handle(sqs_event([got[0], poison], reconcile_queue), lambda_context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    aws["sqs"].delete_message(QueueUrl=reconcile_queue, ReceiptHandle=got[0]["ReceiptHandle"])
+    drain(aws["sqs"], reconcile_queue, lambda event: reconcile.handle(event, lambda_context()))
     assert tasks.get(shop, TID).state == "scheduled"
+    # The run is recorded per seller: this one, once, with the trade it scheduled.
+    assert seller_jobs.report("reconcile", started["run"]) == (1, Counter({"done": 1, "scheduled": 1}))

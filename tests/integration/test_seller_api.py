@@ -183,21 +183,19 @@ def test_put_rejects_bad_values_field_by_field(client, auth):
 
 
 def test_a_concurrent_change_is_a_conflict_not_a_lost_update(client, seller, auth, monkeypatch):
-    from chalicelib.store import sellers
-    from chalicelib.store.models import Seller
+    from chalicelib.store import seller_writes
 
-    original = sellers.save
+    original = seller_writes.set_settings
 
-    def save_after_someone_else(record, *, now):
-        competing = Seller.get(seller, consistent_read=True)
-        competing.settings = {**competing.settings, "delay_hours": 99}
-        competing.save()
-        return original(record, now=now)
+    def write_after_someone_else(seller_id, settings, *, expected_version, now):
+        competing = {**settings, "delay_hours": 99}
+        assert original(seller_id, competing, expected_version=expected_version, now=now) == expected_version + 1
+        return original(seller_id, settings, expected_version=expected_version, now=now)
 
-    monkeypatch.setattr(sellers, "save", save_after_someone_else)
+    monkeypatch.setattr(seller_writes, "set_settings", write_after_someone_else)
     response = call(client, "PUT", "/api/settings", auth, {"delay_hours": 5})
     assert response.status_code == 409 and json_body(response)["error"]["code"] == "conflict"
-    monkeypatch.setattr(sellers, "save", original)
+    monkeypatch.setattr(seller_writes, "set_settings", original)
     assert json_body(client.http.get("/api/settings", headers=auth))["settings"]["delay_hours"] == 99
 
 

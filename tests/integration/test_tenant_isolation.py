@@ -61,6 +61,7 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
     entry = their_entry_id(client, theirs, clock)
     named = {"seller_id": theirs}
     return {
+        ("POST", "/api/logout"): [("POST", f"/api/logout?seller_id={theirs}", None, 403)],
         ("GET", "/api/settings"): [("GET", f"/api/settings?seller_id={theirs}", None, 403)],
         ("PUT", "/api/settings"): [("PUT", "/api/settings", {**named, "delay_hours": 1}, 403)],
         ("POST", "/api/settings/preview"): [("POST", "/api/settings/preview", {**named, "template": "x"}, 403)],

@@ -12,11 +12,11 @@ import pytest
 
 from chalicelib.container import CACHE_TTLS, get_settings
 from chalicelib.services.schedule_review import IDENTITY_LINT_REASON
-from chalicelib.store import audit, control, outbox, sellers, stats, tasks
+from chalicelib.store import audit, control, outbox, stats, tasks
 from chalicelib.store.models import Task
 from sandbox.lambda_driver import scheduled_event, sqs_event
 from sandbox.stack import rebind_app
-from tests.helpers import add_market_trade, json_body, make_seller, push, trade_message
+from tests.helpers import add_market_trade, json_body, make_seller, push, set_seller, trade_message
 
 PLAN = "FW_GOODS-1000000-2"
 TEMPLATE = "感谢惠顾，欢迎再次光临！"
@@ -48,9 +48,7 @@ def state_of(seller_id: str, tid: int) -> str:
 
 
 def set_settings(seller_id: str, now, **changes) -> None:
-    seller = sellers.get(seller_id)
-    seller.settings = {**seller.settings, **changes}
-    sellers.save(seller, now=now)
+    set_seller(seller_id, now, settings=changes)
 
 
 def guard_records(seller_id: str) -> list:

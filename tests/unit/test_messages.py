@@ -111,7 +111,7 @@ json_values = st.recursive(
 
 
 @given(
-    topic=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30),  # ids and topics: printable ASCII
+    topic=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30),  # printable ASCII
     content=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
     msg_id=st.integers(min_value=1, max_value=2**62),
     seconds=st.integers(min_value=0, max_value=10**9),
