@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from deploy.cloudformation import ACCOUNT, Resolver, TemplateError, provision
 from deploy.rehearse_aws import HARNESS_AGENT, LocalAws
 from deploy.rehearse_lambda import (
     BOOTSTRAP,
@@ -54,7 +55,6 @@ from deploy.rehearse_lambda import (
     scheduled_event,
     sqs_event,
 )
-from deploy.cloudformation import ACCOUNT, Resolver, TemplateError, provision
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = ROOT / "build" / "rehearse"

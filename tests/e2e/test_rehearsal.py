@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy.cloudformation import NO_VALUE, Physical, Resolver
 from deploy.rehearse import rehearse
 from deploy.rehearse_lambda import BOOTSTRAP, FunctionProcess, lambda_environment, match_route, sqs_event
-from deploy.cloudformation import NO_VALUE, Physical, Resolver
 
 pytestmark = pytest.mark.e2e
 
