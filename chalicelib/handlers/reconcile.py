@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 
 from chalicelib.config import clock
+from chalicelib.handlers import backfill_jobs
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
 from chalicelib.services.reconcile_seller import queue_reconcile_jobs, reconcile_seller
@@ -40,5 +41,10 @@ def _record_handler(record) -> str:
 
 @lambda_entry(SQS_FIRST_MESSAGE)
 def handle(event: dict, context) -> dict:
-    """Process an SQS batch of reconcile jobs; returns ``{"batchItemFailures": [...]}`` naming the failed ones."""
-    return process_batch(event, context, _record_handler)
+    """Process an SQS batch of reconcile jobs and of install backfills (``backfill_jobs``); returns
+    ``{"batchItemFailures": [...]}`` naming the failed ones."""
+    backfill, rest = backfill_jobs.split(event)
+    failed = backfill_jobs.work(backfill, context)["batchItemFailures"] if backfill["Records"] else []
+    if rest["Records"]:
+        failed += process_batch(rest, context, _record_handler)["batchItemFailures"]
+    return {"batchItemFailures": failed}
