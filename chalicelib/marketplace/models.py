@@ -221,7 +221,7 @@ class VasOrder:
     nick: str
     article_code: str
     item_code: str
-    item_name: str
+    article_item_name: str  # the plan's display name; the platform names it so, not ``item_name``
     biz_type: int
     order_cycle: str
     order_cycle_start: datetime | None
@@ -240,7 +240,8 @@ class VasOrder:
             nick=_str(data["nick"]),
             article_code=_str(data.get("article_code")),
             item_code=_str(data["item_code"]),
-            item_name=_str(data.get("item_name")),
+            # An older port of the SDK lists ``item_name`` as well; the current answer has only this one.
+            article_item_name=_str(data.get("article_item_name") or data.get("item_name")),
             biz_type=int(data["biz_type"]),
             order_cycle=_str(data.get("order_cycle")),
             order_cycle_start=parse_top_time(data.get("order_cycle_start")),

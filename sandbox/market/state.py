@@ -176,7 +176,7 @@ class Order:
             "article_code": self.article_code,
             "article_name": "",
             "item_code": self.item_code,
-            "item_name": self.item_name,
+            "article_item_name": self.item_name,
             "biz_type": self.biz_type,
             "order_cycle": self.order_cycle,
             "order_cycle_start": format_top_time(self.order_cycle_start),

@@ -22,7 +22,7 @@ VALID = {
     "article_code": ARTICLE,
     "article_name": "自动好评",
     "item_code": "FW_GOODS-1000000-1",
-    "item_name": "基础版",
+    "article_item_name": "基础版",
     "biz_type": 1,
     "order_cycle": 2,
     "order_cycle_start": "2026-11-02 00:00:00",
