@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from chalice import Response
 
 from chalicelib.config import clock
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
-from chalicelib.handlers.webhooks import authenticate_push, each_message
+from chalicelib.handlers.webhooks import authenticate_push, each_message, refusals
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
 from chalicelib.services import billing_daily, held_repair
@@ -17,6 +19,10 @@ from chalicelib.telemetry import count, logger
 
 # A refused batch is kept for inspection; beyond this much of it, the rest is cut (an item holds 400 KB).
 KEEP_BODY_CHARS = 64_000
+
+
+def _kept(text: str) -> dict:
+    return {"raw": text[:KEEP_BODY_CHARS], "truncated": len(text) > KEEP_BODY_CHARS}
 
 
 def billing_push(request) -> Response:
@@ -34,10 +40,12 @@ def billing_push(request) -> Response:
     try:
         batch = parse_batch(raw)
     except MalformedBatch as exc:
-        text = raw.decode("utf-8", errors="replace")
-        keep_rejected(exc.reason, {"raw": text[:KEEP_BODY_CHARS], "truncated": len(text) > KEEP_BODY_CHARS}, now=now)
+        keep_rejected(exc.reason, _kept(raw.decode("utf-8", errors="replace")), now=now)
         return error_response(400, "malformed_batch", exc.reason)
     results = [each_message(msg, handle_billing_message, now) for msg in batch.messages]
+    for refused in batch.refused:  # kept for inspection, as every billing message the app refuses
+        keep_rejected(refused.reason, _kept(json.dumps(refused.raw, ensure_ascii=False)), now=now, ref=refused.id)
+    results += refusals(batch)
     count("BillingMessagesReceived", len(results))
     retry = [r["id"] for r in results if r["status"] == "error"]
     return Response(body={"results": results, "retry": retry}, status_code=200)

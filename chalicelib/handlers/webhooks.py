@@ -7,7 +7,7 @@ from chalice import Response
 from chalicelib.config import clock
 from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import error_response
-from chalicelib.marketplace.messages import MalformedBatch, parse_batch
+from chalicelib.marketplace.messages import Batch, MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
 from chalicelib.services import review_queue
 from chalicelib.services.inbound_messages import handle_message
@@ -29,6 +29,11 @@ def each_message(msg, handle, now) -> dict:
     return handle(msg, now=now).as_dict()
 
 
+def refusals(batch: Batch) -> list[dict]:
+    """The answers to a batch's messages refused for their envelope: ``rejected``, never to be sent again."""
+    return [{"id": refused.id, "status": "rejected", "detail": refused.reason} for refused in batch.refused]
+
+
 def marketplace_push(request) -> Response:
     """Verify, parse and process a batch; answer which messages the sender must retry."""
     try:
@@ -46,6 +51,10 @@ def marketplace_push(request) -> Response:
     prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
     with review_queue.batched():
         results = [each_message(msg, handle_message, now) for msg in batch.messages]
+    for refused in batch.refused:
+        logger.warning("message rejected", extra={"message_id": refused.id, "reason": refused.reason})
+    count("MessageRejected", len(batch.refused))
+    results += refusals(batch)
     count("MessagesReceived", len(results))
     retry = [r["id"] for r in results if r["status"] == "error"]
     return Response(body={"results": results, "retry": retry}, status_code=200)

@@ -8,7 +8,9 @@ to the same fields. Parse errors never echo input values, which may carry buyer 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -103,22 +105,46 @@ class Message(BaseModel):
         return decoded
 
 
-class Batch(BaseModel):
-    """A pushed batch of messages, in delivery order."""
+@dataclass(frozen=True)
+class Refused:
+    """A message of a batch whose envelope does not validate (a time no clock can hold, a missing topic): it can
+    never succeed, so it is answered ``rejected`` by its id while the rest of the batch goes on."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: str
+    reason: str
+    raw: object = field(default=None, repr=False, compare=False)  # as pushed, for whoever keeps what it refuses
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A pushed batch: its valid messages in delivery order, and the ones refused for their envelope."""
 
     messages: list[Message]
+    refused: list[Refused] = field(default_factory=list)
 
 
-def _describe(error: ValidationError) -> str:
+_ID = re.compile(r"^[!-~]{1,128}$")
+
+
+def _id_of(raw: object) -> str | None:
+    """The id a message can be answered by, when it has a usable one."""
+    if not isinstance(raw, Mapping):
+        return None
+    ident = _as_text_id(raw.get("id") if raw.get("id") is not None else raw.get("outgoing_id"))
+    return ident if isinstance(ident, str) and _ID.match(ident) else None
+
+
+def _describe(error: ValidationError, prefix: str = "") -> str:
     first = error.errors(include_input=False, include_url=False)[0]
-    location = ".".join(str(part) for part in first["loc"]) or "body"
+    parts = [*(prefix.split(".") if prefix else ()), *first["loc"]]
+    location = ".".join(str(part) for part in parts) or "body"
     return f"{location}: {first['msg']}"
 
 
 def parse_batch(raw: bytes | str) -> Batch:
-    """Parse a pushed body into a ``Batch``; ``MalformedBatch`` when any part of it is invalid."""
+    """Parse a pushed body into a ``Batch``; ``MalformedBatch`` when the body is no batch, or a message of it is
+    too broken to be answered by its id. A message with a usable id whose envelope does not validate is refused
+    on its own (``Batch.refused``)."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -129,10 +155,18 @@ def parse_batch(raw: bytes | str) -> Batch:
         raise MalformedBatch("body is not a JSON object")
     if "messages" not in data:
         raise MalformedBatch("messages: missing")
-    try:
-        return Batch.model_validate(data)
-    except ValidationError as exc:
-        raise MalformedBatch(_describe(exc)) from None
+    if not isinstance(data["messages"], list):
+        raise MalformedBatch("messages: not a list")
+    batch = Batch([])
+    for index, item in enumerate(data["messages"]):
+        try:
+            batch.messages.append(Message.model_validate(item))
+        except ValidationError as exc:
+            ident = _id_of(item)
+            if ident is None:
+                raise MalformedBatch(_describe(exc, f"messages.{index}")) from None
+            batch.refused.append(Refused(ident, _describe(exc), item))
+    return batch
 
 
 def build_message(

@@ -56,11 +56,12 @@ def test_a_login_link_starts_a_session_in_an_httponly_cookie_once(client, clock,
     assert "hp_session=" not in str(again.headers)
 
 
-@pytest.mark.parametrize("code", ["", "garbage", "a.b", "x" * 5000])
-def test_a_forged_or_missing_login_code_is_refused(client, clock, seller, code):
-    answer = login(client, code)
-    assert answer.status_code in (400, 401)
-    assert code[:20] not in answer.body.decode() or not code
+def test_a_forged_or_missing_login_code_is_refused(client, clock, seller):
+    for code in ["", "garbage", "a.b", "x" * 5000]:
+        answer = login(client, code)
+        assert answer.status_code in (400, 401)
+        assert "hp_session=" not in str(answer.headers)
+        assert not code or code[:20] not in answer.body.decode()
 
 
 def test_an_expired_login_link_is_refused(client, clock, seller):

@@ -77,11 +77,9 @@ def test_empty_batch_is_valid() -> None:
         (b"[1, 2]", "object"),
         (b"{}", "messages"),
         (b'{"messages": {"id": 1}}', "messages"),
-        (_raw(_message(topic="")), "messages.0.topic"),
+        (b'{"messages": [1]}', "messages.0"),
         (_raw({k: v for k, v in _message().items() if k != "id"}), "messages.0.id"),
-        (_raw(_message(pub_time="yesterday")), "messages.0.pub_time"),
-        (_raw(_message(pub_time=True)), "messages.0.pub_time"),
-        (_raw(_message(), _message(content=None)), "messages.1.content"),
+        (_raw(_message(), {**_message(pub_time="yesterday"), "id": "a b"}), "messages.1.id"),
     ],
 )
 def test_malformed_batches_say_where(raw: bytes, where: str) -> None:
@@ -90,9 +88,28 @@ def test_malformed_batches_say_where(raw: bytes, where: str) -> None:
     assert where in caught.value.reason
 
 
+@pytest.mark.parametrize(
+    ("broken", "where"),
+    [
+        (_message(topic=""), "topic"),
+        (_message(pub_time="yesterday"), "pub_time"),
+        (_message(pub_time=True), "pub_time"),
+        (_message(pub_time=1e300), "pub_time"),
+        (_message(content=None), "content"),
+    ],
+)
+def test_a_message_with_a_broken_envelope_is_refused_alone_by_its_id(broken: dict, where: str) -> None:
+    batch = parse_batch(_raw(_message(), {**broken, "id": "m-broken"}))
+    assert len(batch.messages) == 1
+    [refused] = batch.refused
+    assert refused.id == "m-broken" and refused.reason.startswith(where)
+
+
 def test_malformed_reason_does_not_echo_input() -> None:
+    batch = parse_batch(_raw(_message(pub_time="buyer-tom-secret")))
+    assert batch.refused and "buyer-tom-secret" not in batch.refused[0].reason
     with pytest.raises(MalformedBatch) as caught:
-        parse_batch(_raw(_message(pub_time="buyer-tom-secret")))
+        parse_batch(_raw({"id": None, "pub_time": "buyer-tom-secret"}))
     assert "buyer-tom-secret" not in caught.value.reason
 
 
