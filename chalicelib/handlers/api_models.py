@@ -421,8 +421,8 @@ class InsightView(_Model):
 class ExportQuery(_Model):
     """Market days (GMT+8) to export, at most 90 apart; default the last 30."""
 
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: MarketDay | None = Field(default=None, alias="from")
+    to: MarketDay | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> ExportQuery:

@@ -513,9 +513,10 @@ def export_ratings(request, seller_id: str) -> Response:
     first, last = _export_days(_query(request, m.ExportQuery, seller_id))
     lang = i18n.request_language(request.headers)
     now = clock.now()
+    # Ratings are listed back from today: days after today hold none, and a period wholly ahead holds nothing.
     days = (market_date(now) - first).days + 1
     rows, cursor = [], None
-    while len(rows) < _CSV_ROWS:
+    while days >= 1 and len(rows) < _CSV_ROWS:
         items, cursor = rating_center.list_ratings(
             seller_id, where=rating_center.RatingFilter(days=days), cursor=cursor, limit=100, now=now
         )

@@ -130,6 +130,11 @@ def test_reviews_and_ratings_export_as_csv_with_a_bom(client, clock, market, sho
     assert reviews[0][0] == "Trade" and [row[0] for row in reviews[1:]] == ["3900000000000821"]
     bad_range = call(client, "GET", "/api/export/reviews.csv?from=2026-01-01&to=2025-01-01", auth)
     assert bad_range.status_code == 400
+    for kind in ("reviews", "ratings"):
+        far = call(client, "GET", f"/api/export/{kind}.csv?to=5440-10-27", auth)
+        assert far.status_code == 400
+        ahead = _rows(call(client, "GET", f"/api/export/{kind}.csv?from=2099-12-01&to=2099-12-31", auth))
+        assert len(ahead) == 1  # the header alone: nothing can have happened yet
 
 
 def test_the_journey_shows_the_next_step(client, clock, shop):
