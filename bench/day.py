@@ -186,6 +186,9 @@ def requests_figure(day: DayRun, burst) -> dict:
             "read_units_cold_caches_trickle": units_cold,
             "reads_note": "one BatchGetItem of the sellers per push and per worker batch; no Blacklist query for a "
             "seller without one; the trickle's batches hold one or two reviews",
+            "whole_day_write_units_by_phase": {
+                phase: round(day.counter.write_units.total(phases=(phase,)), 1) for phase in day.day_phases()
+            },
             "whole_day_per_review": {
                 "write_units": round(day.counter.write_units.total(phases=day.day_phases()) / max(1, day.posted), 3),
                 "writes": day.per_review("write", day.day_phases()),

@@ -23,12 +23,41 @@ FAULT_RATE = 0.05  # transient marketplace errors injected into the replayed day
 
 
 def _pipeline_figures(quick: bool) -> list[dict]:
-    from bench.day import marketplace_figure, replay_day, requests_figure
+    from bench.day import hot_shop_figure, marketplace_figure, replay_day, requests_figure
     from bench.throughput import run_burst, throughput_figure
 
     day = replay_day(sellers=3, trades=20 if quick else 40, cold=True, fault_rate=FAULT_RATE)
     burst = run_burst(shops=2 if quick else 4, trades_per_shop=25 if quick else 50)
-    return [requests_figure(day, burst), marketplace_figure(day, FAULT_RATE), throughput_figure(burst)]
+    return [
+        requests_figure(day, burst),
+        marketplace_figure(day, FAULT_RATE),
+        throughput_figure(burst),
+        hot_shop_figure(day, burst),
+    ]
+
+
+def _jobs(quick: bool) -> list[dict]:
+    from bench.scale import jobs_figure
+
+    return [jobs_figure(sellers=4_000 if quick else 20_000, token_due=100 if quick else 500)]
+
+
+def _push_to_posted(quick: bool) -> list[dict]:
+    from bench.scale import latency_figure
+
+    return [latency_figure(trades=60 if quick else 200)]
+
+
+def _worker(quick: bool) -> list[dict]:
+    from bench.scale import worker_figure
+
+    return [worker_figure(trades=80 if quick else 200)]
+
+
+def _sweep_sender(quick: bool) -> list[dict]:
+    from bench.scale import sweep_rate_figure
+
+    return [sweep_rate_figure(jobs=3_000 if quick else 10_000)]
 
 
 def _sweep(quick: bool) -> list[dict]:
@@ -94,15 +123,19 @@ def _triage(quick: bool) -> list[dict]:
     return triage_figures(quick)
 
 
-# Figure numbers → how to measure them; 1 uses both the replayed day (2) and the burst (3).
+# Figure numbers → how to measure them; 1 and 12 use both the replayed day (2) and the burst (3).
 FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (5,): _cold_start,
     (7,): _package,
     (4,): _sweep,
     (6,): _latency,
-    (1, 2, 3): _pipeline_figures,
-    (20, 21, 22): _triage,
+    (1, 2, 3, 12): _pipeline_figures,
+    (8,): _jobs,
+    (9,): _push_to_posted,
+    (10,): _worker,
+    (11,): _sweep_sender,
     (16,): _lint,
+    (20, 21, 22): _triage,
 }
 
 

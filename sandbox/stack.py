@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import urllib3
 
+from sandbox import moto_atomic
 from sandbox.lambda_driver import drain, lambda_context, scheduled_event
 from sandbox.market.clock import FakeClock
 
@@ -125,6 +126,7 @@ class LocalStack:
     def _start_aws(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        moto_atomic.install()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto._server.server_address[:2]

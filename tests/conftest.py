@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import settings
 
+from sandbox import moto_atomic
 from sandbox.market.clock import FakeClock
 
 # Shared, noisy machines: hypothesis judges correctness here, never speed.
@@ -113,6 +114,7 @@ def aws(monkeypatch, clock, aws_endpoint, ddb_local):
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     elif ddb_local:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", ddb_local)
+    moto_atomic.install()
     mock = None if endpoint else mock_aws()
     if mock:
         mock.start()

@@ -9,7 +9,7 @@ from chalicelib.handlers.lambda_entry import SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch, record_keys
 from chalicelib.services.post_review import process_job
 from chalicelib.services.seller_state import prefetch
-from chalicelib.telemetry import logger
+from chalicelib.telemetry import count, logger
 
 
 def _job(body: str) -> tuple[str, str]:
@@ -28,19 +28,30 @@ def _record_handler(record) -> str:
     return outcome.result
 
 
-def _sellers_of(event: dict) -> list[str]:
-    found = []
+def _first_of_each_job(event: dict) -> tuple[dict, list[str]]:
+    """The batch with each job once (the sweep's safety-net job and the job queued when the task was made may
+    meet in one batch: one claim decides, the other would only fail it), and the sellers it names."""
+    seen: set[tuple[str, str]] = set()
+    records, sellers = [], []
     for raw in event.get("Records") or []:
         try:
-            found.append(_job(raw.get("body") or "")[0])
+            job = _job(raw.get("body") or "")
         except PoisonJob:
-            continue  # reported by its record
-    return found
+            records.append(raw)  # reported by its record
+            continue
+        if job in seen:
+            count("DuplicateJobInBatch")
+            continue
+        seen.add(job)
+        records.append(raw)
+        sellers.append(job[0])
+    return {**event, "Records": records}, sellers
 
 
 @lambda_entry(SQS_FIRST_MESSAGE)
 def handle(event: dict, context) -> dict:
-    """Process an SQS batch (its sellers read in one request first); returns ``{"batchItemFailures": [...]}``
-    naming only the failed records."""
-    prefetch(_sellers_of(event))
-    return process_batch(event, context, _record_handler)
+    """Process an SQS batch (its sellers read in one request first, each job once); returns
+    ``{"batchItemFailures": [...]}`` naming only the failed records (a duplicate of a job counts as done)."""
+    batch, sellers = _first_of_each_job(event)
+    prefetch(sellers)
+    return process_batch(batch, context, _record_handler)

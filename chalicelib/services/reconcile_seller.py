@@ -25,14 +25,15 @@ from chalicelib.domain.task_state import OPEN, Event, State
 from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade, fen_to_yuan
 from chalicelib.marketplace.topics import TradeRated, TradeSuccess
-from chalicelib.services import runtime
+from chalicelib.services import review_queue, runtime
 from chalicelib.services.handle_buyer_rating import on_trade_rated
 from chalicelib.services.message_permits import permit_messages
 from chalicelib.services.rating_center import weekly_summary
 from chalicelib.services.refund_sync import sync_refunds
 from chalicelib.services.schedule_review import schedule_trade
+from chalicelib.services.seller_jobs import Run, SellerJob
 from chalicelib.services.seller_tokens import access_token, mark_reauth
-from chalicelib.store import audit, control, queues, sellers, tasks
+from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.telemetry import count, logger
 
 # A run looks back two days, so a day whose run failed (or never came) is covered by the next one.
@@ -57,18 +58,18 @@ class Reconciled:
     refunds_applied: int = 0
 
 
-def queue_reconcile_jobs(*, now: datetime) -> int:
-    """The daily fan-out: one job per seller on the reconcile queue; returns how many were queued.
+def _serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
+    with review_queue.batched():
+        result = reconcile_seller(seller_id, now=now, since=run.at - LOOKBACK)
+    counts = {"scheduled": result.scheduled, "settled": result.settled, "ratings_applied": result.ratings_applied}
+    return {result.outcome if result.reason is None else f"{result.outcome}_{result.reason}": 1} | {
+        key: value for key, value in counts.items() if value
+    }
 
-    A fan-out that fails midway is run again whole; the sellers queued twice are reconciled twice,
-    which changes nothing the second time.
-    """
-    since = int((now - LOOKBACK).timestamp())
-    jobs = ({"seller_id": seller_id, "since": since} for seller_id in sellers.all_ids())
-    queued = queues.send_jobs(get_settings().reconcile_queue_url, jobs)
-    count("ReconcileJobsQueued", queued)
-    logger.info("reconcile fanned out", extra={"queued": queued})
-    return queued
+
+# The daily run: every seller not purged, page by page of the ``by_shard`` index, fanned out through the
+# reconcile queue (``services.seller_jobs``); each looks back two days from the run's time.
+JOB = SellerJob(name="reconcile", index="by_shard", queue_url=lambda: get_settings().reconcile_queue_url, serve=_serve)
 
 
 def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = None) -> Reconciled:

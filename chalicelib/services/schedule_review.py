@@ -16,7 +16,7 @@ from chalicelib.domain.task_state import State
 from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.topics import TradeSuccess
 from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
-from chalicelib.services import runtime
+from chalicelib.services import review_queue, runtime
 from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, sellers, stats, tasks
@@ -52,7 +52,7 @@ def _initial_state(view: SellerView, trade_end: datetime, now: datetime, hashes:
         return State.EXPIRED, "window_closed", frozenset()
     if view.seller.status == "purged":
         return State.SKIPPED, "disabled", frozenset()
-    if any(h in blacklist.hashes(view.seller.seller_id) for h in hashes):
+    if any(h in blacklist.hashes(view.seller.seller_id, kept=bool(view.seller.has_blacklist)) for h in hashes):
         return State.SKIPPED, "blacklisted", frozenset()
     holds = set()
     if not view.entitled(now):
@@ -121,6 +121,8 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     if not created:
         return _fill_placeholder(new, view, now)
     count("TaskScheduled" if state is State.SCHEDULED else f"Task{state.value.capitalize()}")
+    if state is State.SCHEDULED:
+        review_queue.queue_when_due(seller_id, trade.tid, new.due_at, now=now)
     if state in (State.SKIPPED, State.EXPIRED, State.FAILED):
         day = market_date(now).isoformat()
         stats.bump(seller_id, stats.day_bucket(day), {stats.counter_name(state.value, reason): 1}, now=now)
@@ -172,4 +174,6 @@ def _fill_placeholder(new: tasks.NewTask, view: SellerView, now: datetime) -> Sc
     if not tasks.fill_stub(new, rev=existing.rev, now=now, shards=get_settings().due_shards):
         raise RuntimeError(f"placeholder of {new.tid} changed meanwhile; retry")
     count("TradeAfterRefund")
+    if new.state is State.SCHEDULED:
+        review_queue.queue_when_due(new.seller_id, new.tid, new.due_at, now=now)
     return Scheduled("created", new.state, new.reason)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pynamodb.exceptions import PutError
 
 from chalicelib.container import TtlCache, container
+from chalicelib.store import sellers
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Blacklist
 
@@ -15,8 +16,13 @@ def _cache() -> TtlCache:
     return container().cache("blacklist")
 
 
-def hashes(seller_id: str) -> frozenset[str]:
-    """All blacklisted buyer hashes of a seller (one Query per seller per minute per container)."""
+def hashes(seller_id: str, *, kept: bool = True) -> frozenset[str]:
+    """All blacklisted buyer hashes of a seller (one Query per seller per minute per container).
+
+    ``kept=False`` (the seller's ``has_blacklist`` flag is off) means there is none to read: no Query.
+    """
+    if not kept:
+        return frozenset()
     hit = _cache().get(seller_id)
     if hit is not None:
         return hit
@@ -25,7 +31,8 @@ def hashes(seller_id: str) -> frozenset[str]:
 
 
 def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datetime) -> bool:
-    """Blacklist a buyer; False when already there."""
+    """Blacklist a buyer; False when already there. The seller is flagged first (``sellers.flag_blacklist``)."""
+    sellers.flag_blacklist(seller_id)
     _cache().pop(seller_id)
     entry = Blacklist(seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()))
     try:

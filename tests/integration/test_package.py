@@ -129,7 +129,15 @@ def test_tasks_have_the_sparse_due_index_and_expire(template):
     assert due["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expire_at", "Enabled": True}
     sellers = template["Resources"]["SellersTable"]["Properties"]
-    assert [i["IndexName"] for i in sellers["GlobalSecondaryIndexes"]] == ["by_nick"]
+    # The nick of billing messages, and the per-seller jobs' sparse, sharded indexes (never a Scan).
+    indexes = {i["IndexName"]: i for i in sellers["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by_nick", "by_shard", "token_due", "billing_due"}
+    for name, sort_key in (("by_shard", "seller_id"), ("token_due", "token_due_at"), ("billing_due", "billing_at")):
+        keys = [(k["AttributeName"], k["KeyType"]) for k in indexes[name]["KeySchema"]]
+        assert (
+            keys == [("shard", "HASH"), (sort_key, "RANGE")]
+            and indexes[name]["Projection"]["ProjectionType"] == "KEYS_ONLY"
+        )
     assert sellers["TimeToLiveSpecification"]["AttributeName"] == "purge_at"
     idempotency = template["Resources"]["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -141,6 +149,8 @@ def test_tasks_have_the_sparse_due_index_and_expire(template):
     [
         ("Worker", "ReviewQueue", "HAOPING_REVIEW_QUEUE_URL"),
         ("ReconcileWorker", "ReconcileQueue", "HAOPING_RECONCILE_QUEUE_URL"),
+        ("TokensWorker", "TokensQueue", "HAOPING_TOKENS_QUEUE_URL"),
+        ("BillingWorker", "BillingQueue", "HAOPING_BILLING_QUEUE_URL"),
     ],
 )
 def test_queue_event_sources_report_partial_batch_failures_from_the_templates_queues(
@@ -154,13 +164,20 @@ def test_queue_event_sources_report_partial_batch_failures_from_the_templates_qu
     assert function_env(template, function)[setting] == {"Ref": queue}
 
 
-@pytest.mark.parametrize("queue", ["ReviewQueue", "ReconcileQueue"])
-def test_queues_redrive_to_a_dead_letter_queue_and_outlast_the_function(template, queue):
+@pytest.mark.parametrize(
+    ("queue", "consumer"),
+    [
+        ("ReviewQueue", "Worker"),
+        ("ReconcileQueue", "ReconcileWorker"),
+        ("TokensQueue", "TokensWorker"),
+        ("BillingQueue", "BillingWorker"),
+    ],
+)
+def test_queues_redrive_to_a_dead_letter_queue_and_outlast_the_function(template, queue, consumer):
     props = template["Resources"][queue]["Properties"]
     redrive = props["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{queue}DLQ", "Arn"]}
     assert 1 <= redrive["maxReceiveCount"] <= 10
-    consumer = "Worker" if queue == "ReviewQueue" else "ReconcileWorker"
     # AWS's guidance for Lambda event sources: visibility at least six times the function's timeout.
     assert props["VisibilityTimeout"] >= 6 * template["Resources"][consumer]["Properties"]["Timeout"]
 
@@ -321,8 +338,10 @@ APP, BUYER, SESSION = "AppSecret", "BuyerHashSecret", "SessionSecret"
 SECRETS_NEEDED = {
     "APIHandler": {APP, BUYER, SESSION},  # pushes (verify + schedule), OAuth, the seller API
     "Worker": {APP},  # posts through TOP
-    "Tokens": {APP},  # refreshes through OAuth
+    "Tokens": set(),  # starts a run: plan messages only
+    "TokensWorker": {APP},  # refreshes through TOP
     "Billing": {APP, BUYER},  # vas.* calls; releasing holds reschedules trades
+    "BillingWorker": {APP, BUYER},  # the daily pass per seller: vas.* calls, holds and releases
     "ReconcileWorker": {APP, BUYER},  # TOP reads, schedules missed trades
     "Sweep": set(),
     "Reconcile": set(),  # fan-out only
@@ -355,7 +374,7 @@ def test_no_environment_variable_carries_a_secret(template):
             assert "resolve:secretsmanager" not in text and "resolve:ssm-secure" not in text, (function, name)
             if name == "HAOPING_SECRETS_MAX_AGE":  # how long a container caches secrets: a number of seconds
                 assert value.isdigit(), value
-            elif re.search(r"SECRET|PASSWORD|TOKEN|PRIVATE", name):
+            elif re.search(r"SECRET|PASSWORD|TOKEN|PRIVATE", name) and not name.endswith("_QUEUE_URL"):  # TOKENS job
                 assert name in SECRETS, (function, name)
             if name in SECRETS:
                 assert value == {"Ref": SECRETS[name]}, (function, name)  # the secret's ARN, not its value

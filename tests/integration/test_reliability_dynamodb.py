@@ -16,7 +16,7 @@ from chalicelib.marketplace import topics
 from chalicelib.store import tasks
 from sandbox.chaos import ALL_KINDS, DynamoFaults, mentions
 from sandbox.lambda_driver import deliver_batch, lambda_context, scheduled_event
-from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message
+from tests.helpers import add_market_trade, json_body, lose_queued_jobs, push, topic_message, trade_message
 
 TIDS = ("3900000000000610", "3900000000000620", "3900000000000630")  # oid = tid + 1: no overlaps
 
@@ -29,9 +29,10 @@ def trades(market, clock):
 
 
 @pytest.fixture
-def due(client, clock, shop, trades):
-    """The three trades pushed and due."""
+def due(client, aws, clock, shop, trades):
+    """The three trades pushed and due (the jobs queued at once are dropped: each test queues its own)."""
     push(client, [trade_message(shop, tid, clock.now()) for tid in trades], clock.now())
+    lose_queued_jobs(aws)
     clock.advance(60)
     return shop
 
@@ -102,7 +103,7 @@ def test_a_failure_after_the_claim_leaves_no_task_stuck_claimed(client, aws, clo
         failed = deliver(aws)
     assert failed.kept == failed.received
     task = tasks.get(due, TIDS[0])
-    assert task.state == "claimed" and task.due_at > clock.now().timestamp()
+    assert task.state == "claimed" and task.claimed_until > clock.now().timestamp()
 
     clock.advance(301)  # the claim expires
     assert sweep.handle(scheduled_event(clock.now()), lambda_context())["queued"] >= 1
@@ -116,7 +117,9 @@ def test_a_failure_after_the_claim_leaves_no_task_stuck_claimed(client, aws, clo
 def test_a_throttled_record_of_an_accepted_post_is_settled_on_redelivery_without_posting_again(aws, clock, market, due):
     jobs(aws, due, TIDS[:1])
 
-    with DynamoFaults(match=mentions(operation="TransactWriteItems"), kinds=("ThrottlingException",)):
+    # The write that records the post (the task's update to posted) is throttled.
+    record = mentions("-Tasks", '"S": "posted"', operation="UpdateItem")
+    with DynamoFaults(match=record, kinds=("ThrottlingException",)):
         deliver(aws)
     assert tasks.get(due, TIDS[0]).state == "claimed"
 

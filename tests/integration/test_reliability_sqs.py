@@ -18,18 +18,19 @@ from chalicelib.handlers import worker
 from chalicelib.services.redrive import redrive
 from chalicelib.store import tasks
 from sandbox.lambda_driver import deliver_batch, lambda_context
-from tests.helpers import add_market_trade, push, trade_message
+from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message
 
 TIDS = ("3900000000000301", "3900000000000302")
 POISON = "{not json"
 
 
 @pytest.fixture
-def due_trades(client, clock, market, shop):
+def due_trades(client, aws, clock, market, shop):
     """Two finished trades with due review tasks; returns their job bodies."""
     for tid in TIDS:
         add_market_trade(market, clock, tid)
     push(client, [trade_message(shop, tid, clock.now()) for tid in TIDS], clock.now())
+    lose_queued_jobs(aws)  # each test sends its own jobs
     clock.advance(60)
     return [json.dumps({"seller_id": shop, "tid": tid}) for tid in TIDS]
 

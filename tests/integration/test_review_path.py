@@ -33,8 +33,10 @@ def test_trade_success_is_posted_exactly_once(client, aws, clock, market, shop):
     assert task.state == "scheduled"
     assert task.buyer_masked == "t***7" and "tb_buyer_77" not in json.dumps(task.attribute_values, default=str)
 
-    clock.advance(60)
-    assert len(run_sweep_and_worker(client, aws, clock)) == 1
+    # Immediate mode: the push queued the job at once; the worker posts it without waiting for a sweep.
+    got = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"]) for m in got] == [{"seller_id": shop, "tid": "3900000000000001"}]
+    client.lambda_.invoke("worker", sqs_event(got, aws["queue_url"]))
     task = tasks.get(shop, "3900000000000001")
     assert task.state == "posted"
     assert task.response["posted_at"] == int(clock.now().timestamp())
