@@ -76,7 +76,14 @@ def set_tokens(seller_id: str, tokens: Tokens, *, now: datetime) -> Seller | Non
 def authorize(seller_id: str, nick: str, tokens: Tokens, *, now: datetime) -> Seller | None:
     """Store the grant of an authorization with the shop's nick; a seller in ``reauth`` or ``purged`` becomes
     ``active`` again in the same write (a ``lapsed`` one stays lapsed). None when the seller does not exist."""
-    actions = [Seller.nick.set(nick), *_token_actions(tokens)]
+    actions = [
+        Seller.nick.set(nick),
+        *_token_actions(tokens),
+        # Back in the per-seller jobs' indexes (a purged seller left them; for anyone else this changes nothing),
+        # and due for the next billing pass unless it already has its time.
+        Seller.shard.set(sellers.seller_shard(seller_id)),
+        Seller.billing_at.set(Seller.billing_at | _epoch(now)),
+    ]
     reactivated = _update(
         seller_id, [*actions, Seller.status.set("active")], Seller.status.is_in(*_REACTIVATED), now=now
     )

@@ -170,3 +170,22 @@ def test_no_scheduled_path_scans_a_table(client, aws, clock, market, shop):
     operations = counter.breakdown(phases=("jobs",))
     assert not [op for op in operations if op.startswith("Scan")]
     assert operations.get("Query Sellers", 0) >= 3 * SELLER_SHARDS  # each run paged every shard of its index
+
+
+def test_a_purged_seller_who_authorizes_again_is_back_in_every_job_index(aws, clock):
+    from chalicelib.store import seller_writes
+
+    now = clock.now()
+    seller_id = make_seller(now, user_id="2500000009", nick="back_shop")
+    seller_writes.erase(seller_id, now=now)
+    shard = sellers.seller_shard(seller_id)
+    assert seller_id not in index_page("by_shard", shard, limit=100).seller_ids
+
+    make_seller(now, user_id="2500000009", nick="back_shop")  # authorizes again
+
+    assert seller_id in index_page("by_shard", shard, limit=100).seller_ids
+    assert seller_id in index_page("billing_due", shard, upto=int(now.timestamp()), limit=100).seller_ids
+    assert (
+        seller_id
+        in index_page("token_due", shard, upto=int((now + timedelta(days=31)).timestamp()), limit=100).seller_ids
+    )
