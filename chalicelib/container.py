@@ -55,6 +55,12 @@ class TtlCache:
             self._items[key] = (time.monotonic(), value)
         return value
 
+    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The fresh value under ``key``, else ``load()``'s, which is stored (``None`` included)."""
+        marker = object()
+        hit = self.get(key, marker)
+        return hit if hit is not marker else self.put(key, load())
+
     def pop(self, key: Hashable) -> None:
         """Forget ``key``."""
         with self._lock:

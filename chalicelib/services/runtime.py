@@ -12,10 +12,9 @@ from chalicelib.store import control
 def rules() -> Rules:
     """The rules in force: shipped default merged with the Control override (re-read within a minute)."""
     override = control.read_rules_override()
-    cache = container().cache("rules")
-    key = repr(override)
-    found = cache.get(key)
-    return found if found is not None else cache.put(key, parse_rules(default_rules_document(), override))
+    return (
+        container().cache("rules").get_or_load(repr(override), lambda: parse_rules(default_rules_document(), override))
+    )
 
 
 def top_client():

@@ -23,11 +23,10 @@ def hashes(seller_id: str, *, kept: bool = True) -> frozenset[str]:
     """
     if not kept:
         return frozenset()
-    hit = _cache().get(seller_id)
-    if hit is not None:
-        return hit
-    found = frozenset(e.buyer_hash for e in Blacklist.query(seller_id, attributes_to_get=["buyer_hash"]))
-    return _cache().put(seller_id, found)
+    return _cache().get_or_load(
+        seller_id,
+        lambda: frozenset(e.buyer_hash for e in Blacklist.query(seller_id, attributes_to_get=["buyer_hash"])),
+    )
 
 
 def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datetime) -> bool:

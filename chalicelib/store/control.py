@@ -32,14 +32,9 @@ class Switches:
         return self.paused_until > now.timestamp()
 
 
-_MISSING = object()
-
-
 def _cached(key: str, load):
     # Switches are read at most every ``CACHE_TTLS["control"]`` seconds per container.
-    cache = container().cache("control")
-    hit = cache.get(key, _MISSING)
-    return hit if hit is not _MISSING else cache.put(key, load())
+    return container().cache("control").get_or_load(key, load)
 
 
 def forget_cache() -> None:
