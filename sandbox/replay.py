@@ -104,6 +104,7 @@ class Replay:
     # -- setup ------------------------------------------------------------------------------------------------
     def onboard(self) -> None:
         """Each shop authorizes the app through the marketplace's OAuth flow and saves its settings."""
+        from app import reconcile_worker
         from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
         from chalicelib.services import runtime
@@ -126,6 +127,8 @@ class Replay:
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
             version = int(seller.settings_version or 0)
             seller_writes.set_settings(seller_id, settings.model_dump(mode="json"), expected_version=version, now=now)
+        # What the authorizations queued (each shop's message permit, its backfill) runs before the first trade.
+        self.stack.drain(queue_url=self.stack.endpoints.reconcile_queue_url, worker=reconcile_worker)
 
     def _authorize(self, nick: str) -> tuple[str, str]:
         """The shop's browser walks the OAuth flow over HTTP: the app's ``/oauth/start``, the marketplace's

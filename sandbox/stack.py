@@ -221,7 +221,8 @@ class LocalStack:
         return len(done.received)
 
     def pump(self, *, tolerate_failures: bool = False) -> dict:
-        """A sweep tick, then draining the review queue (and the job queues while they hold failed messages).
+        """A sweep tick, then draining the review queue, the reconcile queue (install jobs), and the other job queues
+        while they hold failed messages.
 
         With ``tolerate_failures`` a sweep that raised is counted and the next tick runs it again, as the next
         EventBridge minute does; otherwise the error propagates.
@@ -236,9 +237,10 @@ class LocalStack:
                 raise
             swept = {"failed": 1}
         retried = 0
-        for _schedule, worker, setting in JOBS.values():
+        for name, (_schedule, worker, setting) in JOBS.items():
             url = getattr(get_settings(), setting)
-            if url in self._retry_pending:
+            # The reconcile queue also carries what an authorization starts (the permit, the backfill), any time.
+            if url in self._retry_pending or name == "reconcile":
                 retried += self.drain(queue_url=url, worker=getattr(app, worker))
         return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": retried}
 

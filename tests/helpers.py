@@ -194,6 +194,17 @@ def work_review_queue(client) -> None:
     drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("worker", event).payload)
 
 
+def work_reconcile_queue(client) -> int:
+    """Run the reconcile worker on every message waiting in the reconcile queue (what an authorization queued:
+    the message permit, the backfill), as Lambda's event source would; returns how many were delivered."""
+    from chalicelib.container import container, get_settings
+    from sandbox.lambda_driver import drain
+
+    queue = get_settings().reconcile_queue_url
+    done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("reconcile_worker", event).payload)
+    return len(done.received)
+
+
 def lose_queued_jobs(aws) -> None:
     """Empty the review queue: the jobs a push queued at once are lost, so the sweep (the safety net) queues
     them again — for tests that drive the queue themselves."""

@@ -193,6 +193,42 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
+# Keys an earlier rules document had and this one no longer reads: an override still carrying them stays valid (the
+# key is dropped) instead of failing whole, so retiring a rule never silently reverts every other rule to default.
+RETIRED_KEYS: dict[tuple[str, ...], str] = {
+    ("breaker", "window_minutes"): "the breaker's window is the market hour (its hour counter)",
+}
+
+
+def retired_keys(override: Mapping[str, Any] | None) -> list[str]:
+    """The retired keys ``override`` still sets, dotted (for the operator's warning)."""
+    found = []
+    for path in RETIRED_KEYS:
+        node: Any = override or {}
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(".".join(path))
+    return found
+
+
+def _without(document: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``document`` without the key at ``path`` (the input, possibly a caller's, is left alone)."""
+    head, *rest = path
+    copy = dict(document)
+    if not rest:
+        copy.pop(head, None)
+    elif isinstance(copy.get(head), Mapping):
+        copy[head] = _without(copy[head], tuple(rest))
+    return copy
+
+
+def _without_retired(document: Mapping[str, Any]) -> dict[str, Any]:
+    for path in RETIRED_KEYS:
+        document = _without(document, path)
+    return dict(document)
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -205,7 +241,8 @@ def parse_rules(default: Mapping[str, Any], override: Mapping[str, Any] | None =
     """Deep-merge ``override`` over the shipped ``default`` and validate; raise ``RulesInvalid``.
 
     A non-empty override must name its own ``version``: every audit record quotes the rules version,
-    and a changed document under the shipped version number would make those records lie.
+    and a changed document under the shipped version number would make those records lie. Retired keys
+    (``RETIRED_KEYS``) are dropped, not refused.
     """
     if not isinstance(default, Mapping):
         raise RulesInvalid("default rules must be an object")
@@ -213,7 +250,7 @@ def parse_rules(default: Mapping[str, Any], override: Mapping[str, Any] | None =
         raise RulesInvalid("rules override must be an object")
     if override and not override.get("version"):
         raise RulesInvalid("rules override must set its own version")
-    merged = deep_merge(default, override or {})
+    merged = _without_retired(deep_merge(default, override or {}))
     try:
         return Rules.model_validate(merged)
     except ValidationError as exc:

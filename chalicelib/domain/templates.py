@@ -63,7 +63,8 @@ def _parse(text: str) -> _Parsed:
                     literal = []
                 parts.append((True, name))
             else:
-                errors.append(f"unknown variable {{{name}}}; use one of {sorted(VARIABLES)}")
+                # Where, not what: an error message never quotes what the caller sent.
+                errors.append(f"unknown variable at position {i}; use one of {sorted(VARIABLES)}")
             i = close + 1
         else:
             literal.append(char)

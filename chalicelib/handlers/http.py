@@ -1,10 +1,11 @@
 """The HTTP surface's shared shapes: one JSON error body, and the seller derived from the session token.
 
 Every error the app answers has the shape ``{"error": {"code", "message", "fields"?}}``, including the ones
-Chalice writes itself (405 for a method the route lacks, 415 for a content type it does not take, a 500 from a
-failing view): ``conform`` rewrites those, and ``no_route`` answers any path the app does not have. Under API
-Gateway, requests that never reach the app (no such resource or method) get the same shape from the
-template's gateway responses (``deploy/resources.json``). No error message quotes the request.
+Chalice writes itself (a method the route lacks, which becomes the 404 API Gateway gives it deployed; 415 for a
+content type it does not take; a 500 from a failing view): ``conform`` rewrites those, and ``no_route`` answers
+any path the app does not have. Under API Gateway, requests that never reach the app (no such resource or method)
+get the same shape from the template's gateway responses (``deploy/resources.json``). No error message quotes the
+request.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ def error_response(
 
 # Chalice's own error codes → ours, with a message that does not repeat what the client sent.
 _CHALICE_ERRORS = {
-    "MethodNotAllowedError": ("method_not_allowed", "this route does not take this method"),
     "UnsupportedMediaType": ("unsupported_media_type", "this route does not take this Content-Type"),
     "BadRequestError": ("invalid_request", "the request is invalid"),
     "NotFoundError": ("not_found", "not found"),
@@ -40,13 +40,19 @@ _CHALICE_ERRORS = {
 
 
 def conform(response: Response) -> Response:
-    """``response``, or, when Chalice wrote it (``{"Code", "Message"}``), the same status in the one error shape."""
+    """``response``, or, when Chalice wrote it (``{"Code", "Message"}``), the same status in the one error shape.
+
+    A method the route lacks is answered as API Gateway answers it deployed (its ``MISSING_AUTHENTICATION_TOKEN``,
+    which the template's gateway response makes ``404 not_found``): the same request gets the same answer locally
+    and in production, so no client learns to expect a 405 it would never see.
+    """
     body = response.body
     if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body or "error" in body:
         return response
+    if body.get("Code") == "MethodNotAllowedError":
+        return no_route(None)
     code, message = _CHALICE_ERRORS.get(str(body.get("Code")), ("error", "the request was refused"))
-    kept = {name: value for name, value in (response.headers or {}).items() if name.lower() == "allow"}
-    return error_response(response.status_code, code, message, headers=kept)
+    return error_response(response.status_code, code, message)
 
 
 def no_route(request) -> Response:

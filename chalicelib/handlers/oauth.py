@@ -28,6 +28,7 @@ from chalicelib.services import oauth_flow, seller_sessions
 STATE_COOKIE = "hp_oauth"
 SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())
 _NO_STORE = {"Cache-Control": "no-store"}
+RETRY_AFTER_SECONDS = 60
 
 
 def cookie_value(request, name: str) -> str | None:
@@ -40,10 +41,11 @@ def cookie_value(request, name: str) -> str | None:
     return None
 
 
-def _refused(request, status: int, code: str, fields: dict | None = None):
+def _refused(request, status: int, code: str, fields: dict | None = None, *, headers: dict | None = None):
     # The seller reads this page mid-onboarding: the message is in their language (Chinese unless asked); the code
     # stays the identifier, and a state's refusal reason (safe to show) rides in ``fields``.
-    return error_response(status, code, i18n.text(f"error.{code}", i18n.request_language(request.headers)), fields)
+    message = i18n.text(f"error.{code}", i18n.request_language(request.headers))
+    return error_response(status, code, message, fields, headers={**_NO_STORE, **(headers or {})})
 
 
 def _wants_html(request) -> bool:
@@ -81,7 +83,9 @@ def callback(request) -> Response:
     except oauth_flow.AuthorizationFailed as exc:
         return _refused(request, 400, "authorization_failed", {"code": exc.error or "oauth_error"})
     except oauth_flow.MarketplaceUnavailable:
-        return _refused(request, 503, "marketplace_unavailable")
+        # The state is spent and the code may be: a new authorization from the start is the one way on.
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return _refused(request, 424, "marketplace_unavailable", {"retry": "/oauth/start"}, headers=retry)
     session = seller_sessions.start(seller_id, now=now)
     cookies = [
         cookie(SESSION_COOKIE, session.token, max_age=SESSION_MAX_AGE, path="/"),

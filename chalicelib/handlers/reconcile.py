@@ -6,7 +6,7 @@ docs/reliability.md).
 
 from __future__ import annotations
 
-from chalicelib.handlers import backfill_jobs, job_queue
+from chalicelib.handlers import install_jobs, job_queue
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.services.reconcile_seller import JOB
 
@@ -22,10 +22,10 @@ def fan_out(event: dict, context) -> dict:
 
 @lambda_entry(SQS_FIRST_MESSAGE)
 def handle(event: dict, context) -> dict:
-    """Process an SQS batch of the run's messages and of install backfills (``backfill_jobs``); returns
+    """Process an SQS batch of the run's messages and of the jobs authorizations start (``install_jobs``); returns
     ``{"batchItemFailures": [...]}`` naming the failed."""
-    backfill, rest = backfill_jobs.split(event)
-    failed = backfill_jobs.work(backfill, context)["batchItemFailures"] if backfill["Records"] else []
+    install, rest = install_jobs.split(event)
+    failed = install_jobs.work(install, context)["batchItemFailures"] if install["Records"] else []
     if rest["Records"]:
         failed += job_queue.work(JOB, rest, context, seller_budget_ms=SELLER_BUDGET_MS)["batchItemFailures"]
     return {"batchItemFailures": failed}

@@ -98,6 +98,11 @@ def split_on_page_limit(
                 windows += [(middle + TIME_STEP, hi), (lo, middle)]
 
 
+def _rate_key(item: Mapping[str, Any]) -> object:
+    """A rating's identity in a query's answer (a trade is rated once per sub-order and side)."""
+    return (item.get("tid"), item.get("oid"), item.get("role"), item.get("created"))
+
+
 def shared_pool() -> urllib3.PoolManager:
     """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
     global _pool
@@ -270,12 +275,32 @@ class TopClient:
     def _pages(
         self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str
     ) -> Iterator[Mapping[str, Any]]:
-        """Items over ``page_no`` pages, following ``has_next`` (``use_has_next=true``)."""
+        """Items over ``page_no`` pages, following ``has_next`` (``use_has_next=true``): for a query that is not a
+        time window (one trade's ratings), which never comes near the page limit."""
         for page_no in range(1, MAX_PAGE_NO + 1):
             items, more = self._page(method, params, session, list_key, item_key, page_no)
             yield from items
             if not more:
                 return
+
+    def _window(
+        self,
+        method: str,
+        params: dict[str, object],
+        session: str | None,
+        keys: tuple[str, str, str, str],
+        window: tuple[datetime, datetime],
+        *,
+        key: Callable[[Mapping[str, Any]], object],
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every item of a time-window query (``keys``: its start and end parameters, list and item keys), split
+        into smaller windows wherever the page limit would cut it off (``split_on_page_limit``)."""
+        start_key, end_key, list_key, item_key = keys
+
+        def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Mapping[str, Any]], bool]:
+            return self._page(method, {**params, start_key: lo, end_key: hi}, session, list_key, item_key, page_no)
+
+        yield from split_on_page_limit(page, window[0], window[1], key=key)
 
     # -- ratings --------------------------------------------------------------------------------
 
@@ -320,7 +345,12 @@ class TopClient:
             "tid": tid,
             "page_size": page_size,
         }
-        for item in self._pages("taobao.traderates.get", params, session, "trade_rates", "trade_rate"):
+        if start_date is None or end_date is None:
+            items = self._pages("taobao.traderates.get", params, session, "trade_rates", "trade_rate")
+        else:
+            keys = ("start_date", "end_date", "trade_rates", "trade_rate")
+            items = self._window("taobao.traderates.get", params, session, keys, (start_date, end_date), key=_rate_key)
+        for item in items:
             yield self._typed(TradeRate.from_api, item)
 
     def rating_given(self, session: str, tid: int, oid: int | None = None) -> TradeRate | None:
@@ -393,14 +423,13 @@ class TopClient:
     def refunds_receive_get(
         self, session: str, start_modified: datetime, end_modified: datetime, *, page_size: int = 100
     ) -> Iterator[Refund]:
-        """Every refund the seller received, modified in [start, end], page by page."""
-        for page_no in range(1, MAX_PAGE_NO + 1):
-            refunds, more = self.refunds_receive_page(
-                session, start_modified, end_modified, page_no, page_size=page_size
-            )
-            yield from refunds
-            if not more:
-                return
+        """Every refund the seller received, modified in [start, end], page by page (split like the trades
+        wherever the page limit would cut the window off)."""
+
+        def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Refund], bool]:
+            return self.refunds_receive_page(session, lo, hi, page_no, page_size=page_size)
+
+        yield from split_on_page_limit(page, start_modified, end_modified, key=lambda refund: refund.refund_id)
 
     # -- messages (TMC) -------------------------------------------------------------------------
 
@@ -454,13 +483,15 @@ class TopClient:
             "nick": nick,
             "page_size": page_size,
         }
-        seen = 0
-        for page_no in range(1, MAX_PAGE_NO + 1):
-            data = self.call("taobao.vas.order.search", {**params, "page_no": page_no})
+
+        def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[VasOrder], bool]:
+            data = self.call(
+                "taobao.vas.order.search", {**params, "start_created": lo, "end_created": hi, "page_no": page_no}
+            )
             items = self._typed(lambda d: top_items(d.get("article_biz_orders"), "article_biz_order"), data)
-            for item in items:
-                yield self._typed(VasOrder.from_api, item)
-            seen += len(items)
             # This API reports a total instead of has_next; a short page also means the end.
-            if len(items) < page_size or seen >= int(data.get("total_item") or 0):
-                return
+            total = self._typed(lambda d: int(d.get("total_item") or 0), data)
+            more = len(items) == page_size and page_no * page_size < total
+            return [self._typed(VasOrder.from_api, item) for item in items], more
+
+        yield from split_on_page_limit(page, start_created, end_created, key=lambda order: order.order_id)

@@ -12,6 +12,9 @@ jobs (the queue's consumers, the global pause during a quota ban) and no invocat
    the buyer already rated (``buyer_rate``) gets that rating (``taobao.traderates.get`` for its tid) applied
    right after its task is written, and the page's review jobs are sent only then, so a neutral or bad rating
    suppresses the review before a worker is asked to post it (only a sweep in those milliseconds could be first).
+   A day the platform cannot page whole (more than ``MAX_PAGE_NO`` pages) is split in two and each half read on its
+   own, down to a second, like every windowed read of the client (``split_on_page_limit``): the halves still to read
+   ride along in the job (``pending``), so a shop selling 50,000 trades a day is reviewed whole.
 
 Tasks are keyed by trade, so a second run (a reinstall) finds the first run's tasks and doubles nothing. The run's
 progress is on the seller (``backfill``) for the API and the dashboard; a newer run replaces an older one, whose
@@ -20,13 +23,14 @@ remaining jobs stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from chalicelib.container import get_settings
 from chalicelib.domain import timing
+from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
@@ -42,9 +46,12 @@ from chalicelib.telemetry import count, logger
 
 KIND = "backfill"
 DAY = timedelta(days=1)
+SECOND = timedelta(seconds=1)
 PAGE_SIZE = 100  # the trades API's largest page
 FINISHED = "TRADE_FINISHED"
 COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
+STEPS = ("refunds", "trades")
+MAX_PENDING = 40  # halving a day down to a second leaves at most 17 parts to read; more is not a job of ours
 
 
 class BackfillJobInvalid(ValueError):
@@ -53,16 +60,20 @@ class BackfillJobInvalid(ValueError):
 
 @dataclass(frozen=True)
 class Job:
-    """One step of a run: ``step`` ``refunds``, or ``trades`` of day window ``window`` (0 = oldest), page ``page``."""
+    """One step of a run: ``refunds``, or ``trades`` of day window ``window`` (0 = oldest), page
+    ``page``; ``span`` narrows that day to a part of it (epoch seconds, inclusive) once the day had to be split, and
+    ``pending`` lists the day's other parts still to read."""
 
     seller_id: str
     run: int
     step: str
     window: int = 0
     page: int = 1
+    span: tuple[int, int] | None = None
+    pending: tuple[tuple[int, int], ...] = ()
 
     def as_message(self) -> dict:
-        return {
+        message = {
             "kind": KIND,
             "seller_id": self.seller_id,
             "run": self.run,
@@ -70,18 +81,36 @@ class Job:
             "window": self.window,
             "page": self.page,
         }
+        if self.span is not None:
+            message |= {"span": list(self.span), "pending": [list(part) for part in self.pending]}
+        return message
 
     @classmethod
     def from_message(cls, body: dict) -> Job:
         try:
+            span = _span(body["span"]) if body.get("span") is not None else None
+            pending = tuple(_span(part) for part in body.get("pending") or ())
             job = cls(
-                str(body["seller_id"]), int(body["run"]), str(body["step"]), int(body["window"]), int(body["page"])
+                str(body["seller_id"]),
+                int(body["run"]),
+                str(body["step"]),
+                int(body["window"]),
+                int(body["page"]),
+                span,
+                pending,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackfillJobInvalid(f"bad backfill job: {type(exc).__name__}") from None
-        if job.step not in ("refunds", "trades") or job.window < 0 or job.page < 1:
+        if job.step not in STEPS or job.window < 0 or job.page < 1 or len(job.pending) > MAX_PENDING:
             raise BackfillJobInvalid("bad backfill job: unknown step or position")
         return job
+
+
+def _span(value: object) -> tuple[int, int]:
+    lo, hi = (int(bound) for bound in value)  # type: ignore[union-attr]
+    if not 0 <= lo <= hi:
+        raise ValueError("span")
+    return lo, hi
 
 
 def is_backfill_message(body: object) -> bool:
@@ -159,17 +188,31 @@ def _step(job: Job, seller, session: str, progress: dict, *, now: datetime) -> J
         sync_refunds(seller, session, now=now, since=since)
         return Job(job.seller_id, job.run, "trades")
     last = job.window >= progress["windows"] - 1
-    start = since + job.window * DAY
-    # Windows are inclusive on both ends (second precision): each ends a second before the next one starts.
-    end = until if last else start + DAY - timedelta(seconds=1)
+    if job.span is None:
+        start = since + job.window * DAY
+        # Windows are inclusive on both ends (second precision): each ends a second before the next one starts.
+        end = until if last else start + DAY - timedelta(seconds=1)
+    else:
+        start, end = (datetime.fromtimestamp(bound, UTC) for bound in job.span)
     trades, more = runtime.top_client().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
     # The page's review jobs go out together when it is done: by then each buyer rating is applied to its task.
     with review_queue.batched():
         for trade in trades:
             progress["trades"] += 1
             progress[_backfill_trade(job.seller_id, session, trade, now=now)] += 1
-    if more:
-        return Job(job.seller_id, job.run, "trades", job.window, job.page + 1)
+    if more and job.page < top.MAX_PAGE_NO:
+        return replace(job, page=job.page + 1)
+    parts = list(job.pending)
+    if more and end - start >= 2 * SECOND:
+        # The platform serves no page after the last one: read this part again as two halves (tasks already
+        # written are found as ``existing``), the earlier half first.
+        lo, hi = int(start.timestamp()), int(end.timestamp())
+        middle = lo + (hi - lo) // 2
+        parts = [(lo, middle), (middle + 1, hi), *parts]
+    elif more:
+        count("BackfillSecondOverPageLimit")  # one second holding more than the limit: nothing finer to ask for
+    if parts:
+        return Job(job.seller_id, job.run, "trades", job.window, 1, parts[0], tuple(parts[1:]))
     progress["windows_done"] = job.window + 1
     return None if last else Job(job.seller_id, job.run, "trades", job.window + 1)
 

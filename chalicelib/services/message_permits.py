@@ -5,9 +5,11 @@ The platform pushes a seller's messages (trades, ratings, refunds) only after th
 The permit names no topics, so the seller gets every topic the app subscribed (naming some would replace that list,
 and a topic added to the app later would never reach sellers permitted before).
 
+The permit is a marketplace write, so it never runs inside the OAuth callback: each authorization queues a permit
+job (``queue_permit``) on the reconcile queue, whose worker asks for it (``run_permit_job``) moments later.
 ``messages_permitted`` on the seller says whether the permit went through. A failed permit is never silent: the
-seller stays ``False`` and the install job and the daily reconcile try again (``ensure_permitted``) until it does;
-meanwhile reconciliation still finds the trades. Leaving (the purge after the grace period) calls
+seller stays ``False`` and the end of the install backfill and the daily reconcile try again (``ensure_permitted``)
+until it does; meanwhile reconciliation still finds the trades. Leaving (the purge after the grace period) calls
 ``taobao.tmc.user.cancel``, which needs only the nick.
 """
 
@@ -15,13 +17,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.container import get_settings
 from chalicelib.marketplace import errors as mkt
 from chalicelib.services import runtime
 from chalicelib.services.seller_tokens import access_token, mark_reauth
-from chalicelib.store import audit, seller_marks, sellers
+from chalicelib.store import audit, queues, seller_marks, sellers
 from chalicelib.telemetry import count, logger
 
 ACTOR = "messages"
+KIND = "permit"
+
+
+class PermitJobInvalid(ValueError):
+    """A reconcile-queue message that is not a well-formed permit job."""
 
 
 class CancelDeferred(RuntimeError):
@@ -56,6 +64,28 @@ def permit_messages(seller_id: str, *, now: datetime) -> bool:
         now=now,
     )
     return permitted
+
+
+def queue_permit(seller_id: str) -> None:
+    """Queue the permit of the seller's messages (a just-authorized seller's session is fresh)."""
+    queues.send_jobs(get_settings().reconcile_queue_url, [{"kind": KIND, "seller_id": seller_id}])
+
+
+def is_permit_message(body: object) -> bool:
+    """Whether a reconcile-queue message body is a permit job."""
+    return isinstance(body, dict) and body.get("kind") == KIND
+
+
+def run_permit_job(body: dict, *, now: datetime) -> str:
+    """Ask for the permit a queued job names (``permitted``, ``failed``, ``gone``). Always asks, even for a seller
+    already permitted: an authorization opens the messages again (a lapsed grant may have closed them)."""
+    seller_id = body.get("seller_id")
+    if not isinstance(seller_id, str) or not seller_id or len(seller_id) > 64:
+        raise PermitJobInvalid("bad permit job: no seller")
+    seller = sellers.get(seller_id)
+    if seller is None or seller.status == "purged":
+        return "gone"
+    return "permitted" if permit_messages(seller_id, now=now) else "failed"
 
 
 def ensure_permitted(seller_id: str, *, now: datetime) -> bool:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sandbox.market.server import SandboxMarketplace
 
 MAX_INCREMENT_WINDOW = timedelta(days=1)
+MAX_PAGE_NO = 200  # the last page any query serves
 Params = Mapping[str, str]
 
 
@@ -48,7 +49,8 @@ def _project(item: dict, fields: set[str]) -> dict:
 
 
 def _page(items: list[dict], params: Params, list_key: str, item_key: str, default_size: int, max_size: int) -> dict:
-    page_no = int_param(params, "page_no", 1, low=1)
+    # Every paged API refuses pages beyond the last one it serves (documented for traderates.get; held to for all).
+    page_no = int_param(params, "page_no", 1, low=1, high=MAX_PAGE_NO)
     page_size = int_param(params, "page_size", default_size, low=1, high=max_size)
     start = (page_no - 1) * page_size
     page = items[start : start + page_size]
@@ -89,7 +91,7 @@ def traderate_explain_add(sandbox: SandboxMarketplace, params: Params, nick: str
 
 def traderates_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     fields = _fields(params)
-    page_no = int_param(params, "page_no", 1, low=1, high=200)
+    page_no = int_param(params, "page_no", 1, low=1, high=MAX_PAGE_NO)
     rates = sandbox.state.rates_for(
         nick or "",
         rate_type=choice_param(params, "rate_type", ("give", "get")),

@@ -204,7 +204,8 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     templates.send_keys("谢谢{oops}")
     click(driver, "#settings-save")
     error = '.field-error[data-for="templates"]'
-    wait_for(driver, lambda d: "oops" in by_css(d, error).text, "the field error")
+    wait_for(driver, lambda d: "第 2 个字符处的变量不存在" in by_css(d, error).text, "the field error")
+    assert "oops" not in by_css(driver, error).text  # where the mistake is, never the text that was sent
     assert sellers.get(seller_id).settings["templates"] == saved["templates"]
 
     # Text the marketplace would refuse is reported before it is ever saved.

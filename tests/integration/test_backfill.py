@@ -98,8 +98,9 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
     assert (state["refunded"].state, state["refunded"].reason) == ("skipped", "refunded")
     assert (state["blacklisted_buyer"].state, state["blacklisted_buyer"].reason) == ("skipped", "blacklisted")
     assert state["rated_by_seller"] is None and state["too_old"] is None and state["not_finished"] is None
-    # One job for the refunds, then one per day window of the 15 (each a single page here).
-    assert pages == 1 + 15 and market.calls["taobao.trades.sold.increment.get"] == 15
+    # The authorization's permit job, one job for the refunds, then one per day window of the 15 (each a single
+    # page here).
+    assert pages == 1 + 1 + 15 and market.calls["taobao.trades.sold.increment.get"] == 15
 
     progress = json_body(client.http.get("/api/subscription", headers={"Authorization": f"Bearer {session}"}))
     assert progress["backfill"] == {
@@ -174,3 +175,31 @@ def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, instal
     messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", **m} for i, m in enumerate((good, bad))]
     answer = client.lambda_.invoke("reconcile_worker", sqs_event(messages, queue)).payload
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # the good one is a stale job: done
+    bad_permit = {"Body": '{"kind":"permit","seller_id":7}'}
+    messages = [{"MessageId": "p0", "ReceiptHandle": "rp", **bad_permit}]
+    answer = client.lambda_.invoke("reconcile_worker", sqs_event(messages, queue)).payload
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "p0"}]}
+
+
+def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, clock, market, monkeypatch):
+    from chalicelib.marketplace import client as top
+    from chalicelib.services import backfill
+    from sandbox.market import apis as sandbox_apis
+
+    # Pages of 3 and a limit of 2 pages on both sides: a day holding 20 trades is more than one query serves.
+    monkeypatch.setattr(backfill, "PAGE_SIZE", 3)
+    monkeypatch.setattr(top, "MAX_PAGE_NO", 2)
+    monkeypatch.setattr(sandbox_apis, "MAX_PAGE_NO", 2)
+    market.add_seller(NICK)
+    tids = [3900000000003001 + 2 * i for i in range(20)]
+    for i, tid in enumerate(tids):  # one trade every ten minutes of a day three days ago
+        _sold(market, clock, tid, days_ago=3 - i * 10 / 1440)
+    seller_id = json_body(oauth_login(client, NICK))["seller_id"]
+    _subscribe(seller_id, clock)
+
+    jobs = _run_reconcile_queue(client)
+
+    progress = sellers.get(seller_id).backfill
+    assert progress["state"] == "done" and progress["scheduled"] == len(tids)
+    assert all(tasks.get(seller_id, str(tid)).state == "scheduled" for tid in tids)
+    assert jobs > 2 + 15  # the busy day took more than one job: its halves were read on their own

@@ -17,7 +17,7 @@ from chalicelib.security.signed_tokens import issue, verify
 from chalicelib.store import audit, sellers
 from chalicelib.store.models import Seller
 from sandbox.stack import rebind_app
-from tests.helpers import APP_KEY, json_body, oauth_login
+from tests.helpers import APP_KEY, json_body, oauth_login, work_reconcile_queue
 
 PUBLIC_URL = "https://haoping.test"
 SESSION_SECRET = b"session-secret-for-tests"
@@ -112,7 +112,11 @@ def test_callback_onboards_the_seller_with_encrypted_tokens_and_a_session(app, m
     token = access_token(seller, now=clock.now())
     assert market.auth.session_nick(token) == "oauth_shop"  # a live session on the marketplace
     assert token not in json.dumps(seller.attribute_values, default=str)  # stored only encrypted
-    # The seller's messages are opened to the app at once (every topic the app subscribed), and audited.
+    # The callback wrote nothing to the marketplace: the permit of the seller's messages is queued, and opens them
+    # (every topic the app subscribed) when the reconcile queue's worker runs it, audited.
+    assert market.calls["taobao.tmc.user.permit"] == 0 and not seller.messages_permitted
+    assert work_reconcile_queue(app) >= 1
+    seller = sellers.get(seller_id)
     assert seller.messages_permitted is True and market.permitted("oauth_shop", "taobao_trade_TradeSuccess")
     assert sorted(r.action for r in audit.trail(seller_id)) == ["seller.onboard", "taobao.tmc.user.permit"]
 
@@ -243,14 +247,18 @@ def test_a_code_the_marketplace_refuses_is_400_and_spends_the_state(app):
     assert flow.callback(flow.grant()).status_code == 401  # start again from /oauth/start
 
 
-def test_an_unreachable_marketplace_is_503(app, monkeypatch):
+def test_an_unreachable_marketplace_is_a_4xx_that_says_when_and_where_to_start_again(app, monkeypatch):
     flow = Flow(app)
     code = flow.grant()
     monkeypatch.setenv("HAOPING_OAUTH_URL", "http://127.0.0.1:9/oauth")
     rebind_app()
     response = flow.callback(code)
-    assert response.status_code == 503
-    assert json_body(response)["error"]["code"] == "marketplace_unavailable"
+    assert response.status_code == 424  # never a 5xx: the authorization depended on the marketplace
+    error = json_body(response)["error"]
+    assert error["code"] == "marketplace_unavailable" and error["fields"] == {"retry": "/oauth/start"}
+    assert "平台" in error["message"]  # in the seller's language: Chinese unless asked
+    assert int(response.headers["Retry-After"]) > 0 and response.headers["Cache-Control"] == "no-store"
+    assert not _seller_rows()  # nothing partial
 
 
 def test_authorizing_again_updates_the_same_seller(app, market, clock):
@@ -261,5 +269,8 @@ def test_authorizing_again_updates_the_same_seller(app, market, clock):
     assert first["session_token"] != second["session_token"]
     trail = [r.action for r in audit.trail(first["seller_id"])]
     assert [a for a in trail if a.startswith("seller.")] == ["seller.reauthorize", "seller.onboard"]
+    assert trail.count("taobao.tmc.user.permit") == 0  # queued: the callbacks wrote nothing to the marketplace
+    work_reconcile_queue(app)
+    trail = [r.action for r in audit.trail(first["seller_id"])]
     assert trail.count("taobao.tmc.user.permit") == 2  # every authorization opens the messages again
     assert len(_seller_rows()) == 1

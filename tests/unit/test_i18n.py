@@ -42,7 +42,8 @@ def test_placeholders_fill_and_missing_keys_fall_back():
 
 
 def test_domain_reasons_are_translated_by_shape():
-    assert i18n.reason("unknown variable {x}; use one of ['a']", "zh-CN") == "未知变量 {x}，可用变量见上方"
+    reason = i18n.reason("unknown variable at position 3; use one of ['a']", "zh-CN")
+    assert reason == "第 3 个字符处的变量不存在，可用变量见上方"
     assert i18n.reason("content contains the banned word '红包'", "zh-CN") == "含有平台禁用词“红包”"
     assert i18n.reason("something new", "zh-CN") == "something new"
-    assert i18n.reason("unknown variable {x}", "en") == "unknown variable {x}"
+    assert i18n.reason("unknown variable at position 3", "en") == "unknown variable at position 3"

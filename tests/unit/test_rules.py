@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 import chalicelib
 from chalicelib.domain.plans import FEATURES, UnknownPlan, features_for, hourly_cap_for, plan_for
-from chalicelib.domain.rules import Rules, RulesInvalid, deep_merge, parse_rules
+from chalicelib.domain.rules import Rules, RulesInvalid, deep_merge, parse_rules, retired_keys
 
 DEFAULT = json.loads((Path(chalicelib.__file__).parent / "rules_default.json").read_text("utf-8"))
 BASIC, PRO = "FW_GOODS-1000000-1", "FW_GOODS-1000000-2"
@@ -117,6 +117,18 @@ def test_parse_does_not_mutate_its_inputs():
     parse_rules(default, override)
     assert default == DEFAULT
     assert override == {"version": "x", "plans": {BASIC: None, PRO: {"hourly_cap": 5}}}
+
+
+def test_an_override_with_a_retired_key_stays_valid_and_names_it():
+    override = {"version": "old", "breaker": {"window_minutes": 30, "min_sample": 4}, "claim_timeout_seconds": 120}
+    before = json.loads(json.dumps(override))
+    rules = parse_rules(DEFAULT, override)
+    assert rules.breaker.min_sample == 4 and rules.claim_timeout_seconds == 120  # the rest of the override holds
+    assert retired_keys(override) == ["breaker.window_minutes"]
+    assert override == before  # nothing of the caller's document is dropped in place
+    assert retired_keys({"version": "new", "breaker": {"min_sample": 4}}) == []
+    with pytest.raises(RulesInvalid, match=r"breaker\.window_minute"):  # a key never known is still refused
+        parse_rules(DEFAULT, {"version": "x", "breaker": {"window_minute": 30}})
 
 
 _json_leaf = st.one_of(st.integers(), st.text(max_size=5), st.booleans())
