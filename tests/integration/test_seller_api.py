@@ -162,7 +162,7 @@ def test_a_half_valid_update_changes_nothing_and_names_every_bad_field(client, a
     error = json_body(response)["error"]
     assert error["code"] == "invalid_settings"
     assert {"templates.0", "templates.1", "fallback_margin_hours"} <= set(error["fields"])
-    assert "nope" in error["fields"]["templates.0"]
+    assert "变量不存在" in error["fields"]["templates.0"] and "nope" not in error["fields"]["templates.0"]
     assert json_body(client.http.get("/api/settings", headers=auth)) == before
 
 
