@@ -21,7 +21,7 @@ from chalicelib.container import get_settings
 from chalicelib.marketplace import errors as mkt
 from chalicelib.services import runtime
 from chalicelib.services.seller_tokens import access_token, mark_reauth
-from chalicelib.store import audit, queues, seller_marks, sellers
+from chalicelib.store import audit, control, queues, seller_marks, sellers
 from chalicelib.telemetry import count, logger
 
 ACTOR = "messages"
@@ -30,6 +30,10 @@ KIND = "permit"
 
 class PermitJobInvalid(ValueError):
     """A reconcile-queue message that is not a well-formed permit job."""
+
+
+class PermitPaused(RuntimeError):
+    """Marketplace calls are paused (a quota ban): the queue delivers the permit job again after it."""
 
 
 class CancelDeferred(RuntimeError):
@@ -78,13 +82,16 @@ def is_permit_message(body: object) -> bool:
 
 def run_permit_job(body: dict, *, now: datetime) -> str:
     """Ask for the permit a queued job names (``permitted``, ``failed``, ``gone``). Always asks, even for a seller
-    already permitted: an authorization opens the messages again (a lapsed grant may have closed them)."""
+    already permitted: an authorization opens the messages again (a lapsed grant may have closed them). Raises
+    ``PermitPaused`` during a quota ban, so the job waits in the queue instead of spending the app's quota."""
     seller_id = body.get("seller_id")
     if not isinstance(seller_id, str) or not seller_id or len(seller_id) > 64:
         raise PermitJobInvalid("bad permit job: no seller")
     seller = sellers.get(seller_id)
     if seller is None or seller.status == "purged":
         return "gone"
+    if control.read_switches(fresh=True).paused(now):
+        raise PermitPaused(f"marketplace calls are paused; the permit of {seller_id} goes on later")
     return "permitted" if permit_messages(seller_id, now=now) else "failed"
 
 

@@ -132,3 +132,16 @@ def test_cancelling_a_seller_never_permitted_is_not_an_error(client, aws, clock,
     seller_id = make_seller(clock.now(), user_id=account.user_id, nick="never_permitted")
     _purge(seller_id, "never_permitted", clock.now())
     assert sellers.get(seller_id).status == "purged"
+
+
+def test_a_permit_job_waits_out_a_quota_ban_in_the_queue(client, aws, clock, market):
+    from chalicelib.store import control
+
+    control.pause_until(clock.now() + timedelta(minutes=10), now=clock.now())
+    seller_id = json_body(oauth_login(client, "patient_shop"))["seller_id"]
+    work_reconcile_queue(client)  # the permit job fails its delivery: no call spends the banned quota
+    assert market.calls[PERMIT] == 0 and not sellers.get(seller_id).messages_permitted
+
+    clock.advance(11 * 60)
+    work_reconcile_queue(client)  # delivered again after the ban
+    assert market.permitted("patient_shop") and sellers.get(seller_id).messages_permitted is True
