@@ -24,18 +24,7 @@ def test_a_day_with_more_trades_than_the_page_limit_is_read_whole(sandbox, top_c
     now = market.clock()
     tids = list(range(100, 137))
     for i, tid in enumerate(tids):
-        ended = now - timedelta(hours=20) + timedelta(minutes=30 * i)
-        market.add_trade(
-            SELLER,
-            tid=tid,
-            oid=tid * 10,
-            buyer_nick=f"b{tid}",
-            buyer_open_uid=f"AAH{tid}",
-            payment="9.90",
-            item_title="cup",
-            created=ended - timedelta(days=1),
-            end_time=ended,
-        )
+        _sold(market, [tid], now - timedelta(hours=20) + timedelta(minutes=30 * i))
     monkeypatch.setattr(top, "MAX_PAGE_NO", 2)  # 2 pages of 3: 6 trades per query at most
 
     got = [
