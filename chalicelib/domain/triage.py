@@ -1,9 +1,10 @@
 """Triage of a buyer's neutral/bad rating text: the complaint category, how sure, and a positive/negative reading.
 
 The model is data (``chalicelib/data/triage_model.json``, replaceable by a Control item): two linear classifiers
-over character n-grams (sentiment: multinomial naive Bayes over n-gram counts; category: softmax regression over
-n-gram presence), trained offline by ``tools/train_triage.py``. Classifying a text is a
-few hundred dictionary lookups, so it runs in well under a millisecond, inside the function, with no network.
+over character n-gram presence (sentiment: a logistic regression on naive-Bayes-scaled n-grams; category: a softmax
+regression that also sees which categories' keyword patterns the text matches), trained offline by
+``tools/train_triage.py``. Classifying a text is a few hundred dictionary lookups and a few dozen regular
+expressions, so it takes about a millisecond, inside the function, with no network.
 The categories, their names and their default reply templates are data too (``triage_categories.json``).
 """
 
@@ -23,6 +24,12 @@ OTHER = "other"
 # Texts are cut here before classification: a rating's text is at most 500 characters on the marketplace, and a
 # longer input must not cost more.
 MAX_TEXT_CHARS = 1000
+
+# A model document may list keyword patterns per category; each bounded so a replaced model cannot make a rating
+# slow to read.
+MAX_PATTERNS = 200
+MAX_PATTERN_CHARS = 300
+KEYWORD_PREFIX = "#kw:"
 
 _SPACE = re.compile(r"\s+")
 _DIGITS = re.compile(r"[0-9]+")
@@ -101,14 +108,48 @@ class LinearClassifier:
         return model
 
 
+def _keywords(doc: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Parse the optional ``keywords`` section: category → regular expressions (each a feature when it matches)."""
+    if doc is None:
+        return ()
+    if not isinstance(doc, Mapping):
+        raise TriageModelInvalid("keywords must map a category to a list of patterns")
+    parsed = []
+    for name, patterns in doc.items():
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise TriageModelInvalid(f"keywords: {name} needs a list of patterns")
+        for pattern in patterns:
+            if len(pattern) > MAX_PATTERN_CHARS:
+                raise TriageModelInvalid(f"keywords: a pattern of {name} is longer than {MAX_PATTERN_CHARS}")
+            try:
+                parsed.append((str(name), re.compile(pattern)))
+            except re.error:
+                raise TriageModelInvalid(f"keywords: a pattern of {name} does not compile") from None
+    if len(parsed) > MAX_PATTERNS:
+        raise TriageModelInvalid(f"keywords: more than {MAX_PATTERNS} patterns")
+    return tuple(parsed)
+
+
 @dataclass(frozen=True)
 class TriageModel:
-    """The sentiment and category classifiers and the n-gram orders they were trained on."""
+    """The sentiment and category classifiers, the n-gram orders they were trained on, and the keyword patterns
+    whose matches are features too (``#kw:<category>``, present when any pattern of that category matches)."""
 
     version: str
     orders: tuple[int, ...]
     sentiment: LinearClassifier
     category: LinearClassifier
+    keywords: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def features(self, text: str) -> Counter[str]:
+        """The n-grams of ``text`` and the keyword features it matches."""
+        found = ngrams(text, self.orders)
+        if found:
+            cut = text[:MAX_TEXT_CHARS]
+            for name, pattern in self.keywords:
+                if pattern.search(cut):
+                    found[KEYWORD_PREFIX + name] = 1
+        return found
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> TriageModel:
@@ -122,7 +163,7 @@ class TriageModel:
         if set(sentiment.labels) != {"negative", "positive"}:
             raise TriageModelInvalid("sentiment labels must be negative and positive")
         category = LinearClassifier.from_document(doc.get("category") or {}, "category")
-        return cls(str(doc.get("version", "")), orders, sentiment, category)
+        return cls(str(doc.get("version", "")), orders, sentiment, category, _keywords(doc.get("keywords")))
 
 
 @dataclass(frozen=True)
@@ -204,7 +245,7 @@ def classify(model: TriageModel, categories: Categories, text: str) -> Triage:
     A category the model knows but the category list does not (the lists are replaced separately) is
     reported as ``other``.
     """
-    features = ngrams(text, model.orders)
+    features = model.features(text)
     if not features:
         return Triage(OTHER, 0.0, "negative", 0.0, 0.0)
     sentiment = model.sentiment.probabilities(features)

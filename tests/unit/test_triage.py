@@ -87,6 +87,32 @@ def test_a_broken_model_document_is_refused(broken):
         triage.TriageModel.from_document(broken)
 
 
+def _keyword_only_model(keywords: dict) -> triage.TriageModel:
+    """A model whose category is decided by keyword matches alone."""
+    two = {"labels": ["negative", "positive"], "scale": 1, "bias": [0, 0], "grams": {}}
+    category = {
+        "labels": ["logistics", "other"],
+        "scale": 1,
+        "features": "presence",
+        "bias": [0, 1],
+        "grams": {triage.KEYWORD_PREFIX + "logistics": [5, 0]},
+    }
+    doc = {"format": triage.MODEL_FORMAT, "orders": [1], "keywords": keywords, "sentiment": two, "category": category}
+    return triage.TriageModel.from_document(doc)
+
+
+def test_a_keyword_pattern_of_the_model_is_a_feature_when_it_matches():
+    model = _keyword_only_model({"logistics": ["快递.{0,4}慢"]})
+    assert triage.classify(model, CATEGORIES, "快递实在太慢").category == "logistics"
+    assert triage.classify(model, CATEGORIES, "颜色不好看").category == "other"
+
+
+@pytest.mark.parametrize("keywords", [{"logistics": ["快递("]}, {"logistics": "快递"}, {"logistics": ["x" * 301]}])
+def test_a_model_with_unusable_keyword_patterns_is_refused(keywords):
+    with pytest.raises(triage.TriageModelInvalid):
+        _keyword_only_model(keywords)
+
+
 def test_seller_replies_come_before_the_defaults():
     logistics = CATEGORIES.get("logistics")
     assert triage.suggested_templates(logistics, {"logistics": ["抱歉"]}) == ("抱歉",)
