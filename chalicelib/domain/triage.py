@@ -3,8 +3,8 @@
 The model is data (``chalicelib/data/triage_model.json``, replaceable by a Control item): two linear classifiers
 over character n-gram presence (sentiment: a logistic regression on naive-Bayes-scaled n-grams; category: a softmax
 regression that also sees which categories' keyword patterns the text matches), trained offline by
-``tools/train_triage.py``. Classifying a text is a few hundred dictionary lookups and a few dozen regular
-expressions, so it takes about a millisecond, inside the function, with no network.
+``tools/train_triage.py``. Classifying a text is a few hundred dictionary lookups and a few regular
+expressions, so it takes well under a millisecond, inside the function, with no network.
 The categories, their names and their default reply templates are data too (``triage_categories.json``).
 """
 
