@@ -739,6 +739,9 @@ class Rehearsal:
         else:
             self.schedule(sweep)
         self.deliver_all()
+        # The callback only queued the permit of the shop's messages; the reconcile queue's worker asked for it.
+        if not self.market.permitted(SELLER_NICK):
+            self.report.problem("the shop's messages were not permitted after the queues were delivered")
         self.report.posted_reviews = self.market.post_counts(int(TID))
         if self.report.posted_reviews != self.expected_posts:
             self.report.problem(
