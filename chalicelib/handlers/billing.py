@@ -10,7 +10,7 @@ from chalicelib.config import clock
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
-from chalicelib.handlers.webhooks import authenticate_push, each_message, refusals
+from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, refusals
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
 from chalicelib.services import billing_daily, held_repair
@@ -42,7 +42,7 @@ def billing_push(request) -> Response:
     except MalformedBatch as exc:
         keep_rejected(exc.reason, _kept(raw.decode("utf-8", errors="replace")), now=now)
         return error_response(400, "malformed_batch", exc.reason)
-    results = [each_message(msg, handle_billing_message, now) for msg in batch.messages]
+    results = handle_bounded(batch.messages, handle_billing_message, now)
     for refused in batch.refused:  # kept for inspection, as every billing message the app refuses
         keep_rejected(refused.reason, _kept(json.dumps(refused.raw, ensure_ascii=False)), now=now, ref=refused.id)
     results += refusals(batch)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from chalice import Response
 
 from chalicelib.config import clock
@@ -23,10 +25,32 @@ def authenticate_push(request) -> bytes:
     return raw
 
 
+# A push is answered within API Gateway's 29-second integration timeout whatever its size: after this many messages,
+# or this long, the rest are answered ``error`` (the sender delivers them again) instead of risking a 504 that
+# would make it resend the whole batch.
+MAX_MESSAGES_PER_PUSH = 500
+PUSH_BUDGET_SECONDS = 15.0
+DEFERRED = "deferred: this push's work limit was reached; send it again"
+
+
 def each_message(msg, handle, now) -> dict:
     """Handle one message of a push, logging under that message's id as the correlation id."""
     logger.set_correlation_id(msg.id)
     return handle(msg, now=now).as_dict()
+
+
+def handle_bounded(messages, handle, now) -> list[dict]:
+    """Each message's answer, handling at most ``MAX_MESSAGES_PER_PUSH`` of them within ``PUSH_BUDGET_SECONDS``;
+    the others are answered ``error`` (deferred), so the sender retries exactly those and nothing valid is lost."""
+    started = time.monotonic()
+    results = []
+    for i, msg in enumerate(messages):
+        if i >= MAX_MESSAGES_PER_PUSH or time.monotonic() - started >= PUSH_BUDGET_SECONDS:
+            results += [{"id": later.id, "status": "error", "detail": DEFERRED} for later in messages[i:]]
+            count("PushMessagesDeferred", len(messages) - i)
+            break
+        results.append(each_message(msg, handle, now))
+    return results
 
 
 def refusals(batch: Batch) -> list[dict]:
@@ -50,7 +74,7 @@ def marketplace_push(request) -> Response:
     # The batch's sellers are read in one request, and the reviews it makes due are queued together at its end.
     prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
     with review_queue.batched():
-        results = [each_message(msg, handle_message, now) for msg in batch.messages]
+        results = handle_bounded(batch.messages, handle_message, now)
     for refused in batch.refused:
         logger.warning("message rejected", extra={"message_id": refused.id, "reason": refused.reason})
     count("MessageRejected", len(batch.refused))

@@ -160,3 +160,23 @@ def test_a_60000_character_template_is_refused_by_field_and_saves_nothing(client
         assert response.status_code == 400
         assert f"{field}.0" in json_body(response)["error"]["fields"]
     assert json_body(client.http.get("/api/settings", headers=auth))["version"] == before
+
+
+@pytest.mark.parametrize("path", ["/webhooks/marketplace", "/webhooks/billing"])
+def test_a_push_beyond_its_work_limit_defers_the_rest_for_the_sender_to_send_again(
+    client, clock, shop, path, monkeypatch
+):
+    from chalicelib.handlers import webhooks
+
+    monkeypatch.setattr(webhooks, "MAX_MESSAGES_PER_PUSH", 2)
+    messages = [trade_message(shop, f"390000000000095{n}", clock.now(), msg_id=f"m{n}") for n in range(5)]
+    body = json_body(push(client, messages, clock.now(), path=path))
+    results = {r["id"]: r for r in body["results"]}
+    assert [results[f"m{n}"]["status"] == "error" for n in range(5)] == [False, False, True, True, True]
+    assert body["retry"] == ["m2", "m3", "m4"] and results["m4"]["detail"].startswith("deferred")
+    if path == "/webhooks/marketplace":
+        assert sorted(t.tid for t in _tasks(shop)) == ["3900000000000950", "3900000000000951"]  # nothing of m2..m4
+
+    monkeypatch.setattr(webhooks, "PUSH_BUDGET_SECONDS", 0.0)  # a push whose time ran out handles nothing more
+    body = json_body(push(client, messages[2:], clock.now(), path=path))
+    assert body["retry"] == ["m2", "m3", "m4"]
