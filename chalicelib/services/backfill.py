@@ -51,6 +51,7 @@ PAGE_SIZE = 100  # the trades API's largest page
 FINISHED = "TRADE_FINISHED"
 COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
 STEPS = ("refunds", "trades")
+LAST_SECOND = 4_102_444_800  # 2100-01-01: marketplace times are bounded to 2000–2099
 MAX_PENDING = 40  # halving a day down to a second leaves at most 17 parts to read; more is not a job of ours
 
 
@@ -108,7 +109,7 @@ class Job:
 
 def _span(value: object) -> tuple[int, int]:
     lo, hi = (int(bound) for bound in value)  # type: ignore[union-attr]
-    if not 0 <= lo <= hi:
+    if not 0 <= lo <= hi < LAST_SECOND:
         raise ValueError("span")
     return lo, hi
 
