@@ -32,9 +32,9 @@ def _is_install_message(body: object) -> bool:
 
 def split(event: dict) -> tuple[dict, dict]:
     """The event's install records (permits, backfill pages) and the other records, each as an event of its own."""
-    records = event.get("Records") or []
-    mine = [r for r in records if _is_install_message(_body(r))]
-    rest = [r for r in records if not _is_install_message(_body(r))]
+    mine, rest = [], []
+    for record in event.get("Records") or []:
+        (mine if _is_install_message(_body(record)) else rest).append(record)
     return {**event, "Records": mine}, {**event, "Records": rest}
 
 

@@ -92,10 +92,19 @@ def split_on_page_limit(
             if not more:
                 break
         else:
-            if hi - lo >= 2 * TIME_STEP:  # one second holding more than the limit cannot be split further
-                middle = lo + (hi - lo) / 2
-                middle -= timedelta(microseconds=middle.microsecond)
-                windows += [(middle + TIME_STEP, hi), (lo, middle)]
+            parts = halves(lo, hi)
+            if parts is not None:  # one second holding more than the limit cannot be split further
+                windows += [parts[1], parts[0]]
+
+
+def halves(lo: datetime, hi: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]] | None:
+    """[lo, hi] as two inclusive windows at second precision (the earlier first), or None when it spans less
+    than two seconds and cannot be split."""
+    if hi - lo < 2 * TIME_STEP:
+        return None
+    middle = lo + (hi - lo) / 2
+    middle -= timedelta(microseconds=middle.microsecond)
+    return (lo, middle), (middle + TIME_STEP, hi)
 
 
 def _rate_key(item: Mapping[str, Any]) -> object:
@@ -283,25 +292,6 @@ class TopClient:
             if not more:
                 return
 
-    def _window(
-        self,
-        method: str,
-        params: dict[str, object],
-        session: str | None,
-        keys: tuple[str, str, str, str],
-        window: tuple[datetime, datetime],
-        *,
-        key: Callable[[Mapping[str, Any]], object],
-    ) -> Iterator[Mapping[str, Any]]:
-        """Every item of a time-window query (``keys``: its start and end parameters, list and item keys), split
-        into smaller windows wherever the page limit would cut it off (``split_on_page_limit``)."""
-        start_key, end_key, list_key, item_key = keys
-
-        def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Mapping[str, Any]], bool]:
-            return self._page(method, {**params, start_key: lo, end_key: hi}, session, list_key, item_key, page_no)
-
-        yield from split_on_page_limit(page, window[0], window[1], key=key)
-
     # -- ratings --------------------------------------------------------------------------------
 
     def traderate_add(
@@ -345,11 +335,15 @@ class TopClient:
             "tid": tid,
             "page_size": page_size,
         }
+        method, keys = "taobao.traderates.get", ("trade_rates", "trade_rate")
         if start_date is None or end_date is None:
-            items = self._pages("taobao.traderates.get", params, session, "trade_rates", "trade_rate")
+            items = self._pages(method, params, session, *keys)
         else:
-            keys = ("start_date", "end_date", "trade_rates", "trade_rate")
-            items = self._window("taobao.traderates.get", params, session, keys, (start_date, end_date), key=_rate_key)
+
+            def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Mapping[str, Any]], bool]:
+                return self._page(method, {**params, "start_date": lo, "end_date": hi}, session, *keys, page_no)
+
+            items = split_on_page_limit(page, start_date, end_date, key=_rate_key)
         for item in items:
             yield self._typed(TradeRate.from_api, item)
 

@@ -46,7 +46,6 @@ from chalicelib.telemetry import count, logger
 
 KIND = "backfill"
 DAY = timedelta(days=1)
-SECOND = timedelta(seconds=1)
 PAGE_SIZE = 100  # the trades API's largest page
 FINISHED = "TRADE_FINISHED"
 COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
@@ -204,12 +203,11 @@ def _step(job: Job, seller, session: str, progress: dict, *, now: datetime) -> J
     if more and job.page < top.MAX_PAGE_NO:
         return replace(job, page=job.page + 1)
     parts = list(job.pending)
-    if more and end - start >= 2 * SECOND:
+    split = top.halves(start, end) if more else None
+    if split is not None:
         # The platform serves no page after the last one: read this part again as two halves (tasks already
         # written are found as ``existing``), the earlier half first.
-        lo, hi = int(start.timestamp()), int(end.timestamp())
-        middle = lo + (hi - lo) // 2
-        parts = [(lo, middle), (middle + 1, hi), *parts]
+        parts = [(int(lo.timestamp()), int(hi.timestamp())) for lo, hi in split] + parts
     elif more:
         count("BackfillSecondOverPageLimit")  # one second holding more than the limit: nothing finer to ask for
     if parts:

@@ -22,6 +22,7 @@ from chalicelib.marketplace import errors as mkt
 from chalicelib.services import runtime
 from chalicelib.services.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, queues, seller_marks, sellers
+from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
 
 ACTOR = "messages"
@@ -43,7 +44,11 @@ class CancelDeferred(RuntimeError):
 def permit_messages(seller_id: str, *, now: datetime) -> bool:
     """Ask the marketplace to send the seller's messages; True when it agreed. Failures are logged and counted,
     never raised (the seller stays unpermitted for the retries); an invalid session marks it for re-authorization."""
-    seller = sellers.get(seller_id)
+    return _permit(seller_id, sellers.get(seller_id), now=now)
+
+
+def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
+    """``permit_messages`` for a seller its caller has just read."""
     session = access_token(seller, now=now) if seller is not None else None
     if session is None:
         count("MessagePermitNoSession")
@@ -92,7 +97,7 @@ def run_permit_job(body: dict, *, now: datetime) -> str:
         return "gone"
     if control.read_switches(fresh=True).paused(now):
         raise PermitPaused(f"marketplace calls are paused; the permit of {seller_id} goes on later")
-    return "permitted" if permit_messages(seller_id, now=now) else "failed"
+    return "permitted" if _permit(seller_id, seller, now=now) else "failed"
 
 
 def ensure_permitted(seller_id: str, *, now: datetime) -> bool:
@@ -100,7 +105,7 @@ def ensure_permitted(seller_id: str, *, now: datetime) -> bool:
     seller = sellers.get(seller_id)
     if seller is None or seller.status == "purged":
         return False
-    return bool(seller.messages_permitted) or permit_messages(seller_id, now=now)
+    return bool(seller.messages_permitted) or _permit(seller_id, seller, now=now)
 
 
 def cancel_messages(seller_id: str, nick: str, *, now: datetime) -> None:

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.container import container, get_settings
+from chalicelib.container import get_settings
 from chalicelib.services.backfill import start_backfill
 from chalicelib.services.seller_blacklist import add_buyer
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
-from sandbox.lambda_driver import drain, scheduled_event
-from tests.helpers import json_body, oauth_login, work_review_queue
+from sandbox.lambda_driver import scheduled_event
+from tests.helpers import json_body, oauth_login, work_reconcile_queue, work_review_queue
 
 NICK = "backfill_shop"
 PLAN = "FW_GOODS-1000000-2"
@@ -69,12 +69,6 @@ def _subscribe(seller_id: str, clock) -> None:
     sellers.forget(seller_id)
 
 
-def _run_reconcile_queue(client) -> int:
-    queue = get_settings().reconcile_queue_url
-    done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("reconcile_worker", event).payload)
-    return len(done.received)
-
-
 @pytest.fixture
 def installed(client, aws, clock, market):
     """The shop's history on the marketplace, then the install (OAuth), a plan and a blacklisted buyer."""
@@ -89,7 +83,7 @@ def installed(client, aws, clock, market):
 
 def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, clock, market, installed):
     seller_id, session, cases = installed
-    pages = _run_reconcile_queue(client)
+    pages = work_reconcile_queue(client)
 
     state = {name: tasks.get(seller_id, str(tid)) for name, tid in cases.items()}
     assert state["unrated"].state == "scheduled"
@@ -125,13 +119,13 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
 
 def test_a_second_run_doubles_nothing(client, aws, clock, market, installed):
     seller_id, _, cases = installed
-    _run_reconcile_queue(client)
+    work_reconcile_queue(client)
     work_review_queue(client)
     posted = {tid: market.post_counts(tid) for tid in cases.values()}
 
     clock.advance(3600)
     start_backfill(seller_id, now=clock.now())  # a reinstall starts the backfill again
-    _run_reconcile_queue(client)
+    work_reconcile_queue(client)
     client.lambda_.invoke("sweep", scheduled_event(clock.now()))  # anything due would be queued again
     work_review_queue(client)
 
@@ -146,7 +140,7 @@ def test_a_newer_run_stops_the_older_ones_jobs(client, aws, clock, market, insta
     seller_id, _, _ = installed
     clock.advance(60)
     start_backfill(seller_id, now=clock.now())  # replaces the install's run before its first job ran
-    _run_reconcile_queue(client)
+    work_reconcile_queue(client)
     backfill = sellers.get(seller_id).backfill
     assert backfill["state"] == "done" and backfill["started_at"] == int(clock.now().timestamp())
     assert market.calls["taobao.trades.sold.increment.get"] == 15  # the old run read nothing
@@ -155,13 +149,13 @@ def test_a_newer_run_stops_the_older_ones_jobs(client, aws, clock, market, insta
 def test_a_lost_authorization_stops_the_backfill_until_the_seller_returns(client, aws, clock, market, installed):
     seller_id, _, cases = installed
     market.end_sessions(NICK)
-    _run_reconcile_queue(client)
+    work_reconcile_queue(client)
     backfill = sellers.get(seller_id).backfill
     assert (backfill["state"], backfill["reason"]) == ("stopped", "reauth")
     assert sellers.get(seller_id).status == "reauth"
 
     json_body(oauth_login(client, NICK))  # authorizing again starts a new run
-    _run_reconcile_queue(client)
+    work_reconcile_queue(client)
     assert sellers.get(seller_id).backfill["state"] == "done"
     assert tasks.get(seller_id, str(cases["unrated"])).state == "scheduled"
 
@@ -197,7 +191,7 @@ def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, 
     seller_id = json_body(oauth_login(client, NICK))["seller_id"]
     _subscribe(seller_id, clock)
 
-    jobs = _run_reconcile_queue(client)
+    jobs = work_reconcile_queue(client)
 
     progress = sellers.get(seller_id).backfill
     assert progress["state"] == "done" and progress["scheduled"] == len(tids)
