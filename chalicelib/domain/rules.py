@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from chalicelib.domain.extortion import ExtortionPolicy
 from chalicelib.domain.plans import Plan
 
 RatingResult = Literal["good", "neutral", "bad"]
@@ -95,6 +96,7 @@ class Rules(_Frozen):
     sweep_senders: int = Field(default=8, ge=1, le=32)
     plans: dict[str, Plan] = Field(default_factory=dict)
     billing: BillingPolicy = BillingPolicy()
+    extortion: ExtortionPolicy = ExtortionPolicy()
 
     _compiled_patterns: tuple[re.Pattern[str], ...] = PrivateAttr(default=())
 
