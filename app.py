@@ -142,6 +142,11 @@ def api_openapi():
     return _handler("seller_api").openapi(app.current_request)
 
 
+@app.route("/api/ratings/{tid}/extortion", methods=["POST"])
+def api_rating_extortion(tid):
+    return _handler("seller_api").confirm_extortion(app.current_request, tid)
+
+
 @app.route("/", methods=["GET"])
 def dashboard_page():
     return _handler("dashboard").page(app.current_request)

@@ -80,6 +80,7 @@ class Rules(_Frozen):
     content_max_length: int = Field(default=500, ge=1)
     explain_max_length: int = Field(default=500, ge=1)
     explain_window_days: int = Field(default=30, ge=1)
+    memo_max_bytes: int = Field(default=1000, ge=1)  # taobao.trade.memo.update: the memo in UTF-8 bytes
     banned_words: tuple[str, ...] = ()
     banned_patterns: tuple[str, ...] = ()
     allowed_results: tuple[RatingResult, ...] = ("good",)

@@ -17,6 +17,7 @@ from chalicelib.domain.templates import TemplateStrategy, render, template_error
 
 ReviewMode = Literal["immediate", "delay", "after_buyer"]
 NeutralOrBadPolicy = Literal["skip", "rate_good_anyway", "hold_for_review"]
+ExtortionAction = Literal["alert", "blacklist", "memo"]
 
 MAX_TEMPLATES = 20
 # The most characters one template may have: twice the longest text the marketplace takes today. A longer one
@@ -84,6 +85,13 @@ class SellerSettings(BaseModel):
     auto_explain_categories: tuple[str, ...] = Field(default=(), max_length=MAX_CATEGORIES)
     alerts: Alerts = Alerts()
     dry_run: bool = False
+    # 差评师预警, opt-in both ways and off until the seller turns it on: share this shop's confirmations (counted
+    # only with other shops', never naming it), and be warned when a buyer flagged by enough shops pays; then
+    # also blacklist the buyer or mark the order's memo with ``extortion_memo_flag`` (0 grey … 5 pink).
+    extortion_contribute: bool = False
+    extortion_receive: bool = False
+    extortion_on_paid: ExtortionAction = "alert"
+    extortion_memo_flag: int = Field(default=1, ge=0, le=5)
 
     _templates_not_blank = field_validator("templates", "explain_templates")(_texts)
 

@@ -188,6 +188,9 @@ class BuyerIdentity(_Model):
 
     nick: str | None = Field(default=None, min_length=1, max_length=64)
     open_uid: str | None = Field(default=None, min_length=1, max_length=128)
+    reason: Literal["manual", "extortion"] = Field(
+        default="manual", description="extortion: the buyer used a rating to demand something (shared if opted in)"
+    )
 
     @model_validator(mode="after")
     def _named(self) -> BuyerIdentity:
@@ -364,6 +367,8 @@ class RatingView(_Model):
     explanation: ExplanationView | None
     triage: TriageView | None
     suggestion: str
+    extortion_suspected: bool = Field(default=False, description="the triage flagged it as suspected extortion")
+    extortion_confirmed: bool = Field(default=False, description="the seller confirmed it as extortion")
 
 
 class RatingPageView(_Model):
@@ -444,3 +449,11 @@ class JourneyView(_Model):
 
     steps: list[JourneyStep]
     complete: bool
+
+
+class ExtortionConfirmView(_Model):
+    """The seller confirmed a rating as extortion; ``result`` says whether it was shared (shared, sharing_off,
+    not_paying, daily_limit, no_buyer, already_confirmed). Nothing about other shops is ever returned."""
+
+    tid: str
+    result: Literal["shared", "sharing_off", "not_paying", "daily_limit", "no_buyer", "already_confirmed"]

@@ -173,6 +173,13 @@ OPERATIONS: tuple[Operation, ...] = (
         media="text/csv",
     ),
     Operation("GET", "/api/openapi.json", "This document", None, errors=(415,), public=True),
+    Operation(
+        "POST",
+        "/api/ratings/{tid}/extortion",
+        "Confirm that a rating flagged as suspected extortion is one (确认是以评价要挟)",
+        m.ExtortionConfirmView,
+        errors=(*ALWAYS, 400, 404, 409),
+    ),
 )
 
 

@@ -22,13 +22,21 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import i18n
 from chalicelib.config import clock
-from chalicelib.domain import templates
+from chalicelib.domain import extortion, templates
 from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
-from chalicelib.services import rating_center, seller_blacklist, seller_settings, seller_views, task_actions
+from chalicelib.services import (
+    extortion_signals,
+    rating_center,
+    runtime,
+    seller_blacklist,
+    seller_settings,
+    seller_views,
+    task_actions,
+)
 from chalicelib.services.journey import journey_of
 from chalicelib.telemetry import count, logger
 
@@ -286,7 +294,9 @@ def blacklist(request, seller_id: str) -> Response:
         return _ok(m.BlacklistPageView(entries=[_entry_view(e) for e in entries], next_cursor=cursor))
     if request.method == "POST":
         buyer = _body(request, m.BuyerIdentity, seller_id)
-        entries, created = seller_blacklist.add_buyer(seller_id, nick=buyer.nick, open_uid=buyer.open_uid, now=now)
+        entries, created = seller_blacklist.add_buyer(
+            seller_id, nick=buyer.nick, open_uid=buyer.open_uid, now=now, reason=buyer.reason
+        )
         view = m.BlacklistAddedView(entries=[_entry_view(e) for e in entries], created=created)
         return _ok(view, 201 if created else 200)
     removal = _removal(request, seller_id)
@@ -403,6 +413,8 @@ def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
         if found
         else None,
         suggestion=item.suggestion,
+        extortion_suspected=extortion.suspected(task.triage, runtime.rules().extortion),
+        extortion_confirmed=task.extortion_confirmed_at is not None,
     )
 
 
@@ -545,3 +557,14 @@ def journey(request, seller_id: str) -> Response:
     steps = journey_of(seller_id, now=clock.now())
     views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
     return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))
+
+
+# -- 差评师预警 -----------------------------------------------------------------------------------------------------
+_ERRORS += ((extortion_signals.NotSuspected, 409, "not_suspected"),)
+
+
+@_route
+def confirm_extortion(request, seller_id: str, tid: str) -> Response:
+    """One click: the seller confirms that a rating flagged as suspected extortion is one (shared if opted in)."""
+    result = extortion_signals.confirm_rating(seller_id, _tid(tid), now=clock.now())
+    return _ok(m.ExtortionConfirmView(tid=tid, result=result))

@@ -41,6 +41,7 @@ from chalicelib.marketplace.models import (
     Subscription,
     TokenGrant,
     Trade,
+    TradeMemoUpdated,
     TradeRate,
     TradeRateAdded,
     VasOrder,
@@ -313,6 +314,12 @@ class TopClient:
         """Post the seller's reply (explanation) to a buyer's rating of ``oid``."""
         data = self.call("taobao.traderate.explain.add", {"oid": oid, "reply": reply}, session)
         return bool(data.get("is_success"))
+
+    def trade_memo_update(self, session: str, tid: int, *, memo: str, flag: int) -> TradeMemoUpdated:
+        """Set the seller's memo of trade ``tid`` and its flag colour (0 grey, 1 red, 2 yellow, 3 green, 4 blue,
+        5 pink). The memo's byte limit is a marketplace rule (``Rules.memo_max_bytes``), checked by the caller."""
+        data = self.call("taobao.trade.memo.update", {"tid": tid, "memo": memo, "flag": flag}, session)
+        return self._typed(lambda d: TradeMemoUpdated.from_api(d["trade"]), data)
 
     def traderates_get(
         self,

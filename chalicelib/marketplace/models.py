@@ -68,6 +68,18 @@ def top_items(container: object, key: str) -> list[Mapping[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
+class TradeMemoUpdated:
+    """Acknowledgement of ``taobao.trade.memo.update``: ``trade {tid, modified}``."""
+
+    tid: int
+    modified: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TradeMemoUpdated:
+        return cls(int(data["tid"]), parse_top_time(data.get("modified")))
+
+
+@dataclass(frozen=True, slots=True)
 class TradeRateAdded:
     """Acknowledgement of ``taobao.traderate.add``."""
 

@@ -8,6 +8,7 @@ from chalicelib.marketplace.models import format_top_time, parse_top_time
 
 TRADE_SUCCESS = "taobao_trade_TradeSuccess"
 TRADE_RATED = "taobao_trade_TradeRated"
+TRADE_BUYER_PAY = "taobao_trade_TradeBuyerPay"
 REFUND_CREATED = "taobao_refund_RefundCreated"
 REFUND_CLOSED = "taobao_refund_RefundClosed"
 REFUND_SUCCESS = "taobao_refund_RefundSuccess"
@@ -66,3 +67,11 @@ class RefundEvent(_Content):
     refund_id: str | None = Field(default=None, max_length=64)
     refund_fee: str | None = Field(default=None, max_length=32)
     refund_phase: str | None = Field(default=None, max_length=32)
+
+
+class TradeBuyerPay(_Content):
+    """The buyer paid for a trade (``taobao_trade_TradeBuyerPay``: ``tid, oid, buyer_nick, seller_nick, payment,
+    modified, status``, and ``buyer_open_uid`` where the platform sends it)."""
+
+    payment: str | None = Field(default=None, max_length=32)
+    status: str | None = Field(default=None, max_length=64)

@@ -58,3 +58,16 @@ def mask_nick(nick: str) -> str:
     if len(chars) == 2:
         return f"{chars[0]}***"
     return f"{chars[0]}***{chars[-1]}"
+
+
+def shop_key(secret: bytes, seller_id: str) -> str:
+    """An opaque key of a shop for shared signals: a keyed hash, namespaced apart from buyer hashes.
+
+    Shared signals need only to tell shops apart, never to say which shop: the key cannot be turned back into
+    the shop without the secret. Raises ``ValueError`` for an empty secret or shop.
+    """
+    if not secret:
+        raise ValueError("hash secret is empty")
+    if not seller_id:
+        raise ValueError("shop is empty")
+    return hmac.new(secret, f"shop\x00{seller_id}".encode(), hashlib.sha256).hexdigest()

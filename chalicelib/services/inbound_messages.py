@@ -48,7 +48,7 @@ def _known_seller(msg: Message) -> str:
 
 
 def _handlers():
-    from chalicelib.services import handle_buyer_rating, handle_refund
+    from chalicelib.services import extortion_signals, handle_buyer_rating, handle_refund
 
     def refund(status: str):
         return lambda msg, seller_id, now: handle_refund.on_refund(
@@ -59,6 +59,9 @@ def _handlers():
         topics.TRADE_SUCCESS: _trade_success,
         topics.TRADE_RATED: lambda msg, seller_id, now: handle_buyer_rating.on_trade_rated(
             seller_id, topics.TradeRated.model_validate(msg.payload()), now=now
+        ),
+        topics.TRADE_BUYER_PAY: lambda msg, seller_id, now: extortion_signals.on_buyer_paid(
+            seller_id, topics.TradeBuyerPay.model_validate(msg.payload()), now=now
         ),
         topics.REFUND_CREATED: refund("created"),
         topics.REFUND_CLOSED: refund("closed"),

@@ -44,6 +44,8 @@ class Write:
 
 REVIEW = Write("taobao.traderate.add", "review", "posts", "Review", "review_failed")
 EXPLANATION = Write("taobao.traderate.explain.add", "explain", "explains", "Explanation", "explanation_failed")
+# The order memo of a warned shop (差评师预警); its text is the app's own, linted like an explanation.
+MEMO = Write("taobao.trade.memo.update", "explain", "memos", "Memo", "memo_failed")
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,15 @@ class _Job:
 
     @property
     def write(self) -> Write:
+        if tasks.is_memo(self.tid):
+            return MEMO
         return EXPLANATION if tasks.is_explanation(self.tid) else REVIEW
 
     def closes_at(self, rules) -> datetime:
-        """When the marketplace stops taking this write: the rating window, or the explanation window."""
+        """When the marketplace stops taking this write: the rating window, or the explanation window; a memo is
+        worth writing while the order is being handled, a rating window after it was queued."""
+        if self.write is MEMO:
+            return datetime.fromtimestamp(self.task.created_at, UTC) + timedelta(days=rules.rating_window_days)
         if self.write is EXPLANATION:
             rated = self.task.buyer_rated_at or self.task.created_at
             return datetime.fromtimestamp(rated, UTC) + timedelta(days=rules.explain_window_days)
@@ -186,7 +193,7 @@ def _decide_and_post(job: _Job) -> Outcome:
         # Reserve this write in the seller's hour counter: the returned counts are the rate cap's and the
         # breaker's evidence (reviews and explanations alike).
         hour = stats.bump(job.seller_id, _hour_bucket(now), {job.write.counter: 1}, now=now)
-        writes, failures = hour["posts"] + hour["explains"] - 1, hour["write_failures"]
+        writes, failures = hour["posts"] + hour["explains"] + hour["memos"] - 1, hour["write_failures"]
         counted = replace(inputs, posts_last_hour=writes, recent_attempts=writes + failures, recent_failures=failures)
         verdict = guard.decide(counted, rules)
         if verdict.verdict != "allow":
@@ -364,6 +371,10 @@ def _oid(task: Task) -> int | None:
 def _send(job: _Job, session: str) -> dict:
     """Send the task's write; what the marketplace answered, for the task's record."""
     task, client = job.task, runtime.top_client()
+    if job.write is MEMO:
+        flag = job.view.settings.extortion_memo_flag
+        done = client.trade_memo_update(session, int(tasks.trade_tid(job.tid)), memo=task.content or "", flag=flag)
+        return {"modified": done.modified.isoformat() if done.modified else None}
     if job.write is EXPLANATION:
         client.traderate_explain_add(session, task.oid, task.content or "")
         return {}

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chalicelib.security.buyer_id import buyer_hash, mask_nick
-from chalicelib.services import runtime
+from chalicelib.services import extortion_signals, runtime
 from chalicelib.services.seller_views import decode_cursor, encode_cursor
 from chalicelib.store import audit, blacklist
 from chalicelib.telemetry import count
 
 MANUAL = "manual"
+EXTORTION = extortion_signals.BLACKLIST_EXTORTION
 ENTRY_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -62,17 +63,26 @@ def list_entries(seller_id: str, *, cursor: str | None, limit: int) -> tuple[lis
     return [_entry(item) for item in items], next_cursor
 
 
-def add_buyer(seller_id: str, *, nick: str | None, open_uid: str | None, now: datetime) -> tuple[list[Entry], int]:
-    """Blacklist a buyer under every identifier given; returns the entries and how many were new."""
-    entries, created = [], 0
+def add_buyer(
+    seller_id: str, *, nick: str | None, open_uid: str | None, now: datetime, reason: str = MANUAL
+) -> tuple[list[Entry], int]:
+    """Blacklist a buyer under every identifier given; returns the entries and how many were new.
+
+    With the reason ``extortion`` a newly blacklisted buyer is also an extortion signal, shared only as the
+    seller's sharing setting allows (``services.extortion_signals``).
+    """
+    entries, created, new_keys = [], 0, []
     for hashed, masked in _identities(nick, open_uid):
-        if blacklist.add(seller_id, hashed, masked=masked, reason=MANUAL, now=now):
+        if blacklist.add(seller_id, hashed, masked=masked, reason=reason, now=now):
             created += 1
+            new_keys.append(hashed)
             audit.append(
                 seller_id, actor="seller", action="blacklist.add", target=hashed, result="ok", detail=None, now=now
             )
-        entries.append(Entry(hashed, masked, MANUAL, now))
+        entries.append(Entry(hashed, masked, reason, now))
     count("BlacklistAdded", created)
+    if reason == EXTORTION and new_keys:
+        extortion_signals.on_blacklisted(seller_id, tuple(new_keys), now=now)
     return entries, created
 
 

@@ -229,6 +229,7 @@ class Task(Model):
     rating_text = UnicodeAttribute(null=True)  # the buyer's words on a neutral/bad rating
     triage = JSONAttribute(null=True)  # what rating_text complains about: category, confidence, sentiment
     explanation = MapAttribute(null=True)  # the seller's reply to the rating: state, text, at
+    extortion_confirmed_at = NumberAttribute(null=True)  # the seller confirmed the rating as extortion (once)
     expire_at = TTLAttribute(null=True)
 
     due = DueIndex()
@@ -368,6 +369,7 @@ class Stats(Model):
     rating_bad = NumberAttribute(null=True)
     write_failures = NumberAttribute(null=True)
     explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
+    memos = NumberAttribute(null=True)  # order memos written in the hour: they count against the cap too
     expire_at = TTLAttribute(null=True)
 
 
@@ -399,4 +401,36 @@ class Rejected(Model):
     expire_at = TTLAttribute(null=True)
 
 
-MODELS: tuple[type[Model], ...] = (Seller, Task, Control, Order, Blacklist, Audit, Stats, Outbox, Rejected, JobRun)
+class Signal(Model):
+    """Extortion signals shared across shops, kept per buyer hash only (``store.signals``).
+
+    ``subject`` is a buyer hash (its signals ``shop#<shop key>`` and its flag ``flag``) or ``quota#<shop key>`` (a
+    shop's confirmations per market day). A shop key is a keyed hash of the shop, used only to count distinct shops;
+    no nick, text or order is stored. Every item expires (``expire_at``).
+    """
+
+    class Meta(_Meta):
+        logical_name = "Signals"
+
+    subject = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(null=True)
+    at = NumberAttribute(null=True)  # when the shop confirmed (epoch seconds)
+    until = NumberAttribute(null=True)  # a flag: in force until then
+    n = NumberAttribute(null=True)  # a quota: confirmations that day
+    expire_at = TTLAttribute()
+
+
+MODELS: tuple[type[Model], ...] = (
+    Seller,
+    Task,
+    Control,
+    Order,
+    Blacklist,
+    Audit,
+    Stats,
+    Outbox,
+    Rejected,
+    JobRun,
+    Signal,
+)

@@ -52,6 +52,15 @@ def record_explanation(seller_id: str, tid: str, *, state: str, text: str, now: 
     )
 
 
+def record_extortion_confirmed(seller_id: str, tid: str, *, now: datetime) -> bool:
+    """Note that the seller confirmed the rating as extortion; False when it was confirmed before (or is gone)."""
+    return update_if(
+        Task(seller_id, tid),
+        actions=[Task.extortion_confirmed_at.set(_epoch(now)), Task.updated_at.set(_epoch(now))],
+        condition=Task.tid.exists() & Task.extortion_confirmed_at.does_not_exist(),
+    )
+
+
 def explanation_of(task: Task) -> dict | None:
     """The seller's reply stored on ``task`` as a plain dict (state, text, at), or None."""
     found = task.explanation

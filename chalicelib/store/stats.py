@@ -33,7 +33,7 @@ def bump(seller_id: str, bucket: str, counters: dict[str, int], *, now: datetime
     actions = [getattr(Stats, name).add(delta) for name, delta in counters.items()]
     actions.append(Stats.expire_at.set(now + RETENTION))
     item.update(actions=actions)
-    return {name: int(getattr(item, name) or 0) for name in (*STAT_COUNTERS, "write_failures", "explains")}
+    return {name: int(getattr(item, name) or 0) for name in (*STAT_COUNTERS, "write_failures", "explains", "memos")}
 
 
 def read_range(seller_id: str, first: str, last: str) -> list[Stats]:

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from chalicelib.store.models import Task
-from chalicelib.store.tasks import is_explanation
+from chalicelib.store.tasks import is_explanation, is_memo
 
 # Index entries examined per request at most: a selective state filter returns a short page and a cursor
 # instead of reading a big seller's whole history in one call.
@@ -81,7 +81,7 @@ def page_by_trade_end(
             seller_id, condition, scan_index_forward=False, limit=want, last_evaluated_key=start
         )
         keys = [(item.trade_end, item.tid) for item in result]
-        items = fetch(seller_id, (tid for _, tid in keys if not is_explanation(tid)))
+        items = fetch(seller_id, (tid for _, tid in keys if not (is_explanation(tid) or is_memo(tid))))
         for position, key in enumerate(keys):
             examined += 1
             task = items.get(key[1])

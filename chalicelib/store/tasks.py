@@ -389,8 +389,41 @@ def is_explanation(tid: str) -> bool:
 
 
 def trade_tid(tid: str) -> str:
-    """The trade id of a review or explanation task's key."""
-    return tid.removesuffix(EXPLANATION_SUFFIX)
+    """The trade id of a review, explanation or memo task's key."""
+    return tid.removesuffix(EXPLANATION_SUFFIX).removesuffix(MEMO_SUFFIX)
+
+
+# A memo (a flag on the order's seller memo, ``taobao.trade.memo.update``) is a task of its own too, keyed
+# ``<tid>#memo``, sent by the worker through the same write path and guard; the seller's task list skips it.
+MEMO_SUFFIX = "#memo"
+
+
+def memo_tid(tid: str) -> str:
+    """The key of the memo task of trade ``tid``."""
+    return tid + MEMO_SUFFIX
+
+
+def is_memo(tid: str) -> bool:
+    """True for a memo task's key."""
+    return tid.endswith(MEMO_SUFFIX)
+
+
+def create_memo(seller_id: str, tid: str, *, content: str, now: datetime, shards: int) -> bool:
+    """Queue the memo of trade ``tid``, due now; False when one was queued before (a redelivered message)."""
+    key = memo_tid(tid)
+    task = Task(
+        seller_id,
+        key,
+        state=State.SCHEDULED.value,
+        trade_end=_epoch(now),
+        created_at=_epoch(now),
+        updated_at=_epoch(now),
+        attempts=0,
+        content=content,
+        due_shard=due_shard(seller_id, key, shards),
+        due_at=_epoch(now),
+    )
+    return save_if(task, condition=Task.tid.does_not_exist())
 
 
 def create_explanation(
