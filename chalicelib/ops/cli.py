@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dlq-url", help="default: the review queue's redrive policy")
     reconcile = commands.add_parser("reconcile", help="run reconciliation for one seller now")
     reconcile.add_argument("seller")
+    appeal = commands.add_parser(
+        "extortion-clear", help="remove a buyer's extortion flag and its signals (an upheld appeal)"
+    )
+    who = appeal.add_mutually_exclusive_group(required=True)
+    who.add_argument("--nick", help="the buyer's nick (hashed here; never stored or printed)")
+    who.add_argument("--open-uid", help="the buyer's open uid (hashed here; never stored or printed)")
     trail = commands.add_parser("audit", help="a seller's audit trail, newest first")
     trail.add_argument("seller", help=f"a seller id, or {ops.GLOBAL} for actions on no single seller")
     trail.add_argument("--limit", type=int, default=50)
@@ -197,6 +203,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return 2
         _emit(out, args, result, [f"{key:>16}: {value}" for key, value in result.items()])
         return 0
+    if command == "extortion-clear":
+        from chalicelib.services import extortion_signals
+
+        kind, identifier = ("nick", args.nick) if args.nick else ("open_uid", args.open_uid)
+        cleared = extortion_signals.clear_flag(identifier, kind=kind, actor=actor, now=now)
+        text = "flag and signals removed" if cleared else "nothing is stored about this buyer"
+        _emit(out, args, {"command": command, "cleared": cleared}, [text])
+        return 0 if cleared else 1
     records = ops.audit_trail(args.seller, limit=args.limit, actor=actor, now=now)
     rows = [
         {

@@ -89,6 +89,15 @@ def traderate_explain_add(sandbox: SandboxMarketplace, params: Params, nick: str
     return {"is_success": True}
 
 
+def trade_memo_update(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    tid = int_param(params, "tid")
+    if tid is None:
+        raise missing("tid")
+    flag = int_param(params, "flag")
+    trade = sandbox.state.update_memo(nick or "", tid, params.get("memo"), flag, bool_param(params, "reset"))
+    return {"trade": trade}
+
+
 def traderates_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     fields = _fields(params)
     page_no = int_param(params, "page_no", 1, low=1, high=MAX_PAGE_NO)
@@ -166,6 +175,7 @@ APIS: dict[str, Api] = {
     "taobao.traderate.add": Api(traderate_add, needs_session=True),
     "taobao.traderate.explain.add": Api(traderate_explain_add, needs_session=True),
     "taobao.traderates.get": Api(traderates_get, needs_session=True),
+    "taobao.trade.memo.update": Api(trade_memo_update, needs_session=True),
     "taobao.trades.sold.increment.get": Api(trades_sold_increment_get, needs_session=True),
     "taobao.vas.subscribe.get": Api(vas_subscribe_get, needs_session=False),
     "taobao.vas.order.search": Api(vas_order_search, needs_session=False),

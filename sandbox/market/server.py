@@ -178,6 +178,10 @@ class SandboxMarketplace:
         """The buyer rates the seller."""
         return self.state.add_buyer_rate(tid, result, content, oid)
 
+    def memo_of(self, tid: int) -> tuple[str, int] | None:
+        """The seller's memo and flag of a trade (``taobao.trade.memo.update``), if written."""
+        return self.state.memo_of(tid)
+
     def rates_given(self, seller_nick: str | None = None) -> list[dict]:
         """Ratings given by sellers."""
         return self.state.rates_given(seller_nick)

@@ -25,6 +25,7 @@ from sandbox.market.protocol import business, invalid
 
 TRADE_FINISHED = "TRADE_FINISHED"
 MAX_CONTENT = 500
+MAX_MEMO_BYTES = 1000  # taobao.trade.memo.update: the memo in UTF-8 bytes
 
 
 def _yuan(payment: object) -> str:
@@ -219,6 +220,7 @@ class MarketState:
         self._orders: dict[int, Order] = {}
         self._refunds: dict[str, Refund] = {}
         self._accepted: Counter[int] = Counter()
+        self._memos: dict[int, tuple[str, int]] = {}  # tid -> the seller's memo and flag
         self._next_order = 1
 
     # -- world side -------------------------------------------------------------------------------
@@ -461,6 +463,26 @@ class MarketState:
             self._rates.extend(rates)
             self._accepted[tid] += 1
             return rates[0]
+
+    def update_memo(self, seller_nick: str, tid: int, memo: str | None, flag: int | None, reset: bool) -> dict:
+        """``taobao.trade.memo.update``: the seller's memo of its own trade (at most ``MAX_MEMO_BYTES`` UTF-8
+        bytes) and its flag (0-5); ``reset`` clears the memo. Answers ``{tid, modified}``."""
+        if memo is not None and len(memo.encode("utf-8")) > MAX_MEMO_BYTES:
+            raise invalid("memo", f"at most {MAX_MEMO_BYTES} bytes")
+        if flag is not None and not 0 <= flag <= 5:
+            raise invalid("flag", "0 to 5")
+        with self._lock:
+            trade = self._seller_trade(seller_nick, tid)
+            old_memo, old_flag = self._memos.get(tid, ("", 0))
+            new_memo = "" if reset else (old_memo if memo is None else memo)
+            self._memos[tid] = (new_memo, old_flag if flag is None else flag)
+            trade.modified = self._clock()
+            return {"tid": tid, "modified": format_top_time(trade.modified)}
+
+    def memo_of(self, tid: int) -> tuple[str, int] | None:
+        """The seller's memo and flag of a trade, if one was written."""
+        with self._lock:
+            return self._memos.get(tid)
 
     def explain(self, seller_nick: str, oid: int, reply: str) -> None:
         """The seller replies to the buyer's rating of ``oid``, once, within the reply window."""
