@@ -86,6 +86,8 @@ class SettingsView(_Model):
     template_variables: list[str]
     content_max_length: int
     explain_max_length: int
+    extortion_min_shops: int = Field(default=3, description="差评师预警: shops that must confirm a buyer")
+    extortion_window_days: int = Field(default=180, description="差评师预警: days a confirmation counts")
 
 
 class SampleTrade(_Model):

@@ -209,6 +209,8 @@ def _settings_view(state: seller_settings.SettingsState) -> m.SettingsView:
         template_variables=sorted(templates.VARIABLES),
         content_max_length=state.content_max_length,
         explain_max_length=state.explain_max_length,
+        extortion_min_shops=runtime.rules().extortion.min_shops,
+        extortion_window_days=runtime.rules().extortion.window_days,
     )
 
 
