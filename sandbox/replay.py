@@ -31,6 +31,7 @@ TOPIC_OF = {
     "refund_created": topics.REFUND_CREATED,
     "refund_closed": topics.REFUND_CLOSED,
     "refund_succeeded": topics.REFUND_SUCCESS,
+    "buyer_paid": topics.TRADE_BUYER_PAY,
 }
 # The marketplace's refund status after each world event (``taobao.refunds.receive.get``).
 REFUND_STATUS = {"refund_created": "WAIT_SELLER_AGREE", "refund_closed": "CLOSED", "refund_succeeded": "SUCCESS"}
@@ -97,6 +98,7 @@ class Replay:
         self._next_event = 0
         self._msg_id = 0
         self.push_stats = Counter()
+        self.extortion_stats = Counter()  # what each one-click confirmation answered
         self.start = stack.clock.now()
         self.horizon_seconds = (day + horizon - self.start).total_seconds()
         self._http = urllib3.PoolManager()
@@ -198,9 +200,12 @@ class Replay:
         batch = []
         while self._next_event < len(self.events) and self.events[self._next_event].at <= now:
             event = self.events[self._next_event]
+            self._next_event += 1
+            if event.kind == "extortion_confirmed":  # the seller's click in the dashboard, not a message
+                self._confirm_extortion(event.trade)
+                continue
             self._apply_to_market(event)
             batch.append(self._message(event))
-            self._next_event += 1
         if self.chaos is not None:  # through a channel that drops, duplicates, delays and reorders
             self.chaos.push(self, batch, now)
             return
@@ -282,7 +287,9 @@ class Replay:
         """The marketplace changes first; its message follows (as the platform's push does)."""
         t = event.trade
         market = self.stack.marketplace
-        if event.kind == "trade_success":
+        if event.kind == "trade_success" and t.paid_at is not None:  # paid earlier: the trade exists, now finished
+            market.set_trade_status(int(t.tid), "TRADE_FINISHED", end_time=t.ended_at)
+        elif event.kind in ("trade_success", "buyer_paid"):
             market.add_trade(
                 t.seller_nick,
                 tid=int(t.tid),
@@ -291,13 +298,25 @@ class Replay:
                 buyer_open_uid=t.buyer_open_uid,
                 payment=t.payment,
                 item_title=t.item_title,
-                created=t.ended_at - timedelta(days=4),
-                end_time=t.ended_at,
+                created=t.paid_at or t.ended_at - timedelta(days=4),
+                end_time=None if event.kind == "buyer_paid" else t.ended_at,
+                **({"status": "WAIT_SELLER_SEND_GOODS"} if event.kind == "buyer_paid" else {}),
             )
         elif event.kind == "buyer_rated":
-            market.add_buyer_rate(int(t.tid), t.buyer_rating[1], _buyer_words(t.tid, t.buyer_rating[1]))
+            words = t.buyer_words or _buyer_words(t.tid, t.buyer_rating[1])
+            market.add_buyer_rate(int(t.tid), t.buyer_rating[1], words)
         elif event.kind in REFUND_STATUS:
             market.refund(int(t.tid), REFUND_STATUS[event.kind], refund_id=f"R{t.tid}", refund_fee=t.payment)
+
+    def _confirm_extortion(self, t: TradeSpec) -> None:
+        """The shop clicks 确认是以评价要挟 on the buyer's rating in its bad-review center."""
+        answer = self._http.request(
+            "POST",
+            f"{self.stack.endpoints.app}/api/ratings/{t.tid}/extortion",
+            headers={"Authorization": f"Bearer {self.sessions[t.seller_nick]}"},
+        )
+        result = json.loads(answer.data).get("result") if answer.status == 200 else f"HTTP {answer.status}"
+        self.extortion_stats[result] += 1
 
     def _push(self, messages: list[dict]) -> tuple[int, dict]:
         # The marketplace's own publisher: it pushes only what the platform would (the sellers the app permitted).
@@ -319,6 +338,8 @@ class Replay:
             content.update(payment=t.payment, status="TRADE_FINISHED", item_title=t.item_title)
         elif event.kind == "buyer_rated":
             content.update(rater="buyer", result=t.buyer_rating[1])
+        elif event.kind == "buyer_paid":
+            content.update(payment=t.payment, status="TradeBuyerPay")
         else:
             content.update(refund_id=f"R{t.tid}", refund_fee=t.payment, refund_phase="aftersale")
         self._msg_id += 1
@@ -378,6 +399,8 @@ class Replay:
         lines.append("reconcile runs: " + ", ".join(f"{k} {n}" for k, n in sorted(self.reconcile_stats.items())))
         billing_lines, billing_ok = self._billing_report(by_tid)
         lines += billing_lines
+        extortion_lines, extortion_ok = self._extortion_report()
+        lines += extortion_lines
         if self.chaos is not None:
             outcomes = {t.tid: _outcome_of(by_tid.get(t.tid)) for t in self.trades}
             posts = {t.tid: market.post_counts(int(t.tid)) for t in self.trades}
@@ -385,7 +408,7 @@ class Replay:
             lines += chaos_lines
             ok = ok and guard_ok and billing_ok
         else:
-            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok
+            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok and extortion_ok
         lines.append(f"wall time {wall_seconds:.1f}s")
         verdict = "the invariants held under chaos" if self.chaos else "every trade reached its expected outcome"
         lines.append("RESULT: " + (f"OK — {verdict}, none posted twice" if ok else "FAILED"))
@@ -430,6 +453,38 @@ class Replay:
                 outcome = ", ".join(f"{k} {n}" for k, n in sorted(became.items()))
                 lines.append(f"  {nick}: {len(tids)} reviews held:plan_expired until the renewal → {outcome}")
         return lines, received == sold and outside == 0
+
+    def _extortion_report(self) -> tuple[list[str], bool]:
+        """差评师预警: the confirmations' answers, which shops were warned (only the shop the buyer paid, once),
+        and the memo flag on its order (written through the write guard, or recorded as a dry run)."""
+        from chalicelib.store.models import Audit, Outbox
+
+        paid = [t for t in self.trades if t.paid_at is not None]
+        if not paid and not self.extortion_stats:
+            return [], True
+        market = self.stack.marketplace
+        warned = {
+            spec.nick: [n.message for n in Outbox.query(self.seller_ids[spec.nick]) if n.kind == "extortion_warning"]
+            for spec in self.sellers
+        }
+        expected = {t.seller_nick: 1 for t in paid}
+        got = {nick: len(messages) for nick, messages in warned.items() if messages}
+        memos, memo_ok = [], True
+        for t in paid:
+            memo = market.memo_of(int(t.tid))
+            audits = Audit.query(self.seller_ids[t.seller_nick])
+            records = Counter(a.result for a in audits if a.target == f"{t.tid}#memo")
+            memos.append(f"order {t.tid} memo {'flag ' + str(memo[1]) if memo else 'none'} ({dict(records)})")
+            memo_ok = memo_ok and (memo is not None or records["dry_run"] > 0)
+        answers = ", ".join(f"{k} {n}" for k, n in sorted(self.extortion_stats.items()))
+        lines = [
+            f"extortion warning: confirmations {answers or 'none'} · warned shops "
+            + (", ".join(f"{nick} {n}" for nick, n in got.items()) or "none"),
+            *(f"  {_pad(nick, 18)} {messages[0]}" for nick, messages in warned.items() if messages),
+            *(f"  {line}" for line in memos),
+        ]
+        ok = got == expected and set(self.extortion_stats) <= {"shared"} and memo_ok
+        return lines, ok
 
     def _guard_report(self) -> tuple[list[str], bool]:
         """What the write guard did per shop (read back from the audit trail and the marketplace), and whether

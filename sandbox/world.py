@@ -68,6 +68,9 @@ class TradeSpec:
     refund: list[tuple[datetime, str]] = field(default_factory=list)
     expect: str = "posted"
     post_at: datetime | None = None  # set when the write guard moves the post (see ``_capped_post_times``)
+    buyer_words: str | None = None  # what the buyer writes with the rating (else a complaint picked by tid)
+    paid_at: datetime | None = None  # the buyer's payment is pushed (TradeBuyerPay) at this moment
+    confirm_at: datetime | None = None  # the shop confirms the rating as extortion (one click) at this moment
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,19 @@ TEMPLATES = [
 ]
 
 
+# 差评师预警 in the replayed day: these shops share the extortion they confirm; 乐活小铺 is warned (and flags the
+# order's memo) when a buyer confirmed by three of them pays.
+SHARES = {"extortion_contribute": True}
+PRESSURE_BUYER = ("tb_pressure_buyer", "AAHpressurebuyer0001")
+PRESSURE_WORDS = "不给我返现二十块就给差评"
+
+
 def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     """The shops of the standard replay: one per timing mode, a dry-run shop, and a flash-sale shop whose
     burst of trades reaches its plan's hourly cap (the rest wait for the next market hour).
 
-    Each buys its plan on the service market. During the replay 乐活小铺 renews (the market's callback is
+    Each buys its plan on the service market. Three of them share the extortion they confirm and 乐活小铺 is warned
+    (see ``extortion_scenario``). During the replay 乐活小铺 renews (the market's callback is
     lost and reconciliation recovers it), delay_shop upgrades to PRO, then buys a renewal and has it
     refunded, and buyer_first_shop lets its plan lapse six days after the trading day (every buyer rating is in
     by then) and renews only on day 14 at 18:00: the fallback reviews (two days before the window closes) due
@@ -106,7 +117,7 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     return [
         SellerSpec(
             "乐活小铺",
-            {**base, "mode": "immediate"},
+            {**base, "mode": "immediate", "extortion_receive": True, "extortion_on_paid": "memo"},
             BASIC,
             trades_per_seller,
             purchases=(
@@ -116,7 +127,7 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
         ),
         SellerSpec(
             "delay_shop",
-            {**base, "mode": "delay", "delay_hours": 6},
+            {**base, "mode": "delay", "delay_hours": 6, **SHARES},
             BASIC,
             trades_per_seller,
             purchases=(
@@ -127,7 +138,7 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
         ),
         SellerSpec(
             "buyer_first_shop",
-            {**base, "mode": "after_buyer", "fallback_margin_hours": 48},
+            {**base, "mode": "after_buyer", "fallback_margin_hours": 48, **SHARES},
             PRO,
             trades_per_seller,
             purchases=(
@@ -137,7 +148,7 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
         ),
         SellerSpec(
             "dry_run_shop",
-            {**base, "mode": "immediate", "dry_run": True},
+            {**base, "mode": "immediate", "dry_run": True, **SHARES},
             BASIC,
             trades_per_seller,
             dry_run=True,
@@ -245,13 +256,55 @@ def generate(
         for trade in shop:
             trade.expect = expected_outcome(spec, trade, paid)
         trades.extend(shop)
+    trades.extend(extortion_scenario(day, sellers))
     events = [WorldEvent(t.ended_at, "trade_success", t) for t in trades]
     for t in trades:
         if t.buyer_rating:
             events.append(WorldEvent(t.buyer_rating[0], "buyer_rated", t))
         events.extend(WorldEvent(at, f"refund_{what}", t) for at, what in t.refund)
+        if t.confirm_at:
+            events.append(WorldEvent(t.confirm_at, "extortion_confirmed", t))
+        if t.paid_at:
+            events.append(WorldEvent(t.paid_at, "buyer_paid", t))
     events.sort(key=lambda e: e.at)
     return trades, events
+
+
+def extortion_scenario(day: datetime, sellers: list[SellerSpec]) -> list[TradeSpec]:
+    """A buyer who pressures three sharing shops with a bad rating ("give me cash back or I rate you bad"), each of
+    which confirms it with one click, then pays an order at a fourth shop, which is warned. Empty unless the day
+    has three shops that share and one that is warned."""
+    sharing = [spec for spec in sellers if spec.settings.get("extortion_contribute")][:3]
+    warned = next((spec for spec in sellers if spec.settings.get("extortion_receive")), None)
+    if len(sharing) < 3 or warned is None:
+        return []
+    start = market_midnight(day)
+    nick, uid = PRESSURE_BUYER
+    found = []
+    for i, spec in enumerate(sharing):
+        ended = start + timedelta(hours=10, minutes=30 * i, seconds=17)
+        trade = TradeSpec(
+            spec.nick,
+            str(3_950_000_000_000_000 + 1000 * i),
+            str(3_950_000_000_000_001 + 1000 * i),
+            nick,
+            uid,
+            "保温杯",
+            "59.00",
+            ended,
+        )
+        trade.buyer_rating = (ended + timedelta(hours=2), "bad")
+        trade.buyer_words = PRESSURE_WORDS
+        trade.confirm_at = ended + timedelta(hours=3)
+        trade.expect = expected_outcome(spec, trade, paid_periods(spec, day))
+        found.append(trade)
+    paid = start + timedelta(hours=16, seconds=17)
+    order = TradeSpec(
+        warned.nick, "3950000000009000", "3950000000009001", nick, uid, "帆布包", "88.00", paid + timedelta(hours=4)
+    )
+    order.paid_at = paid
+    order.expect = expected_outcome(warned, order, paid_periods(warned, day))
+    return [*found, order]
 
 
 # The runner ticks this often during the trading day; events closer than this to a post are ambiguous.
