@@ -309,7 +309,12 @@ class Replay:
             market.refund(int(t.tid), REFUND_STATUS[event.kind], refund_id=f"R{t.tid}", refund_fee=t.payment)
 
     def _confirm_extortion(self, t: TradeSpec) -> None:
-        """The shop clicks 确认是以评价要挟 on the buyer's rating in its bad-review center."""
+        """The shop opens the app from 千牛 (a new session: the one from its authorization has ended) and clicks
+        确认是以评价要挟 on the buyer's rating in its bad-review center."""
+        from chalicelib.services import seller_sessions
+
+        opened = seller_sessions.start(self.seller_ids[t.seller_nick], now=self.stack.clock.now())
+        self.sessions[t.seller_nick] = opened.token
         answer = self._http.request(
             "POST",
             f"{self.stack.endpoints.app}/api/ratings/{t.tid}/extortion",

@@ -35,8 +35,9 @@ def release_seller_holds(seller_id: str, hold: str, *, now: datetime) -> int:
         if hold not in (task.holds or set()):
             continue
         trade_end = tasks.trade_end_of(task)
-        # An explanation is due at once: its window counts from the buyer's rating, and the worker judges it.
-        due = now if tasks.is_explanation(task.tid) else timing.due_after_refund_closed(now, trade_end, settings, rules)
+        # An explanation (or a memo) is due at once: its window is its own, and the worker judges it.
+        at_once = tasks.is_explanation(task.tid) or tasks.is_memo(task.tid)
+        due = now if at_once else timing.due_after_refund_closed(now, trade_end, settings, rules)
         if due is None:
             tasks.expire_held(seller_id, task.tid, now=now)
             continue

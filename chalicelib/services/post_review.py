@@ -257,10 +257,11 @@ def _blocked(job: _Job, decision: guard.GuardDecision) -> Outcome:
         _pause_seller(job, decision)
     if then.action == "skip":
         # The exact text that would have been sent, recorded in the same transaction as the skip.
-        record = _write_record(job, verdict, {"would_post": job.task.content, "result": "good"})
+        would = {"flag": job.view.settings.extortion_memo_flag} if job.write is MEMO else {"result": "good"}
+        record = _write_record(job, verdict, {"would_post": job.task.content, **would})
         return _finish(job, Event.SKIP, verdict, counter="skipped_dry_run", audit=record)
     if then.action == "fail":
-        kind = "content_rejected" if job.write is REVIEW else "explanation_rejected"
+        kind = {REVIEW: "content_rejected", EXPLANATION: "explanation_rejected"}.get(job.write, "memo_rejected")
         alert(job.seller_id, kind, decision.reason, now=now, once_key=f"lint:{job.tid}")
         record = _write_record(job, verdict, {"reason": decision.reason})
         return _finish(job, Event.FAIL, f"lint: {decision.reason}", counter="failed", audit=record)

@@ -7,6 +7,7 @@ import contextlib
 import io
 
 from chalicelib.container import container
+from chalicelib.security.buyer_id import shop_key
 from chalicelib.services.seller_tokens import access_token, refresh_token
 from chalicelib.store import sellers
 from chalicelib.telemetry import logger
@@ -36,7 +37,9 @@ def _secrets_of(stack, replay: Replay, trades) -> dict[str, str]:
 
 
 def test_no_secret_or_buyer_identity_reaches_the_logs(local_stack):
-    sellers_ = [s for s in default_sellers(8) if s.nick in ("乐活小铺", "dry_run_shop")]
+    # The three sharing shops and the warned one: the extortion scenario (confirmations, the warning, the memo) runs.
+    shops = ("乐活小铺", "delay_shop", "buyer_first_shop", "dry_run_shop")
+    sellers_ = [s for s in default_sellers(4) if s.nick in shops]
     trades, events = generate(DAY, sellers_, seed=23)
     captured = io.StringIO()
     level = logger.log_level
@@ -54,7 +57,14 @@ def test_no_secret_or_buyer_identity_reaches_the_logs(local_stack):
     output = captured.getvalue()
     # The capture really holds the app's records of this run (a silent capture would prove nothing).
     assert '"message":"review posted"' in output and '"message":"job done"' in output
+    assert '"message":"extortion warning"' in output and replay.extortion_stats["shared"] == 3
     assert all(t.tid in output for t in trades if t.seller_nick == "乐活小铺")
     secrets = _secrets_of(local_stack, replay, trades)
     assert all(secrets.values()) and len(secrets) == 3 + 3 * len(sellers_) + 2 * len(trades)
     assert [name for name, value in secrets.items() if value in output] == []
+    # No line about a warning names a contributing shop, and no shop key (even hashed) is ever written.
+    secret = container().buyer_hash_secret()
+    contributors = [replay.seller_ids[nick] for nick in shops[1:]]
+    warnings = [line for line in output.splitlines() if "extortion warning" in line]
+    assert warnings and not any(c in line for c in contributors for line in warnings)
+    assert not any(shop_key(secret, c) in output for c in contributors)
