@@ -341,3 +341,28 @@ def test_no_route_alert_log_line_or_stored_signal_names_a_contributor_a_count_or
     stored = json.dumps([item.attribute_values for item in Signal.scan()], default=str, ensure_ascii=False)
     for value in (BUYER, BUYER_UID, PRESSURE, *contributors, *nicks, "390000000000180"):
         assert value not in stored
+
+
+def test_the_order_time_lookup_is_one_batch_read_for_a_receiving_shop_cached_and_none_for_the_others(
+    client, clock, market, monkeypatch
+):
+    _flag_buyer(client, clock, market)
+    receiving = open_shop(market, clock, 4, extortion_receive=True)
+    other = open_shop(market, clock, 5)
+    reads = []
+    real = Signal.batch_get.__func__
+
+    def counted(cls, keys, *args, **kwargs):
+        keys = list(keys)
+        reads.append(len(keys))
+        return real(cls, keys, *args, **kwargs)
+
+    monkeypatch.setattr(Signal, "batch_get", classmethod(counted))
+    container().forget_caches()
+    paid(client, clock, market, other, 5, "3900000000009500")
+    assert reads == []  # a shop that does not receive warnings costs no read
+    paid(client, clock, market, receiving, 4, "3900000000009400")
+    assert reads == [2]  # one BatchGetItem: the nick's and the open uid's flag items
+    paid(client, clock, market, receiving, 4, "3900000000009401")
+    assert reads == [2]  # the same buyer again within five minutes: from the container's cache
+    assert len(warnings_of(receiving)) == 2

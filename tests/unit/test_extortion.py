@@ -126,3 +126,15 @@ def test_only_a_shop_inside_a_paid_cycle_is_paying():
 def test_confirmations_per_shop_are_capped_per_day():
     assert may_confirm(19, POLICY)
     assert not may_confirm(20, POLICY)
+
+
+def test_sharing_and_warnings_are_off_until_the_seller_turns_them_on():
+    from chalicelib.domain.settings import SellerSettings
+
+    settings = SellerSettings()
+    assert settings.extortion_contribute is False and settings.extortion_receive is False
+    assert settings.extortion_on_paid == "alert"
+    with pytest.raises(ValueError):
+        SellerSettings(extortion_memo_flag=6)
+    with pytest.raises(ValueError):
+        SellerSettings(extortion_on_paid="close_order")  # the app never closes, refuses or delays an order
