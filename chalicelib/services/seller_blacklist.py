@@ -13,15 +13,20 @@ from datetime import UTC, datetime
 from chalicelib.security.buyer_id import buyer_hash, mask_nick
 from chalicelib.services import runtime
 from chalicelib.services.seller_views import decode_cursor, encode_cursor
-from chalicelib.store import audit, blacklist
+from chalicelib.store import audit, blacklist, tasks
 from chalicelib.telemetry import count
 
 MANUAL = "manual"
+FROM_RATING = "bad_rating"  # added by hand from a neutral/bad rating's order
 ENTRY_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class EntryNotFound(LookupError):
     """None of the named buyers is on this seller's blacklist."""
+
+
+class OrderNotFound(LookupError):
+    """The order named to blacklist its buyer is not one of this seller's (or has no buyer on record)."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,13 @@ class Entry:
     buyer: str
     reason: str
     added_at: datetime
+    note: str | None = None
+    tid: str | None = None
 
 
 def _entry(item) -> Entry:
-    return Entry(item.buyer_hash, item.buyer_masked, item.reason, datetime.fromtimestamp(item.added_at, UTC))
+    added = datetime.fromtimestamp(item.added_at, UTC)
+    return Entry(item.buyer_hash, item.buyer_masked, item.reason, added, item.note, item.tid)
 
 
 def _identities(nick: str | None, open_uid: str | None) -> list[tuple[str, str]]:
@@ -62,16 +70,41 @@ def list_entries(seller_id: str, *, cursor: str | None, limit: int) -> tuple[lis
     return [_entry(item) for item in items], next_cursor
 
 
-def add_buyer(seller_id: str, *, nick: str | None, open_uid: str | None, now: datetime) -> tuple[list[Entry], int]:
-    """Blacklist a buyer under every identifier given; returns the entries and how many were new."""
+def _order_identities(seller_id: str, tid: str) -> tuple[list[tuple[str, str]], str]:
+    """(hash, masked) of the buyer of one of the seller's orders, and the source an entry from it has."""
+    task = tasks.get(seller_id, tid)
+    if task is None or not (task.buyer_hash or task.buyer_uid_hash):
+        raise OrderNotFound("no such order with a buyer on record")
+    masked = task.buyer_masked or "*"
+    found = [(h, masked) for h in (task.buyer_hash, task.buyer_uid_hash) if h]
+    return found, FROM_RATING if task.buyer_rating in ("neutral", "bad") else MANUAL
+
+
+def add_buyer(
+    seller_id: str,
+    *,
+    nick: str | None,
+    open_uid: str | None,
+    now: datetime,
+    note: str | None = None,
+    tid: str | None = None,
+) -> tuple[list[Entry], int]:
+    """Blacklist a buyer under every identifier given — or the buyer of order ``tid`` — with the seller's ``note``;
+    returns the entries and how many were new. Raises ``OrderNotFound`` for an order that is not the seller's."""
+    if tid and not (nick or open_uid):
+        identities, source = _order_identities(seller_id, tid)
+    else:
+        identities, source = _identities(nick, open_uid), MANUAL
+    note = (note or "").strip() or None
     entries, created = [], 0
-    for hashed, masked in _identities(nick, open_uid):
-        if blacklist.add(seller_id, hashed, masked=masked, reason=MANUAL, now=now):
+    for hashed, masked in identities:
+        if blacklist.add(seller_id, hashed, masked=masked, reason=source, now=now, note=note, tid=tid):
             created += 1
+            detail = {"source": source, "tid": tid} if tid else {"source": source}
             audit.append(
-                seller_id, actor="seller", action="blacklist.add", target=hashed, result="ok", detail=None, now=now
+                seller_id, actor="seller", action="blacklist.add", target=hashed, result="ok", detail=detail, now=now
             )
-        entries.append(Entry(hashed, masked, MANUAL, now))
+        entries.append(Entry(hashed, masked, source, now, note, tid))
     count("BlacklistAdded", created)
     return entries, created
 
