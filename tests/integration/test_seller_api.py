@@ -145,7 +145,8 @@ def test_put_changes_only_the_given_fields_and_is_audited(client, seller, auth):
     assert response.status_code == 200, response.body
     after = json_body(response)
     assert after["settings"]["mode"] == "delay" and after["settings"]["delay_hours"] == 6
-    assert after["settings"]["alerts"] == {"outbox": True, "sns": True}
+    assert after["settings"]["alerts"] == {**before["settings"]["alerts"], "outbox": True, "sns": True}
+    assert before["settings"]["alerts"]["sns"] is False
     assert after["settings"]["templates"] == before["settings"]["templates"]
     assert after["version"] == before["version"] + 1
     assert json_body(client.http.get("/api/settings", headers=auth)) == after
