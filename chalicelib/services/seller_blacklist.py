@@ -96,15 +96,18 @@ def add_buyer(
     else:
         identities, source = _identities(nick, open_uid), MANUAL
     note = (note or "").strip() or None
-    entries, created = [], 0
+    entries, new = [], []
     for hashed, masked in identities:
         if blacklist.add(seller_id, hashed, masked=masked, reason=source, now=now, note=note, tid=tid):
-            created += 1
-            detail = {"source": source, "tid": tid} if tid else {"source": source}
-            audit.append(
-                seller_id, actor="seller", action="blacklist.add", target=hashed, result="ok", detail=detail, now=now
-            )
+            new.append(hashed)
         entries.append(Entry(hashed, masked, source, now, note, tid))
+    created = len(new)
+    if new:
+        # One record per buyer blacklisted (however many identifiers name them): the seller's log reads one line.
+        detail = {"source": source, "entries": created} | ({"tid": tid} if tid else {})
+        audit.append(
+            seller_id, actor="seller", action="blacklist.add", target=new[0], result="ok", detail=detail, now=now
+        )
     count("BlacklistAdded", created)
     return entries, created
 
