@@ -253,3 +253,22 @@ def test_another_sellers_inbox_items_cannot_be_marked(client, seller, auth, cloc
     theirs = json_body(client.http.get("/api/inbox", headers=session(other, clock.now())))["items"][0]["id"]
     assert json_body(call(client, "POST", "/api/inbox/read", auth, {"ids": [theirs]}))["marked"] == 0
     assert json_body(client.http.get("/api/inbox", headers=session(other, clock.now())))["unread"] == 1
+
+
+# -- the operator's view -------------------------------------------------------------------------------------------
+def test_the_operator_sees_a_refusing_robot_and_unread_alerts_never_its_key(
+    client, seller, auth, robots, clock, capsys
+):
+    from chalicelib.ops import main
+
+    robots.add_dingtalk(DING_TOKEN, "SEC" + "1" * 32)  # the seller typed another secret than the robot's
+    set_both(client, auth)
+    call(client, "POST", "/api/robots/test", auth, {"channel": "dingtalk"})
+    bad_rating(seller, "9901", clock)
+    assert main(["--user", "alice", "--json", "show-seller", seller]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert shown["robots"]["dingtalk"]["refused"].startswith("310000")
+    assert shown["robots"]["wecom"]["hint"] == f"…{WECOM_KEY[-4:]}" and shown["unread_alerts"] == 1
+    for secret in (DING_TOKEN, DING_SECRET, WECOM_KEY, '"ct"'):
+        assert secret not in out
