@@ -265,6 +265,7 @@ def test_the_operator_sees_a_refusing_robot_and_unread_alerts_never_its_key(
     set_both(client, auth)
     call(client, "POST", "/api/robots/test", auth, {"channel": "dingtalk"})
     bad_rating(seller, "9901", clock)
+    capsys.readouterr()  # the requests' log lines so far
     assert main(["--user", "alice", "--json", "show-seller", seller]) == 0
     out = capsys.readouterr().out
     shown = json.loads(out)
