@@ -137,6 +137,41 @@ def api_export_ratings():
     return _handler("seller_api").export_ratings(app.current_request)
 
 
+@app.route("/api/inbox", methods=["GET"])
+def api_inbox():
+    return _handler("seller_api").inbox(app.current_request)
+
+
+@app.route("/api/inbox/read", methods=["POST"])
+def api_inbox_read():
+    return _handler("seller_api").inbox_read(app.current_request)
+
+
+@app.route("/api/robots", methods=["GET", "PUT", "DELETE"])
+def api_robots():
+    return _handler("seller_api").robots(app.current_request)
+
+
+@app.route("/api/robots/test", methods=["POST"])
+def api_robot_test():
+    return _handler("seller_api").robot_test(app.current_request)
+
+
+@app.route("/api/log", methods=["GET"])
+def api_log():
+    return _handler("seller_api").audit_log(app.current_request)
+
+
+@app.route("/api/export/log.csv", methods=["GET"])
+def api_export_log():
+    return _handler("seller_api").export_log(app.current_request)
+
+
+@app.route("/api/numbers", methods=["GET"])
+def api_numbers():
+    return _handler("seller_api").numbers(app.current_request)
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def api_openapi():
     return _handler("seller_api").openapi(app.current_request)

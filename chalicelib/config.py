@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Environment variable → settings field. Only these are read; the template sets them per function.
 ENV_FIELDS: dict[str, str] = {
@@ -40,6 +41,9 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_DRY_RUN": "stage_dry_run",
     "HAOPING_PUBLIC_URL": "public_url",
     "HAOPING_FRAME_ANCESTORS": "frame_ancestors",
+    "HAOPING_DINGTALK_ROBOT_URL": "dingtalk_robot_url",
+    "HAOPING_WECOM_ROBOT_URL": "wecom_robot_url",
+    "HAOPING_ROBOTS_LOCAL_HTTP": "robots_local_http",
 }
 _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
 
@@ -52,6 +56,14 @@ DEFAULT_FRAME_ANCESTORS = (
 # One CSP source (an https origin, optionally with a wildcard subdomain or port, or a keyword), space-separated.
 _SOURCE = r"(?:'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9.-]+(?::(?:[0-9]{1,5}|\*))?)"
 _FRAME_ANCESTORS = rf"^{_SOURCE}(?: {_SOURCE})*$"
+
+
+# The group robots' send endpoints (DingTalk custom robot, WeCom group robot). Deployed, only these hosts over HTTPS
+# are ever called; a local stack may point them at its sandbox on 127.0.0.1 (``robots_local_http``).
+DINGTALK_ROBOT_URL = "https://oapi.dingtalk.com/robot/send"
+WECOM_ROBOT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+_ROBOT_HOSTS = {"dingtalk_robot_url": "oapi.dingtalk.com", "wecom_robot_url": "qyapi.weixin.qq.com"}
+LOCAL_HOST = "127.0.0.1"
 
 
 class SettingsInvalid(ValueError):
@@ -88,8 +100,22 @@ class Settings(BaseModel):
     # Who may frame the dashboard (its Content-Security-Policy ``frame-ancestors``): CSP sources separated by
     # spaces. By default the 千牛 workbench's origins (web and client) and the app itself; nothing else.
     frame_ancestors: str = Field(DEFAULT_FRAME_ANCESTORS, pattern=_FRAME_ANCESTORS)
+    dingtalk_robot_url: str = DINGTALK_ROBOT_URL
+    wecom_robot_url: str = WECOM_ROBOT_URL
+    # Only a local stack sets this: the robots' URLs may then be plain HTTP on 127.0.0.1 (the sandbox's robots).
+    robots_local_http: bool = False
 
-    @field_validator("stage_dry_run", mode="before")
+    @model_validator(mode="after")
+    def _robot_hosts(self) -> Settings:
+        for field, host in _ROBOT_HOSTS.items():
+            url = urlsplit(getattr(self, field))
+            official = url.scheme == "https" and url.hostname == host
+            local = self.robots_local_http and url.scheme == "http" and url.hostname == LOCAL_HOST
+            if not (official or local) or url.query or url.fragment:
+                raise ValueError(f"{field} must be https://{host}/… (or http://{LOCAL_HOST} with robots_local_http)")
+        return self
+
+    @field_validator("stage_dry_run", "robots_local_http", mode="before")
     @classmethod
     def _flag(cls, value: object) -> object:
         # An empty variable means "not set" (off), as a shell user expects.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
 from collections import Counter
@@ -11,6 +12,7 @@ from urllib.parse import urlencode, urljoin
 
 import urllib3
 
+from chalicelib.config import DINGTALK_ROBOT_URL, WECOM_ROBOT_URL
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
@@ -24,6 +26,15 @@ from sandbox.world import (
     purchases_of,
     rules_override,
 )
+
+# The shops' robots: a signing secret for the DingTalk ones, and a token/key per shop and channel.
+ROBOT_SECRET = "SEC" + "5eedf00d" * 6
+
+
+def robot_token(nick: str, channel: str) -> str:
+    """The replay's access token (DingTalk) or key (WeCom) of a shop's robot."""
+    return hashlib.sha256(f"{channel}:{nick}".encode()).hexdigest()[:32]
+
 
 TOPIC_OF = {
     "trade_success": topics.TRADE_SUCCESS,
@@ -99,6 +110,7 @@ class Replay:
         self._msg_id = 0
         self.push_stats = Counter()
         self.extortion_stats = Counter()  # what each one-click confirmation answered
+        self.robot_tests: dict[tuple[str, str], str] = {}  # (shop, channel) → "<PUT status>/<test result>"
         self.start = stack.clock.now()
         self.horizon_seconds = (day + horizon - self.start).total_seconds()
         self._http = urllib3.PoolManager()
@@ -129,8 +141,32 @@ class Replay:
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
             version = int(seller.settings_version or 0)
             seller_writes.set_settings(seller_id, settings.model_dump(mode="json"), expected_version=version, now=now)
+            self._set_up_robots(spec)
         # What the authorizations queued (each shop's message permit, its backfill) runs before the first trade.
         self.stack.drain(queue_url=self.stack.endpoints.reconcile_queue_url, worker=reconcile_worker)
+
+    def _set_up_robots(self, spec: SellerSpec) -> None:
+        """The shop adds its group robots on the sandbox's DingTalk and WeCom through the API, and test-sends."""
+        for channel in spec.robots:
+            token = robot_token(spec.nick, channel)
+            if channel == "dingtalk":
+                self.stack.marketplace.robots.add_dingtalk(token, ROBOT_SECRET)
+                body = {"channel": channel, "webhook": f"{DINGTALK_ROBOT_URL}?access_token={token}"}
+                body["secret"] = ROBOT_SECRET
+            else:
+                self.stack.marketplace.robots.add_wecom(token)
+                body = {"channel": channel, "webhook": f"{WECOM_ROBOT_URL}?key={token}"}
+            kept = self._api(spec.nick, "PUT", "/api/robots", body)
+            tested = self._api(spec.nick, "POST", "/api/robots/test", {"channel": channel})
+            self.robot_tests[(spec.nick, channel)] = f"{kept.status}/{json.loads(tested.data).get('result')}"
+
+    def _api(self, nick: str, method: str, path: str, body: dict):
+        return self._http.request(
+            method,
+            self.stack.endpoints.app + path,
+            body=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.sessions[nick]}", "Content-Type": "application/json"},
+        )
 
     def _authorize(self, nick: str) -> tuple[str, str]:
         """The shop's browser walks the OAuth flow over HTTP: the app's ``/oauth/start``, the marketplace's
@@ -406,6 +442,9 @@ class Replay:
         lines += billing_lines
         extortion_lines, extortion_ok = self._extortion_report()
         lines += extortion_lines
+        robot_lines, robots_ok = self._robots_report()
+        lines += robot_lines
+        billing_ok = billing_ok and robots_ok
         if self.chaos is not None:
             outcomes = {t.tid: _outcome_of(by_tid.get(t.tid)) for t in self.trades}
             posts = {t.tid: market.post_counts(int(t.tid)) for t in self.trades}
@@ -490,6 +529,38 @@ class Replay:
         ]
         ok = got == expected and set(self.extortion_stats) <= {"shared"} and memo_ok
         return lines, ok
+
+    def _robots_report(self) -> tuple[list[str], bool]:
+        """What reached the shops' group robots, read back from the sandbox robots and the inbox: every alert the
+        shop chose for its robots reached each of them (alone or in a digest) unless still in its quiet hours, no
+        robot refused or throttled a message, and the test message went out when the robot was set up."""
+        from chalicelib.domain.alert_policy import event_of
+        from chalicelib.store.models import Outbox
+
+        robots = self.stack.marketplace.robots
+        lines, ok = ["group robots:"], True
+        now = int(self.stack.clock.now().timestamp())
+        for spec in self.sellers:
+            if not spec.robots:
+                continue
+            items = [i for i in Outbox.query(self.seller_ids[spec.nick]) if event_of(i.kind)]
+            late = [i for i in items if i.robots_pending and (i.robot_due_at or 0) < now - 120]
+            waiting = sum(1 for i in items if i.robots_pending) - len(late)
+            for channel in spec.robots:
+                robot = robots.robot(channel, robot_token(spec.nick, channel))
+                reached = sum(1 for i in items if channel in (i.robots_sent or ()))
+                pending = sum(1 for i in items if channel in (i.robots_pending or ()))
+                digests = sum(1 for text in robot.received if "条新提醒" in text)
+                tested = self.robot_tests.get((spec.nick, channel), "")
+                lines.append(
+                    f"  {_pad(spec.nick, 18)} {channel}: {reached}/{len(items)} alerts in {len(robot.received)} "
+                    f"messages ({digests} digests), set up {tested}, refused {len(robot.refused)}"
+                )
+                ok = ok and tested == "200/sent" and not robot.refused and reached + pending == len(items)
+            if waiting or late:
+                lines.append(f"  {_pad(spec.nick, 18)} waiting for quiet hours to end {waiting}, late {len(late)}")
+            ok = ok and not late
+        return (lines if len(lines) > 1 else []), ok
 
     def _guard_report(self) -> tuple[list[str], bool]:
         """What the write guard did per shop (read back from the audit trail and the marketplace), and whether

@@ -158,6 +158,10 @@ class LocalStack:
             "HAOPING_MARKETPLACE_URL": self.endpoints.marketplace,
             "HAOPING_OAUTH_URL": self.endpoints.marketplace + "/oauth",
             "HAOPING_APP_KEY": APP_KEY,
+            # The sellers' group robots are the sandbox's, on 127.0.0.1 over plain HTTP (allowed only so).
+            "HAOPING_DINGTALK_ROBOT_URL": self.endpoints.marketplace + "/robot/send",
+            "HAOPING_WECOM_ROBOT_URL": self.endpoints.marketplace + "/cgi-bin/webhook/send",
+            "HAOPING_ROBOTS_LOCAL_HTTP": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "haoping",
         }
         os.environ.update(env)

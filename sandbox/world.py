@@ -50,6 +50,8 @@ class SellerSpec:
     # What the shop buys on the service market (the app works for it only inside the paid periods); None buys
     # its plan for the whole replay, () buys nothing.
     purchases: tuple[Purchase, ...] | None = None
+    # The shop's own group robots (``dingtalk``, ``wecom``): set up through the API, played by the sandbox.
+    robots: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,9 +119,17 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
     return [
         SellerSpec(
             "乐活小铺",
-            {**base, "mode": "immediate", "extortion_receive": True, "extortion_on_paid": "memo"},
+            # Its alerts go to its DingTalk and WeCom groups, never between 23:00 and 07:00 (Beijing time).
+            {
+                **base,
+                "mode": "immediate",
+                "extortion_receive": True,
+                "extortion_on_paid": "memo",
+                "alerts": {"quiet_from": 23, "quiet_to": 7},
+            },
             BASIC,
             trades_per_seller,
+            robots=("dingtalk", "wecom"),
             purchases=(
                 Purchase(BASIC, 1, -20 * day, 10 * day, 1500),
                 Purchase(BASIC, 2, 10 * day, 40 * day, 1500, at=5 * day, delivered=False),

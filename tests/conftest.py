@@ -36,6 +36,10 @@ def _base_env() -> dict[str, str]:
         "HAOPING_APP_KEY": APP_KEY,
         "POWERTOOLS_METRICS_NAMESPACE": "haoping",
         "HAOPING_DRY_RUN": "",
+        # No test reaches a real group robot: unless a test starts the sandbox's, robots are a closed local port.
+        "HAOPING_DINGTALK_ROBOT_URL": "http://127.0.0.1:9/robot/send",
+        "HAOPING_WECOM_ROBOT_URL": "http://127.0.0.1:9/cgi-bin/webhook/send",
+        "HAOPING_ROBOTS_LOCAL_HTTP": "1",
     }
     return env
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from chalicelib.domain.alert_policy import EVENTS, AlertEvent
 from chalicelib.domain.lint import LintKind, lint
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.templates import TemplateStrategy, render, template_errors
@@ -53,6 +54,17 @@ class Alerts(BaseModel):
 
     outbox: bool = True
     sns: bool = False
+    # Events sent to the seller's group robots (every alert is kept in the inbox), and the quiet hours (Beijing
+    # time, from ``quiet_from`` o'clock up to ``quiet_to``; both or neither) during which robots wait.
+    robot_events: tuple[AlertEvent, ...] = EVENTS
+    quiet_from: int | None = Field(default=None, ge=0, le=23)
+    quiet_to: int | None = Field(default=None, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _quiet_hours_pair(self) -> Alerts:
+        if (self.quiet_from is None) != (self.quiet_to is None):
+            raise ValueError("set both quiet hours (from and to) or neither")
+        return self
 
 
 Template = Annotated[str, StringConstraints(max_length=TEMPLATE_MAX_CHARS)]

@@ -186,18 +186,21 @@ class PageQuery(_Model):
 
 
 class BuyerIdentity(_Model):
-    """A buyer by nick and/or open uid (at least one)."""
+    """A buyer by nick and/or open uid, or as the buyer of one of the seller's orders (``tid``, e.g. from a bad
+    rating); with the seller's ``note``."""
 
     nick: str | None = Field(default=None, min_length=1, max_length=64)
     open_uid: str | None = Field(default=None, min_length=1, max_length=128)
     reason: Literal["manual", "extortion"] = Field(
         default="manual", description="extortion: the buyer used a rating to demand something (shared if opted in)"
     )
+    tid: str | None = Field(default=None, pattern=TID_PATTERN)
+    note: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _named(self) -> BuyerIdentity:
-        if not (self.nick or "").strip() and not (self.open_uid or "").strip():
-            raise ValueError("name the buyer by nick or open_uid")
+        if not (self.nick or "").strip() and not (self.open_uid or "").strip() and not self.tid:
+            raise ValueError("name the buyer by nick, open_uid or the order's tid")
         return self
 
 
@@ -217,12 +220,15 @@ class BlacklistRemoval(_Model):
 
 
 class BlacklistEntryView(_Model):
-    """A blacklisted buyer: the entry id (a keyed hash) and the masked nick."""
+    """A blacklisted buyer: the entry id (a keyed hash), the masked nick, the source (``reason``: ``manual``,
+    ``bad_rating`` — by hand from a rating — or ``auto_bad_rating``), the seller's note and the order it came from."""
 
     id: str
     buyer: str
     reason: str
     added_at: datetime
+    note: str | None = None
+    tid: str | None = None
 
 
 class BlacklistPageView(_Model):
@@ -459,3 +465,169 @@ class ExtortionConfirmView(_Model):
 
     tid: str
     result: Literal["shared", "sharing_off", "not_paying", "daily_limit", "no_buyer", "already_confirmed"]
+
+
+# -- the inbox (消息中心) and the group robots -------------------------------------------------------------------
+INBOX_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}#[A-Za-z0-9:_.-]{1,160}$"
+AUDIT_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}#[0-9a-f]{12}$"
+RobotChannel = Literal["dingtalk", "wecom"]
+
+
+class InboxQuery(_Model):
+    """Cursor paging; ``unread`` lists only unread items."""
+
+    cursor: str | None = Field(default=None, pattern=INBOX_ID_PATTERN)
+    limit: int = Field(default=20, ge=1, le=100)
+    unread: bool = False
+
+
+class InboxItemView(_Model):
+    """One alert: what happened, when, whether it was read, which group robots took it."""
+
+    id: str
+    kind: str
+    event: str | None
+    message: str
+    at: datetime
+    read: bool
+    robots_sent: list[RobotChannel]
+    robots_pending: list[RobotChannel]
+
+
+class InboxPageView(_Model):
+    """A page of the inbox (newest first) and the number of unread items in all."""
+
+    items: list[InboxItemView]
+    next_cursor: str | None
+    unread: int
+
+
+class InboxReadRequest(_Model):
+    """Items to mark read by id, or ``all`` of them."""
+
+    ids: list[Annotated[str, Field(pattern=INBOX_ID_PATTERN)]] | None = Field(default=None, max_length=100)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> InboxReadRequest:
+        if bool(self.ids) == self.all:
+            raise ValueError("give either ids or all=true")
+        return self
+
+
+class InboxReadView(_Model):
+    """How many items were marked read and how many stay unread."""
+
+    marked: int
+    unread: int
+
+
+class RobotView(_Model):
+    """A group robot: its channel, the last characters of its key (never the key or secret), its state."""
+
+    channel: RobotChannel
+    hint: str
+    added_at: datetime
+    paused_until: datetime | None
+    refused: str | None
+
+
+class RobotsView(_Model):
+    """The seller's group robots."""
+
+    robots: list[RobotView]
+
+
+class RobotSetRequest(_Model):
+    """A robot to keep: its webhook address (or the bare token/key) and, for DingTalk, the signing secret (SEC…)."""
+
+    channel: RobotChannel
+    webhook: str = Field(min_length=1, max_length=512)
+    secret: str | None = Field(default=None, max_length=256)
+
+
+class RobotChannelRequest(_Model):
+    """One robot by channel."""
+
+    channel: RobotChannel
+
+
+class RobotTestView(_Model):
+    """What the test message did: ``sent``, ``busy`` (this minute's messages are used up), ``throttled``,
+    ``refused`` (fix the robot's settings) or ``unavailable`` (try again later)."""
+
+    result: Literal["sent", "busy", "throttled", "refused", "unavailable"]
+    robot: RobotView | None
+
+
+# -- the 操作日志 -------------------------------------------------------------------------------------------------
+class LogQuery(_Model):
+    """Market days (default: the last 30), one kind, who acted, cursor paging."""
+
+    from_: MarketDay | None = Field(default=None, alias="from")
+    to: MarketDay | None = None
+    kind: Literal["settings", "explanation", "review", "blacklist", "alerts"] | None = None
+    who: Literal["seller", "auto", "system", "operator"] | None = None
+    cursor: str | None = Field(default=None, pattern=AUDIT_ID_PATTERN)
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class LogEntryView(_Model):
+    """One line of the 操作日志: when, what kind, who, what and with which result (the order, the reason)."""
+
+    id: str
+    at: datetime
+    kind: str
+    who: Literal["seller", "auto", "system", "operator"]
+    action: str
+    result: str
+    tid: str | None
+    reason: str | None
+    text: str
+    detail: dict[str, object]
+
+
+class LogPageView(_Model):
+    """A page of the 操作日志, newest first."""
+
+    entries: list[LogEntryView]
+    next_cursor: str | None
+
+
+class LogExportQuery(_Model):
+    """Market days (default: the last 30) and filters of the export."""
+
+    from_: MarketDay | None = Field(default=None, alias="from")
+    to: MarketDay | None = None
+    kind: Literal["settings", "explanation", "review", "blacklist", "alerts"] | None = None
+    who: Literal["seller", "auto", "system", "operator"] | None = None
+
+
+# -- the numbers a seller reads --------------------------------------------------------------------------------
+class GoodRateView(_Model):
+    """One period (days, today included): ratings received, 好评率 (good / all, 0–1; null without ratings) and
+    the share of neutral/bad ratings explained."""
+
+    days: int
+    good: int
+    neutral: int
+    bad: int
+    rate: float | None
+    explained: int
+    explained_share: float | None
+
+
+class ItemComplaintsView(_Model):
+    """An item and the neutral and bad ratings it drew in the last 180 days."""
+
+    item: str
+    neutral: int
+    bad: int
+
+
+class NumbersView(_Model):
+    """好评率 over 30/90/180 days, the items with the most neutral/bad ratings, ratings without an item title."""
+
+    rates: list[GoodRateView]
+    items: list[ItemComplaintsView]
+    unknown_item: int

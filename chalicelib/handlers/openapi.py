@@ -182,6 +182,74 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 
+# The inbox and group robots, the 操作日志, the numbers a seller reads.
+OPERATIONS += (
+    Operation(
+        "GET",
+        "/api/inbox",
+        "The inbox (消息中心): every alert of the last 90 days, newest first, with the unread count",
+        m.InboxPageView,
+        query=m.InboxQuery,
+        errors=(400, *ALWAYS),
+    ),
+    Operation(
+        "POST",
+        "/api/inbox/read",
+        "Mark inbox items read",
+        m.InboxReadView,
+        body=m.InboxReadRequest,
+        errors=(400, *ALWAYS),
+    ),
+    Operation("GET", "/api/robots", "The seller's DingTalk / WeCom group robots (never their keys)", m.RobotsView),
+    Operation(
+        "PUT",
+        "/api/robots",
+        "Keep a group robot (its key and secret are stored encrypted and never shown again)",
+        m.RobotsView,
+        body=m.RobotSetRequest,
+        errors=(400, *ALWAYS, 404),
+    ),
+    Operation(
+        "DELETE",
+        "/api/robots",
+        "Forget a group robot",
+        m.RobotsView,
+        body=m.RobotChannelRequest,
+        errors=(400, *ALWAYS, 404),
+    ),
+    Operation(
+        "POST",
+        "/api/robots/test",
+        "Send a test message through a group robot now",
+        m.RobotTestView,
+        body=m.RobotChannelRequest,
+        errors=(400, *ALWAYS, 404),
+    ),
+    Operation(
+        "GET",
+        "/api/log",
+        "The 操作日志: settings, explanations (by the seller or auto), reviews posted and skipped, blacklist, robots",
+        m.LogPageView,
+        query=m.LogQuery,
+        errors=(400, *ALWAYS),
+    ),
+    Operation(
+        "GET",
+        "/api/export/log.csv",
+        "The 操作日志 as CSV that Excel opens safely (UTF-8 with BOM)",
+        None,
+        query=m.LogExportQuery,
+        errors=(*ALWAYS, 400),
+        media="text/csv",
+    ),
+    Operation(
+        "GET",
+        "/api/numbers",
+        "好评率 over 30/90/180 days, the items with the most neutral/bad ratings, the share explained",
+        m.NumbersView,
+    ),
+)
+
 
 def _models() -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = [m.ErrorBody]

@@ -26,13 +26,19 @@ from chalicelib.domain import extortion, templates
 from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
+from chalicelib.handlers.csv_cells import excel_cell, excel_text
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
+from chalicelib.marketplace.robots import CredentialInvalid
 from chalicelib.services import (
     extortion_signals,
     rating_center,
+    robot_alerts,
     runtime,
     seller_blacklist,
+    seller_inbox,
+    seller_log,
+    seller_numbers,
     seller_settings,
     seller_views,
     task_actions,
@@ -283,7 +289,9 @@ def cancel_task(request, seller_id: str, tid: str) -> Response:
 
 # -- blacklist -------------------------------------------------------------------------------------------------
 def _entry_view(entry: seller_blacklist.Entry) -> m.BlacklistEntryView:
-    return m.BlacklistEntryView(id=entry.id, buyer=entry.buyer, reason=entry.reason, added_at=entry.added_at)
+    return m.BlacklistEntryView(
+        id=entry.id, buyer=entry.buyer, reason=entry.reason, added_at=entry.added_at, note=entry.note, tid=entry.tid
+    )
 
 
 @_route
@@ -297,11 +305,17 @@ def blacklist(request, seller_id: str) -> Response:
     if request.method == "POST":
         buyer = _body(request, m.BuyerIdentity, seller_id)
         entries, created = seller_blacklist.add_buyer(
-            seller_id, nick=buyer.nick, open_uid=buyer.open_uid, now=now, reason=buyer.reason
+            seller_id,
+            nick=buyer.nick,
+            open_uid=buyer.open_uid,
+            now=now,
+            note=buyer.note,
+            tid=buyer.tid,
+            reason=buyer.reason,
         )
         view = m.BlacklistAddedView(entries=[_entry_view(e) for e in entries], created=created)
         return _ok(view, 201 if created else 200)
-    removal = _removal(request, seller_id)
+    removal = _removal(request, seller_id)  # the page asks the seller to confirm before it sends this
     removed = seller_blacklist.remove(
         seller_id, entry_id=removal.id, nick=removal.nick, open_uid=removal.open_uid, now=now
     )
@@ -570,3 +584,145 @@ def confirm_extortion(request, seller_id: str, tid: str) -> Response:
     """One click: the seller confirms that a rating flagged as suspected extortion is one (shared if opted in)."""
     result = extortion_signals.confirm_rating(seller_id, _tid(tid), now=clock.now())
     return _ok(m.ExtortionConfirmView(tid=tid, result=result))
+
+
+# -- the inbox, the group robots, the 操作日志, the numbers ------------------------------------------------------
+_ERRORS += (
+    (seller_blacklist.OrderNotFound, 404, "not_found"),
+    (robot_alerts.RobotNotSet, 404, "not_found"),
+    (CredentialInvalid, 400, "invalid_robot"),
+)
+
+
+def _inbox_item(item: seller_inbox.InboxItem) -> m.InboxItemView:
+    return m.InboxItemView(**asdict(item))
+
+
+@_route
+def inbox(request, seller_id: str) -> Response:
+    """A page of the seller's inbox (every alert of the last 90 days), newest first, with the unread count."""
+    query = _query(request, m.InboxQuery, seller_id)
+    items, cursor, unread = seller_inbox.inbox(
+        seller_id, cursor=query.cursor, limit=query.limit, unread_only=query.unread, now=clock.now()
+    )
+    return _ok(m.InboxPageView(items=[_inbox_item(i) for i in items], next_cursor=cursor, unread=unread))
+
+
+@_route
+def inbox_read(request, seller_id: str) -> Response:
+    """Mark inbox items read (by id, or all)."""
+    asked = _body(request, m.InboxReadRequest, seller_id)
+    marked, unread = seller_inbox.mark_read(seller_id, ids=asked.ids, everything=asked.all, now=clock.now())
+    return _ok(m.InboxReadView(marked=marked, unread=unread))
+
+
+def _robot_view(state: robot_alerts.RobotState) -> m.RobotView:
+    return m.RobotView(**asdict(state))
+
+
+@_route
+def robots(request, seller_id: str) -> Response:
+    """GET: the seller's group robots (never their keys). PUT: keep a robot. DELETE: forget one."""
+    now = clock.now()
+    if request.method == "PUT":
+        asked = _body(request, m.RobotSetRequest, seller_id)
+        robot_alerts.set_robot(seller_id, asked.channel, webhook=asked.webhook, secret=asked.secret, now=now)
+    elif request.method == "DELETE":
+        asked = _body(request, m.RobotChannelRequest, seller_id)
+        robot_alerts.remove_robot(seller_id, asked.channel, now=now)
+    return _ok(m.RobotsView(robots=[_robot_view(r) for r in robot_alerts.robots_of(seller_id)]))
+
+
+@_route
+def robot_test(request, seller_id: str) -> Response:
+    """Send a test message through one robot now (the page's 发送测试消息 button)."""
+    asked = _body(request, m.RobotChannelRequest, seller_id)
+    lang = i18n.request_language(request.headers)
+    result = robot_alerts.test_send(seller_id, asked.channel, now=clock.now(), lang=lang)
+    found = [r for r in robot_alerts.robots_of(seller_id) if r.channel == asked.channel]
+    return _ok(m.RobotTestView(result=result, robot=_robot_view(found[0]) if found else None))
+
+
+def _log_text(entry: seller_log.LogEntry, lang: str) -> str:
+    reason = entry.reason or ""
+    if reason and i18n.has(f"page.reason.{reason}"):
+        reason = i18n.text(f"page.reason.{reason}", lang)
+    source = entry.detail.get("source")
+    values = {
+        "tid": entry.tid or "",
+        "reason": reason,
+        "result": entry.result,
+        "fields": ("、" if lang != "en" else ", ").join(str(f) for f in entry.detail.get("fields") or ()),
+        "source": i18n.text(f"page.bl.reason_{source}", lang) if source else "",
+        "channel": i18n.text(f"page.robot.{entry.detail.get('channel')}", lang) if entry.detail.get("channel") else "",
+    }
+    for key in (f"log.{entry.action}.{entry.result}", f"log.{entry.action}"):
+        if i18n.has(key):
+            return i18n.text(key, lang, **values)
+    return entry.action
+
+
+def _log_days(query) -> tuple[date, date]:
+    last = query.to or market_date(clock.now())
+    first = query.from_ or last - timedelta(days=29)
+    if first > last:
+        raise RequestInvalid("the period ends before it starts", {"from": "must not be after to"})
+    return first, last
+
+
+def _log_entry(entry: seller_log.LogEntry, lang: str) -> m.LogEntryView:
+    return m.LogEntryView(**asdict(entry), text=_log_text(entry, lang))
+
+
+@_route
+def audit_log(request, seller_id: str) -> Response:
+    """A page of the seller's 操作日志, newest first: settings, explanations, reviews, blacklist, robots."""
+    query = _query(request, m.LogQuery, seller_id)
+    first, last = _log_days(query)
+    found, cursor = seller_log.entries(
+        seller_id, first=first, last=last, kind=query.kind, who=query.who, cursor=query.cursor, limit=query.limit
+    )
+    lang = i18n.request_language(request.headers)
+    return _ok(m.LogPageView(entries=[_log_entry(e, lang) for e in found], next_cursor=cursor))
+
+
+@_route
+def export_log(request, seller_id: str) -> Response:
+    """The 操作日志 of the chosen market days as CSV that Excel opens safely (UTF-8 with BOM)."""
+    query = _query(request, m.LogExportQuery, seller_id)
+    first, last = _log_days(query)
+    lang = i18n.request_language(request.headers)
+    rows, cursor = [], None
+    while len(rows) < _CSV_ROWS:
+        found, cursor = seller_log.entries(
+            seller_id, first=first, last=last, kind=query.kind, who=query.who, cursor=cursor, limit=100
+        )
+        for e in found:
+            who = i18n.text(f"page.log.who_{e.who}", lang)
+            kind = i18n.text(f"page.log.kind_{e.kind}", lang)
+            rows.append([format_market_time(e.at)[:19], kind, who, _log_text(e, lang), e.tid or ""])
+        if not cursor:
+            break
+    safe = [[excel_cell(c) for c in row[:4]] + [excel_text(row[4])] for row in rows]
+    header = ["log_at", "log_kind", "log_who", "log_text", "tid"]
+    return _csv(f"log-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, safe, lang)
+
+
+@_route
+def numbers(request, seller_id: str) -> Response:
+    """好评率 over 30/90/180 days, the items drawing the most neutral/bad ratings, the share explained."""
+    found = seller_numbers.numbers_of(seller_id, now=clock.now())
+    rates = [
+        m.GoodRateView(
+            days=r.days,
+            good=r.good,
+            neutral=r.neutral,
+            bad=r.bad,
+            rate=r.rate,
+            explained=r.explained,
+            explained_share=r.explained_share,
+        )
+        for r in found.rates
+    ]
+    items = [m.ItemComplaintsView(item=i.item, neutral=i.neutral, bad=i.bad) for i in found.items]
+    return _ok(m.NumbersView(rates=rates, items=items, unknown_item=found.unknown_item))

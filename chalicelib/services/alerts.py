@@ -6,6 +6,7 @@ from datetime import datetime
 
 from chalicelib import i18n
 from chalicelib.container import get_settings
+from chalicelib.services import robot_alerts
 from chalicelib.store import outbox
 from chalicelib.store.idempotency import run_once
 from chalicelib.telemetry import count, logger
@@ -15,7 +16,18 @@ def _deliver(seller_id: str, kind: str, message: str, detail: dict | None, now: 
     if i18n.has(f"alert.{kind}"):
         # Sellers read alerts in Chinese; the caller's text is the operators' wording of the same event.
         message = i18n.text(f"alert.{kind}", **(detail or {}))
-    outbox.record(seller_id, kind=kind, message=message, detail=detail, now=now, item_key=key)
+    robots, robots_due = robot_alerts.robots_for_alert(seller_id, kind, now=now)
+    outbox.record(
+        seller_id,
+        kind=kind,
+        message=message,
+        detail=detail,
+        now=now,
+        item_key=key,
+        robots=robots,
+        robots_due=robots_due,
+        shards=get_settings().due_shards,
+    )
     topic = get_settings().alerts_topic_arn
     message_id = None
     if topic:
@@ -36,7 +48,7 @@ def alert(
     detail: dict | None = None,
     once_key: str | None = None,
 ) -> None:
-    """Record the alert in the outbox and publish it to the alerts topic.
+    """Record the alert in the seller's inbox (marked for the seller's group robots) and publish it to the topic.
 
     With ``once_key`` (the cause, e.g. ``rating:<seller>:<tid>``) a redelivered cause alerts only once.
     """

@@ -35,6 +35,7 @@ from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services import review_queue, runtime
+from chalicelib.services.alerts import alert
 from chalicelib.services.handle_buyer_rating import on_trade_rated
 from chalicelib.services.message_permits import ensure_permitted
 from chalicelib.services.reconcile_seller import ReconcilePaused, trade_success_of
@@ -174,6 +175,14 @@ def run_job(job: Job, *, now: datetime) -> str:
     if not seller_marks.save_backfill(job.seller_id, job.run, _stamped(progress, now), now=now):
         return "stale"
     if following is None:
+        alert(
+            job.seller_id,
+            "backfill_done",
+            "backfill finished",
+            now=now,
+            detail={k: progress.get(k, 0) for k in COUNTERS},
+            once_key=f"backfill:{job.seller_id}:{job.run}",
+        )
         count("BackfillDone")
         logger.info("backfill done", extra={"seller_id": job.seller_id, **{k: progress[k] for k in COUNTERS}})
         return "done"

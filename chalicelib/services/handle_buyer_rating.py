@@ -13,7 +13,8 @@ from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services import runtime
 from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import view_of
-from chalicelib.store import blacklist, sellers, stats, tasks
+from chalicelib.store import audit, blacklist, sellers, stats, tasks
+from chalicelib.store.audit import skip_record
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count
 
@@ -46,7 +47,17 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features())
     _apply_task_action(task, outcome.task_action, view.timing_settings(), now)
     if outcome.blacklist and task.buyer_hash:
-        blacklist.add(seller_id, task.buyer_hash, masked=task.buyer_masked or "*", reason="auto_bad_rating", now=now)
+        masked = task.buyer_masked or "*"
+        if blacklist.add(seller_id, task.buyer_hash, masked=masked, reason="auto_bad_rating", now=now, tid=rated.tid):
+            audit.append(
+                seller_id,
+                actor="auto",
+                action="blacklist.add",
+                target=task.buyer_hash,
+                result="ok",
+                detail={"source": "auto_bad_rating", "tid": rated.tid},
+                now=now,
+            )
     if outcome.alert:
         alert(
             seller_id,
@@ -77,6 +88,7 @@ def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None
             shards=shards,
             reason="buyer_bad_rating",
             fields={"holds": None},
+            audit=skip_record(task.seller_id, task.tid, "buyer_bad_rating", now=now),
         )
         if done is not None:
             day = stats.day_bucket(market_date(now).isoformat())

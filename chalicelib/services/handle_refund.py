@@ -13,6 +13,7 @@ from chalicelib.marketplace.topics import RefundEvent
 from chalicelib.services import runtime
 from chalicelib.services.seller_state import view_of
 from chalicelib.store import sellers, stats, tasks
+from chalicelib.store.audit import skip_record
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count
 
@@ -56,7 +57,14 @@ def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
     shards = get_settings().due_shards
     if effect == "succeeded":
         done = tasks.transition(
-            task.seller_id, task.tid, Event.SKIP, now=now, shards=shards, reason="refunded", fields={"holds": None}
+            task.seller_id,
+            task.tid,
+            Event.SKIP,
+            now=now,
+            shards=shards,
+            reason="refunded",
+            fields={"holds": None},
+            audit=skip_record(task.seller_id, task.tid, "refunded", now=now),
         )
         if done is not None:
             day = stats.day_bucket(market_date(now).isoformat())

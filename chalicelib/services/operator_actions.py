@@ -14,7 +14,8 @@ from chalicelib.domain.market_time import market_date
 from chalicelib.services import runtime, seller_sessions
 from chalicelib.services.seller_state import view_of
 from chalicelib.services.task_actions import ActionRefused, TaskNotFound, retry_task
-from chalicelib.store import audit, control, dead_letters, sellers, task_queries
+from chalicelib.store import audit, control, dead_letters, outbox, sellers, task_queries
+from chalicelib.store import robots as robot_store
 from chalicelib.store.models import Audit, Task
 
 GLOBAL = "_global"  # audit partition of actions that concern no single seller
@@ -96,6 +97,12 @@ def seller_summary(seller_id: str, *, actor: str, now: datetime) -> dict:
         "dry_run": seller_id in switches.dry_run_sellers or view.settings.dry_run,
         "created_at": _iso(seller.created_at),
         "updated_at": _iso(seller.updated_at),
+        # The seller's group robots as support needs them ("why do my DingTalk alerts not arrive?"): never a key.
+        "robots": {
+            channel: {k: entry.get(k) for k in ("hint", "added_at", "paused_until", "refused")}
+            for channel, entry in robot_store.of(seller).items()
+        },
+        "unread_alerts": outbox.unread_count(seller_id, now=now),
     }
 
 

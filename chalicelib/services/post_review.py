@@ -101,6 +101,9 @@ def _hour_bucket(now: datetime) -> str:
 
 
 def _finish(job: _Job, event: Event, reason: str | None, *, counter: str | None = None, **kw) -> Outcome:
+    if event is Event.SKIP and "audit" not in kw:
+        # The seller's 操作日志 lists every skipped review with its reason, in the same transaction as the skip.
+        kw["audit"] = _write_record(job, "skipped", {"reason": reason})
     done = tasks.transition(job.seller_id, job.tid, event, now=job.now, shards=job.shards, reason=reason, **kw)
     if done is None:
         return Outcome("lost_claim", reason)

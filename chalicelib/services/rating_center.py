@@ -20,7 +20,7 @@ from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import SellerView
 from chalicelib.services.seller_tokens import access_token
 from chalicelib.services.seller_views import decode_cursor, encode_cursor, seller_view
-from chalicelib.store import ratings, tasks, triage_data
+from chalicelib.store import audit, ratings, tasks, triage_data
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
 
@@ -95,6 +95,15 @@ def on_bad_rating(
     """A neutral/bad rating came: triage it once, and answer it automatically when the seller asked for that
     for its category and the triage is sure it is not bad faith. Returns the explanation's result, if any."""
     found = task.triage or triage_rating(seller_id, task, view, text=text, now=now)
+    if found is not None and found.get("bad_faith", 0.0) >= triage.BAD_FAITH_CAUTION:
+        alert(
+            seller_id,
+            "suspected_extortion",
+            f"rating on trade {task.tid} may be an extortion attempt",
+            now=now,
+            detail={"tid": task.tid, "buyer": task.buyer_masked},
+            once_key=f"extortion:{seller_id}:{task.tid}",
+        )
     if not auto:
         return None
     categories = triage_data.categories()
@@ -110,7 +119,7 @@ def on_bad_rating(
         count("AutoExplainWithheld")
         return None
     template = _template_for(task, view, categories.get(found["category"]))
-    return _explain(seller_id, task, view, template, now=now)
+    return _explain(seller_id, task, view, template, now=now, by="auto")
 
 
 # -- the one write -----------------------------------------------------------------------------------------------
@@ -118,8 +127,12 @@ def _send_explanation(seller_id: str, task: Task, view: SellerView, template: st
     return explain_rating.explain(seller_id, task, view, now=now, template=template)
 
 
-def _explain(seller_id: str, task: Task, view: SellerView, template: str, *, now: datetime) -> str:
+def _explain(seller_id: str, task: Task, view: SellerView, template: str, *, now: datetime, by: str) -> str:
     result = _send_explanation(seller_id, task, view, template, now=now)
+    # The seller's 操作日志 says who asked for the explanation (the seller, or auto-explain) and what came of it.
+    audit.append(
+        seller_id, actor=by, action="explanation.request", target=task.tid, result=result, detail=None, now=now
+    )
     if result != "nothing_to_explain":
         state = _EXPLAIN_STATES.get(result, "failed")
         ratings.record_explanation(seller_id, task.tid, state=state, text=_render(template, task, view), now=now)
@@ -219,7 +232,7 @@ def explain_now(seller_id: str, tid: str, *, template: str | None, now: datetime
     if item.state != "due" or (item.explanation or {}).get("state") == "queued":  # queued: being sent already
         raise NotExplainable(tid)
     view = seller_view(seller_id)
-    result = _explain(seller_id, item.task, view, template or item.suggestion_template, now=now)
+    result = _explain(seller_id, item.task, view, template or item.suggestion_template, now=now, by="seller")
     return _item(tasks.get(seller_id, tid) or item.task, view, now=now), result
 
 

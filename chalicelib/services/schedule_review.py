@@ -26,6 +26,7 @@ from chalicelib.telemetry import count, logger
 FUTURE_SKEW = timedelta(days=1)
 # The worker's wording for a lint failure (``lint: <guard reason>``), so both paths read alike.
 IDENTITY_LINT_REASON = "lint: content failed lint: buyer_identity"
+REVIEW_ACTION = "taobao.traderate.add"
 
 
 class UnknownSeller(LookupError):
@@ -126,6 +127,18 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     if state in (State.SKIPPED, State.EXPIRED, State.FAILED):
         day = market_date(now).isoformat()
         stats.bump(seller_id, stats.day_bucket(day), {stats.counter_name(state.value, reason): 1}, now=now)
+    if state is State.SKIPPED:
+        # Skipped before it was ever due (blacklisted buyer, reviews off): the seller's log says so and why.
+        detail = {"reason": reason}
+        audit.append(
+            seller_id,
+            actor="scheduler",
+            action=REVIEW_ACTION,
+            target=trade.tid,
+            result="skipped",
+            detail=detail,
+            now=now,
+        )
     if state is State.FAILED:
         _content_rejected(seller_id, trade.tid, now)
     logger.info(

@@ -13,16 +13,21 @@ from datetime import UTC, datetime
 from chalicelib.security.buyer_id import buyer_hash, mask_nick
 from chalicelib.services import extortion_signals, runtime
 from chalicelib.services.seller_views import decode_cursor, encode_cursor
-from chalicelib.store import audit, blacklist
+from chalicelib.store import audit, blacklist, tasks
 from chalicelib.telemetry import count
 
 MANUAL = "manual"
 EXTORTION = extortion_signals.BLACKLIST_EXTORTION
+FROM_RATING = "bad_rating"  # added by hand from a neutral/bad rating's order
 ENTRY_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class EntryNotFound(LookupError):
     """None of the named buyers is on this seller's blacklist."""
+
+
+class OrderNotFound(LookupError):
+    """The order named to blacklist its buyer is not one of this seller's (or has no buyer on record)."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,13 @@ class Entry:
     buyer: str
     reason: str
     added_at: datetime
+    note: str | None = None
+    tid: str | None = None
 
 
 def _entry(item) -> Entry:
-    return Entry(item.buyer_hash, item.buyer_masked, item.reason, datetime.fromtimestamp(item.added_at, UTC))
+    added = datetime.fromtimestamp(item.added_at, UTC)
+    return Entry(item.buyer_hash, item.buyer_masked, item.reason, added, item.note, item.tid)
 
 
 def _identities(nick: str | None, open_uid: str | None) -> list[tuple[str, str]]:
@@ -63,26 +71,54 @@ def list_entries(seller_id: str, *, cursor: str | None, limit: int) -> tuple[lis
     return [_entry(item) for item in items], next_cursor
 
 
+def _order_identities(seller_id: str, tid: str) -> tuple[list[tuple[str, str]], str]:
+    """(hash, masked) of the buyer of one of the seller's orders, and the source an entry from it has."""
+    task = tasks.get(seller_id, tid)
+    if task is None or not (task.buyer_hash or task.buyer_uid_hash):
+        raise OrderNotFound("no such order with a buyer on record")
+    masked = task.buyer_masked or "*"
+    found = [(h, masked) for h in (task.buyer_hash, task.buyer_uid_hash) if h]
+    return found, FROM_RATING if task.buyer_rating in ("neutral", "bad") else MANUAL
+
+
 def add_buyer(
-    seller_id: str, *, nick: str | None, open_uid: str | None, now: datetime, reason: str = MANUAL
+    seller_id: str,
+    *,
+    nick: str | None,
+    open_uid: str | None,
+    now: datetime,
+    note: str | None = None,
+    tid: str | None = None,
+    reason: str = MANUAL,
 ) -> tuple[list[Entry], int]:
-    """Blacklist a buyer under every identifier given; returns the entries and how many were new.
+    """Blacklist a buyer under every identifier given — or the buyer of order ``tid`` — with the seller's ``note``;
+    returns the entries and how many were new. Raises ``OrderNotFound`` for an order that is not the seller's.
 
     With the reason ``extortion`` a newly blacklisted buyer is also an extortion signal, shared only as the
     seller's sharing setting allows (``services.extortion_signals``).
     """
-    entries, created, new_keys = [], 0, []
-    for hashed, masked in _identities(nick, open_uid):
-        if blacklist.add(seller_id, hashed, masked=masked, reason=reason, now=now):
-            created += 1
-            new_keys.append(hashed)
-            audit.append(
-                seller_id, actor="seller", action="blacklist.add", target=hashed, result="ok", detail=None, now=now
-            )
-        entries.append(Entry(hashed, masked, reason, now))
+    if tid and not (nick or open_uid):
+        identities, source = _order_identities(seller_id, tid)
+    else:
+        identities, source = _identities(nick, open_uid), MANUAL
+    if reason == EXTORTION:
+        source = EXTORTION
+    note = (note or "").strip() or None
+    entries, new = [], []
+    for hashed, masked in identities:
+        if blacklist.add(seller_id, hashed, masked=masked, reason=source, now=now, note=note, tid=tid):
+            new.append(hashed)
+        entries.append(Entry(hashed, masked, source, now, note, tid))
+    created = len(new)
+    if new:
+        # One record per buyer blacklisted (however many identifiers name them): the seller's log reads one line.
+        detail = {"source": source, "entries": created} | ({"tid": tid} if tid else {})
+        audit.append(
+            seller_id, actor="seller", action="blacklist.add", target=new[0], result="ok", detail=detail, now=now
+        )
     count("BlacklistAdded", created)
-    if reason == EXTORTION and new_keys:
-        extortion_signals.on_blacklisted(seller_id, tuple(new_keys), now=now)
+    if source == EXTORTION and new:
+        extortion_signals.on_blacklisted(seller_id, tuple(new), now=now)
     return entries, created
 
 

@@ -29,11 +29,26 @@ def hashes(seller_id: str, *, kept: bool = True) -> frozenset[str]:
     )
 
 
-def add(seller_id: str, buyer_hash: str, *, masked: str, reason: str, now: datetime) -> bool:
-    """Blacklist a buyer; False when already there. The seller is flagged first (``sellers.flag_blacklist``)."""
+def add(
+    seller_id: str,
+    buyer_hash: str,
+    *,
+    masked: str,
+    reason: str,
+    now: datetime,
+    note: str | None = None,
+    tid: str | None = None,
+) -> bool:
+    """Blacklist a buyer; False when already there. The seller is flagged first (``sellers.flag_blacklist``).
+
+    ``reason`` is the source (``manual``, ``bad_rating``: by hand from a rating, ``auto_bad_rating``), ``tid`` the
+    order it came from, ``note`` the seller's words.
+    """
     sellers.flag_blacklist(seller_id)
     _cache().pop(seller_id)
-    entry = Blacklist(seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()))
+    entry = Blacklist(
+        seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()), note=note, tid=tid
+    )
     try:
         entry.save(condition=Blacklist.buyer_hash.does_not_exist())
     except PutError as exc:

@@ -127,6 +127,10 @@ class Seller(Model):
     # Set before the seller's first blacklist entry is written and never cleared: a seller without one costs
     # the review path no Blacklist query.
     has_blacklist = BooleanAttribute(null=True)
+    # The seller's group robots (``store.robots``): per channel the KMS-encrypted credential, a display hint, and
+    # the robot's state (throttled until, refused with a reason). Written by single-attribute updates.
+    robots = JSONAttribute(null=True)
+    robots_rev = NumberAttribute(null=True)  # bumped by every change of ``robots`` (the guard of its updates)
 
 
 class DueIndex(GlobalSecondaryIndex):
@@ -306,6 +310,8 @@ class Blacklist(Model):
     buyer_masked = UnicodeAttribute()
     reason = UnicodeAttribute()
     added_at = NumberAttribute()
+    note = UnicodeAttribute(null=True)  # the seller's own words about the buyer
+    tid = UnicodeAttribute(null=True)  # the order the entry came from (a bad rating), when it came from one
 
 
 class Audit(Model):
@@ -370,11 +376,24 @@ class Stats(Model):
     write_failures = NumberAttribute(null=True)
     explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
     memos = NumberAttribute(null=True)  # order memos written in the hour: they count against the cap too
+    robot_sends = NumberAttribute(null=True)  # messages sent to one group robot in a minute bucket (store.robots)
     expire_at = TTLAttribute(null=True)
 
 
+class RobotDueIndex(GlobalSecondaryIndex):
+    """Sparse index of inbox items still waiting for a group robot (``robot_shard``/``robot_due_at`` are set only
+    while one is), so the minute sweep finds them without scanning."""
+
+    class Meta:
+        index_name = "robot_due"
+        projection = KeysOnlyProjection()
+
+    robot_shard = NumberAttribute(hash_key=True)
+    robot_due_at = NumberAttribute(range_key=True)
+
+
 class Outbox(Model):
-    """Notifications to sellers and operators (reminders, alerts), written once each."""
+    """Notifications to sellers and operators (reminders, alerts), written once each: the seller's inbox."""
 
     class Meta(_Meta):
         logical_name = "Outbox"
@@ -386,6 +405,13 @@ class Outbox(Model):
     detail = JSONAttribute(null=True)
     delivered = BooleanAttribute(default=False)
     expire_at = TTLAttribute(null=True)
+    read_at = NumberAttribute(null=True)  # when the seller marked it read; absent while unread
+    robots_pending = UnicodeSetAttribute(null=True)  # channels it still has to reach
+    robots_sent = UnicodeSetAttribute(null=True)  # channels that took it (alone or in a digest)
+    robot_attempts = NumberAttribute(null=True)
+    robot_shard = NumberAttribute(null=True)
+    robot_due_at = NumberAttribute(null=True)
+    robot_due = RobotDueIndex()
 
 
 class Rejected(Model):

@@ -2,8 +2,9 @@
 
 Routes: ``/router/rest`` (GET or POST, system params in the query or the form body, as the SDKs split them),
 ``GET /oauth/authorize`` (``nick`` names the seller who logs in), ``POST /oauth/token`` (authorization codes only:
-tokens are refreshed through ``taobao.top.auth.token.refresh``), ``POST|GET|DELETE /admin/faults``. The gateway
-answers XML unless the request asks for ``format=json``, as the platform does.
+tokens are refreshed through ``taobao.top.auth.token.refresh``), ``POST|GET|DELETE /admin/faults``, and the sellers'
+group robots: ``POST /robot/send`` (DingTalk) and ``POST /cgi-bin/webhook/send`` (WeCom), see ``sandbox.market.robots``.
+The gateway answers XML unless the request asks for ``format=json``, as the platform does.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sandbox.market.protocol import (
     to_xml,
 )
 from sandbox.market.publisher import Publisher
+from sandbox.market.robots import Robots
 from sandbox.market.state import MarketState
 
 JSON = "application/json;charset=UTF-8"
@@ -103,6 +105,7 @@ class SandboxMarketplace:
             quota_window_seconds=quota_window_seconds,
             ban_seconds=ban_seconds,
         )
+        self.robots = Robots(clock)
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._requests = 0
@@ -367,6 +370,10 @@ def _handler_for(market: SandboxMarketplace) -> type[BaseHTTPRequestHandler]:
                 reply = market.handle_token(request_params(url.query, body, content_type))
             elif url.path == "/admin/faults":
                 reply = market.handle_admin_faults(verb, body)
+            elif url.path == "/robot/send" and verb == "POST":
+                reply = _json_reply(200, market.robots.dingtalk(url.query, body))
+            elif url.path == "/cgi-bin/webhook/send" and verb == "POST":
+                reply = _json_reply(200, market.robots.wecom(url.query, body))
             else:
                 reply = _json_reply(404, {"error": "not found"})
             self._send(reply)

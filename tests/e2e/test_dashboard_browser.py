@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SCREENSHOT = Path("build/dashboard.png")
 SHOP = "browser_shop"
 WAIT_SECONDS = 20
+WECOM_KEY = "693a91f6-7aaa-4bc4-97a0-0ec2bbbb5aaa"
 
 
 def _browser_or_reason() -> tuple[str, str] | str:
@@ -194,9 +195,29 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     assert "tb_rude_buyer" not in driver.page_source
     assert len(blacklist.hashes(seller_id)) == 1
     save_screenshot(driver)
-    click(driver, "#bl-list button.bl-remove")
+    click(driver, "#bl-list button.bl-remove")  # removal asks first: nothing is removed until confirmed
+    wait_for(driver, lambda d: d.find_elements("css selector", "#bl-list .confirm-yes"), "the confirmation")
+    assert "t***r" in by_css(driver, "#bl-list .confirm").text and len(blacklist.hashes(seller_id)) == 1
+    click(driver, "#bl-list .confirm-yes")
     wait_for(driver, lambda d: not d.find_elements("css selector", "#bl-list li[data-id]"), "the removal")
     assert blacklist.hashes(seller_id) == frozenset()
+
+    # Alerts reach the seller's WeCom group: the key is taken, never shown back, and a test message arrives.
+    stack.marketplace.robots.add_wecom(WECOM_KEY)
+    by_css(driver, "#robot-wecom-webhook").send_keys(
+        f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}"
+    )
+    click(driver, "#robot-wecom .robot-save")
+    wait_for(driver, lambda d: "已设置" in by_css(d, "#robot-wecom-state").text, "the robot to be kept")
+    assert WECOM_KEY not in driver.page_source
+    click(driver, "#robot-wecom .robot-test")
+    wait_for(driver, lambda d: "测试消息已发送" in by_css(d, "#robot-wecom-status").text, "the test message")
+    assert len(stack.marketplace.robots.robot("wecom", WECOM_KEY).received) == 1
+
+    # The 操作日志 names what the seller just did.
+    click(driver, "#log-apply")
+    wait_for(driver, lambda d: "设置了企业微信群机器人" in by_css(d, "#log-list").text, "the log")
+    assert "把一位买家移出黑名单" in by_css(driver, "#log-list").text
 
     # A bad template is refused field by field and nothing changes.
     templates = by_css(driver, "#s-templates")

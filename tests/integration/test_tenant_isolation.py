@@ -94,6 +94,16 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
         ],
         ("GET", "/api/export/reviews.csv"): [("GET", f"/api/export/reviews.csv?seller_id={theirs}", None, 403)],
         ("GET", "/api/export/ratings.csv"): [("GET", f"/api/export/ratings.csv?seller_id={theirs}", None, 403)],
+        ("GET", "/api/inbox"): [("GET", f"/api/inbox?seller_id={theirs}", None, 403)],
+        ("POST", "/api/inbox/read"): [("POST", "/api/inbox/read", {**named, "all": True}, 403)],
+        ("GET", "/api/robots"): [("GET", f"/api/robots?seller_id={theirs}", None, 403)],
+        ("PUT", "/api/robots"): [("PUT", "/api/robots", {**named, "channel": "wecom", "webhook": "k" * 32}, 403)],
+        ("DELETE", "/api/robots"): [("DELETE", "/api/robots", {**named, "channel": "wecom"}, 403)],
+        ("POST", "/api/robots/test"): [("POST", "/api/robots/test", {**named, "channel": "wecom"}, 403)],
+        ("GET", "/api/log"): [("GET", f"/api/log?seller_id={theirs}", None, 403)],
+        ("GET", "/api/export/log.csv"): [("GET", f"/api/export/log.csv?seller_id={theirs}", None, 403)],
+        ("GET", "/api/numbers"): [("GET", f"/api/numbers?seller_id={theirs}", None, 403)],
+        ("POST", "/api/blacklist#tid"): [("POST", "/api/blacklist", {"tid": THEIR_TID}, 404)],
     }
 
 
@@ -103,7 +113,8 @@ def test_every_api_route_is_tried_against_another_seller(client, tenants, clock)
     _, theirs, _ = tenants
     planned = attempts(client, theirs, clock)
     routes = {(method, path) for path, methods in app.routes.items() if path.startswith("/api") for method in methods}
-    assert routes == set(planned), "a new /api route needs its cross-tenant case here"
+    tried = {(method, path.split("#")[0]) for method, path in planned}
+    assert routes == tried, "a new /api route needs its cross-tenant case here"
 
 
 def test_naming_or_touching_another_sellers_data_changes_and_returns_nothing(client, tenants, clock):
