@@ -14,6 +14,7 @@ import urllib3
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
+from sandbox.market.state import refund_id_for
 from sandbox.stack import LocalStack
 from sandbox.world import (
     Purchase,
@@ -297,7 +298,9 @@ class Replay:
         elif event.kind == "buyer_rated":
             market.add_buyer_rate(int(t.tid), t.buyer_rating[1], _buyer_words(t.tid, t.buyer_rating[1]))
         elif event.kind in REFUND_STATUS:
-            market.refund(int(t.tid), REFUND_STATUS[event.kind], refund_id=f"R{t.tid}", refund_fee=t.payment)
+            market.refund(
+                int(t.tid), REFUND_STATUS[event.kind], refund_id=refund_id_for(int(t.tid)), refund_fee=t.payment
+            )
 
     def _push(self, messages: list[dict]) -> tuple[int, dict]:
         # The marketplace's own publisher: it pushes only what the platform would (the sellers the app permitted).
@@ -320,7 +323,7 @@ class Replay:
         elif event.kind == "buyer_rated":
             content.update(rater="buyer", result=t.buyer_rating[1])
         else:
-            content.update(refund_id=f"R{t.tid}", refund_fee=t.payment, refund_phase="aftersale")
+            content.update(refund_id=refund_id_for(int(t.tid)), refund_fee=t.payment, refund_phase="aftersale")
         self._msg_id += 1
         return build_message(
             TOPIC_OF[event.kind],

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 MAX_INCREMENT_WINDOW = timedelta(days=1)
 MAX_PAGE_NO = 200  # the last page any query serves
+MAX_RATES_PER_WINDOW = 1500  # traderates.get serves at most this many records of one query
+# What traderates.get answers for a page reaching past its record limit: the records up to it and then empty pages
+# ("empty"), or a refusal ("error"). The platform's answer is not documented, so the client is tested against both.
+PAST_RATE_LIMIT = "empty"
 Params = Mapping[str, str]
 
 
@@ -69,7 +73,7 @@ def traderate_add(sandbox: SandboxMarketplace, params: Params, nick: str | None)
     if tid is None:
         raise missing("tid")
     result = choice_param(params, "result", ("good", "neutral", "bad"))
-    choice_param(params, "role", ("seller",), default="seller")
+    choice_param(params, "role", ("seller",))  # required (the Java SDK's TraderateAddRequest checks it)
     rate = sandbox.state.rate(
         nick or "",
         tid,
@@ -102,7 +106,12 @@ def traderates_get(sandbox: SandboxMarketplace, params: Params, nick: str | None
         tid=int_param(params, "tid"),
     )
     projected = [_project(rate, fields) for rate in rates]
-    return _page(projected, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
+    page_size = int_param(params, "page_size", 40, low=1, high=150) or 40
+    if page_no * page_size > MAX_RATES_PER_WINDOW and PAST_RATE_LIMIT == "error":
+        raise invalid("page_no", f"at most {MAX_RATES_PER_WINDOW} records of one query are served")
+    # Records past the limit are not served: the page that crosses it is cut short, and those after it are empty.
+    served = projected[:MAX_RATES_PER_WINDOW]
+    return _page(served, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
 
 
 def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:

@@ -119,9 +119,17 @@ REFUND_STATUSES = (
 )
 
 
+REFUND_ID_BASE = 50_000_000_000_000  # refund ids are Longs on the platform (Java ``Refund.refundId``)
+
+
+def refund_id_for(tid: int) -> int:
+    """The id the sandbox gives a trade's refund when none is named (a Long, as the platform's)."""
+    return REFUND_ID_BASE + tid
+
+
 @dataclass
 class Refund:
-    refund_id: str
+    refund_id: int
     tid: int
     oid: int
     seller_nick: str
@@ -182,10 +190,11 @@ class Order:
             "order_cycle_start": format_top_time(self.order_cycle_start),
             "order_cycle_end": format_top_time(self.order_cycle_end),
             "create": format_top_time(self.create),
-            "fee": self.fee,
-            "prom_fee": self.prom_fee,
-            "total_pay_fee": self.total_pay_fee,
-            "refund_fee": self.refund_fee,
+            # Fees are strings in fen on the platform (``ArticleBizOrder.fee`` is a String in every SDK).
+            "fee": str(self.fee),
+            "prom_fee": str(self.prom_fee),
+            "total_pay_fee": str(self.total_pay_fee),
+            "refund_fee": str(self.refund_fee),
             **self.extra,
         }
 
@@ -217,7 +226,7 @@ class MarketState:
         self._trades: dict[int, Trade] = {}
         self._rates: list[Rate] = []
         self._orders: dict[int, Order] = {}
-        self._refunds: dict[str, Refund] = {}
+        self._refunds: dict[int, Refund] = {}
         self._accepted: Counter[int] = Counter()
         self._next_order = 1
 
@@ -299,18 +308,18 @@ class MarketState:
         tid: int,
         status: str,
         *,
-        refund_id: str | None = None,
+        refund_id: int | None = None,
         oid: int | None = None,
         refund_fee: object = None,
         refund_phase: str = "aftersale",
     ) -> dict:
-        """The buyer asks for a refund, or an existing refund (``refund_id``, default ``R<tid>``) moves to
-        ``status``; ``modified`` is now. Returns its API form."""
+        """The buyer asks for a refund, or an existing refund (``refund_id``, a Long; by default
+        ``refund_id_for(tid)``) moves to ``status``; ``modified`` is now. Returns its API form."""
         if status not in REFUND_STATUSES:
             raise ValueError(f"unknown refund status {status}")
         with self._lock:
             trade = self._trades[tid]
-            key = refund_id or f"R{tid}"
+            key = refund_id or refund_id_for(tid)
             now = self._clock()
             found = self._refunds.get(key)
             if found is None:
@@ -507,7 +516,8 @@ class MarketState:
             return [r.as_api() for r in rates]
 
     def trades_modified(self, seller_nick: str, start: datetime, end: datetime, status: str | None) -> list[dict]:
-        """The seller's trades modified in [start, end], oldest modification first."""
+        """The seller's trades modified in [start, end], newest modification first, as the platform lists them:
+        a trade modified while a reader pages leaves the window and moves the trades behind it a place forward."""
         with self._lock:
             trades = [
                 t
@@ -516,7 +526,7 @@ class MarketState:
                 and start <= t.modified <= end
                 and (status is None or t.status == status)
             ]
-            trades.sort(key=lambda t: (t.modified, t.tid))
+            trades.sort(key=lambda t: (t.modified, t.tid), reverse=True)
             return [self._trade_api(t) for t in trades]
 
     def _trade_api(self, trade: Trade) -> dict:
