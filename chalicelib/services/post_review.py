@@ -175,8 +175,9 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
 
 
 def _give_back(job: _Job) -> None:
+    # Not a failed write (nothing was sent): the seller's circuit breaker is not fed.
     try:
-        _unreserve(job, failed=True)
+        _unreserve(job)
     except store_errors.UNAVAILABLE:
         count("ReservationNotReleased")  # the hour's counter ends with the hour
 
