@@ -175,6 +175,19 @@ def _rate_key(item: Mapping[str, Any]) -> object:
     return (item.get("tid"), item.get("oid"), item.get("role"), item.get("created"))
 
 
+def _item_ref(item: object) -> str | None:
+    """An item's id (tid, refund or order id) when it holds a short one of ASCII digits, for the operator's record."""
+    if not isinstance(item, Mapping):
+        return None
+    for name in ("tid", "refund_id", "order_id"):
+        value = item.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 32:
+            return value
+    return None
+
+
 def shared_pool() -> urllib3.PoolManager:
     """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
     global _pool
@@ -191,10 +204,11 @@ class CallStats:
     calls: int = 0
     attempts: int = 0
     retries: int = 0
+    unreadable: int = 0  # items of an answer skipped because they could not be read
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str) -> None:
-        """Count one more ``calls``, ``attempts`` or ``retries``."""
+        """Count one more ``calls``, ``attempts``, ``retries`` or ``unreadable``."""
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
@@ -264,6 +278,9 @@ class TopClient:
         self._pool = pool
         self._rng = rng or random.Random()
         self.stats = CallStats()
+        # Told of every item of an answer that is skipped as unreadable: ``(method, reason, ref)``, ``ref`` the
+        # item's id when it has a readable one. Set by whoever can record it where an operator sees it.
+        self.on_unreadable: Callable[[str, str, str | None], None] | None = None
 
     def __repr__(self) -> str:
         return f"TopClient({self._url!r}, app_key={self._app_key!r})"
@@ -335,6 +352,27 @@ class TopClient:
             return factory(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise Transient(None, f"unreadable result: {type(exc).__name__}", SUB_CLIENT_MALFORMED) from exc
+
+    def _readable(self, method: str, factory: Callable[[Mapping[str, Any]], Any], items: list[Any]) -> list[Any]:
+        """The items of a page that read as ``factory``'s type. A malformed or hostile one (a missing or mistyped
+        field, a time outside 2000–2099, digits of another script) is skipped and reported, never failing the page:
+        one bad trade must not stop a seller's reads."""
+        readable = []
+        for item in items:
+            try:
+                readable.append(factory(item))
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                self._skipped(method, item, exc)
+        return readable
+
+    def _skipped(self, method: str, item: object, exc: Exception) -> None:
+        # The reason names the field or the error type, never a value: an item may hold buyer data.
+        reason = f"missing {exc.args[0]!s:.40}" if isinstance(exc, KeyError) and exc.args else type(exc).__name__
+        ref = _item_ref(item)
+        self.stats.add("unreadable")
+        logger.warning("unreadable item skipped", extra={"method": method, "reason": reason, "ref": ref})
+        if self.on_unreadable is not None:
+            self.on_unreadable(method, reason, ref)
 
     def _page(
         self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str, page_no: int
@@ -410,7 +448,7 @@ class TopClient:
                 page, start_date, end_date, key=_rate_key, page_size=page_size, max_records=MAX_RATES_PER_WINDOW
             )
         for item in items:
-            yield self._typed(TradeRate.from_api, item)
+            yield from self._readable(method, TradeRate.from_api, [item])
 
     def rating_given(self, session: str, tid: int, oid: int | None = None) -> TradeRate | None:
         """The seller's own rating of ``tid`` (of sub-order ``oid`` when given), read back; None when absent."""
@@ -444,7 +482,7 @@ class TopClient:
         data = self.call("taobao.trades.sold.increment.get", params, session)
         items = self._typed(lambda d: top_items(d.get("trades"), "trade"), data)
         total = self._typed(lambda d: int(d.get("total_results") or 0), data)
-        return [self._typed(Trade.from_api, item) for item in items], max(total, len(items))
+        return self._readable("taobao.trades.sold.increment.get", Trade.from_api, items), max(total, len(items))
 
     def trades_sold_increment_get(
         self,
@@ -482,7 +520,7 @@ class TopClient:
             "page_size": page_size,
         }
         items, more = self._page("taobao.refunds.receive.get", params, session, "refunds", "refund", page_no)
-        return [self._typed(Refund.from_api, item) for item in items], more
+        return self._readable("taobao.refunds.receive.get", Refund.from_api, items), more
 
     def refunds_receive_get(
         self, session: str, start_modified: datetime, end_modified: datetime, *, page_size: int = 100
@@ -558,7 +596,7 @@ class TopClient:
             # This API reports a total instead of has_next; a short page also means the end.
             total = self._typed(lambda d: int(d.get("total_item") or 0), data)
             more = len(items) == page_size and page_no * page_size < total
-            return [self._typed(VasOrder.from_api, item) for item in items], more
+            return self._readable("taobao.vas.order.search", VasOrder.from_api, items), more
 
         yield from split_on_page_limit(
             page, start_created, end_created, key=lambda order: order.order_id, page_size=page_size

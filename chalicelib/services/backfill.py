@@ -34,9 +34,10 @@ from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
-from chalicelib.services import review_queue, runtime
+from chalicelib.services import review_queue, runtime, skipped_items
 from chalicelib.services.handle_buyer_rating import on_trade_rated
 from chalicelib.services.message_permits import ensure_permitted
 from chalicelib.services.reconcile_seller import ReconcilePaused, trade_success_of
@@ -254,11 +255,14 @@ def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime
         return "already_rated"
     try:
         message = trade_success_of(trade)
-    except ValidationError:
+        rating = _buyer_rating(session, trade) if trade.buyer_rate else None
+        scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
+    except (ValidationError, MalformedMessage) as exc:
+        # One impossible trade (too long a title, an end in the future) is kept for the operator; the rest go on.
         count("BackfillTradeUnreadable")
+        api = "taobao.trades.sold.increment.get"
+        skipped_items.record(api, skipped_items.reason_of(exc), str(trade.tid), now=now, seller_id=seller_id)
         return "skipped"
-    rating = _buyer_rating(session, trade) if trade.buyer_rate else None
-    scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
     if rating is not None:
         on_trade_rated(seller_id, rating, now=now)
     return "scheduled" if scheduled.outcome == "created" else "existing"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalicelib.config import default_rules_document
 from chalicelib.container import container
 from chalicelib.domain.rules import Rules, parse_rules, retired_keys
+from chalicelib.services import skipped_items
 from chalicelib.store import control
 from chalicelib.telemetry import count, logger
 
@@ -25,8 +26,17 @@ def _parsed(override) -> Rules:
 
 
 def top_client():
-    """The TOP client for this container (one connection pool)."""
-    return container().top()
+    """The TOP client for this container (one connection pool); an item it skips as unreadable is kept for the
+    operator (``skipped_items``)."""
+    client = container().top()
+    if client.on_unreadable is None:
+        now = container().clock.now
+
+        def keep(api: str, reason: str, ref: str | None) -> None:
+            skipped_items.record(api, reason, ref, now=now())
+
+        client.on_unreadable = keep
+    return client
 
 
 def oauth_client():

@@ -17,6 +17,7 @@ from sandbox.market.protocol import (
     required,
     time_param,
 )
+from sandbox.market.state import RawItem
 
 if TYPE_CHECKING:
     from sandbox.market.server import SandboxMarketplace
@@ -125,7 +126,9 @@ def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick:
     if end < start or end - start > MAX_INCREMENT_WINDOW:
         raise invalid("end_modified", "start_modified and end_modified must be within one day")
     trades = sandbox.state.trades_modified(nick or "", start, end, params.get("status") or None)
-    return _page([_project(t, fields) for t in trades], params, "trades", "trade", 40, 100)
+    # A raw (hostile) item is served as it is, unprojected.
+    projected = [t.item if isinstance(t, RawItem) else _project(t, fields) for t in trades]
+    return _page(projected, params, "trades", "trade", 40, 100)
 
 
 def vas_subscribe_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:

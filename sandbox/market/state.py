@@ -34,6 +34,13 @@ def _yuan(payment: object) -> str:
     return f"{Decimal(str(payment)):.2f}"
 
 
+@dataclass(frozen=True)
+class RawItem:
+    """An item served exactly as it is (a malformed or hostile one): no projection, no checks."""
+
+    item: object
+
+
 @dataclass
 class Trade:
     tid: int
@@ -229,6 +236,7 @@ class MarketState:
         self._refunds: dict[int, Refund] = {}
         self._accepted: Counter[int] = Counter()
         self._next_order = 1
+        self._raw_trades: list[tuple[str, datetime, object]] = []
 
     # -- world side -------------------------------------------------------------------------------
 
@@ -269,6 +277,12 @@ class MarketState:
                 raise ValueError(f"trade {tid} already exists")
             self._trades[tid] = trade
             return self._trade_api(trade)
+
+    def add_raw_trade(self, seller_nick: str, modified: datetime, item: object) -> None:
+        """A malformed or hostile trade, listed as is (unprojected) among the seller's trades modified at
+        ``modified``: what a broken or hostile marketplace could answer."""
+        with self._lock:
+            self._raw_trades.append((seller_nick, modified, item))
 
     def set_trade_status(self, tid: int, status: str, end_time: datetime | None = None) -> dict:
         """Change a trade's status (modified = now); finishing a trade stamps its end time."""
@@ -515,7 +529,9 @@ class MarketState:
             rates.sort(key=lambda r: (r.created, r.tid, r.oid), reverse=True)
             return [r.as_api() for r in rates]
 
-    def trades_modified(self, seller_nick: str, start: datetime, end: datetime, status: str | None) -> list[dict]:
+    def trades_modified(
+        self, seller_nick: str, start: datetime, end: datetime, status: str | None
+    ) -> list[dict | RawItem]:
         """The seller's trades modified in [start, end], newest modification first, as the platform lists them:
         a trade modified while a reader pages leaves the window and moves the trades behind it a place forward."""
         with self._lock:
@@ -527,7 +543,13 @@ class MarketState:
                 and (status is None or t.status == status)
             ]
             trades.sort(key=lambda t: (t.modified, t.tid), reverse=True)
-            return [self._trade_api(t) for t in trades]
+            listed = [(t.modified, self._trade_api(t)) for t in trades]
+            raw = [
+                (at, RawItem(item)) for nick, at, item in self._raw_trades if nick == seller_nick and start <= at <= end
+            ]
+            if raw:
+                listed = sorted(listed + raw, key=lambda pair: pair[0], reverse=True)
+            return [item for _, item in listed]
 
     def _trade_api(self, trade: Trade) -> dict:
         roles = {r.role for r in self._rates if r.tid == trade.tid}
