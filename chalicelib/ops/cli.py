@@ -1,5 +1,5 @@
-"""The operators' command line: switches, a seller's record, failed tasks, the dead-letter queue, reconciliation
-and the audit trail, against the local stack or a deployed stage. Every command is audited.
+"""The operators' command line: switches, a seller's record, failed tasks, the dead-letter queue, reconciliation,
+skipped marketplace items and the audit trail, against the local stack or a deployed stage. Every command is audited.
 
     python -m chalicelib.ops [--endpoint URL] [--stage NAME | --table-prefix P] [--user NAME] <command> ...
 
@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dlq-url", help="default: the review queue's redrive policy")
     reconcile = commands.add_parser("reconcile", help="run reconciliation for one seller now")
     reconcile.add_argument("seller")
+    skipped = commands.add_parser("skipped", help="marketplace items skipped as unusable, newest first")
+    skipped.add_argument("--limit", type=int, default=50)
     trail = commands.add_parser("audit", help="a seller's audit trail, newest first")
     trail.add_argument("seller", help=f"a seller id, or {ops.GLOBAL} for actions on no single seller")
     trail.add_argument("--limit", type=int, default=50)
@@ -196,6 +198,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(f"reconcile: {exc}", file=sys.stderr)
             return 2
         _emit(out, args, result, [f"{key:>16}: {value}" for key, value in result.items()])
+        return 0
+    if command == "skipped":
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        found = ops.skipped(limit=args.limit, actor=actor, now=now)
+        lines = [f"{r['at']}  {r.get('api')}  {r.get('ref') or '-'}  {r['reason']}" for r in found]
+        _emit(out, args, found, lines or ["(no skipped items)"])
         return 0
     records = ops.audit_trail(args.seller, limit=args.limit, actor=actor, now=now)
     rows = [

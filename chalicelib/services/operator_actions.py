@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.market_time import market_date
-from chalicelib.services import runtime, seller_sessions
+from chalicelib.services import runtime, seller_sessions, skipped_items
 from chalicelib.services.seller_state import view_of
 from chalicelib.services.task_actions import ActionRefused, TaskNotFound, retry_task
 from chalicelib.store import audit, control, dead_letters, sellers, task_queries
@@ -170,6 +170,13 @@ def reconcile(seller_id: str, *, actor: str, now: datetime) -> dict:
     result = dict(vars(outcome)) if hasattr(outcome, "__dict__") else {"result": outcome}
     _audit(seller_id, actor, "ops.reconcile", now=now, target=seller_id, detail=result)
     return result
+
+
+def skipped(*, limit: int, actor: str, now: datetime) -> list[dict]:
+    """The marketplace items skipped as unusable, newest first (this read is recorded)."""
+    found = skipped_items.recent(limit=limit)
+    _audit(None, actor, "ops.skipped", now=now, detail={"shown": len(found)})
+    return found
 
 
 def audit_trail(seller_id: str, *, limit: int, actor: str, now: datetime) -> list[Audit]:
