@@ -258,3 +258,19 @@ def parse_rules(default: Mapping[str, Any], override: Mapping[str, Any] | None =
         return Rules.model_validate(merged)
     except ValidationError as exc:
         raise RulesInvalid(_describe(exc)) from None
+
+
+def rules_diff(old: Rules, new: Rules) -> list[tuple[str, Any, Any]]:
+    """What changes from ``old`` to ``new``: ``(dotted key, old value, new value)`` for every leaf that differs
+    (lists compare whole), in key order; a value absent on one side is None."""
+    changes: list[tuple[str, Any, Any]] = []
+
+    def walk(before: Any, after: Any, path: str) -> None:
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            for key in sorted(set(before) | set(after)):
+                walk(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
+        elif before != after:
+            changes.append((path, before, after))
+
+    walk(old.model_dump(mode="json"), new.model_dump(mode="json"), "")
+    return changes

@@ -20,6 +20,7 @@ from typing import TextIO
 
 from chalicelib.config import clock
 from chalicelib.container import get_settings
+from chalicelib.domain.rules import RulesInvalid
 from chalicelib.services import operator_actions as ops
 
 DEFAULT_QUEUE_NAME = "haoping-reviews"
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dlq-url", help="default: the review queue's redrive policy")
     reconcile = commands.add_parser("reconcile", help="run reconciliation for one seller now")
     reconcile.add_argument("seller")
+    rules = commands.add_parser("rules", help="the marketplace rules: show, validate or set the override")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    rule_commands.add_parser("show", help="the rules in force and the override")
+    for name, text in (
+        ("validate", "check an override file against the rules' bounds"),
+        ("set", "make it the override"),
+    ):
+        rule_commands.add_parser(name, help=text).add_argument("file", help="a JSON override document")
     skipped = commands.add_parser("skipped", help="marketplace items skipped as unusable, newest first")
     skipped.add_argument("--limit", type=int, default=50)
     trail = commands.add_parser("audit", help="a seller's audit trail, newest first")
@@ -199,6 +208,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return 2
         _emit(out, args, result, [f"{key:>16}: {value}" for key, value in result.items()])
         return 0
+    if command == "rules":
+        return _rules(args, out, actor=actor, now=now)
     if command == "skipped":
         if args.limit < 1:
             raise UsageError("--limit must be at least 1")
@@ -220,6 +231,35 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     ]
     lines = [f"{r['at']}  {r['actor']:<22} {r['action']:<24} {r['target'] or '-':<20} {r['result']}" for r in rows]
     _emit(out, args, rows, lines or ["(no audit records)"])
+    return 0
+
+
+def _rules(args: argparse.Namespace, out: TextIO, *, actor: str, now) -> int:
+    if args.rules_command == "show":
+        shown = ops.rules_show(actor=actor, now=now)
+        _emit(out, args, shown, [json.dumps(shown, ensure_ascii=False, indent=2)])
+        return 0
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args.file}: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    try:
+        if args.rules_command == "validate":
+            parsed = ops.rules_validate(document, actor=actor, now=now)
+            _emit(out, args, {"valid": True, "version": parsed.version}, [f"valid: version {parsed.version}"])
+            return 0
+        changes = ops.rules_set(document, actor=actor, now=now)
+    except RulesInvalid as exc:
+        print(f"invalid rules: {exc.reason}", file=sys.stderr)
+        return 1
+    rows = [{"key": key, "from": before, "to": after} for key, before, after in changes]
+    lines = [
+        f"{r['key']}: {json.dumps(r['from'], ensure_ascii=False)} -> {json.dumps(r['to'], ensure_ascii=False)}"
+        for r in rows
+    ]
+    _emit(out, args, rows, [*lines, f"rules set: {len(rows)} change(s)"])
     return 0
 
 
