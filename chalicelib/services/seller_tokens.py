@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from chalicelib.container import container
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.security.crypto import DecryptionFailed
-from chalicelib.store import seller_writes
+from chalicelib.store import seller_writes, sellers
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import logger
 
@@ -79,8 +79,12 @@ def mark_reauth(seller_id: str, *, now: datetime) -> None:
     forget_tokens(seller_id)
     # One conditional write of the status alone: a grant stored meanwhile, or a settings change, is kept.
     seller = seller_writes.mark_reauth(seller_id, now=now)
-    if seller is None:  # already waiting for the seller (or gone)
-        return
+    if seller is None:
+        # Already waiting for the seller (or gone). The alert is keyed on the grant, so it is asked for again: an
+        # invocation that timed out between the status and the alert left it unsent, and this sends it once.
+        seller = sellers.get(seller_id)
+        if seller is None or seller.status != "reauth":
+            return
     alert(
         seller_id,
         "reauth_needed",
