@@ -213,8 +213,8 @@ def _apply_missed_buyer_ratings(
             continue
         seen.add(tid)
         task = tasks.get(seller_id, tid)
-        if task is None or task.stub or task.buyer_rating is not None:
-            continue
+        if task is None or task.stub or (task.buyer_rating is not None and task.rating_applied_at is not None):
+            continue  # a rating recorded but not applied whole (a timeout in between) is applied again
         try:
             rated = TradeRated(
                 tid=tid, oid=None if rate.oid is None else str(rate.oid), rater="buyer", result=rate.result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.services import alerts
+from chalicelib.services import alerts, handle_buyer_rating
 from chalicelib.store import audit, outbox, sellers, tasks
 from tests.integration.test_tokens_job import (  # noqa: F401
     SESSION_HOURS,
@@ -34,6 +34,7 @@ def first_alert_times_out(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(alerts, "alert", alert)
+    monkeypatch.setattr(handle_buyer_rating, "alert", alert)  # imported by name there
     return state
 
 
@@ -63,3 +64,34 @@ def test_tokens_a_timeout_after_the_reauth_status_still_alerts_holds_and_audits_
     assert task.state == "held" and task.holds == {"reauth"}
     entries = [r for r in audit.trail(seller_id, limit=100) if r.result == "reauth_needed"]
     assert len(entries) == 1 and entries[0].detail["held_tasks"] == 1
+
+
+def test_reconcile_a_timeout_after_the_rating_is_recorded_still_alerts_and_triages_once(
+    client,
+    aws,
+    clock,
+    market,  # noqa: F811
+    first_alert_times_out,
+):
+    from chalicelib.services.reconcile_seller import reconcile_seller
+
+    seller_id = onboard(client, clock, "rated_shop", mode="delay", delay_hours=8)
+    tid = "3900000000000201"
+    seed_trade(client, clock, market, "rated_shop", seller_id, tid)
+    clock.advance(600)
+    market.add_buyer_rate(int(tid), "bad", "物流太慢了，包装也破了")  # its push is lost
+    clock.advance(600)
+
+    with pytest.raises(TimedOut):  # the rating is recorded, then the invocation times out
+        reconcile_seller(seller_id, now=clock.now())
+    assert tasks.get(seller_id, tid).buyer_rating == "bad" and outbox.recent(seller_id) == []
+
+    clock.advance(60)
+    reconcile_seller(seller_id, now=clock.now())  # the queue delivers the job again
+    clock.advance(86_400)
+    reconcile_seller(seller_id, now=clock.now())  # the next day's run repeats nothing
+
+    assert [n.kind for n in outbox.recent(seller_id)] == ["buyer_rating_bad"]
+    task = tasks.get(seller_id, tid)
+    assert task.triage is not None and task.triage["category"] and task.rating_applied_at is not None
+    assert task.rating_text == "物流太慢了，包装也破了"
