@@ -95,3 +95,33 @@ def test_reconcile_a_timeout_after_the_rating_is_recorded_still_alerts_and_triag
     task = tasks.get(seller_id, tid)
     assert task.triage is not None and task.triage["category"] and task.rating_applied_at is not None
     assert task.rating_text == "物流太慢了，包装也破了"
+
+
+def test_billing_a_timeout_after_the_purged_status_keeps_its_one_audit_entry(
+    client,
+    aws,
+    clock,
+    market,  # noqa: F811
+    monkeypatch,
+):
+    from chalicelib.services import billing_daily
+    from chalicelib.store import seller_writes
+    from tests.integration.test_message_permits import _purge
+
+    seller_id = onboard(client, clock, "leaving_shop")
+    real_erase = seller_writes.erase
+
+    def erase_then_time_out(*args, **kwargs):
+        real_erase(*args, **kwargs)
+        raise TimedOut("the Lambda deadline")
+
+    monkeypatch.setattr(billing_daily.seller_writes, "erase", erase_then_time_out)
+    with pytest.raises(TimedOut):
+        _purge(seller_id, "leaving_shop", clock.now())
+    # No later pass attends a purged seller: the entry must be there already.
+    assert [r.action for r in audit.trail(seller_id, limit=100)].count("seller.purge") == 1
+    monkeypatch.setattr(billing_daily.seller_writes, "erase", real_erase)
+    _purge(seller_id, "leaving_shop", clock.now())  # a pass that runs it again anyway repeats nothing
+
+    assert sellers.get(seller_id).status == "purged"
+    assert [r.result for r in audit.trail(seller_id, limit=100) if r.action == "seller.purge"] == ["purged"]
