@@ -102,6 +102,8 @@ class Container:
         self._caches: dict[str, TtlCache] = {}
         self._top: tuple[str, Any] | None = None
         self._oauth: tuple[str, Any] | None = None
+        # Values kept for the container's life, never expired (the last good rules document).
+        self.kept: dict[str, Any] = {}
 
     # -- AWS ---------------------------------------------------------------------------------------------------
     @cached_property

@@ -16,6 +16,7 @@ from chalicelib.config import DINGTALK_ROBOT_URL, WECOM_ROBOT_URL
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message
 from sandbox.chaos import ChaosPlan
+from sandbox.market.state import refund_id_for
 from sandbox.stack import LocalStack
 from sandbox.world import (
     Purchase,
@@ -342,7 +343,9 @@ class Replay:
             words = t.buyer_words or _buyer_words(t.tid, t.buyer_rating[1])
             market.add_buyer_rate(int(t.tid), t.buyer_rating[1], words)
         elif event.kind in REFUND_STATUS:
-            market.refund(int(t.tid), REFUND_STATUS[event.kind], refund_id=f"R{t.tid}", refund_fee=t.payment)
+            market.refund(
+                int(t.tid), REFUND_STATUS[event.kind], refund_id=refund_id_for(int(t.tid)), refund_fee=t.payment
+            )
 
     def _confirm_extortion(self, t: TradeSpec) -> None:
         """The shop opens the app from 千牛 (a new session: the one from its authorization has ended) and clicks
@@ -382,7 +385,7 @@ class Replay:
         elif event.kind == "buyer_paid":
             content.update(payment=t.payment, status="TradeBuyerPay")
         else:
-            content.update(refund_id=f"R{t.tid}", refund_fee=t.payment, refund_phase="aftersale")
+            content.update(refund_id=refund_id_for(int(t.tid)), refund_fee=t.payment, refund_phase="aftersale")
         self._msg_id += 1
         return build_message(
             TOPIC_OF[event.kind],

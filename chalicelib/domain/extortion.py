@@ -31,9 +31,9 @@ class ExtortionPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_shops: int = Field(default=3, ge=2)
+    min_shops: int = Field(default=3, ge=2, le=1000)
     window_days: int = Field(default=180, ge=1, le=365)
-    confirmations_per_shop_per_day: int = Field(default=20, ge=1)
+    confirmations_per_shop_per_day: int = Field(default=20, ge=1, le=10_000)
     suspect_min_bad_faith: float = Field(default=0.2, gt=0, le=1)
 
     @property

@@ -29,9 +29,9 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64)
     features: frozenset[str]
-    hourly_cap: int = Field(ge=1)
+    hourly_cap: int = Field(ge=1, le=1_000_000)
 
     @field_validator("features")
     @classmethod

@@ -11,7 +11,7 @@ import re
 import re._constants as sre  # the parser's node names; stable since 3.11, used only to inspect banned patterns
 import re._parser as sre_parse
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,7 @@ from chalicelib.domain.extortion import ExtortionPolicy
 from chalicelib.domain.plans import Plan
 
 RatingResult = Literal["good", "neutral", "bad"]
+DAY_SECONDS = 86_400
 
 
 class RulesInvalid(ValueError):
@@ -36,9 +37,9 @@ class _Frozen(BaseModel):
 class RetryPolicy(_Frozen):
     """Backoff for transient marketplace errors; ``max_attempts`` counts every try, the first included."""
 
-    max_attempts: int = Field(default=6, ge=1)
-    backoff_base_seconds: float = Field(default=60.0, gt=0)
-    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_seconds: float = Field(default=60.0, gt=0, le=DAY_SECONDS)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0, le=DAY_SECONDS)
 
     @model_validator(mode="after")
     def _max_not_below_base(self) -> RetryPolicy:
@@ -55,47 +56,50 @@ class BreakerPolicy(_Frozen):
     """
 
     failure_rate_pause: float = Field(default=0.5, gt=0, le=1)
-    min_sample: int = Field(default=10, ge=1)
+    min_sample: int = Field(default=10, ge=1, le=100_000)
 
 
 class BillingPolicy(_Frozen):
     """Data is kept ``grace_days`` after the last paid day; reminders go out ``reminder_days`` before it."""
 
-    grace_days: int = Field(default=30, ge=0)
-    reminder_days: tuple[int, ...] = (7, 3, 1)
+    grace_days: int = Field(default=30, ge=0, le=3650)
+    reminder_days: tuple[int, ...] = Field(default=(7, 3, 1), max_length=10)
 
     @field_validator("reminder_days")
     @classmethod
     def _positive_descending(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(day < 1 for day in value):
-            raise ValueError("reminder days must be >= 1")
+        if any(not 1 <= day <= 90 for day in value):
+            raise ValueError("reminder days must be between 1 and 90")
         return tuple(sorted(set(value), reverse=True))
 
 
 class Rules(_Frozen):
     """One validated version of the marketplace rules."""
 
-    version: str = Field(min_length=1)
-    rating_window_days: int = Field(default=15, ge=1)
-    content_max_length: int = Field(default=500, ge=1)
-    explain_max_length: int = Field(default=500, ge=1)
-    explain_window_days: int = Field(default=30, ge=1)
-    memo_max_bytes: int = Field(default=1000, ge=1)  # taobao.trade.memo.update: the memo in UTF-8 bytes
-    banned_words: tuple[str, ...] = ()
-    banned_patterns: tuple[str, ...] = ()
+    version: str = Field(min_length=1, max_length=64)
+    # traderates.get reads only the last 180 days: no window of ours can be longer.
+    rating_window_days: int = Field(default=15, ge=1, le=180)
+    # The platform takes at most 500 characters; a shorter limit is ours to choose, a longer one it would refuse.
+    content_max_length: int = Field(default=500, ge=1, le=500)
+    explain_max_length: int = Field(default=500, ge=1, le=500)
+    explain_window_days: int = Field(default=30, ge=1, le=180)
+    # taobao.trade.memo.update: the memo in UTF-8 bytes (the platform takes at most 1000).
+    memo_max_bytes: int = Field(default=1000, ge=1, le=1000)
+    banned_words: tuple[Annotated[str, Field(max_length=100)], ...] = Field(default=(), max_length=2000)
+    banned_patterns: tuple[Annotated[str, Field(max_length=500)], ...] = Field(default=(), max_length=200)
     allowed_results: tuple[RatingResult, ...] = ("good",)
-    max_reviews_per_seller_per_hour: int = Field(default=600, ge=1)
+    max_reviews_per_seller_per_hour: int = Field(default=600, ge=1, le=1_000_000)
     fallback_margin_hours: int = Field(default=12, ge=1)
     breaker: BreakerPolicy = BreakerPolicy()
     retry: RetryPolicy = RetryPolicy()
-    claim_timeout_seconds: int = Field(default=300, ge=1)
+    claim_timeout_seconds: int = Field(default=300, ge=30, le=DAY_SECONDS)
     # Reviews per second the workers can post (WorkerMaxConcurrency × a container's rate, or the marketplace's
     # write quota if lower). A sweep queues at most a minute of it: a backlog waits in the due index, which
     # costs nothing, instead of being queued again in full every minute.
-    review_capacity_per_second: float = Field(default=2300, gt=0)
+    review_capacity_per_second: float = Field(default=2300, ge=0.01, le=1_000_000)
     # Threads the sweep sends from at once (one sender waits a round trip per ten jobs).
     sweep_senders: int = Field(default=8, ge=1, le=32)
-    plans: dict[str, Plan] = Field(default_factory=dict)
+    plans: dict[str, Plan] = Field(default_factory=dict, max_length=100)
     billing: BillingPolicy = BillingPolicy()
     extortion: ExtortionPolicy = ExtortionPolicy()
 
@@ -258,3 +262,19 @@ def parse_rules(default: Mapping[str, Any], override: Mapping[str, Any] | None =
         return Rules.model_validate(merged)
     except ValidationError as exc:
         raise RulesInvalid(_describe(exc)) from None
+
+
+def rules_diff(old: Rules, new: Rules) -> list[tuple[str, Any, Any]]:
+    """What changes from ``old`` to ``new``: ``(dotted key, old value, new value)`` for every leaf that differs
+    (lists compare whole), in key order; a value absent on one side is None."""
+    changes: list[tuple[str, Any, Any]] = []
+
+    def walk(before: Any, after: Any, path: str) -> None:
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            for key in sorted(set(before) | set(after)):
+                walk(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
+        elif before != after:
+            changes.append((path, before, after))
+
+    walk(old.model_dump(mode="json"), new.model_dump(mode="json"), "")
+    return changes

@@ -13,7 +13,9 @@ the signature alike.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import random
 import threading
 import time
@@ -50,10 +52,12 @@ from chalicelib.marketplace.models import (
     top_items,
 )
 
+logger = logging.getLogger(__name__)
 _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
 
 MAX_PAGE_NO = 200  # traderates.get refuses pages beyond 200
+MAX_RATES_PER_WINDOW = 1500  # traderates.get serves at most 1,500 records of one time window
 TRADE_RATE_FIELDS = (
     "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid,valid_score"
 )
@@ -72,30 +76,89 @@ def split_on_page_limit(
     end: datetime,
     *,
     key: Callable[[Any], object],
+    page_size: int,
+    max_records: int | None = None,
 ) -> Iterator[Any]:
     """Every item of [start, end] from ``page(lo, hi, page_no)`` (a page and whether another follows).
 
-    The platform serves at most ``MAX_PAGE_NO`` pages of one query (20,000 trades at 100 a page): a window that
-    still has more is split in two and each half paged again, down to a second, so a shop selling more than that
-    in a day is read whole, never cut off. Items met twice (before and after a split) are yielded once, in
-    window order.
+    A window serves at most ``MAX_PAGE_NO`` pages (20,000 trades at 100 a page), and some APIs fewer records
+    (``max_records``: 1,500 ratings for ``taobao.traderates.get``). A window whose answer reaches its limit may hold
+    more than it served, whatever ``has_next`` says, so it is read again as two halves, down to a second: a page
+    past the limit is never asked for, and one that reaches past it and comes back empty or refused means the same
+    (the platform's answer there is not documented; neither leads to a silent stop). Items met twice (before and
+    after a split) are yielded once, in window order.
+    """
+    limit = MAX_PAGE_NO * page_size if max_records is None else min(max_records, MAX_PAGE_NO * page_size)
+    seen: set[object] = set()
+    windows = [(start, end)]
+    while windows:
+        lo, hi = windows.pop()
+        cut = False
+        for page_no in itertools.count(1):
+            offset = (page_no - 1) * page_size
+            if offset >= limit:
+                cut = True
+                break
+            try:
+                items, more = page(lo, hi, page_no)
+            except BusinessError:
+                if offset + page_size <= limit:
+                    raise
+                cut = True  # refused at the limit: read as halves
+                break
+            for item in items:
+                if key(item) not in seen:
+                    seen.add(key(item))
+                    yield item
+            reaches_limit = offset + page_size > limit
+            if offset + len(items) >= limit or (reaches_limit and not items):
+                cut = True
+                break
+            if not more:
+                break
+        if cut:
+            parts = halves(lo, hi)
+            if parts is None:  # one second holding more than the limit cannot be split further
+                logger.warning("one second holds more records than a window serves", extra={"limit": limit})
+            else:
+                windows += [parts[1], parts[0]]
+
+
+def newest_first(
+    page: Callable[[datetime, datetime, int], tuple[list[Any], int]],
+    start: datetime,
+    end: datetime,
+    *,
+    key: Callable[[Any], object],
+    page_size: int,
+) -> Iterator[Any]:
+    """Every item of [start, end] from an API that lists the newest change first, ``page(lo, hi, page_no)``
+    answering a page and the window's total.
+
+    The pages are read from the last one back, as ``taobao.trades.sold.increment.get`` documents
+    (必须采用倒序的分页方式): an item that changes during the read leaves the window (its new time is past ``end``),
+    which moves the items behind it one place towards page 1, onto pages not read yet, never onto one already read.
+    Page 1 is read first for the total, and again at the end. A window with more than the page limit is split
+    before it is read.
     """
     seen: set[object] = set()
     windows = [(start, end)]
     while windows:
         lo, hi = windows.pop()
-        for page_no in range(1, MAX_PAGE_NO + 1):
-            items, more = page(lo, hi, page_no)
+        first, total = page(lo, hi, 1)
+        if total > MAX_PAGE_NO * page_size:
+            parts = halves(lo, hi)
+            if parts is not None:
+                windows += [parts[1], parts[0]]
+                continue
+            logger.warning("one second holds more records than a window serves", extra={"limit": total})
+        last = min(MAX_PAGE_NO, max(1, -(-total // page_size)))
+        for page_no in range(last, 0, -1):
+            items = first if last == 1 else page(lo, hi, page_no)[0]
             for item in items:
                 if key(item) not in seen:
                     seen.add(key(item))
                     yield item
-            if not more:
-                break
-        else:
-            parts = halves(lo, hi)
-            if parts is not None:  # one second holding more than the limit cannot be split further
-                windows += [parts[1], parts[0]]
 
 
 def halves(lo: datetime, hi: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]] | None:
@@ -111,6 +174,19 @@ def halves(lo: datetime, hi: datetime) -> tuple[tuple[datetime, datetime], tuple
 def _rate_key(item: Mapping[str, Any]) -> object:
     """A rating's identity in a query's answer (a trade is rated once per sub-order and side)."""
     return (item.get("tid"), item.get("oid"), item.get("role"), item.get("created"))
+
+
+def _item_ref(item: object) -> str | None:
+    """An item's id (tid, refund or order id) when it holds a short one of ASCII digits, for the operator's record."""
+    if not isinstance(item, Mapping):
+        return None
+    for name in ("tid", "refund_id", "order_id"):
+        value = item.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 32:
+            return value
+    return None
 
 
 def shared_pool() -> urllib3.PoolManager:
@@ -129,10 +205,11 @@ class CallStats:
     calls: int = 0
     attempts: int = 0
     retries: int = 0
+    unreadable: int = 0  # items of an answer skipped because they could not be read
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str) -> None:
-        """Count one more ``calls``, ``attempts`` or ``retries``."""
+        """Count one more ``calls``, ``attempts``, ``retries`` or ``unreadable``."""
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
@@ -202,6 +279,9 @@ class TopClient:
         self._pool = pool
         self._rng = rng or random.Random()
         self.stats = CallStats()
+        # Told of every item of an answer that is skipped as unreadable: ``(method, reason, ref)``, ``ref`` the
+        # item's id when it has a readable one. Set by whoever can record it where an operator sees it.
+        self.on_unreadable: Callable[[str, str, str | None], None] | None = None
 
     def __repr__(self) -> str:
         return f"TopClient({self._url!r}, app_key={self._app_key!r})"
@@ -273,6 +353,27 @@ class TopClient:
             return factory(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise Transient(None, f"unreadable result: {type(exc).__name__}", SUB_CLIENT_MALFORMED) from exc
+
+    def _readable(self, method: str, factory: Callable[[Mapping[str, Any]], Any], items: list[Any]) -> list[Any]:
+        """The items of a page that read as ``factory``'s type. A malformed or hostile one (a missing or mistyped
+        field, a time outside 2000–2099, digits of another script) is skipped and reported, never failing the page:
+        one bad trade must not stop a seller's reads."""
+        readable = []
+        for item in items:
+            try:
+                readable.append(factory(item))
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                self._skipped(method, item, exc)
+        return readable
+
+    def _skipped(self, method: str, item: object, exc: Exception) -> None:
+        # The reason names the field or the error type, never a value: an item may hold buyer data.
+        reason = f"missing {exc.args[0]!s:.40}" if isinstance(exc, KeyError) and exc.args else type(exc).__name__
+        ref = _item_ref(item)
+        self.stats.add("unreadable")
+        logger.warning("unreadable item skipped", extra={"method": method, "reason": reason, "ref": ref})
+        if self.on_unreadable is not None:
+            self.on_unreadable(method, reason, ref)
 
     def _page(
         self, method: str, params: dict[str, object], session: str | None, list_key: str, item_key: str, page_no: int
@@ -350,9 +451,11 @@ class TopClient:
             def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Mapping[str, Any]], bool]:
                 return self._page(method, {**params, "start_date": lo, "end_date": hi}, session, *keys, page_no)
 
-            items = split_on_page_limit(page, start_date, end_date, key=_rate_key)
+            items = split_on_page_limit(
+                page, start_date, end_date, key=_rate_key, page_size=page_size, max_records=MAX_RATES_PER_WINDOW
+            )
         for item in items:
-            yield self._typed(TradeRate.from_api, item)
+            yield from self._readable(method, TradeRate.from_api, [item])
 
     def rating_given(self, session: str, tid: int, oid: int | None = None) -> TradeRate | None:
         """The seller's own rating of ``tid`` (of sub-order ``oid`` when given), read back; None when absent."""
@@ -372,17 +475,21 @@ class TopClient:
         *,
         status: str | None = "TRADE_FINISHED",
         page_size: int = 100,
-    ) -> tuple[list[Trade], bool]:
-        """One page of trades modified in [start, end] (at most a day apart) and whether another page follows."""
+    ) -> tuple[list[Trade], int]:
+        """One page of trades modified in [start, end] (at most a day apart), newest change first as the platform
+        lists them, and how many the window holds (``total_results``)."""
         params: dict[str, object] = {
             "fields": TRADE_FIELDS,
             "start_modified": start_modified,
             "end_modified": end_modified,
             "status": status,
+            "page_no": page_no,
             "page_size": page_size,
         }
-        items, more = self._page("taobao.trades.sold.increment.get", params, session, "trades", "trade", page_no)
-        return [self._typed(Trade.from_api, item) for item in items], more
+        data = self.call("taobao.trades.sold.increment.get", params, session)
+        items = self._typed(lambda d: top_items(d.get("trades"), "trade"), data)
+        total = self._typed(lambda d: int(d.get("total_results") or 0), data)
+        return self._readable("taobao.trades.sold.increment.get", Trade.from_api, items), max(total, len(items))
 
     def trades_sold_increment_get(
         self,
@@ -392,7 +499,8 @@ class TopClient:
         status: str | None = "TRADE_FINISHED",
         page_size: int = 100,
     ) -> Iterator[Trade]:
-        """Trades modified in [start, end], queried one day at a time as the platform requires.
+        """Trades modified in [start, end], queried one day at a time as the platform requires, each day's pages
+        read from the last one back (``newest_first``).
 
         Windows are inclusive on both ends, so each starts one second after the previous one ends.
         """
@@ -400,10 +508,10 @@ class TopClient:
         while window_start <= end_modified:
             window_end = min(window_start + INCREMENT_WINDOW, end_modified)
 
-            def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Trade], bool]:
+            def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Trade], int]:
                 return self.trades_sold_increment_page(session, lo, hi, page_no, status=status, page_size=page_size)
 
-            yield from split_on_page_limit(page, window_start, window_end, key=lambda trade: trade.tid)
+            yield from newest_first(page, window_start, window_end, key=lambda trade: trade.tid, page_size=page_size)
             window_start = window_end + TIME_STEP
 
     # -- refunds --------------------------------------------------------------------------------
@@ -419,7 +527,7 @@ class TopClient:
             "page_size": page_size,
         }
         items, more = self._page("taobao.refunds.receive.get", params, session, "refunds", "refund", page_no)
-        return [self._typed(Refund.from_api, item) for item in items], more
+        return self._readable("taobao.refunds.receive.get", Refund.from_api, items), more
 
     def refunds_receive_get(
         self, session: str, start_modified: datetime, end_modified: datetime, *, page_size: int = 100
@@ -430,7 +538,9 @@ class TopClient:
         def page(lo: datetime, hi: datetime, page_no: int) -> tuple[list[Refund], bool]:
             return self.refunds_receive_page(session, lo, hi, page_no, page_size=page_size)
 
-        yield from split_on_page_limit(page, start_modified, end_modified, key=lambda refund: refund.refund_id)
+        yield from split_on_page_limit(
+            page, start_modified, end_modified, key=lambda refund: refund.refund_id, page_size=page_size
+        )
 
     # -- messages (TMC) -------------------------------------------------------------------------
 
@@ -493,6 +603,8 @@ class TopClient:
             # This API reports a total instead of has_next; a short page also means the end.
             total = self._typed(lambda d: int(d.get("total_item") or 0), data)
             more = len(items) == page_size and page_no * page_size < total
-            return [self._typed(VasOrder.from_api, item) for item in items], more
+            return self._readable("taobao.vas.order.search", VasOrder.from_api, items), more
 
-        yield from split_on_page_limit(page, start_created, end_created, key=lambda order: order.order_id)
+        yield from split_on_page_limit(
+            page, start_created, end_created, key=lambda order: order.order_id, page_size=page_size
+        )

@@ -46,8 +46,22 @@ def fen_to_yuan(fen: int) -> str:
     return f"{Decimal(fen) / 100:.2f}"
 
 
+def _long(value: object) -> int:
+    """A platform id (a Long): a JSON integer or a string of ASCII digits. Anything else — a float, a bool, digits
+    of another script ("²³", "١٢٣"), a huge string — is refused, so an odd id never becomes another one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        number = int(value)
+    else:
+        raise ValueError("not an id")
+    if not 0 <= number < 2**63:
+        raise ValueError("not an id")
+    return number
+
+
 def _opt_int(value: object) -> int | None:
-    return None if value is None or value == "" else int(value)  # type: ignore[call-overload]
+    return None if value is None or value == "" else _long(value)
 
 
 def _str(value: object) -> str:
@@ -114,7 +128,7 @@ class TradeRate:
     def from_api(cls, data: Mapping[str, Any]) -> TradeRate:
         valid = data.get("valid_score")
         return cls(
-            tid=int(data["tid"]),
+            tid=_long(data["tid"]),
             oid=_opt_int(data.get("oid")),
             role=_str(data.get("role")),
             result=_str(data.get("result")),
@@ -155,8 +169,8 @@ class Trade:
     def from_api(cls, data: Mapping[str, Any]) -> Trade:
         orders = top_items(data.get("orders"), "order")
         return cls(
-            tid=int(data["tid"]),
-            oids=tuple(int(order["oid"]) for order in orders),
+            tid=_long(data["tid"]),
+            oids=tuple(_long(order["oid"]) for order in orders),
             status=_str(data.get("status")),
             end_time=parse_top_time(data.get("end_time")),
             modified=parse_top_time(data.get("modified")),
@@ -202,8 +216,8 @@ class Refund:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Refund:
         return cls(
-            refund_id=_str(data["refund_id"]),
-            tid=int(data["tid"]),
+            refund_id=str(_long(data["refund_id"])),
+            tid=_long(data["tid"]),
             oid=_opt_int(data.get("oid")),
             status=_str(data.get("status")),
             modified=parse_top_time(data.get("modified")),

@@ -20,7 +20,7 @@ class _Content(BaseModel):
     # The platform adds fields over time; unknown ones are ignored, missing required ones rejected.
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    tid: str = Field(min_length=1, max_length=32, pattern=r"^\d+$")
+    tid: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$")  # ASCII only: ``\d`` takes any script's
     oid: str | None = Field(default=None, max_length=32)
     seller_nick: str | None = Field(default=None, max_length=64)
     buyer_nick: str | None = Field(default=None, max_length=64)
@@ -29,7 +29,8 @@ class _Content(BaseModel):
     @field_validator("oid")
     @classmethod
     def _digits(cls, value: str | None) -> str | None:
-        if value is not None and not value.isdigit():
+        # ASCII digits only: "²³" passes ``str.isdigit`` and then fails ``int``.
+        if value is not None and not (value.isascii() and value.isdigit()):
             raise ValueError("oid must be digits")
         return value
 

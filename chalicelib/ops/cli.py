@@ -1,5 +1,5 @@
-"""The operators' command line: switches, a seller's record, failed tasks, the dead-letter queue, reconciliation
-and the audit trail, against the local stack or a deployed stage. Every command is audited.
+"""The operators' command line: switches, a seller's record, failed tasks, the dead-letter queue, reconciliation,
+skipped marketplace items and the audit trail, against the local stack or a deployed stage. Every command is audited.
 
     python -m chalicelib.ops [--endpoint URL] [--stage NAME | --table-prefix P] [--user NAME] <command> ...
 
@@ -20,6 +20,7 @@ from typing import TextIO
 
 from chalicelib.config import clock
 from chalicelib.container import get_settings
+from chalicelib.domain.rules import RulesInvalid
 from chalicelib.services import operator_actions as ops
 
 DEFAULT_QUEUE_NAME = "haoping-reviews"
@@ -73,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     who = appeal.add_mutually_exclusive_group(required=True)
     who.add_argument("--nick", help="the buyer's nick (hashed here; never stored or printed)")
     who.add_argument("--open-uid", help="the buyer's open uid (hashed here; never stored or printed)")
+    rules = commands.add_parser("rules", help="the marketplace rules: show, validate or set the override")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True, parser_class=_Parser)
+    rule_commands.add_parser("show", help="the rules in force and the override")
+    for name, text in (
+        ("validate", "check an override file against the rules' bounds"),
+        ("set", "make it the override"),
+    ):
+        rule_commands.add_parser(name, help=text).add_argument("file", help="a JSON override document")
+    skipped = commands.add_parser("skipped", help="marketplace items skipped as unusable, newest first")
+    skipped.add_argument("--limit", type=int, default=50)
     trail = commands.add_parser("audit", help="a seller's audit trail, newest first")
     trail.add_argument("seller", help=f"a seller id, or {ops.GLOBAL} for actions on no single seller")
     trail.add_argument("--limit", type=int, default=50)
@@ -211,6 +222,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         text = "flag and signals removed" if cleared else "nothing is stored about this buyer"
         _emit(out, args, {"command": command, "cleared": cleared}, [text])
         return 0 if cleared else 1
+    if command == "rules":
+        return _rules(args, out, actor=actor, now=now)
+    if command == "skipped":
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        found = ops.skipped(limit=args.limit, actor=actor, now=now)
+        lines = [f"{r['at']}  {r.get('api')}  {r.get('ref') or '-'}  {r['reason']}" for r in found]
+        _emit(out, args, found, lines or ["(no skipped items)"])
+        return 0
     records = ops.audit_trail(args.seller, limit=args.limit, actor=actor, now=now)
     rows = [
         {
@@ -225,6 +245,35 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     ]
     lines = [f"{r['at']}  {r['actor']:<22} {r['action']:<24} {r['target'] or '-':<20} {r['result']}" for r in rows]
     _emit(out, args, rows, lines or ["(no audit records)"])
+    return 0
+
+
+def _rules(args: argparse.Namespace, out: TextIO, *, actor: str, now) -> int:
+    if args.rules_command == "show":
+        shown = ops.rules_show(actor=actor, now=now)
+        _emit(out, args, shown, [json.dumps(shown, ensure_ascii=False, indent=2)])
+        return 0
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args.file}: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    try:
+        if args.rules_command == "validate":
+            parsed = ops.rules_validate(document, actor=actor, now=now)
+            _emit(out, args, {"valid": True, "version": parsed.version}, [f"valid: version {parsed.version}"])
+            return 0
+        changes = ops.rules_set(document, actor=actor, now=now)
+    except RulesInvalid as exc:
+        print(f"invalid rules: {exc.reason}", file=sys.stderr)
+        return 1
+    rows = [{"key": key, "from": before, "to": after} for key, before, after in changes]
+    lines = [
+        f"{r['key']}: {json.dumps(r['from'], ensure_ascii=False)} -> {json.dumps(r['to'], ensure_ascii=False)}"
+        for r in rows
+    ]
+    _emit(out, args, rows, [*lines, f"rules set: {len(rows)} change(s)"])
     return 0
 
 

@@ -6,14 +6,16 @@ jobs (the queue's consumers, the global pause during a quota ban) and no invocat
 
 1. ``refunds`` — the refunds of the window (``taobao.refunds.receive.get``), applied as their pushes would be, so a
    refunded trade is held or skipped when it is scheduled;
-2. ``trades`` — one day window at a time (``taobao.trades.sold.increment.get`` accepts one day), page by page:
-   a trade the seller already rated (the trade's ``seller_rate``) is skipped; the others go through the pushed
-   message's use case (``schedule_trade``: the seller's settings, blacklist, plan and refunds apply), and a trade
-   the buyer already rated (``buyer_rate``) gets that rating (``taobao.traderates.get`` for its tid) applied
+2. ``trades`` — one day window at a time (``taobao.trades.sold.increment.get`` accepts one day): a first read
+   learns the day's total, then its pages are read from the last one back, as the platform documents (it lists the
+   newest change first; see ``client.newest_first``); a trade the seller already rated (the trade's
+   ``seller_rate``) is skipped; the others go through the pushed message's use case (``schedule_trade``: the
+   seller's settings, blacklist, plan and refunds apply), and a trade the buyer already rated (``buyer_rate``) gets
+   that rating (``taobao.traderates.get`` for its tid) applied
    right after its task is written, and the page's review jobs are sent only then, so a neutral or bad rating
    suppresses the review before a worker is asked to post it (only a sweep in those milliseconds could be first).
    A day the platform cannot page whole (more than ``MAX_PAGE_NO`` pages) is split in two and each half read on its
-   own, down to a second, like every windowed read of the client (``split_on_page_limit``): the halves still to read
+   own, down to a second, like every windowed read of the client: the halves still to read
    ride along in the job (``pending``), so a shop selling 50,000 trades a day is reviewed whole.
 
 Tasks are keyed by trade, so a second run (a reinstall) finds the first run's tasks and doubles nothing. The run's
@@ -32,9 +34,10 @@ from chalicelib.container import get_settings
 from chalicelib.domain import timing
 from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
-from chalicelib.services import review_queue, runtime
+from chalicelib.services import review_queue, runtime, skipped_items
 from chalicelib.services.alerts import alert
 from chalicelib.services.handle_buyer_rating import on_trade_rated
 from chalicelib.services.message_permits import ensure_permitted
@@ -62,8 +65,9 @@ class BackfillJobInvalid(ValueError):
 @dataclass(frozen=True)
 class Job:
     """One step of a run: ``refunds``, or ``trades`` of day window ``window`` (0 = oldest), page
-    ``page``; ``span`` narrows that day to a part of it (epoch seconds, inclusive) once the day had to be split, and
-    ``pending`` lists the day's other parts still to read."""
+    ``page``; ``span`` narrows that day to a part of it (epoch seconds, inclusive) once the day had to be split or
+    is read over several pages, and ``pending`` lists the day's other parts still to read. ``down`` marks the pages
+    read from the last one back after the first read of a part learned its total."""
 
     seller_id: str
     run: int
@@ -72,6 +76,7 @@ class Job:
     page: int = 1
     span: tuple[int, int] | None = None
     pending: tuple[tuple[int, int], ...] = ()
+    down: bool = False
 
     def as_message(self) -> dict:
         message = {
@@ -84,6 +89,8 @@ class Job:
         }
         if self.span is not None:
             message |= {"span": list(self.span), "pending": [list(part) for part in self.pending]}
+        if self.down:
+            message["down"] = True
         return message
 
     @classmethod
@@ -99,6 +106,7 @@ class Job:
                 int(body["page"]),
                 span,
                 pending,
+                body.get("down") is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackfillJobInvalid(f"bad backfill job: {type(exc).__name__}") from None
@@ -196,29 +204,47 @@ def _step(job: Job, seller, session: str, progress: dict, *, now: datetime) -> J
     if job.step == "refunds":
         sync_refunds(seller, session, now=now, since=since)
         return Job(job.seller_id, job.run, "trades")
-    last = job.window >= progress["windows"] - 1
+    is_last = job.window >= progress["windows"] - 1
     if job.span is None:
         start = since + job.window * DAY
         # Windows are inclusive on both ends (second precision): each ends a second before the next one starts.
-        end = until if last else start + DAY - timedelta(seconds=1)
+        end = until if is_last else start + DAY - timedelta(seconds=1)
     else:
         start, end = (datetime.fromtimestamp(bound, UTC) for bound in job.span)
-    trades, more = runtime.top_client().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
+    trades, total = runtime.top_client().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
+    parts = list(job.pending)
+    if not job.down:
+        # The first read of a part learns its total. The platform lists the newest change first and documents
+        # reading the pages from the last one back, so a trade that changes meanwhile moves unread trades towards
+        # page 1, never onto a page already read: the pages follow from the last to page 1, read again.
+        last = -(-total // PAGE_SIZE)
+        if total > top.MAX_PAGE_NO * PAGE_SIZE:
+            split = top.halves(start, end)
+            if split is not None:
+                # More than the platform serves of one query: this part is read again as two halves (the earlier
+                # half first), each from its own last page back.
+                parts = [(int(lo.timestamp()), int(hi.timestamp())) for lo, hi in split] + parts
+                return _next_part(job, parts, progress, last=is_last)
+            count("BackfillSecondOverPageLimit")  # one second holding more than the limit: nothing finer to ask for
+            last = top.MAX_PAGE_NO
+        if last > 1:
+            return replace(job, page=last, down=True, span=_span_of(start, end) if job.span is None else job.span)
     # The page's review jobs go out together when it is done: by then each buyer rating is applied to its task.
     with review_queue.batched():
         for trade in trades:
             progress["trades"] += 1
             progress[_backfill_trade(job.seller_id, session, trade, now=now)] += 1
-    if more and job.page < top.MAX_PAGE_NO:
-        return replace(job, page=job.page + 1)
-    parts = list(job.pending)
-    split = top.halves(start, end) if more else None
-    if split is not None:
-        # The platform serves no page after the last one: read this part again as two halves (tasks already
-        # written are found as ``existing``), the earlier half first.
-        parts = [(int(lo.timestamp()), int(hi.timestamp())) for lo, hi in split] + parts
-    elif more:
-        count("BackfillSecondOverPageLimit")  # one second holding more than the limit: nothing finer to ask for
+    if job.down and job.page > 1:
+        return replace(job, page=job.page - 1)
+    return _next_part(job, parts, progress, last=is_last)
+
+
+def _span_of(start: datetime, end: datetime) -> tuple[int, int]:
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _next_part(job: Job, parts: list[tuple[int, int]], progress: dict, *, last: bool) -> Job | None:
+    """The job reading the day's next part, the next day's first job, or None when the run is done."""
     if parts:
         return Job(job.seller_id, job.run, "trades", job.window, 1, parts[0], tuple(parts[1:]))
     progress["windows_done"] = job.window + 1
@@ -238,11 +264,14 @@ def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime
         return "already_rated"
     try:
         message = trade_success_of(trade)
-    except ValidationError:
+        rating = _buyer_rating(session, trade) if trade.buyer_rate else None
+        scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
+    except (ValidationError, MalformedMessage) as exc:
+        # One impossible trade (too long a title, an end in the future) is kept for the operator; the rest go on.
         count("BackfillTradeUnreadable")
+        api = "taobao.trades.sold.increment.get"
+        skipped_items.record(api, skipped_items.reason_of(exc), str(trade.tid), now=now, seller_id=seller_id)
         return "skipped"
-    rating = _buyer_rating(session, trade) if trade.buyer_rate else None
-    scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
     if rating is not None:
         on_trade_rated(seller_id, rating, now=now)
     return "scheduled" if scheduled.outcome == "created" else "existing"

@@ -28,6 +28,7 @@ from chalicelib.services.holds import release_seller_holds
 from chalicelib.services.message_permits import cancel_messages
 from chalicelib.services.seller_jobs import Run, SellerJob
 from chalicelib.store import audit, erasure, seller_writes, sellers, tasks
+from chalicelib.store.idempotency import run_once
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
 
@@ -226,20 +227,28 @@ def purge(seller_id: str, ent: Entitlement, *, now: datetime, rules: Rules) -> N
         cancel_messages(seller_id, seller.nick, now=now)
     deleted_tasks = erasure.delete_tasks(seller_id)
     deleted_blacklist = erasure.delete_blacklist(seller_id)
+
+    def record() -> dict:
+        audit.append(
+            seller_id,
+            actor="billing",
+            action="seller.purge",
+            target=None,
+            result="purged",
+            detail={
+                "tasks": deleted_tasks,
+                "blacklist": deleted_blacklist,
+                "tokens": True,
+                "last_paid_day": format_market_time(ent.latest_end) if ent.latest_end else None,
+                "grace_days": rules.billing.grace_days,
+            },
+            now=now,
+        )
+        return {}
+
+    # The audit entry before the status: a pass that times out after ``purged`` is written is never run again,
+    # so the entry must already be there; keyed on the paid period, a pass that stopped before repeats none.
+    last_paid = int(ent.latest_end.timestamp()) if ent.latest_end else 0
+    run_once("purge_audit", {"seller_id": seller_id, "last_paid": last_paid}, record)
     seller_writes.erase(seller_id, now=now)
-    audit.append(
-        seller_id,
-        actor="billing",
-        action="seller.purge",
-        target=None,
-        result="purged",
-        detail={
-            "tasks": deleted_tasks,
-            "blacklist": deleted_blacklist,
-            "tokens": True,
-            "last_paid_day": format_market_time(ent.latest_end) if ent.latest_end else None,
-            "grace_days": rules.billing.grace_days,
-        },
-        now=now,
-    )
     logger.info("seller data purged", extra={"seller_id": seller_id, "tasks": deleted_tasks})

@@ -40,6 +40,8 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     if first is not None:
         stats.bump(seller_id, stats.day_bucket(market_date(now).isoformat()), {f"rating_{rated.result}": 1}, now=now)
         count(f"BuyerRating_{rated.result}")
+    if first is None and task.rating_applied_at is not None:
+        return "duplicate"  # applied whole before: nothing to repeat
     seller = sellers.cached(seller_id)
     if seller is None:
         return "ok"
@@ -71,6 +73,10 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
         from chalicelib.services.rating_center import on_bad_rating
 
         on_bad_rating(seller_id, task, view, text=text, auto=outcome.explain, now=now)
+    if task.rating_applied_at is None:
+        # Last: the rating was recorded first, so an invocation that timed out in between is completed by the
+        # next delivery or reconcile, which sees the rating recorded but not applied.
+        tasks.mark_rating_applied(seller_id, rated.tid, now=now)
     return "ok" if first is not None else "duplicate"
 
 

@@ -10,8 +10,10 @@ import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.config import default_rules_document
 from chalicelib.domain.market_time import market_date
-from chalicelib.services import runtime, seller_sessions
+from chalicelib.domain.rules import Rules, RulesInvalid, parse_rules, rules_diff
+from chalicelib.services import runtime, seller_sessions, skipped_items
 from chalicelib.services.seller_state import view_of
 from chalicelib.services.task_actions import ActionRefused, TaskNotFound, retry_task
 from chalicelib.store import audit, control, dead_letters, outbox, sellers, task_queries
@@ -177,6 +179,48 @@ def reconcile(seller_id: str, *, actor: str, now: datetime) -> dict:
     result = dict(vars(outcome)) if hasattr(outcome, "__dict__") else {"result": outcome}
     _audit(seller_id, actor, "ops.reconcile", now=now, target=seller_id, detail=result)
     return result
+
+
+def rules_show(*, actor: str, now: datetime) -> dict:
+    """The rules in force (the shipped default merged with the override) and the override itself."""
+    effective = runtime.rules()
+    _audit(None, actor, "ops.rules.show", now=now, target=effective.version)
+    return {
+        "version": effective.version,
+        "override": control.read_rules_override(),
+        "effective": effective.model_dump(mode="json"),
+    }
+
+
+def rules_validate(document: object, *, actor: str, now: datetime) -> Rules:
+    """``document`` as an override, validated against its bounds; raises ``RulesInvalid`` saying why."""
+    try:
+        parsed = parse_rules(default_rules_document(), document)  # type: ignore[arg-type]
+    except RulesInvalid as exc:
+        _audit(None, actor, "ops.rules.validate", now=now, result="invalid", detail={"reason": exc.reason[:500]})
+        raise
+    _audit(None, actor, "ops.rules.validate", now=now, target=parsed.version)
+    return parsed
+
+
+def rules_set(document: object, *, actor: str, now: datetime) -> list[tuple[str, object, object]]:
+    """Make ``document`` the rules override once it validates (``RulesInvalid`` otherwise, nothing written);
+    every container uses it within a minute. Returns what changed against the rules in force, which the audit
+    entry records (keys and versions)."""
+    parsed = rules_validate(document, actor=actor, now=now)
+    current = runtime.rules()
+    changes = rules_diff(current, parsed)
+    control.write_rules_override(dict(document), now=now)  # type: ignore[call-overload]
+    detail = {"from": current.version, "to": parsed.version, "changed": [key for key, _, _ in changes][:200]}
+    _audit(None, actor, "ops.rules.set", now=now, target=parsed.version, detail=detail)
+    return changes
+
+
+def skipped(*, limit: int, actor: str, now: datetime) -> list[dict]:
+    """The marketplace items skipped as unusable, newest first (this read is recorded)."""
+    found = skipped_items.recent(limit=limit)
+    _audit(None, actor, "ops.skipped", now=now, detail={"shown": len(found)})
+    return found
 
 
 def audit_trail(seller_id: str, *, limit: int, actor: str, now: datetime) -> list[Audit]:

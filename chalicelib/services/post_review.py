@@ -27,6 +27,7 @@ from chalicelib.services.alerts import alert
 from chalicelib.services.refund_sync import refunds_stale, sync_if_stale
 from chalicelib.services.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, control, ratings, sellers, stats, tasks
+from chalicelib.store import errors as store_errors
 from chalicelib.store.models import Audit, Task
 from chalicelib.telemetry import count, logger
 
@@ -62,6 +63,8 @@ class _Job:
     view: SellerView
     now: datetime
     shards: int
+    reserved: bool = False  # a slot of the seller's hourly cap is held for this write
+    sent: bool = False  # the marketplace accepted the write
 
     @property
     def seller_id(self) -> str:
@@ -168,7 +171,37 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
     if seller is None:
         return _finish(_Job(claimed, None, now, shards), Event.SKIP, "disabled", counter="skipped_disabled")
     job = _Job(claimed, view_of(seller), now, shards)
-    return _decide_and_post(job)
+    try:
+        return _decide_and_post(job)
+    except Exception as exc:
+        if job.reserved:
+            _give_back(job)
+        if job.sent or isinstance(exc, (*store_errors.UNAVAILABLE, mkt.MarketplaceError)):
+            # AWS or the marketplace failing: the task stays claimed for the queue's next delivery. After an
+            # accepted write, whoever meets the task next reads the rating back and records it (the same as a
+            # worker that died here).
+            raise
+        return _unexpected(job, exc)
+
+
+def _give_back(job: _Job) -> None:
+    # Not a failed write (nothing was sent): the seller's circuit breaker is not fed.
+    try:
+        _unreserve(job)
+    except store_errors.UNAVAILABLE:
+        count("ReservationNotReleased")  # the hour's counter ends with the hour
+
+
+def _unexpected(job: _Job, exc: Exception) -> Outcome:
+    """A claimed task whose handling failed, before any write was accepted, in a way no branch expects (a bug, or
+    data no check foresaw): its hourly-cap slot is given back and it is tried again later as a spent attempt, so
+    after the retry budget it ends ``failed`` with the reason and an alert, instead of the sweep reclaiming it (and
+    sending its write again) every few minutes until its window closes."""
+    logger.exception("review job failed unexpectedly", extra={"seller_id": job.seller_id, "tid": job.tid})
+    count("ReviewUnexpectedError")
+    reason = f"unexpected_{type(exc).__name__}"[:64]
+    due = timing.retry_due_at(job.now, int(job.task.attempts or 0) + 1, runtime.rules(), random.random())
+    return _retry(job, reason, due, spend_attempt=True)
 
 
 def _decide_and_post(job: _Job) -> Outcome:
@@ -196,11 +229,13 @@ def _decide_and_post(job: _Job) -> Outcome:
         # Reserve this write in the seller's hour counter: the returned counts are the rate cap's and the
         # breaker's evidence (reviews and explanations alike).
         hour = stats.bump(job.seller_id, _hour_bucket(now), {job.write.counter: 1}, now=now)
+        job.reserved = True
         writes, failures = hour["posts"] + hour["explains"] + hour["memos"] - 1, hour["write_failures"]
         counted = replace(inputs, posts_last_hour=writes, recent_attempts=writes + failures, recent_failures=failures)
         verdict = guard.decide(counted, rules)
         if verdict.verdict != "allow":
             stats.bump(job.seller_id, _hour_bucket(now), {job.write.counter: -1}, now=now)
+            job.reserved = False
     if verdict.verdict != "allow":
         return _blocked(job, verdict)
     return _post(job)
@@ -334,6 +369,7 @@ def _post(job: _Job) -> Outcome:
         logger.warning("marketplace transient", extra={"seller_id": job.seller_id, "tid": job.tid, "code": exc.code})
         due = timing.retry_due_at(now, int(job.task.attempts or 0) + 1, rules, random.random())
         return _retry(job, "transient", due, spend_attempt=True)
+    job.sent, job.reserved = True, False  # the slot became a write
     return _record(job, None, response)
 
 
@@ -369,7 +405,8 @@ def _refused(job: _Job, session: str, exc: mkt.BusinessError) -> Outcome:
 
 
 def _oid(task: Task) -> int | None:
-    return int(task.oid) if task.oid and task.oid.isdigit() else None
+    # ASCII digits only: "²³" passes ``str.isdigit`` and then fails ``int``.
+    return int(task.oid) if task.oid and task.oid.isascii() and task.oid.isdigit() else None
 
 
 def _send(job: _Job, session: str) -> dict:
@@ -442,6 +479,7 @@ def _unreserve(job: _Job, *, failed: bool = False) -> None:
     # The reservation did not become a write; a failed write feeds the seller's circuit breaker instead.
     counters = {job.write.counter: -1} | ({"write_failures": 1} if failed else {})
     stats.bump(job.seller_id, _hour_bucket(job.now), counters, now=job.now)
+    job.reserved = False
 
 
 def _mark_reauth(job: _Job) -> None:

@@ -23,9 +23,10 @@ from chalicelib.domain import timing
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.task_state import OPEN, Event, State
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.models import Trade, fen_to_yuan
 from chalicelib.marketplace.topics import TradeRated, TradeSuccess
-from chalicelib.services import review_queue, runtime
+from chalicelib.services import review_queue, runtime, skipped_items
 from chalicelib.services.handle_buyer_rating import on_trade_rated
 from chalicelib.services.message_permits import permit_messages
 from chalicelib.services.rating_center import weekly_summary
@@ -147,11 +148,14 @@ def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: 
             continue
         try:
             message = trade_success_of(trade)
-        except ValidationError:
+            # The same use case as the pushed message: its conditional put makes a racing push harmless.
+            scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
+        except (ValidationError, MalformedMessage) as exc:
+            # One impossible trade (too long a field, an end in the future) is kept for the operator; the rest go on.
             count("ReconcileTradeUnreadable")
+            api = "taobao.trades.sold.increment.get"
+            skipped_items.record(api, skipped_items.reason_of(exc), str(trade.tid), now=now, seller_id=seller_id)
             continue
-        # The same use case as the pushed message: its conditional put makes a racing push harmless.
-        scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
         if scheduled.outcome == "created":
             result.scheduled += 1
             count("ReconcileTradeScheduled")
@@ -209,14 +213,17 @@ def _apply_missed_buyer_ratings(
             continue
         seen.add(tid)
         task = tasks.get(seller_id, tid)
-        if task is None or task.stub or task.buyer_rating is not None:
-            continue
+        if task is None or task.stub or (task.buyer_rating is not None and task.rating_applied_at is not None):
+            continue  # a rating recorded but not applied whole (a timeout in between) is applied again
         try:
             rated = TradeRated(
                 tid=tid, oid=None if rate.oid is None else str(rate.oid), rater="buyer", result=rate.result
             )
-        except ValidationError:
+        except ValidationError as exc:
             count("ReconcileRatingUnreadable")
+            skipped_items.record(
+                "taobao.traderates.get", skipped_items.reason_of(exc), tid, now=now, seller_id=seller_id
+            )
             continue
         on_trade_rated(seller_id, rated, now=now, text=rate.content or None)
         result.ratings_applied += 1

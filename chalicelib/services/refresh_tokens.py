@@ -20,6 +20,7 @@ from chalicelib.services.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.seller_jobs import Run, SellerJob
 from chalicelib.services.seller_tokens import mark_reauth, needs_refresh, refresh_token, sealed
 from chalicelib.store import audit, seller_writes, sellers
+from chalicelib.store.idempotency import run_once
 from chalicelib.telemetry import count, logger
 
 # Three hourly runs see a token before it expires, so one failed hour (or two) costs nothing.
@@ -51,6 +52,10 @@ def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH
     """Refresh one seller's tokens if they expire within ``margin``; returns the outcome: ``refreshed``,
     ``fresh``, ``skipped``, ``reauth``, ``deferred`` (the marketplace failed: next hour) or ``error``."""
     seller = sellers.get(seller_id)
+    if seller is not None and seller.status == "reauth":
+        # Out of the index, so only a redelivery of this seller's message gets here: an invocation that timed out
+        # after the status was written finishes the rest (each step once) instead of skipping it.
+        return _reauth(seller_id, "redelivered", now=now)
     if seller is None or seller.status in _SKIPPED_STATUSES:
         return "skipped"
     if not needs_refresh(seller, now=now, margin=margin):
@@ -84,16 +89,25 @@ def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH
 
 
 def _reauth(seller_id: str, why: str, *, now: datetime) -> str:
+    """Mark the seller ``reauth`` and alert it (keyed on the grant), then hold its tasks and record it, once per
+    grant: each step survives a timeout after the one before it, and a redelivery repeats none of them."""
     mark_reauth(seller_id, now=now)
-    held = hold_seller_tasks(seller_id, "reauth", now=now)
-    audit.append(
-        seller_id,
-        actor=ACTOR,
-        action=ACTION,
-        target=None,
-        result="reauth_needed",
-        detail={"why": why, "held_tasks": held},
-        now=now,
-    )
-    logger.info("seller needs to authorize again", extra={"seller_id": seller_id, "why": why, "held": held})
+    seller = sellers.get(seller_id)
+    grant = int(seller.token_expires_at or 0) if seller is not None else 0
+
+    def hold_and_record() -> dict:
+        held = hold_seller_tasks(seller_id, "reauth", now=now)
+        audit.append(
+            seller_id,
+            actor=ACTOR,
+            action=ACTION,
+            target=None,
+            result="reauth_needed",
+            detail={"why": why, "held_tasks": held},
+            now=now,
+        )
+        logger.info("seller needs to authorize again", extra={"seller_id": seller_id, "why": why, "held": held})
+        return {"held": held}
+
+    run_once("reauth_hold", {"seller_id": seller_id, "grant": grant}, hold_and_record)
     return "reauth"

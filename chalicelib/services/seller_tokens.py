@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from chalicelib.container import container
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.security.crypto import DecryptionFailed
-from chalicelib.store import seller_writes
+from chalicelib.store import seller_writes, sellers
+from chalicelib.store.idempotency import in_progress
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import logger
 
@@ -74,13 +75,27 @@ def needs_refresh(seller: Seller, *, now: datetime, margin: timedelta) -> bool:
 
 def mark_reauth(seller_id: str, *, now: datetime) -> None:
     """The seller must authorize again: stop using its tokens (its tasks are held as the worker meets them)."""
-    from chalicelib.services.alerts import alert
-
     forget_tokens(seller_id)
     # One conditional write of the status alone: a grant stored meanwhile, or a settings change, is kept.
     seller = seller_writes.mark_reauth(seller_id, now=now)
-    if seller is None:  # already waiting for the seller (or gone)
-        return
+    again = seller is None
+    if again:
+        # Already waiting for the seller (or gone). The alert is keyed on the grant, so it is asked for again: an
+        # invocation that timed out between the status and the alert left it unsent, and this sends it once.
+        seller = sellers.get(seller_id)
+        if seller is None or seller.status != "reauth":
+            return
+    try:
+        _alert_reauth(seller_id, seller, now=now)
+    except Exception as exc:
+        if not (again and in_progress(exc)):
+            raise
+        # Whoever marked the seller is sending it this moment.
+
+
+def _alert_reauth(seller_id: str, seller: Seller, *, now: datetime) -> None:
+    from chalicelib.services.alerts import alert
+
     alert(
         seller_id,
         "reauth_needed",

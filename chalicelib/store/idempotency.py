@@ -20,6 +20,13 @@ IDEMPOTENCY_TABLE = "Idempotency"
 EXPIRES_AFTER_SECONDS = 40 * 24 * 3600
 
 
+def in_progress(exc: BaseException) -> bool:
+    """Whether ``exc`` says another invocation is running the same once-only effect right now."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    return isinstance(exc, IdempotencyAlreadyInProgressError)
+
+
 def run_once(name: str, key: dict, effect: Callable[[], dict]) -> dict:
     """Run ``effect`` once per (``name``, ``key``); a repeat returns the first run's result without running it.
 

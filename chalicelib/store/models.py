@@ -224,6 +224,7 @@ class Task(Model):
     buyer_masked = UnicodeAttribute(null=True)
     buyer_rating = UnicodeAttribute(null=True)
     buyer_rated_at = NumberAttribute(null=True)
+    rating_applied_at = NumberAttribute(null=True)  # when every effect of the buyer's rating was done
     response = JSONAttribute(null=True)
     refunds = JSONAttribute(null=True)  # refund_id -> furthest status seen
     stub = BooleanAttribute(null=True)  # created by a message that arrived before the trade's

@@ -276,6 +276,16 @@ def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) ->
     return task
 
 
+def mark_rating_applied(seller_id: str, tid: str, *, now: datetime) -> None:
+    """Note that every effect of the buyer's rating (alert, task action, triage) was done; until then a later
+    reconcile applies the rating again (each effect is keyed or conditional, so a timeout loses none)."""
+    update_if(
+        Task(seller_id, tid),
+        actions=[Task.rating_applied_at.set(_epoch(now))],
+        condition=Task.tid.exists() & Task.rating_applied_at.does_not_exist(),
+    )
+
+
 def trade_end_of(task: Task) -> datetime:
     """The trade's end time as an aware datetime."""
     return datetime.fromtimestamp(task.trade_end, UTC)

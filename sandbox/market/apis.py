@@ -17,12 +17,17 @@ from sandbox.market.protocol import (
     required,
     time_param,
 )
+from sandbox.market.state import RawItem
 
 if TYPE_CHECKING:
     from sandbox.market.server import SandboxMarketplace
 
 MAX_INCREMENT_WINDOW = timedelta(days=1)
 MAX_PAGE_NO = 200  # the last page any query serves
+MAX_RATES_PER_WINDOW = 1500  # traderates.get serves at most this many records of one query
+# What traderates.get answers for a page reaching past its record limit: the records up to it and then empty pages
+# ("empty"), or a refusal ("error"). The platform's answer is not documented, so the client is tested against both.
+PAST_RATE_LIMIT = "empty"
 Params = Mapping[str, str]
 
 
@@ -69,7 +74,7 @@ def traderate_add(sandbox: SandboxMarketplace, params: Params, nick: str | None)
     if tid is None:
         raise missing("tid")
     result = choice_param(params, "result", ("good", "neutral", "bad"))
-    choice_param(params, "role", ("seller",), default="seller")
+    choice_param(params, "role", ("seller",))  # required (the Java SDK's TraderateAddRequest checks it)
     rate = sandbox.state.rate(
         nick or "",
         tid,
@@ -111,7 +116,12 @@ def traderates_get(sandbox: SandboxMarketplace, params: Params, nick: str | None
         tid=int_param(params, "tid"),
     )
     projected = [_project(rate, fields) for rate in rates]
-    return _page(projected, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
+    page_size = int_param(params, "page_size", 40, low=1, high=150) or 40
+    if page_no * page_size > MAX_RATES_PER_WINDOW and PAST_RATE_LIMIT == "error":
+        raise invalid("page_no", f"at most {MAX_RATES_PER_WINDOW} records of one query are served")
+    # Records past the limit are not served: the page that crosses it is cut short, and those after it are empty.
+    served = projected[:MAX_RATES_PER_WINDOW]
+    return _page(served, {**params, "page_no": str(page_no)}, "trade_rates", "trade_rate", 40, 150)
 
 
 def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
@@ -125,7 +135,9 @@ def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick:
     if end < start or end - start > MAX_INCREMENT_WINDOW:
         raise invalid("end_modified", "start_modified and end_modified must be within one day")
     trades = sandbox.state.trades_modified(nick or "", start, end, params.get("status") or None)
-    return _page([_project(t, fields) for t in trades], params, "trades", "trade", 40, 100)
+    # A raw (hostile) item is served as it is, unprojected.
+    projected = [t.item if isinstance(t, RawItem) else _project(t, fields) for t in trades]
+    return _page(projected, params, "trades", "trade", 40, 100)
 
 
 def vas_subscribe_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:

@@ -134,6 +134,31 @@ def answer_format(params: Mapping[str, str]) -> str:
     return asked if asked in FORMATS else DEFAULT_FORMAT
 
 
+def simplify(params: Mapping[str, str]) -> bool:
+    """Whether the answer takes the simplified JSON form (``simplify=true``, a system parameter honoured with
+    ``format=json`` only)."""
+    return answer_format(params) == "json" and params.get("simplify", "").lower() == "true"
+
+
+def simplified(inner: Mapping[str, object]) -> dict:
+    """A success answer in the simplified form: no ``*_response`` wrapper, and each list bare instead of inside its
+    item key (``{"trade_rates": {"trade_rate": [..]}}`` → ``{"trade_rates": [..]}``, at every depth). Errors keep
+    their envelope."""
+    return {name: _bare(value) for name, value in inner.items()}
+
+
+def _bare(value: object) -> object:
+    if isinstance(value, list):
+        return [_bare(item) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    if len(value) == 1:
+        (only,) = value.values()
+        if isinstance(only, list):
+            return [_bare(item) for item in only]
+    return {name: _bare(child) for name, child in value.items()}
+
+
 def to_xml(payload: Mapping[str, object]) -> bytes:
     """A TOP answer in XML: one root element (``*_response`` or ``error_response``); a list becomes repeated
     elements of its key (``{"trade_rate": [a, b]}`` → two ``<trade_rate>``)."""

@@ -34,6 +34,8 @@ from sandbox.market.protocol import (
     check_system_params,
     request_params,
     response_key,
+    simplified,
+    simplify,
     to_xml,
 )
 from sandbox.market.publisher import Publisher
@@ -279,7 +281,8 @@ class SandboxMarketplace:
                 if plan.error_after_effect:
                     api.handler(self, params, nick)  # the call takes effect; only its answer is an error
                 raise plan.error
-            payload: dict = {response_key(method): {**api.handler(self, params, nick), "request_id": request_id}}
+            inner = {**api.handler(self, params, nick), "request_id": request_id}
+            payload: dict = simplified(inner) if simplify(params) else {response_key(method): inner}
         except ApiFault as fault:
             payload = fault.envelope(request_id)
         if plan.malformed:

@@ -35,6 +35,13 @@ def _yuan(payment: object) -> str:
     return f"{Decimal(str(payment)):.2f}"
 
 
+@dataclass(frozen=True)
+class RawItem:
+    """An item served exactly as it is (a malformed or hostile one): no projection, no checks."""
+
+    item: object
+
+
 @dataclass
 class Trade:
     tid: int
@@ -120,9 +127,17 @@ REFUND_STATUSES = (
 )
 
 
+REFUND_ID_BASE = 50_000_000_000_000  # refund ids are Longs on the platform (Java ``Refund.refundId``)
+
+
+def refund_id_for(tid: int) -> int:
+    """The id the sandbox gives a trade's refund when none is named (a Long, as the platform's)."""
+    return REFUND_ID_BASE + tid
+
+
 @dataclass
 class Refund:
-    refund_id: str
+    refund_id: int
     tid: int
     oid: int
     seller_nick: str
@@ -183,10 +198,11 @@ class Order:
             "order_cycle_start": format_top_time(self.order_cycle_start),
             "order_cycle_end": format_top_time(self.order_cycle_end),
             "create": format_top_time(self.create),
-            "fee": self.fee,
-            "prom_fee": self.prom_fee,
-            "total_pay_fee": self.total_pay_fee,
-            "refund_fee": self.refund_fee,
+            # Fees are strings in fen on the platform (``ArticleBizOrder.fee`` is a String in every SDK).
+            "fee": str(self.fee),
+            "prom_fee": str(self.prom_fee),
+            "total_pay_fee": str(self.total_pay_fee),
+            "refund_fee": str(self.refund_fee),
             **self.extra,
         }
 
@@ -218,10 +234,11 @@ class MarketState:
         self._trades: dict[int, Trade] = {}
         self._rates: list[Rate] = []
         self._orders: dict[int, Order] = {}
-        self._refunds: dict[str, Refund] = {}
+        self._refunds: dict[int, Refund] = {}
         self._accepted: Counter[int] = Counter()
         self._memos: dict[int, tuple[str, int]] = {}  # tid -> the seller's memo and flag
         self._next_order = 1
+        self._raw_trades: list[tuple[str, datetime, object]] = []
 
     # -- world side -------------------------------------------------------------------------------
 
@@ -263,6 +280,12 @@ class MarketState:
             self._trades[tid] = trade
             return self._trade_api(trade)
 
+    def add_raw_trade(self, seller_nick: str, modified: datetime, item: object) -> None:
+        """A malformed or hostile trade, listed as is (unprojected) among the seller's trades modified at
+        ``modified``: what a broken or hostile marketplace could answer."""
+        with self._lock:
+            self._raw_trades.append((seller_nick, modified, item))
+
     def set_trade_status(self, tid: int, status: str, end_time: datetime | None = None) -> dict:
         """Change a trade's status (modified = now); finishing a trade stamps its end time."""
         with self._lock:
@@ -301,18 +324,18 @@ class MarketState:
         tid: int,
         status: str,
         *,
-        refund_id: str | None = None,
+        refund_id: int | None = None,
         oid: int | None = None,
         refund_fee: object = None,
         refund_phase: str = "aftersale",
     ) -> dict:
-        """The buyer asks for a refund, or an existing refund (``refund_id``, default ``R<tid>``) moves to
-        ``status``; ``modified`` is now. Returns its API form."""
+        """The buyer asks for a refund, or an existing refund (``refund_id``, a Long; by default
+        ``refund_id_for(tid)``) moves to ``status``; ``modified`` is now. Returns its API form."""
         if status not in REFUND_STATUSES:
             raise ValueError(f"unknown refund status {status}")
         with self._lock:
             trade = self._trades[tid]
-            key = refund_id or f"R{tid}"
+            key = refund_id or refund_id_for(tid)
             now = self._clock()
             found = self._refunds.get(key)
             if found is None:
@@ -528,8 +551,11 @@ class MarketState:
             rates.sort(key=lambda r: (r.created, r.tid, r.oid), reverse=True)
             return [r.as_api() for r in rates]
 
-    def trades_modified(self, seller_nick: str, start: datetime, end: datetime, status: str | None) -> list[dict]:
-        """The seller's trades modified in [start, end], oldest modification first."""
+    def trades_modified(
+        self, seller_nick: str, start: datetime, end: datetime, status: str | None
+    ) -> list[dict | RawItem]:
+        """The seller's trades modified in [start, end], newest modification first, as the platform lists them:
+        a trade modified while a reader pages leaves the window and moves the trades behind it a place forward."""
         with self._lock:
             trades = [
                 t
@@ -538,8 +564,14 @@ class MarketState:
                 and start <= t.modified <= end
                 and (status is None or t.status == status)
             ]
-            trades.sort(key=lambda t: (t.modified, t.tid))
-            return [self._trade_api(t) for t in trades]
+            trades.sort(key=lambda t: (t.modified, t.tid), reverse=True)
+            listed = [(t.modified, self._trade_api(t)) for t in trades]
+            raw = [
+                (at, RawItem(item)) for nick, at, item in self._raw_trades if nick == seller_nick and start <= at <= end
+            ]
+            if raw:
+                listed = sorted(listed + raw, key=lambda pair: pair[0], reverse=True)
+            return [item for _, item in listed]
 
     def _trade_api(self, trade: Trade) -> dict:
         roles = {r.role for r in self._rates if r.tid == trade.tid}

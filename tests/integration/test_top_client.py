@@ -277,7 +277,7 @@ def test_system_params_in_query_and_epoch_ms_timestamp(sandbox, seller) -> None:
         "v": "2.0",
         "sign_method": "hmac",
     }
-    api = {"tid": "31", "result": "good"}
+    api = {"tid": "31", "result": "good", "role": "seller"}
     system["sign"] = signing.sign({**system, **api}, APP_SECRET, "hmac")
     response = urllib3.request(
         "POST",

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 import chalicelib
 from chalicelib.domain.plans import FEATURES, UnknownPlan, features_for, hourly_cap_for, plan_for
-from chalicelib.domain.rules import Rules, RulesInvalid, deep_merge, parse_rules, retired_keys
+from chalicelib.domain.rules import Rules, RulesInvalid, deep_merge, parse_rules, retired_keys, rules_diff
 
 DEFAULT = json.loads((Path(chalicelib.__file__).parent / "rules_default.json").read_text("utf-8"))
 BASIC, PRO = "FW_GOODS-1000000-1", "FW_GOODS-1000000-2"
@@ -186,3 +186,44 @@ def test_hourly_cap_is_the_plans_cap_under_the_market_ceiling():
     lowered = parse_rules(DEFAULT, {"version": "x", "max_reviews_per_seller_per_hour": 100})
     assert hourly_cap_for(PRO, lowered) == 100
     assert hourly_cap_for(BASIC, lowered) == DEFAULT["plans"][BASIC]["hourly_cap"]
+
+
+# -- bounds: no value an operator can write makes a route fail ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"rating_window_days": 10**9}, "rating_window_days"),
+        ({"rating_window_days": 181}, "rating_window_days"),
+        ({"explain_window_days": 10**9}, "explain_window_days"),
+        ({"content_max_length": 0}, "content_max_length"),
+        ({"content_max_length": 501}, "content_max_length"),
+        ({"explain_max_length": 10**6}, "explain_max_length"),
+        ({"claim_timeout_seconds": 10**15}, "claim_timeout_seconds"),
+        ({"retry": {"backoff_max_seconds": 1e300}}, "retry.backoff_max_seconds"),
+        ({"retry": {"max_attempts": 10**6}}, "retry.max_attempts"),
+        ({"review_capacity_per_second": float("nan")}, "review_capacity_per_second"),
+        ({"review_capacity_per_second": float("inf")}, "review_capacity_per_second"),
+        ({"billing": {"grace_days": 10**9}}, "billing.grace_days"),
+        ({"billing": {"reminder_days": [10**9]}}, "billing.reminder_days"),
+        ({"banned_patterns": ["(a+)+$"]}, "banned_patterns"),
+        ({"banned_patterns": ["x" * 501]}, "banned_patterns"),
+        ({"banned_words": ["词" * 101]}, "banned_words"),
+        ({"plans": {"FW_GOODS-1000000-1": {"hourly_cap": 10**12}}}, "hourly_cap"),
+        ({"version": "v" * 65}, "version"),
+    ],
+)
+def test_values_outside_their_bounds_are_refused(override, fragment):
+    with pytest.raises(RulesInvalid) as err:
+        parse_rules(DEFAULT, {"version": "2025.1-bad", **override} if "version" not in override else override)
+    assert fragment in err.value.reason
+
+
+def test_the_diff_names_each_changed_leaf_with_both_values():
+    old = parse_rules(DEFAULT)
+    new = parse_rules(DEFAULT, {"version": "2025.2", "rating_window_days": 10, "retry": {"max_attempts": 3}})
+    assert rules_diff(old, new) == [
+        ("rating_window_days", 15, 10),
+        ("retry.max_attempts", 6, 3),
+        ("version", "2025.1", "2025.2"),
+    ]
+    assert rules_diff(old, old) == []
