@@ -78,9 +78,14 @@ def _error(exc: Exception, lang: str = i18n.DEFAULT) -> Response | None:
                 reason = i18n.reason(str(exc), lang)
                 if reason != str(exc) or lang == "en":
                     message = f"{message}（{reason}）" if lang != "en" else f"{message} ({reason})"
-            fields = {name: i18n.reason(why, lang) for name, why in fields.items()} if fields else fields
+            fields = {name: _reasons(why, lang) for name, why in fields.items()} if fields else fields
             return error_response(status, code, message, fields)
     return None
+
+
+def _reasons(why: str, lang: str) -> str:
+    # A field may carry several reasons ("a; b"): each is translated on its own, then joined the seller's way.
+    return ("; " if lang == "en" else "；").join(i18n.reason(part, lang) for part in why.split("; "))
 
 
 def _route(handler: Callable) -> Callable:
@@ -373,7 +378,13 @@ def openapi(request) -> Response:
 
 
 # -- the bad-review center (中差评中心), insight, exports, the first-run journey ----------------------------------
-_ERRORS += ((rating_center.RatingNotFound, 404, "not_found"), (rating_center.NotExplainable, 409, "not_explainable"))
+_ERRORS += (
+    (rating_center.RatingNotFound, 404, "not_found"),
+    (rating_center.NotExplainable, 409, "not_explainable"),
+    (rating_center.ExplanationRefused, 400, "explanation_refused"),
+    # A stored template that no longer parses (the rules' variables changed under it) is the seller's to fix.
+    (templates.TemplateInvalid, 400, "invalid_settings"),
+)
 
 
 def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
@@ -426,7 +437,7 @@ def list_ratings(request, seller_id: str) -> Response:
 def explain_rating(request, seller_id: str, tid: str) -> Response:
     """Post the reply to one rating (the suggestion, or the seller's edited text) through the write guard."""
     asked = _body(request, m.ExplainRequest, seller_id, optional=True)
-    item, result = rating_center.explain_now(seller_id, _tid(tid), template=asked.text, now=clock.now())
+    item, result = rating_center.explain_now(seller_id, _tid(tid), text=asked.text, now=clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
 

@@ -46,7 +46,11 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     assert market.calls.get(EXPLAIN, 0) == 0  # nothing is posted until the seller asks (auto-explain is off)
 
     done = call(
-        client, "POST", "/api/ratings/3900000000000801/explain", auth, {"text": "抱歉物流慢了，{shop_name}已换快递"}
+        client,
+        "POST",
+        "/api/ratings/3900000000000801/explain",
+        auth,
+        {"text": "抱歉物流慢了{捂脸}，{shop_name}已换快递"},
     )
     assert done.status_code == 200, done.body
     body = json_body(done)
@@ -55,7 +59,8 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     work_review_queue(client)
     [rating] = json_body(call(client, "GET", "/api/ratings?days=7", auth))["ratings"]
     assert rating["state"] == "explained"
-    assert rating["explanation"]["text"] == "抱歉物流慢了，test_shop已换快递"
+    # The seller's own words are plain text: braces are posted as written, never read as placeholders.
+    assert rating["explanation"]["text"] == "抱歉物流慢了{捂脸}，{shop_name}已换快递"
     assert market.calls[EXPLAIN] == 1
     assert [r.result for r in audit.trail(shop) if r.action == EXPLAIN] == ["posted"]
 
@@ -70,6 +75,41 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     explained = json_body(call(client, "GET", "/api/ratings?days=7&state=explained", auth))["ratings"]
     due = json_body(call(client, "GET", "/api/ratings?days=7&state=due", auth))["ratings"]
     assert [r["tid"] for r in explained] == ["3900000000000801"] and due == []
+
+
+@pytest.mark.parametrize("text", ["{捂脸}抱歉让您久等了", "谢谢{", "}很抱歉", "{0}号快递已加急", "{{shop_name}}"])
+def test_an_edited_reply_with_braces_is_plain_text_and_queued(client, clock, market, shop, text):
+    rate(client, clock, market, shop, "3900000000000803", "bad", "物流太慢了")
+    done = call(client, "POST", "/api/ratings/3900000000000803/explain", session(shop, clock.now()), {"text": text})
+    assert done.status_code == 200, done.body
+    assert tasks.get(shop, "3900000000000803#explain").content == text
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "reason"),
+    [
+        ("亲，有问题请打13812345678联系我们", "zh-CN", "含有联系方式（第 8 个字起的手机号）"),
+        ("亲，请搜微信号shop888处理", "zh-CN", "含有平台禁用词“微信号”"),
+        ("亲，vx: shop888 找我们", "zh-CN", "含有链接、网址或联系方式等平台禁止的内容"),
+        ("好" * 501, "zh-CN", "内容 501 字，超过了 500 字的上限"),
+        ("   ", "zh-CN", "内容不能为空"),
+        ("call 13812345678", "en", "content contains something like a phone number starting at character 6"),
+    ],
+)
+def test_a_reply_the_rules_refuse_is_a_field_error_and_nothing_is_queued(
+    client, clock, market, shop, text, lang, reason
+):
+    rate(client, clock, market, shop, "3900000000000804", "bad", "物流太慢了")
+    auth = {**session(shop, clock.now()), "Accept-Language": lang}
+    refused = call(client, "POST", "/api/ratings/3900000000000804/explain", auth, {"text": text})
+    assert refused.status_code == 400
+    error = json_body(refused)["error"]
+    assert error["code"] == "explanation_refused"
+    assert error["fields"] == {"text": reason}
+    assert tasks.get(shop, "3900000000000804#explain") is None  # refused before anything was queued
+    assert ratings.explanation_of(tasks.get(shop, "3900000000000804")) is None
+    work_review_queue(client)
+    assert market.calls.get(EXPLAIN, 0) == 0
 
 
 def test_auto_explain_answers_the_enabled_categories_and_never_bad_faith(client, clock, market, shop):
