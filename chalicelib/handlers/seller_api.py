@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import i18n
 from chalicelib.config import clock
+from chalicelib.domain import spreadsheet_cells as cell
 from chalicelib.domain import templates
 from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
@@ -492,14 +493,26 @@ def _market(value) -> str:
     return format_market_time(_epoch(value))[:16] if value else ""
 
 
+_EXPORT_MAX_DAYS = 90
+
+
 def _export_days(query: m.ExportQuery) -> tuple[date, date]:
+    # One end alone is bounded like both: 'to' defaults to today, 'from' to 29 days before 'to'.
     last = query.to or market_date(clock.now())
-    return query.from_ or last - timedelta(days=29), last
+    first = query.from_ or last - timedelta(days=29)
+    if (last - first).days > _EXPORT_MAX_DAYS:
+        raise RequestInvalid("the period is too long", {"from": f"at most {_EXPORT_MAX_DAYS} days before 'to'"})
+    return first, last
+
+
+def _reason(reason: str | None, lang: str) -> str:
+    return i18n.text(f"page.reason.{reason}", lang) if reason and i18n.has(f"page.reason.{reason}") else reason or ""
 
 
 @_route
 def export_reviews(request, seller_id: str) -> Response:
-    """The seller's review tasks of the chosen market days as CSV (UTF-8 with BOM)."""
+    """The seller's review tasks of the chosen market days as CSV (UTF-8 with BOM), every cell safe in a
+    spreadsheet (``domain.spreadsheet_cells``)."""
     first, last = _export_days(_query(request, m.ExportQuery, seller_id))
     lang = i18n.request_language(request.headers)
     where = seller_views.TaskFilter(first_day=first, last_day=last)
@@ -510,8 +523,9 @@ def export_reviews(request, seller_id: str) -> Response:
             posted_at = (t.response or {}).get("posted_at") if t.state == "posted" else None
             rating = i18n.text(f"value.{t.buyer_rating}", lang) if t.buyer_rating else ""
             state = i18n.text(f"state.{t.state}", lang)
-            rows.append([t.tid, t.item_title or "", t.buyer_masked or "", state, t.reason or ""])
-            rows[-1] += [_market(t.trade_end), _market(posted_at), t.content or "", rating]
+            row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked), state]
+            row += [cell.text(_reason(t.reason, lang)), _market(t.trade_end), _market(posted_at)]
+            rows.append([*row, cell.text(t.content), rating])
         if not cursor:
             break
     header = ["tid", "item", "buyer", "state", "reason", "trade_end", "posted_at", "content", "buyer_rating"]
@@ -538,10 +552,11 @@ def export_ratings(request, seller_id: str) -> Response:
                 continue
             found = item.triage or {}
             reply = item.explanation or {}
-            row = [t.tid, t.item_title or "", t.buyer_masked or "", i18n.text(f"value.{t.buyer_rating}", lang)]
-            row += [_market(t.bad_rated_at), t.rating_text or "", item.category.name(lang) if found else ""]
-            row += [found.get("confidence", ""), i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
-            row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), reply.get("text") or ""]
+            row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked)]
+            row += [i18n.text(f"value.{t.buyer_rating}", lang), _market(t.bad_rated_at), cell.text(t.rating_text)]
+            row += [cell.text(item.category.name(lang)) if found else "", cell.percent(found.get("confidence"))]
+            row += [i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
+            row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), cell.text(reply.get("text"))]
             rows.append([*row, format_market_time(item.explain_due)[:16] if item.explain_due else ""])
         if not cursor:
             break
