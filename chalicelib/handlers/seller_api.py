@@ -134,6 +134,14 @@ def _claim_seller(data: dict, seller_id: str) -> dict:
 
 
 def _body(request, model: type[BaseModel], seller_id: str, *, optional: bool = False) -> BaseModel:
+    data = _json_object(request, seller_id, optional=optional)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestInvalid("the body does not validate", _fields(exc)) from None
+
+
+def _json_object(request, seller_id: str, *, optional: bool = False) -> dict:
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise RequestInvalid(f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -148,10 +156,7 @@ def _body(request, model: type[BaseModel], seller_id: str, *, optional: bool = F
             raise RequestInvalid("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestInvalid("the body must be a JSON object")
-    try:
-        return model.model_validate(_claim_seller(data, seller_id))
-    except ValidationError as exc:
-        raise RequestInvalid("the body does not validate", _fields(exc)) from None
+    return _claim_seller(data, seller_id)
 
 
 def _query(request, model: type[BaseModel], seller_id: str) -> BaseModel:
@@ -215,8 +220,8 @@ def settings(request, seller_id: str) -> Response:
     """GET: the saved settings. PUT: change some fields; all of the result must validate or nothing changes."""
     if request.method == "GET":
         return _ok(_settings_view(seller_settings.read_settings(seller_id)))
-    patch = _body(request, m.SettingsUpdate, seller_id).model_dump(exclude_unset=True)
-    state = seller_settings.update_settings(seller_id, patch, now=clock.now())
+    # The body is ``m.SettingsUpdate``; the settings check it whole, so every bad field is named in one answer.
+    state = seller_settings.update_settings(seller_id, _json_object(request, seller_id), now=clock.now())
     return _ok(_settings_view(state))
 
 

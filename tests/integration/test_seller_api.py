@@ -162,7 +162,21 @@ def test_a_half_valid_update_changes_nothing_and_names_every_bad_field(client, a
     error = json_body(response)["error"]
     assert error["code"] == "invalid_settings"
     assert {"templates.0", "templates.1", "fallback_margin_hours"} <= set(error["fields"])
-    assert "变量不存在" in error["fields"]["templates.0"] and "nope" not in error["fields"]["templates.0"]
+    assert error["fields"]["templates.0"] == "第 4 个字起的“{nope}”不是可用的变量，请点上方的【买家昵称】等按钮插入"
+    assert error["fields"]["templates.1"] == "含有平台禁用词“红包”；含有平台禁用词“加微信”"
+    assert json_body(client.http.get("/api/settings", headers=auth)) == before
+
+
+def test_a_bad_number_does_not_hide_the_template_errors_beside_it(client, auth):
+    before = json_body(client.http.get("/api/settings", headers=auth))
+    patch = {"delay_hours": 9999, "templates": ["好评{buyer_nick}"], "explain_templates": ["请搜微信号abc"]}
+    response = call(client, "PUT", "/api/settings", auth, patch)
+    assert response.status_code == 400
+    fields = json_body(response)["error"]["fields"]
+    assert set(fields) == {"delay_hours", "templates.0", "explain_templates.0"}
+    assert fields["delay_hours"] == "不能大于 360"
+    assert fields["templates.0"].startswith("第 3 个字起的“{buyer_nick}”")
+    assert fields["explain_templates.0"] == "含有平台禁用词“微信号”"
     assert json_body(client.http.get("/api/settings", headers=auth)) == before
 
 
