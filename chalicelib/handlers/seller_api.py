@@ -240,11 +240,13 @@ def preview(request, seller_id: str) -> Response:
     shown = seller_settings.preview_template(
         seller_id, template=asked.template, kind=asked.kind, sample=sample, now=now
     )
+    lang = i18n.request_language(request.headers)
     return _ok(
         m.PreviewView(
             content=shown.content,
             ok=shown.ok,
-            problems=[m.LintProblemView(code=p.code, message=p.message) for p in shown.problems],
+            # Each problem in the seller's language, naming the banned word or the variable and where it is.
+            problems=[m.LintProblemView(code=p.code, message=_reasons(p.message, lang)) for p in shown.problems],
             length=len(shown.content),
             max_length=shown.max_length,
         )

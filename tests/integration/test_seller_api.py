@@ -251,8 +251,15 @@ def test_preview_reports_the_lint_verdict_and_template_errors(client, auth):
     banned = json_body(call(client, "POST", "/api/settings/preview", auth, {"template": "好评返现，加微信"}))
     assert banned["ok"] is False
     assert {p["code"] for p in banned["problems"]} == {"banned_word"}
+    # Each banned word is named, in the seller's language.
+    assert {p["message"] for p in banned["problems"]} == {f"含有平台禁用词“{w}”" for w in ("返现", "好评返", "加微信")}
     broken = json_body(call(client, "POST", "/api/settings/preview", auth, {"template": "谢谢{buyer}"}))
     assert broken["ok"] is False and broken["problems"][0]["code"] == "template_invalid"
+    assert broken["problems"][0]["message"].startswith("第 3 个字起的“{buyer}”不是可用的变量")
+    english = call(
+        client, "POST", "/api/settings/preview", {**auth, "Accept-Language": "en"}, {"template": "谢谢{buyer}"}
+    )
+    assert json_body(english)["problems"][0]["message"].startswith("unknown variable 'buyer' at position 3")
     leaking = json_body(
         call(
             client,
