@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.container import container
 from chalicelib.domain.triage import classify
-from chalicelib.security.signed_tokens import issue
+from chalicelib.services import seller_sessions
 from chalicelib.store import ratings, tasks, triage_data
 from tests.e2e import test_dashboard_browser as base
 from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for
@@ -133,14 +132,16 @@ def a_shop_with_complaints(stack) -> str:
 
 
 def link(stack, seller_id: str) -> str:
-    token = issue(
-        container().session_secret(),
-        purpose="seller_session",
-        subject=seller_id,
-        now=stack.clock.now(),
-        ttl_seconds=3600,
-    )
-    return f"{stack.endpoints.app}/?token={token}"
+    """A one-time login link: opened in the frame, it sets the session cookie and lands on the dashboard."""
+    code = seller_sessions.login_link_code(seller_id, now=stack.clock.now(), ttl=timedelta(hours=1))
+    return f"{stack.endpoints.app}/login?code={code}"
+
+
+def signed_in_frame(driver, stack, workbench, seller_id: str, width: int) -> str:
+    """Open the one-time login link inside the workbench's frame (the cookie is set there), and return the host
+    page that frames the dashboard itself, for the later visits (the link works once)."""
+    into_app(driver, workbench(link(stack, seller_id)), width)
+    return workbench(f"{stack.endpoints.app}/")
 
 
 def into_app(driver, host_url: str, width: int) -> None:
@@ -214,7 +215,7 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
     driver = browser
     driver.set_script_timeout(60)
     seller_id = a_shop_with_complaints(stack)
-    host = workbench(link(stack, seller_id))
+    host = signed_in_frame(driver, stack, workbench, seller_id, WIDTHS[0])
     seen = {}
     for lang in ("zh-CN", "en"):
         for width in WIDTHS:
@@ -251,7 +252,7 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
 def test_one_click_explain_from_the_frame_posts_through_the_guard_once(stack, browser, workbench):
     driver = browser
     seller_id = a_shop_with_complaints(stack)
-    into_app(driver, workbench(link(stack, seller_id)), 375)
+    signed_in_frame(driver, stack, workbench, seller_id, 375)
     item = '#ratings li[data-tid="4200000000000004"]'
     suggestion = by_css(driver, f"{item} textarea").get_attribute("value")
     assert suggestion and "{" not in suggestion  # rendered for this trade, no raw placeholders
@@ -260,10 +261,48 @@ def test_one_click_explain_from_the_frame_posts_through_the_guard_once(stack, br
     # The reply goes through the one write path (a queued job since explanations became jobs): the seller sees it
     # recorded at once, and the marketplace receives it at most once.
     shown = by_css(driver, f"{item} .reply").text
-    assert shown.split(" · ")[0] in {"排队发布中", "已解释"}
+    assert shown.split(" · ")[0] in {"等待发布", "已解释"}
     assert ratings.explanation_of(tasks.get(seller_id, "4200000000000004"))["state"] in {"queued", "explained"}
     assert not driver.find_elements("css selector", f"{item} button.explain")  # nothing left to click
     [rate] = stack.marketplace.state.rates_for(
         SHOP, rate_type="get", role="buyer", result=None, start=None, end=None, tid=4200000000000004
     )
     assert rate["reply"] in ("", shown.split(": ", 1)[1])
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_an_edited_reply_is_plain_text_and_contact_details_are_refused_on_the_field(stack, browser, workbench, lang):
+    driver = browser
+    seller_id = a_shop_with_complaints(stack)
+    host = signed_in_frame(driver, stack, workbench, seller_id, 375)
+    if lang == "en":
+        click(driver, "#lang-toggle")
+        into_app(driver, host, 375)
+    refused = '#ratings li[data-tid="4200000000000001"]'
+    box = by_css(driver, f"{refused} textarea")
+    box.clear()
+    box.send_keys("亲，物流问题请拨13812345678，我们马上处理")
+    click(driver, f"{refused} button.explain")
+    status = f"{refused} .actions .status"
+    wait_for(driver, lambda d: by_css(d, status).text, "the refusal")
+    expected = {
+        "zh-CN": "解释未提交：含有联系方式（第 9 个字起的手机号）。请修改后再提交。",
+        "en": "Not submitted: content contains something like a phone number starting at character 9. "
+        "Please change it and submit again.",
+    }[lang]
+    assert by_css(driver, status).text == expected
+    assert box.get_attribute("aria-invalid") == "true"
+    assert box.get_attribute("aria-describedby") == by_css(driver, status).get_attribute("id")
+    assert driver.execute_script("return document.activeElement.tagName") == "TEXTAREA"
+    assert tasks.get(seller_id, "4200000000000001#explain") is None  # nothing was queued
+    shoot(driver, f"explain-refused-{lang}-375", 375)
+
+    # Braces are just characters of the seller's reply (an emoticon code, a typo): queued as written, no error.
+    into_app(driver, host, 375)
+    item = '#ratings li[data-tid="4200000000000004"]'
+    box = by_css(driver, f"{item} textarea")
+    box.clear()
+    box.send_keys("抱歉{捂脸}包装我们已经加厚了{")
+    click(driver, f"{item} button.explain")
+    wait_for(driver, lambda d: d.find_elements("css selector", f"{item} .reply"), "the queued reply")
+    assert tasks.get(seller_id, "4200000000000004#explain").content == "抱歉{捂脸}包装我们已经加厚了{"
