@@ -165,6 +165,27 @@ def fits_the_width(driver) -> list[str]:
     )
 
 
+def charts_read_well(driver) -> list[str]:
+    """What is wrong with the charts as drawn: text smaller than 9 px on screen, or a y-axis label repeated."""
+    return driver.execute_script(
+        """
+        const wrong = [];
+        for (const chart of document.querySelectorAll('svg.chart')) {
+          const texts = [...chart.querySelectorAll('text')];
+          for (const t of texts) {
+            const px = t.getBoundingClientRect().height;
+            if (px && px < 9) { wrong.push(chart.id + ' text ' + px.toFixed(1) + 'px'); break; }
+          }
+          const left = Math.min(...texts.map((t) => Number(t.getAttribute('x'))));
+          const axis = texts.filter((t) => Number(t.getAttribute('x')) === left && t.getAttribute('text-anchor') === 'end')
+            .map((t) => t.textContent);
+          if (axis.length !== 3 || new Set(axis).size !== 3) wrong.push(chart.id + ' axis ' + axis.join(','));
+        }
+        return wrong;
+        """
+    )
+
+
 def small_targets(driver) -> list[str]:
     """Visible controls smaller than 40×40 px (a checkbox counts by its label, which is the target)."""
     return driver.execute_script(
@@ -235,6 +256,12 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
                 "lines": len(driver.find_elements("css selector", "#rating-chart polyline")),
             }
             assert driver.execute_script("return document.body.getAttribute('data-failed')") == "", (lang, width)
+            assert charts_read_well(driver) == [], (lang, width)
+            paddings = driver.execute_script(
+                "return [...document.querySelectorAll('#totals .tile')].map((e) => getComputedStyle(e).padding)"
+            )
+            assert len(paddings) == 5 and len(set(paddings)) == 1, paddings  # the fifth tile keeps its padding
+            assert "FW_GOODS" not in by_css(driver, "body").text  # the plan by its name, never its code
             assert fits_the_width(driver) == [], (lang, width)
             assert small_targets(driver) == [], (lang, width)
             assert axe_violations(driver, axe_source) == [], (lang, width)
@@ -306,3 +333,27 @@ def test_an_edited_reply_is_plain_text_and_contact_details_are_refused_on_the_fi
     click(driver, f"{item} button.explain")
     wait_for(driver, lambda d: d.find_elements("css selector", f"{item} .reply"), "the queued reply")
     assert tasks.get(seller_id, "4200000000000004#explain").content == "抱歉{捂脸}包装我们已经加厚了{"
+
+
+def test_a_part_that_cannot_load_says_so_in_the_sellers_words_with_a_retry(stack, browser, workbench):
+    driver = browser
+    seller_id = a_shop_with_complaints(stack)
+    host = signed_in_frame(driver, stack, workbench, seller_id, 1366)
+    for lang, said in (
+        ("zh-CN", "没有加载出来：网络连接失败，请检查网络后重试。"),
+        ("en", "This part did not load: Could"),
+    ):
+        if lang == "en":
+            click(driver, "#lang-toggle")
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*api/stats*"]})  # the network fails this call
+        into_app(driver, host, 1366)
+        failed = "#stats .load-error"
+        assert by_css(driver, failed).text.startswith(said), by_css(driver, failed).text
+        assert "Failed to fetch" not in by_css(driver, "body").text
+        shoot(driver, f"load-error-{lang}-1366", 1366)
+        into_app(driver, host, 1366)
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        click(driver, f"{failed} button.retry")
+        wait_for(driver, lambda d: len(d.find_elements("css selector", "#totals .tile")) == 5, "the retried part")
+        assert not driver.find_elements("css selector", failed)
