@@ -177,8 +177,8 @@ def charts_read_well(driver) -> list[str]:
             if (px && px < 9) { wrong.push(chart.id + ' text ' + px.toFixed(1) + 'px'); break; }
           }
           const left = Math.min(...texts.map((t) => Number(t.getAttribute('x'))));
-          const axis = texts.filter((t) => Number(t.getAttribute('x')) === left && t.getAttribute('text-anchor') === 'end')
-            .map((t) => t.textContent);
+          const axis = texts.filter((t) => Number(t.getAttribute('x')) === left)
+            .filter((t) => t.getAttribute('text-anchor') === 'end').map((t) => t.textContent);
           if (axis.length !== 3 || new Set(axis).size !== 3) wrong.push(chart.id + ' axis ' + axis.join(','));
         }
         return wrong;
