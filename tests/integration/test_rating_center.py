@@ -10,6 +10,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.marketplace import topics
 from chalicelib.services import rating_center
@@ -111,6 +113,18 @@ def test_a_reply_the_rules_refuse_is_a_field_error_and_nothing_is_queued(
     assert ratings.explanation_of(tasks.get(shop, "3900000000000804")) is None
     work_review_queue(client)
     assert market.calls.get(EXPLAIN, 0) == 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=80) | st.sampled_from(["{", "}", "{0}", "{{", "}}{"])
+)
+def test_no_reply_a_seller_can_type_answers_5xx(client, clock, market, shop, text):
+    if tasks.get(shop, "3900000000000805") is None:
+        rate(client, clock, market, shop, "3900000000000805", "bad", "物流太慢了")
+    answer = call(client, "POST", "/api/ratings/3900000000000805/explain", session(shop, clock.now()), {"text": text})
+    assert answer.status_code in (200, 400, 409), (text, answer.body)
+    assert json_body(answer).get("error", {}).get("code") in (None, "explanation_refused", "not_explainable")
 
 
 def test_auto_explain_answers_the_enabled_categories_and_never_bad_faith(client, clock, market, shop):
