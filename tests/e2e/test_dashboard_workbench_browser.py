@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.market_time import market_date
 from chalicelib.domain.triage import classify
 from chalicelib.services import seller_sessions
-from chalicelib.store import ratings, tasks, triage_data
+from chalicelib.store import ratings, stats, tasks, triage_data
 from tests.e2e import test_dashboard_browser as base
 from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for
-from tests.helpers import make_seller
+from tests.helpers import make_seller, set_seller
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 browser = base.browser  # the same headless Chromium and local stack fixtures as the dashboard's own test
@@ -357,3 +358,49 @@ def test_a_part_that_cannot_load_says_so_in_the_sellers_words_with_a_retry(stack
         click(driver, f"{failed} button.retry")
         wait_for(driver, lambda d: len(d.find_elements("css selector", "#totals .tile")) == 5, "the retried part")
         assert not driver.find_elements("css selector", failed)
+
+
+def test_a_new_seller_sees_the_backfill_run_and_the_basic_plan_as_it_is(stack, browser, workbench):
+    driver = browser
+    now = stack.clock.now()
+    basic = make_seller(now, user_id="2299000091", nick="new_shop", plan="FW_GOODS-1000000-1")
+    progress = {"state": "running", "started_at": int(now.timestamp()), "windows": 15, "windows_done": 4}
+    set_seller(basic, now, backfill=progress | {"trades": 12, "scheduled": 9})
+    for lang, running, plan in (("zh-CN", "进行中", "（专业版可用）"), ("en", "In progress", "(Pro plan)")):
+        host = signed_in_frame(driver, stack, workbench, basic, 375)
+        if lang == "en":
+            click(driver, "#lang-toggle")
+            into_app(driver, host, 375)
+        step = by_css(driver, '#journey-steps li[data-step="backfill"] b').text
+        assert step.endswith(running)  # nothing is asked of the seller while it runs: not "next step"
+        assert by_css(driver, "#backfill-progress").text  # its progress, in words
+        boxes = driver.find_elements("css selector", "input[name=auto-category]")
+        assert boxes and not any(box.is_selected() for box in boxes)  # greyed and unticked: plainly off
+        assert all(box.get_attribute("disabled") for box in boxes)
+        assert plan in by_css(driver, "#s-categories").text
+        shoot(driver, f"first-run-{lang}-375", 375)
+        driver.delete_all_cookies()
+
+    # Finished: the steps go, the backfill's outcome stays in view.
+    set_seller(basic, now, backfill=progress | {"state": "done", "windows_done": 15, "trades": 12, "scheduled": 9})
+    stats.bump(basic, stats.hour_bucket(market_date(now).isoformat(), 11), {"posts": 3}, now=now)
+    signed_in_frame(driver, stack, workbench, basic, 1366)
+    assert not by_css(driver, "#journey-steps").is_displayed()
+    outcome = by_css(driver, "#backfill-progress").text  # in the language the seller chose last (English)
+    assert outcome.startswith("Backfill done") and "12" in outcome and by_css(driver, "#journey").is_displayed()
+
+
+def test_an_unsubscribed_seller_is_sent_to_the_service_market_and_authorizes_outside_the_frame(
+    stack, browser, workbench
+):
+    driver = browser
+    now = stack.clock.now()
+    seller_id = make_seller(now, user_id="2299000092", nick="unpaid_shop", plan=None, paid_days=0)
+    set_seller(seller_id, now, status="reauth")
+    signed_in_frame(driver, stack, workbench, seller_id, 1366)
+    subscribe = by_css(driver, '#journey-steps a[data-action="subscribe"]')
+    assert subscribe.text == "去服务市场订购" and subscribe.get_attribute("target") == "_blank"
+    authorize = by_css(driver, '#journey-steps a[data-action="authorize"]')
+    assert authorize.text == "去授权" and "primary" in authorize.get_attribute("class")
+    assert authorize.get_attribute("target") == "_blank"  # the platform's login pages refuse to be framed
+    shoot(driver, "first-run-unpaid-zh-CN-1366", 1366)
