@@ -542,6 +542,8 @@ def test_blacklist_validates_its_input(client, auth):
         assert response.status_code == 400, (method, path, body)
         assert json_body(response)["error"]["code"] == "invalid_request"
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
+    empty = json_body(call(client, "POST", "/api/blacklist", auth, {}))["error"]
+    assert list(empty["fields"].values()) == ["请填写买家昵称或 open uid"]  # the seller's words, not the API's
 
 
 # -- stats and subscription ----------------------------------------------------------------------------------------
