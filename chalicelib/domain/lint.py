@@ -76,7 +76,7 @@ def lint(
         problems.append(LintProblem("empty_content", "content must not be empty"))
 
     if len(content) > max_length:
-        problems.append(LintProblem("too_long", f"content is {len(content)} characters; at most {max_length}"))
+        problems.append(LintProblem("too_long", f"content is {len(content)} characters, at most {max_length}"))
 
     for word in rules.banned_words:
         if _compact(_normalise(word)) in compact:
@@ -88,8 +88,13 @@ def lint(
     identifiers = {_normalise(ident.strip()) for ident in buyer_identifiers}
     if any(len(ident) >= _MIN_IDENTIFIER_LENGTH and ident in normalised for ident in identifiers):
         problems.append(LintProblem("buyer_identity", "content contains the buyer's nick or id"))
-    if _PHONE.search(normalised):
-        problems.append(LintProblem("phone_number", "content contains something like a phone number"))
-    if _ID_NUMBER.search(normalised):
-        problems.append(LintProblem("id_number", "content contains something like an ID or card number"))
+    # Where, counted from 1, never the digits: the seller finds the number, no message repeats it.
+    if phone := _PHONE.search(normalised):
+        at = phone.start() + 1
+        message = f"content contains something like a phone number starting at character {at}"
+        problems.append(LintProblem("phone_number", message))
+    if number := _ID_NUMBER.search(normalised):
+        at = number.start() + 1
+        message = f"content contains something like an ID or card number starting at character {at}"
+        problems.append(LintProblem("id_number", message))
     return problems

@@ -147,12 +147,41 @@ def _text_problems(field: str, texts: tuple[str, ...], rules: Rules, kind: LintK
     return problems
 
 
+def _texts_sent(value: object) -> tuple[str, ...] | None:
+    # Only a list the model would take is checked here, so this work is bounded like the model's own.
+    if not isinstance(value, list | tuple) or len(value) > MAX_TEMPLATES:
+        return None
+    if not all(isinstance(text, str) and len(text) <= TEMPLATE_MAX_CHARS for text in value):
+        return None
+    return tuple(value)
+
+
+def _sent_text_problems(data: object, rules: Rules) -> dict[str, str]:
+    """The template problems of the texts in ``data`` when the settings as a whole do not parse."""
+    if not isinstance(data, Mapping):
+        return {}
+    problems: dict[str, str] = {}
+    for field, kind in (("templates", "review"), ("explain_templates", "explain")):
+        if (texts := _texts_sent(data.get(field))) is not None:
+            problems |= _text_problems(field, texts, rules, kind)
+    by_category = data.get("explain_by_category")
+    if isinstance(by_category, Mapping) and len(by_category) <= MAX_CATEGORIES:
+        for category, value in by_category.items():
+            if (texts := _texts_sent(value)) is not None:
+                problems |= _text_problems(f"explain_by_category.{category}", texts, rules, "explain")
+    return problems
+
+
 def validate_settings(data: Mapping[str, Any], *, features: frozenset[str], rules: Rules) -> SellerSettings:
     """Parse and check settings against the ``rules`` and the plan's ``features``; raise ``SettingsInvalid``."""
     try:
         settings = SellerSettings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsInvalid({_field_name(err["loc"]): err["msg"] for err in exc.errors()}) from None
+        # Every problem in one round: a bad number must not hide what is wrong in the templates beside it.
+        fields = {_field_name(err["loc"]): err["msg"] for err in exc.errors()}
+        for name, reason in _sent_text_problems(data, rules).items():
+            fields.setdefault(name, reason)
+        raise SettingsInvalid(fields) from None
 
     problems: dict[str, str] = {}
     max_margin = rules.rating_window_days * 24 - 1

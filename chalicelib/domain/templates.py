@@ -1,7 +1,8 @@
 """Review templates: ``{variable}`` placeholders, validation, rendering and the choice of a template.
 
 Only the variables in ``VARIABLES`` exist; ``{{`` and ``}}`` write literal braces. The syntax is parsed
-here rather than by ``str.format`` so that a seller's text can never reach attributes or format specs.
+here rather than by ``str.format`` so that a seller's text can never reach attributes or format specs. Positions in
+error messages count characters from 1, as a seller counts them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from chalicelib.domain.market_time import market_date
 VARIABLES = frozenset({"buyer_masked", "item_title", "shop_name", "trade_date"})
 
 TemplateStrategy = Literal["rotate", "random"]
+_NAME_SHOWN = 20  # how much of an unknown variable's name an error message repeats
 
 
 class TemplateInvalid(ValueError):
@@ -44,16 +46,16 @@ def _parse(text: str) -> _Parsed:
             literal.append(char)
             i += 2
         elif char == "}":
-            errors.append(f"unmatched '}}' at position {i}")
+            errors.append(f"unmatched '}}' at position {i + 1}")
             i += 1
         elif char == "{":
             close = text.find("}", i + 1)
             reopen = text.find("{", i + 1)
             if close == -1:
-                errors.append(f"unclosed '{{' at position {i}")
+                errors.append(f"unclosed '{{' at position {i + 1}")
                 break
             if reopen != -1 and reopen < close:
-                errors.append(f"unclosed '{{' at position {i}")
+                errors.append(f"unclosed '{{' at position {i + 1}")
                 i = reopen
                 continue
             name = text[i + 1 : close]
@@ -63,8 +65,9 @@ def _parse(text: str) -> _Parsed:
                     literal = []
                 parts.append((True, name))
             else:
-                # Where, not what: an error message never quotes what the caller sent.
-                errors.append(f"unknown variable at position {i}; use one of {sorted(VARIABLES)}")
+                # The seller must see which name is wrong; it is their own text, cut short, in a JSON field.
+                shown = name[:_NAME_SHOWN]
+                errors.append(f"unknown variable {shown!r} at position {i + 1} (use one of {sorted(VARIABLES)})")
             i = close + 1
         else:
             literal.append(char)

@@ -387,9 +387,10 @@ class RatingPageView(_Model):
 
 
 class ExplainRequest(_Model):
-    """The reply to post: the suggestion when ``text`` is absent, else the seller's edited template."""
+    """The reply to post: the suggestion when ``text`` is absent, else the seller's own words, posted as they are
+    (plain text, not a template) once the content rules pass."""
 
-    text: str | None = Field(default=None, min_length=1, max_length=2000)
+    text: str | None = Field(default=None, max_length=2000)
 
 
 class ExplainResultView(_Model):

@@ -1,6 +1,6 @@
 """Entry point: ``GET /`` serves the seller's dashboard, one self-contained page (no build step, no CDN).
 
-The page talks only to ``/api`` on the same origin with the seller's session token. Its inline script and
+The page talks only to ``/api`` on the same origin with the seller's session cookie. Its inline script and
 style are allowed by hash in a strict Content-Security-Policy, so nothing else can run on it. Its texts come from
 the message catalogues (``chalicelib/i18n``), embedded as data (not script) in both languages; the page opens in
 the seller's remembered language, else the one ``Accept-Language`` asks for, else Chinese.
@@ -61,7 +61,7 @@ def _page(lang: str = i18n.DEFAULT) -> tuple[str, dict[str, str]]:
     headers = {
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": policy,
-        # The first load carries the session token in the URL: never let it leak through a Referer.
+        # An old link may still carry a token in the URL (the page drops it unused): never let it leak in a Referer.
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",

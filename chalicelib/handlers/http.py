@@ -90,6 +90,8 @@ def seller_of(request) -> str:
 def cookie(name: str, value: str, *, max_age: int, path: str) -> str:
     """A ``Set-Cookie`` value for an HttpOnly cookie of the app (``max_age=0`` deletes it)."""
     # Inside the Qianniu workbench the app is a third-party frame: browsers send only SameSite=None cookies there,
-    # and only over https (Secure). A plain-http local stack keeps Lax, which browsers accept without Secure.
-    site = "SameSite=None; Secure" if get_settings().public_url.startswith("https://") else "SameSite=Lax"
+    # and only over https (Secure); where third-party cookies are blocked, only a Partitioned one (CHIPS), kept for
+    # this app under the workbench's site alone. A plain-http local stack keeps Lax, accepted without Secure.
+    https = get_settings().public_url.startswith("https://")
+    site = "SameSite=None; Secure; Partitioned" if https else "SameSite=Lax"
     return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; {site}"

@@ -23,10 +23,10 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import i18n
 from chalicelib.config import clock
 from chalicelib.domain import extortion, templates
+from chalicelib.domain import spreadsheet_cells as cell
 from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
-from chalicelib.handlers.csv_cells import excel_cell, excel_text
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
 from chalicelib.marketplace.robots import CredentialInvalid
@@ -92,9 +92,14 @@ def _error(exc: Exception, lang: str = i18n.DEFAULT) -> Response | None:
                 reason = i18n.reason(str(exc), lang)
                 if reason != str(exc) or lang == "en":
                     message = f"{message}（{reason}）" if lang != "en" else f"{message} ({reason})"
-            fields = {name: i18n.reason(why, lang) for name, why in fields.items()} if fields else fields
+            fields = {name: _reasons(why, lang) for name, why in fields.items()} if fields else fields
             return error_response(status, code, message, fields)
     return None
+
+
+def _reasons(why: str, lang: str) -> str:
+    # A field may carry several reasons ("a; b"): each is translated on its own, then joined the seller's way.
+    return ("; " if lang == "en" else "；").join(i18n.reason(part, lang) for part in why.split("; "))
 
 
 def _route(handler: Callable) -> Callable:
@@ -142,6 +147,14 @@ def _claim_seller(data: dict, seller_id: str) -> dict:
 
 
 def _body(request, model: type[BaseModel], seller_id: str, *, optional: bool = False) -> BaseModel:
+    data = _json_object(request, seller_id, optional=optional)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestInvalid("the body does not validate", _fields(exc)) from None
+
+
+def _json_object(request, seller_id: str, *, optional: bool = False) -> dict:
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise RequestInvalid(f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -156,10 +169,7 @@ def _body(request, model: type[BaseModel], seller_id: str, *, optional: bool = F
             raise RequestInvalid("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestInvalid("the body must be a JSON object")
-    try:
-        return model.model_validate(_claim_seller(data, seller_id))
-    except ValidationError as exc:
-        raise RequestInvalid("the body does not validate", _fields(exc)) from None
+    return _claim_seller(data, seller_id)
 
 
 def _query(request, model: type[BaseModel], seller_id: str) -> BaseModel:
@@ -225,8 +235,8 @@ def settings(request, seller_id: str) -> Response:
     """GET: the saved settings. PUT: change some fields; all of the result must validate or nothing changes."""
     if request.method == "GET":
         return _ok(_settings_view(seller_settings.read_settings(seller_id)))
-    patch = _body(request, m.SettingsUpdate, seller_id).model_dump(exclude_unset=True)
-    state = seller_settings.update_settings(seller_id, patch, now=clock.now())
+    # The body is ``m.SettingsUpdate``; the settings check it whole, so every bad field is named in one answer.
+    state = seller_settings.update_settings(seller_id, _json_object(request, seller_id), now=clock.now())
     return _ok(_settings_view(state))
 
 
@@ -245,11 +255,13 @@ def preview(request, seller_id: str) -> Response:
     shown = seller_settings.preview_template(
         seller_id, template=asked.template, kind=asked.kind, sample=sample, now=now
     )
+    lang = i18n.request_language(request.headers)
     return _ok(
         m.PreviewView(
             content=shown.content,
             ok=shown.ok,
-            problems=[m.LintProblemView(code=p.code, message=p.message) for p in shown.problems],
+            # Each problem in the seller's language, naming the banned word or the variable and where it is.
+            problems=[m.LintProblemView(code=p.code, message=_reasons(p.message, lang)) for p in shown.problems],
             length=len(shown.content),
             max_length=shown.max_length,
         )
@@ -399,7 +411,13 @@ def openapi(request) -> Response:
 
 
 # -- the bad-review center (中差评中心), insight, exports, the first-run journey ----------------------------------
-_ERRORS += ((rating_center.RatingNotFound, 404, "not_found"), (rating_center.NotExplainable, 409, "not_explainable"))
+_ERRORS += (
+    (rating_center.RatingNotFound, 404, "not_found"),
+    (rating_center.NotExplainable, 409, "not_explainable"),
+    (rating_center.ExplanationRefused, 400, "explanation_refused"),
+    # A stored template that no longer parses (the rules' variables changed under it) is the seller's to fix.
+    (templates.TemplateInvalid, 400, "invalid_settings"),
+)
 
 
 def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
@@ -454,7 +472,7 @@ def list_ratings(request, seller_id: str) -> Response:
 def explain_rating(request, seller_id: str, tid: str) -> Response:
     """Post the reply to one rating (the suggestion, or the seller's edited text) through the write guard."""
     asked = _body(request, m.ExplainRequest, seller_id, optional=True)
-    item, result = rating_center.explain_now(seller_id, _tid(tid), template=asked.text, now=clock.now())
+    item, result = rating_center.explain_now(seller_id, _tid(tid), text=asked.text, now=clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
 
@@ -509,14 +527,26 @@ def _market(value) -> str:
     return format_market_time(_epoch(value))[:16] if value else ""
 
 
+_EXPORT_MAX_DAYS = 90
+
+
 def _export_days(query: m.ExportQuery) -> tuple[date, date]:
+    # One end alone is bounded like both: 'to' defaults to today, 'from' to 29 days before 'to'.
     last = query.to or market_date(clock.now())
-    return query.from_ or last - timedelta(days=29), last
+    first = query.from_ or last - timedelta(days=29)
+    if (last - first).days > _EXPORT_MAX_DAYS:
+        raise RequestInvalid("the period is too long", {"from": f"at most {_EXPORT_MAX_DAYS} days before 'to'"})
+    return first, last
+
+
+def _reason(reason: str | None, lang: str) -> str:
+    return i18n.text(f"page.reason.{reason}", lang) if reason and i18n.has(f"page.reason.{reason}") else reason or ""
 
 
 @_route
 def export_reviews(request, seller_id: str) -> Response:
-    """The seller's review tasks of the chosen market days as CSV (UTF-8 with BOM)."""
+    """The seller's review tasks of the chosen market days as CSV (UTF-8 with BOM), every cell safe in a
+    spreadsheet (``domain.spreadsheet_cells``)."""
     first, last = _export_days(_query(request, m.ExportQuery, seller_id))
     lang = i18n.request_language(request.headers)
     where = seller_views.TaskFilter(first_day=first, last_day=last)
@@ -527,8 +557,9 @@ def export_reviews(request, seller_id: str) -> Response:
             posted_at = (t.response or {}).get("posted_at") if t.state == "posted" else None
             rating = i18n.text(f"value.{t.buyer_rating}", lang) if t.buyer_rating else ""
             state = i18n.text(f"state.{t.state}", lang)
-            rows.append([t.tid, t.item_title or "", t.buyer_masked or "", state, t.reason or ""])
-            rows[-1] += [_market(t.trade_end), _market(posted_at), t.content or "", rating]
+            row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked), state]
+            row += [cell.text(_reason(t.reason, lang)), _market(t.trade_end), _market(posted_at)]
+            rows.append([*row, cell.text(t.content), rating])
         if not cursor:
             break
     header = ["tid", "item", "buyer", "state", "reason", "trade_end", "posted_at", "content", "buyer_rating"]
@@ -555,10 +586,11 @@ def export_ratings(request, seller_id: str) -> Response:
                 continue
             found = item.triage or {}
             reply = item.explanation or {}
-            row = [t.tid, t.item_title or "", t.buyer_masked or "", i18n.text(f"value.{t.buyer_rating}", lang)]
-            row += [_market(t.bad_rated_at), t.rating_text or "", item.category.name(lang) if found else ""]
-            row += [found.get("confidence", ""), i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
-            row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), reply.get("text") or ""]
+            row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked)]
+            row += [i18n.text(f"value.{t.buyer_rating}", lang), _market(t.bad_rated_at), cell.text(t.rating_text)]
+            row += [cell.text(item.category.name(lang)) if found else "", cell.percent(found.get("confidence"))]
+            row += [i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
+            row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), cell.text(reply.get("text"))]
             rows.append([*row, format_market_time(item.explain_due)[:16] if item.explain_due else ""])
         if not cursor:
             break
@@ -703,7 +735,7 @@ def export_log(request, seller_id: str) -> Response:
             rows.append([format_market_time(e.at)[:19], kind, who, _log_text(e, lang), e.tid or ""])
         if not cursor:
             break
-    safe = [[excel_cell(c) for c in row[:4]] + [excel_text(row[4])] for row in rows]
+    safe = [[cell.text(c) for c in row[:4]] + [cell.identifier(row[4])] for row in rows]
     header = ["log_at", "log_kind", "log_who", "log_text", "tid"]
     return _csv(f"log-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, safe, lang)
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.container import get_settings
-from chalicelib.domain import templates
 from chalicelib.domain.task_state import State
 from chalicelib.services import review_queue
-from chalicelib.services.seller_state import SellerView
 from chalicelib.store import tasks
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
@@ -27,27 +25,14 @@ ALREADY_EXPLAINED = "already_explained"
 NOTHING = "nothing_to_explain"
 
 
-def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime, template: str | None = None) -> str:
-    """Queue the explanation of ``task``'s rating (at most one per trade); returns what became of it.
+def explain(seller_id: str, task: Task, *, now: datetime, text: str) -> str:
+    """Queue ``text`` as the explanation of ``task``'s rating (at most one per trade); returns what became of it.
 
-    ``template`` is the reply to render (the bad-review center's choice); without it one of the seller's
-    general explanation templates is used. A reply whose earlier explanation task failed is queued again with
-    the new text.
+    ``text`` is the reply exactly as it will be posted (a template already rendered, or the seller's own words,
+    which are plain text). A reply whose earlier explanation task failed is queued again with the new text.
     """
-    if not task.oid or not (template or view.settings.explain_templates):
+    if not task.oid or not text.strip():
         return NOTHING
-    if template is None:
-        index = templates.choose_template(view.settings.explain_templates, "random", task.tid, 0)
-        template = view.settings.explain_templates[index]
-    text = templates.render(
-        template,
-        templates.variables_for(
-            buyer_masked=task.buyer_masked or "",
-            item_title=task.item_title or "",
-            shop_name=view.seller.nick,
-            trade_end=datetime.fromtimestamp(task.trade_end, now.tzinfo),
-        ),
-    )
     shards = get_settings().due_shards
     rated_at = datetime.fromtimestamp(task.buyer_rated_at, now.tzinfo) if task.buyer_rated_at else now
     created = tasks.create_explanation(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from chalicelib import i18n
 from chalicelib.domain import templates, triage
+from chalicelib.domain.lint import lint
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.marketplace import errors as mkt
 from chalicelib.services import explain_rating, runtime
@@ -50,7 +51,6 @@ class RatingItem:
     explanation: dict | None
     explain_due: datetime | None
     suggestion: str  # the reply the seller would post with one click (rendered)
-    suggestion_template: str
 
 
 # -- triage ------------------------------------------------------------------------------------------------------
@@ -119,23 +119,32 @@ def on_bad_rating(
         count("AutoExplainWithheld")
         return None
     template = _template_for(task, view, categories.get(found["category"]))
-    return _explain(seller_id, task, view, template, now=now, by="auto")
+    return _explain(seller_id, task, _render(template, task, view) if template else "", now=now, by="auto")
 
 
 # -- the one write -----------------------------------------------------------------------------------------------
-def _send_explanation(seller_id: str, task: Task, view: SellerView, template: str, *, now: datetime) -> str:
-    return explain_rating.explain(seller_id, task, view, now=now, template=template)
+class ExplanationRefused(ValueError):
+    """The reply breaks the content rules (contact details, banned words, length): nothing was queued.
+    ``fields`` names the problems of the ``text`` field, each with its position where it has one."""
+
+    def __init__(self, problems) -> None:
+        super().__init__("the explanation does not pass the content rules")
+        self.fields = {"text": "; ".join(problem.message for problem in problems)}
 
 
-def _explain(seller_id: str, task: Task, view: SellerView, template: str, *, now: datetime, by: str) -> str:
-    result = _send_explanation(seller_id, task, view, template, now=now)
+def _send_explanation(seller_id: str, task: Task, text: str, *, now: datetime) -> str:
+    return explain_rating.explain(seller_id, task, now=now, text=text)
+
+
+def _explain(seller_id: str, task: Task, text: str, *, now: datetime, by: str) -> str:
+    result = _send_explanation(seller_id, task, text, now=now)
     # The seller's 操作日志 says who asked for the explanation (the seller, or auto-explain) and what came of it.
     audit.append(
         seller_id, actor=by, action="explanation.request", target=task.tid, result=result, detail=None, now=now
     )
     if result != "nothing_to_explain":
         state = _EXPLAIN_STATES.get(result, "failed")
-        ratings.record_explanation(seller_id, task.tid, state=state, text=_render(template, task, view), now=now)
+        ratings.record_explanation(seller_id, task.tid, state=state, text=text, now=now)
     return result
 
 
@@ -180,7 +189,6 @@ def _item(task: Task, view: SellerView, *, now: datetime) -> RatingItem:
         explanation=explanation,
         explain_due=due,
         suggestion=_render(template, task, view) if template else "",
-        suggestion_template=template,
     )
 
 
@@ -225,15 +233,20 @@ def rating_of(seller_id: str, tid: str, *, now: datetime) -> RatingItem:
     return _item(task, seller_view(seller_id), now=now)
 
 
-def explain_now(seller_id: str, tid: str, *, template: str | None, now: datetime) -> tuple[RatingItem, str]:
-    """Queue the seller's reply to one rating (the suggestion, or their edited ``template``); the review worker
-    sends it through the write guard."""
+def explain_now(seller_id: str, tid: str, *, text: str | None, now: datetime) -> tuple[RatingItem, str]:
+    """Queue the seller's reply to one rating (the suggestion, or their own ``text``, which is plain text: braces
+    are just braces); the review worker sends it through the write guard. A reply the content rules would refuse
+    raises ``ExplanationRefused`` before anything is queued."""
     item = rating_of(seller_id, tid, now=now)
     if item.state != "due" or (item.explanation or {}).get("state") == "queued":  # queued: being sent already
         raise NotExplainable(tid)
-    view = seller_view(seller_id)
-    result = _explain(seller_id, item.task, view, template or item.suggestion_template, now=now, by="seller")
-    return _item(tasks.get(seller_id, tid) or item.task, view, now=now), result
+    reply = item.suggestion if text is None else text
+    problems = lint(reply, runtime.rules(), kind="explain")
+    if problems:
+        count("ExplanationRefused")
+        raise ExplanationRefused(problems)
+    result = _explain(seller_id, item.task, reply, now=now, by="seller")
+    return _item(tasks.get(seller_id, tid) or item.task, seller_view(seller_id), now=now), result
 
 
 # -- insight -----------------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ session: its nonce is claimed with a conditional write, so a second use, or a co
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,6 +89,33 @@ def login_link_code(seller_id: str, *, now: datetime, ttl: timedelta) -> str:
         now=now,
         ttl_seconds=int(ttl.total_seconds()),
     )
+
+
+def seller_of_link(code: str, *, now: datetime) -> str:
+    """The seller a login link's code would start a session for, without using it up; ``SessionRejected`` when
+    the code is forged or expired (a used code is only found out by ``redeem``)."""
+    try:
+        return verify(container().session_secret(), code, purpose=LOGIN_PURPOSE, now=now).subject
+    except TokenRejected as exc:
+        raise SessionRejected(f"login link {exc.reason}") from None
+
+
+def shop_name(seller_id: str) -> str:
+    """The shop's name as the seller knows it (its nick), for the page that asks before switching shops."""
+    seller = sellers.cached(seller_id)
+    return (seller.nick if seller is not None else "") or seller_id
+
+
+def switch_proof(current_token: str, code: str) -> str:
+    """What the browser signed in with ``current_token`` shows to let ``code`` replace that session: only the page
+    we served to that browser holds it, so no link or foreign page can switch a signed-in seller by itself."""
+    message = f"switch\n{current_token}\n{code}".encode()
+    return hmac.new(container().session_secret(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def switch_allowed(current_token: str, code: str, proof: str | None) -> bool:
+    """Whether ``proof`` is the ``switch_proof`` of this session and code."""
+    return bool(proof) and hmac.compare_digest(switch_proof(current_token, code), proof or "")
 
 
 def redeem(code: str, *, now: datetime) -> Session:

@@ -2,8 +2,9 @@
 
 The seller logs in through the sandbox marketplace's OAuth flow (the app's ``/oauth/start`` and
 ``/oauth/callback``, session in the HttpOnly cookie), changes a setting, previews a template, retries a
-failed review, and adds and removes a blacklist entry; a second visit uses the ``?token=`` link that
-``make run`` prints. Skipped, saying why, where no browser can run. Leaves ``build/dashboard.png``.
+failed review, and adds and removes a blacklist entry; a second visit uses the one-time ``/login?code=`` link that
+``make run`` prints, which never replaces a signed-in shop without asking. Skipped, saying why, where no browser
+can run. Leaves ``build/dashboard.png``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import urllib3
 
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import State
-from chalicelib.security.signed_tokens import issue
+from chalicelib.services import seller_sessions
 from chalicelib.store import blacklist, sellers, stats, tasks
 from tests.helpers import set_seller
 from tests.integration.test_seller_api import seed_task
@@ -219,15 +220,30 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     wait_for(driver, lambda d: "设置了企业微信群机器人" in by_css(d, "#log-list").text, "the log")
     assert "把一位买家移出黑名单" in by_css(driver, "#log-list").text
 
-    # A bad template is refused field by field and nothing changes.
+    # A bad delay and a bad template are refused together, each on its field: outlined, tied to its message,
+    # the first one focused; the count beside the save button; nothing changes.
+    delay = by_css(driver, "#s-delay")
+    delay.clear()
+    delay.send_keys("9999")
     templates = by_css(driver, "#s-templates")
     templates.clear()
     templates.send_keys("谢谢{oops}")
     click(driver, "#settings-save")
     error = '.field-error[data-for="templates"]'
-    wait_for(driver, lambda d: "第 2 个字符处的变量不存在" in by_css(d, error).text, "the field error")
-    assert "oops" not in by_css(driver, error).text  # where the mistake is, never the text that was sent
+    wait_for(driver, lambda d: "第 3 个字起的“{oops}”不是可用的变量" in by_css(d, error).text, "the field error")
+    assert by_css(driver, '.field-error[data-for="delay_hours"]').text == "不能大于 360"
+    for field, slot in (("#s-delay", "delay_hours"), ("#s-templates", "templates")):
+        assert by_css(driver, field).get_attribute("aria-invalid") == "true"
+        described = by_css(driver, field).get_attribute("aria-describedby")
+        assert by_css(driver, f"#{described}").get_attribute("data-for") == slot
+    assert driver.execute_script("return document.activeElement.id") == "s-delay"  # the first field in the form
+    assert by_css(driver, "#settings-status").text == "设置未保存：有 2 处需要修改，已用红框标出。"
     assert sellers.get(seller_id).settings["templates"] == saved["templates"]
+    # The variables are tags in the seller's words; a click puts the placeholder in the template.
+    templates.clear()
+    click(driver, '#s-vars button[data-var="buyer_masked"]')
+    assert by_css(driver, "#s-vars").text.split()[1:4] == ["【买家昵称】", "【宝贝名称】", "【店铺名】"]
+    assert templates.get_attribute("value") == "{buyer_masked}"
 
     # Text the marketplace would refuse is reported before it is ever saved.
     draft = by_css(driver, "#preview-template")
@@ -235,35 +251,58 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     draft.send_keys("加微信领红包")
     click(driver, "#preview-run")
     wait_for(driver, lambda d: d.find_elements("css selector", '#preview-verdict li[data-code="banned_word"]'), "lint")
+    named = [li.text for li in driver.find_elements("css selector", '#preview-verdict li[data-code="banned_word"]')]
+    assert sorted(named) == ["含有平台禁用词“加微信”", "含有平台禁用词“红包”"]  # each word named, once
+    draft.clear()
+    draft.send_keys("谢谢{nick}")
+    click(driver, "#preview-run")
+    wait_for(driver, lambda d: "模板格式有误" in by_css(d, "#preview-verdict").text, "the template error")
+    assert "第 3 个字起的“{nick}”" in by_css(driver, "#preview-verdict").text
+    assert by_css(driver, "#preview-length").text == ""  # no "0 / 500 字" for a template that does not parse
 
     violations = [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
     assert violations == []
 
 
-def test_the_printed_link_logs_in_once_and_leaves_the_address_bar(stack, browser):
+def test_the_printed_link_logs_in_once_and_never_switches_a_signed_in_shop_by_itself(stack, browser):
     driver = browser
-    from chalicelib.container import container
     from chalicelib.domain.settings import default_settings
 
-    seller_id = "2299000077"
-    sellers.create(seller_id, "link_shop", now=stack.clock.now(), settings=default_settings().model_dump(mode="json"))
-    token = issue(
-        container().session_secret(),
-        purpose="seller_session",
-        subject=seller_id,
-        now=stack.clock.now(),
-        ttl_seconds=3600,
-    )
-    open_dashboard(driver, f"{stack.endpoints.app}/?token={token}&tab=tasks")
-    assert "token" not in driver.current_url and driver.current_url.endswith("/?tab=tasks")
-    assert driver.execute_script("return sessionStorage.getItem('hp_session')") == token
+    now = stack.clock.now()
+    for seller_id, nick in (("2299000077", "link_shop"), ("2299000078", "other_shop")):
+        sellers.create(seller_id, nick, now=now, settings=default_settings().model_dump(mode="json"))
+    code = seller_sessions.login_link_code("2299000077", now=now, ttl=timedelta(hours=1))
+    open_dashboard(driver, f"{stack.endpoints.app}/login?code={code}")
+    assert urlsplit(driver.current_url).path == "/" and "code" not in driver.current_url
     assert by_css(driver, "#shop").text == "link_shop"
     assert "signed-out" not in (by_css(driver, "body").get_attribute("class") or "")
 
-    driver.execute_script("sessionStorage.clear()")
+    # A session in the URL (the old ?token= links) is never taken: the signed-in shop stays.
+    stranger = seller_sessions.start("2299000078", now=now).token
+    open_dashboard(driver, f"{stack.endpoints.app}/?token={stranger}&tab=tasks")
+    assert "token" not in driver.current_url and by_css(driver, "#shop").text == "link_shop"
+
+    # A link of another shop asks first, naming both; staying keeps the shop.
+    other = seller_sessions.login_link_code("2299000078", now=now, ttl=timedelta(hours=1))
+    driver.get(f"{stack.endpoints.app}/login?code={other}")
+    assert by_css(driver, "body").get_attribute("data-code") == "switch_shop"
+    assert "link_shop" in by_css(driver, "main").text and "other_shop" in by_css(driver, "main").text
+    driver.find_elements("css selector", "main a")[0].click()  # 留在“link_shop”
+    wait_for(driver, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1", "the page")
+    assert by_css(driver, "#shop").text == "link_shop"
+
+    # The used link is a page in the seller's language, not JSON.
+    driver.get(f"{stack.endpoints.app}/login?code={code}")
+    assert "登录链接已使用或已过期" in by_css(driver, "main").text
+
+    # Logging out: the banner says what happened and what to do next.
+    open_dashboard(driver, f"{stack.endpoints.app}/")
+    click(driver, "#logout")
+    wait_for(driver, lambda d: "signed-out" in by_css(d, "body").get_attribute("class"), "the log-out")
+    assert by_css(driver, "#auth-banner").text == "已退出登录。需要时请从千牛重新打开本应用。"
     open_dashboard(driver, f"{stack.endpoints.app}/")
     assert "signed-out" in by_css(driver, "body").get_attribute("class")
-    assert by_css(driver, "#auth-banner").is_displayed()
+    assert by_css(driver, "#auth-banner").text == "登录已过期，请从千牛重新打开本应用。"
 
 
 def save_screenshot(driver) -> None:

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.container import container
+from chalicelib.domain.market_time import market_date
 from chalicelib.domain.triage import classify
-from chalicelib.security.signed_tokens import issue
-from chalicelib.store import ratings, tasks, triage_data
+from chalicelib.services import seller_sessions
+from chalicelib.store import ratings, stats, tasks, triage_data
 from tests.e2e import test_dashboard_browser as base
 from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for
-from tests.helpers import make_seller
+from tests.helpers import make_seller, set_seller
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 browser = base.browser  # the same headless Chromium and local stack fixtures as the dashboard's own test
@@ -133,14 +133,16 @@ def a_shop_with_complaints(stack) -> str:
 
 
 def link(stack, seller_id: str) -> str:
-    token = issue(
-        container().session_secret(),
-        purpose="seller_session",
-        subject=seller_id,
-        now=stack.clock.now(),
-        ttl_seconds=3600,
-    )
-    return f"{stack.endpoints.app}/?token={token}"
+    """A one-time login link: opened in the frame, it sets the session cookie and lands on the dashboard."""
+    code = seller_sessions.login_link_code(seller_id, now=stack.clock.now(), ttl=timedelta(hours=1))
+    return f"{stack.endpoints.app}/login?code={code}"
+
+
+def signed_in_frame(driver, stack, workbench, seller_id: str, width: int) -> str:
+    """Open the one-time login link inside the workbench's frame (the cookie is set there), and return the host
+    page that frames the dashboard itself, for the later visits (the link works once)."""
+    into_app(driver, workbench(link(stack, seller_id)), width)
+    return workbench(f"{stack.endpoints.app}/")
 
 
 def into_app(driver, host_url: str, width: int) -> None:
@@ -160,6 +162,27 @@ def fits_the_width(driver) -> list[str]:
         if (document.documentElement.scrollWidth <= width) return [];
         return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1)
           .slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className);
+        """
+    )
+
+
+def charts_read_well(driver) -> list[str]:
+    """What is wrong with the charts as drawn: text smaller than 9 px on screen, or a y-axis label repeated."""
+    return driver.execute_script(
+        """
+        const wrong = [];
+        for (const chart of document.querySelectorAll('svg.chart')) {
+          const texts = [...chart.querySelectorAll('text')];
+          for (const t of texts) {
+            const px = t.getBoundingClientRect().height;
+            if (px && px < 9) { wrong.push(chart.id + ' text ' + px.toFixed(1) + 'px'); break; }
+          }
+          const left = Math.min(...texts.map((t) => Number(t.getAttribute('x'))));
+          const axis = texts.filter((t) => Number(t.getAttribute('x')) === left)
+            .filter((t) => t.getAttribute('text-anchor') === 'end').map((t) => t.textContent);
+          if (axis.length !== 3 || new Set(axis).size !== 3) wrong.push(chart.id + ' axis ' + axis.join(','));
+        }
+        return wrong;
         """
     )
 
@@ -214,7 +237,7 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
     driver = browser
     driver.set_script_timeout(60)
     seller_id = a_shop_with_complaints(stack)
-    host = workbench(link(stack, seller_id))
+    host = signed_in_frame(driver, stack, workbench, seller_id, WIDTHS[0])
     seen = {}
     for lang in ("zh-CN", "en"):
         for width in WIDTHS:
@@ -234,6 +257,12 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
                 "lines": len(driver.find_elements("css selector", "#rating-chart polyline")),
             }
             assert driver.execute_script("return document.body.getAttribute('data-failed')") == "", (lang, width)
+            assert charts_read_well(driver) == [], (lang, width)
+            paddings = driver.execute_script(
+                "return [...document.querySelectorAll('#totals .tile')].map((e) => getComputedStyle(e).padding)"
+            )
+            assert len(paddings) == 5 and len(set(paddings)) == 1, paddings  # the fifth tile keeps its padding
+            assert "FW_GOODS" not in by_css(driver, "body").text  # the plan by its name, never its code
             assert fits_the_width(driver) == [], (lang, width)
             assert small_targets(driver) == [], (lang, width)
             assert axe_violations(driver, axe_source) == [], (lang, width)
@@ -251,7 +280,7 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
 def test_one_click_explain_from_the_frame_posts_through_the_guard_once(stack, browser, workbench):
     driver = browser
     seller_id = a_shop_with_complaints(stack)
-    into_app(driver, workbench(link(stack, seller_id)), 375)
+    signed_in_frame(driver, stack, workbench, seller_id, 375)
     item = '#ratings li[data-tid="4200000000000004"]'
     suggestion = by_css(driver, f"{item} textarea").get_attribute("value")
     assert suggestion and "{" not in suggestion  # rendered for this trade, no raw placeholders
@@ -260,10 +289,118 @@ def test_one_click_explain_from_the_frame_posts_through_the_guard_once(stack, br
     # The reply goes through the one write path (a queued job since explanations became jobs): the seller sees it
     # recorded at once, and the marketplace receives it at most once.
     shown = by_css(driver, f"{item} .reply").text
-    assert shown.split(" · ")[0] in {"排队发布中", "已解释"}
+    assert shown.split(" · ")[0] in {"等待发布", "已解释"}
     assert ratings.explanation_of(tasks.get(seller_id, "4200000000000004"))["state"] in {"queued", "explained"}
     assert not driver.find_elements("css selector", f"{item} button.explain")  # nothing left to click
     [rate] = stack.marketplace.state.rates_for(
         SHOP, rate_type="get", role="buyer", result=None, start=None, end=None, tid=4200000000000004
     )
     assert rate["reply"] in ("", shown.split(": ", 1)[1])
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_an_edited_reply_is_plain_text_and_contact_details_are_refused_on_the_field(stack, browser, workbench, lang):
+    driver = browser
+    seller_id = a_shop_with_complaints(stack)
+    host = signed_in_frame(driver, stack, workbench, seller_id, 375)
+    if lang == "en":
+        click(driver, "#lang-toggle")
+        into_app(driver, host, 375)
+    refused = '#ratings li[data-tid="4200000000000001"]'
+    box = by_css(driver, f"{refused} textarea")
+    box.clear()
+    box.send_keys("亲，物流问题请拨13812345678，我们马上处理")
+    click(driver, f"{refused} button.explain")
+    status = f"{refused} .actions .status"
+    wait_for(driver, lambda d: by_css(d, status).text, "the refusal")
+    expected = {
+        "zh-CN": "解释未提交：含有联系方式（第 9 个字起的手机号）。请修改后再提交。",
+        "en": "Not submitted: content contains something like a phone number starting at character 9. "
+        "Please change it and submit again.",
+    }[lang]
+    assert by_css(driver, status).text == expected
+    assert box.get_attribute("aria-invalid") == "true"
+    assert box.get_attribute("aria-describedby") == by_css(driver, status).get_attribute("id")
+    assert driver.execute_script("return document.activeElement.tagName") == "TEXTAREA"
+    assert tasks.get(seller_id, "4200000000000001#explain") is None  # nothing was queued
+    shoot(driver, f"explain-refused-{lang}-375", 375)
+
+    # Braces are just characters of the seller's reply (an emoticon code, a typo): queued as written, no error.
+    into_app(driver, host, 375)
+    item = '#ratings li[data-tid="4200000000000004"]'
+    box = by_css(driver, f"{item} textarea")
+    box.clear()
+    box.send_keys("抱歉{捂脸}包装我们已经加厚了{")
+    click(driver, f"{item} button.explain")
+    wait_for(driver, lambda d: d.find_elements("css selector", f"{item} .reply"), "the queued reply")
+    assert tasks.get(seller_id, "4200000000000004#explain").content == "抱歉{捂脸}包装我们已经加厚了{"
+
+
+def test_a_part_that_cannot_load_says_so_in_the_sellers_words_with_a_retry(stack, browser, workbench):
+    driver = browser
+    seller_id = a_shop_with_complaints(stack)
+    host = signed_in_frame(driver, stack, workbench, seller_id, 1366)
+    for lang, said in (
+        ("zh-CN", "没有加载出来：网络连接失败，请检查网络后重试。"),
+        ("en", "This part did not load: Could"),
+    ):
+        if lang == "en":
+            click(driver, "#lang-toggle")
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*api/stats*"]})  # the network fails this call
+        into_app(driver, host, 1366)
+        failed = "#stats .load-error"
+        assert by_css(driver, failed).text.startswith(said), by_css(driver, failed).text
+        assert "Failed to fetch" not in by_css(driver, "body").text
+        shoot(driver, f"load-error-{lang}-1366", 1366)
+        into_app(driver, host, 1366)
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        click(driver, f"{failed} button.retry")
+        wait_for(driver, lambda d: len(d.find_elements("css selector", "#totals .tile")) == 5, "the retried part")
+        assert not driver.find_elements("css selector", failed)
+
+
+def test_a_new_seller_sees_the_backfill_run_and_the_basic_plan_as_it_is(stack, browser, workbench):
+    driver = browser
+    now = stack.clock.now()
+    basic = make_seller(now, user_id="2299000091", nick="new_shop", plan="FW_GOODS-1000000-1")
+    progress = {"state": "running", "started_at": int(now.timestamp()), "windows": 15, "windows_done": 4}
+    set_seller(basic, now, backfill=progress | {"trades": 12, "scheduled": 9})
+    for lang, running, plan in (("zh-CN", "进行中", "（专业版可用）"), ("en", "In progress", "(Pro plan)")):
+        host = signed_in_frame(driver, stack, workbench, basic, 375)
+        if lang == "en":
+            click(driver, "#lang-toggle")
+            into_app(driver, host, 375)
+        step = by_css(driver, '#journey-steps li[data-step="backfill"] b').text
+        assert step.endswith(running)  # nothing is asked of the seller while it runs: not "next step"
+        assert by_css(driver, "#backfill-progress").text  # its progress, in words
+        boxes = driver.find_elements("css selector", "input[name=auto-category]")
+        assert boxes and not any(box.is_selected() for box in boxes)  # greyed and unticked: plainly off
+        assert all(box.get_attribute("disabled") for box in boxes)
+        assert plan in by_css(driver, "#s-categories").text
+        shoot(driver, f"first-run-{lang}-375", 375)
+        driver.delete_all_cookies()
+
+    # Finished: the steps go, the backfill's outcome stays in view.
+    set_seller(basic, now, backfill=progress | {"state": "done", "windows_done": 15, "trades": 12, "scheduled": 9})
+    stats.bump(basic, stats.hour_bucket(market_date(now).isoformat(), 11), {"posts": 3}, now=now)
+    signed_in_frame(driver, stack, workbench, basic, 1366)
+    assert not by_css(driver, "#journey-steps").is_displayed()
+    outcome = by_css(driver, "#backfill-progress").text  # in the language the seller chose last (English)
+    assert outcome.startswith("Backfill done") and "12" in outcome and by_css(driver, "#journey").is_displayed()
+
+
+def test_an_unsubscribed_seller_is_sent_to_the_service_market_and_authorizes_outside_the_frame(
+    stack, browser, workbench
+):
+    driver = browser
+    now = stack.clock.now()
+    seller_id = make_seller(now, user_id="2299000092", nick="unpaid_shop", plan=None, paid_days=0)
+    set_seller(seller_id, now, status="reauth")
+    signed_in_frame(driver, stack, workbench, seller_id, 1366)
+    subscribe = by_css(driver, '#journey-steps a[data-action="subscribe"]')
+    assert subscribe.text == "去服务市场订购" and subscribe.get_attribute("target") == "_blank"
+    authorize = by_css(driver, '#journey-steps a[data-action="authorize"]')
+    assert authorize.text == "去授权" and "primary" in authorize.get_attribute("class")
+    assert authorize.get_attribute("target") == "_blank"  # the platform's login pages refuse to be framed
+    shoot(driver, "first-run-unpaid-zh-CN-1366", 1366)

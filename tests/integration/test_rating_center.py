@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.marketplace import topics
 from chalicelib.services import rating_center
@@ -46,7 +49,11 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     assert market.calls.get(EXPLAIN, 0) == 0  # nothing is posted until the seller asks (auto-explain is off)
 
     done = call(
-        client, "POST", "/api/ratings/3900000000000801/explain", auth, {"text": "抱歉物流慢了，{shop_name}已换快递"}
+        client,
+        "POST",
+        "/api/ratings/3900000000000801/explain",
+        auth,
+        {"text": "抱歉物流慢了{捂脸}，{shop_name}已换快递"},
     )
     assert done.status_code == 200, done.body
     body = json_body(done)
@@ -55,7 +62,8 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     work_review_queue(client)
     [rating] = json_body(call(client, "GET", "/api/ratings?days=7", auth))["ratings"]
     assert rating["state"] == "explained"
-    assert rating["explanation"]["text"] == "抱歉物流慢了，test_shop已换快递"
+    # The seller's own words are plain text: braces are posted as written, never read as placeholders.
+    assert rating["explanation"]["text"] == "抱歉物流慢了{捂脸}，{shop_name}已换快递"
     assert market.calls[EXPLAIN] == 1
     assert [r.result for r in audit.trail(shop) if r.action == EXPLAIN] == ["posted"]
 
@@ -70,6 +78,53 @@ def test_a_bad_rating_is_triaged_listed_and_explained_once_with_one_click(client
     explained = json_body(call(client, "GET", "/api/ratings?days=7&state=explained", auth))["ratings"]
     due = json_body(call(client, "GET", "/api/ratings?days=7&state=due", auth))["ratings"]
     assert [r["tid"] for r in explained] == ["3900000000000801"] and due == []
+
+
+@pytest.mark.parametrize("text", ["{捂脸}抱歉让您久等了", "谢谢{", "}很抱歉", "{0}号快递已加急", "{{shop_name}}"])
+def test_an_edited_reply_with_braces_is_plain_text_and_queued(client, clock, market, shop, text):
+    rate(client, clock, market, shop, "3900000000000803", "bad", "物流太慢了")
+    done = call(client, "POST", "/api/ratings/3900000000000803/explain", session(shop, clock.now()), {"text": text})
+    assert done.status_code == 200, done.body
+    assert tasks.get(shop, "3900000000000803#explain").content == text
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "reason"),
+    [
+        ("亲，有问题请打13812345678联系我们", "zh-CN", "含有联系方式（第 8 个字起的手机号）"),
+        ("亲，请搜微信号shop888处理", "zh-CN", "含有平台禁用词“微信号”"),
+        ("亲，vx: shop888 找我们", "zh-CN", "含有链接、网址或联系方式等平台禁止的内容"),
+        ("好" * 501, "zh-CN", "内容 501 字，超过了 500 字的上限"),
+        ("   ", "zh-CN", "内容不能为空"),
+        ("call 13812345678", "en", "content contains something like a phone number starting at character 6"),
+    ],
+)
+def test_a_reply_the_rules_refuse_is_a_field_error_and_nothing_is_queued(
+    client, clock, market, shop, text, lang, reason
+):
+    rate(client, clock, market, shop, "3900000000000804", "bad", "物流太慢了")
+    auth = {**session(shop, clock.now()), "Accept-Language": lang}
+    refused = call(client, "POST", "/api/ratings/3900000000000804/explain", auth, {"text": text})
+    assert refused.status_code == 400
+    error = json_body(refused)["error"]
+    assert error["code"] == "explanation_refused"
+    assert error["fields"] == {"text": reason}
+    assert tasks.get(shop, "3900000000000804#explain") is None  # refused before anything was queued
+    assert ratings.explanation_of(tasks.get(shop, "3900000000000804")) is None
+    work_review_queue(client)
+    assert market.calls.get(EXPLAIN, 0) == 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=80) | st.sampled_from(["{", "}", "{0}", "{{", "}}{"])
+)
+def test_no_reply_a_seller_can_type_answers_5xx(client, clock, market, shop, text):
+    if tasks.get(shop, "3900000000000805") is None:
+        rate(client, clock, market, shop, "3900000000000805", "bad", "物流太慢了")
+    answer = call(client, "POST", "/api/ratings/3900000000000805/explain", session(shop, clock.now()), {"text": text})
+    assert answer.status_code in (200, 400, 409), (text, answer.body)
+    assert json_body(answer).get("error", {}).get("code") in (None, "explanation_refused", "not_explainable")
 
 
 def test_auto_explain_answers_the_enabled_categories_and_never_bad_faith(client, clock, market, shop):
@@ -112,29 +167,85 @@ def test_unknown_categories_are_refused_field_by_field_in_the_sellers_language(c
     assert json_body(saved)["settings"]["explain_by_category"] == {"size_fit": ["抱歉尺码不合适"]}
 
 
-def _rows(response) -> list[list[str]]:
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
+_STRING_CONSTANT = re.compile(r'="([^"]*)"')
+
+
+def _as_spreadsheet(cell: str) -> object:
+    """What a spreadsheet (Excel, WPS, LibreOffice) makes of one CSV cell when it opens the file: a string
+    constant formula is its text; any other cell that starts (after tabs and returns) with = + - @ is a formula,
+    refused here; a number keeps 15 significant digits; ``96%`` is 0.96; an apostrophe keeps the rest as text."""
+    if constant := _STRING_CONSTANT.fullmatch(cell):
+        return constant.group(1)
+    if cell.startswith("'"):
+        return cell[1:]
+    if _NUMBER.fullmatch(cell):
+        return float(f"{float(cell):.15g}")
+    if share := _PERCENT.fullmatch(cell):
+        return float(share.group(1)) / 100
+    assert not cell.lstrip("\t\r").startswith(("=", "+", "-", "@")), f"a spreadsheet would run {cell!r}"
+    return cell
+
+
+def _spreadsheet(response) -> list[list[object]]:
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    text = response.body.decode("utf-8") if isinstance(response.body, bytes) else response.body
-    assert text.startswith("\ufeff")  # Excel reads it as UTF-8
-    return list(csv.reader(io.StringIO(text[1:])))
+    data = response.body if isinstance(response.body, bytes) else response.body.encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbf")  # the byte-order mark: Excel reads the file as UTF-8
+    rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    return [[_as_spreadsheet(cell) for cell in row] for row in rows]
 
 
-def test_reviews_and_ratings_export_as_csv_with_a_bom(client, clock, market, shop):
-    rate(client, clock, market, shop, "3900000000000821", "bad", "包装太差了，盒子都压扁了")
+HOSTILE_REVIEW = '=HYPERLINK("http://evil.example/x","点这里领红包")'
+HOSTILE_TITLE = "=cmd|' /C calc'!A0"
+
+
+def test_exports_open_in_a_spreadsheet_as_written_with_whole_order_numbers(client, clock, market, shop):
+    tid = "3912345678901234567"  # 19 digits: a spreadsheet reading it as a number would keep only 15
+    rate(client, clock, market, shop, tid, "bad", HOSTILE_REVIEW)
+    rate(client, clock, market, shop, "3900000000000822", "neutral", "@SUM(1+1)*cmd|' /C calc'!A0 洗了一次就掉色")
+    for hostile in (tasks.get(shop, tid), tasks.get(shop, "3900000000000822")):
+        hostile.item_title = HOSTILE_TITLE
+        hostile.save()
     auth = session(shop, clock.now())
-    ratings = _rows(call(client, "GET", "/api/export/ratings.csv", auth))
-    assert ratings[0][:4] == ["订单号", "宝贝", "买家", "买家评价"]
-    assert ratings[1][0] == "3900000000000821" and ratings[1][3] == "差评" and ratings[1][5].startswith("包装太差")
-    assert ratings[1][6] == "包装"
-    reviews = _rows(call(client, "GET", "/api/export/reviews.csv", {**auth, "Accept-Language": "en"}))
-    assert reviews[0][0] == "Trade" and [row[0] for row in reviews[1:]] == ["3900000000000821"]
+
+    ratings = _spreadsheet(call(client, "GET", "/api/export/ratings.csv", auth))
+    assert ratings[0] == [
+        *("订单号", "宝贝", "买家", "买家评价", "买家评价时间", "买家评价内容", "中差评原因", "识别准确度", "语气"),
+        *("解释状态", "解释内容", "解释截止"),
+    ]
+    by_tid = {row[0]: row for row in ratings[1:]}
+    assert set(by_tid) == {tid, "3900000000000822"}  # every digit of each order number survives
+    assert by_tid[tid][1] == HOSTILE_TITLE and by_tid[tid][5] == HOSTILE_REVIEW  # shown as written, never run
+    assert by_tid["3900000000000822"][5].startswith("@SUM(1+1)")
+    for row in ratings[1:]:
+        assert isinstance(row[7], float) and 0 < row[7] <= 1  # a percentage, not 0.9648 written out
+
+    reviews = _spreadsheet(call(client, "GET", "/api/export/reviews.csv", auth))
+    assert reviews[0][:5] == ["订单号", "宝贝", "买家", "状态", "原因"]
+    rows = {row[0]: row for row in reviews[1:]}
+    assert set(rows) == {tid, "3900000000000822"} and rows[tid][1] == HOSTILE_TITLE
+    reasons = {row[4] for row in reviews[1:]} - {""}
+    assert reasons and all(not reason.isascii() for reason in reasons)  # 买家给了中差评, not buyer_bad_rating
+
+    english = _spreadsheet(call(client, "GET", "/api/export/reviews.csv", {**auth, "Accept-Language": "en"}))
+    assert english[0][0] == "Trade" and {row[0] for row in english[1:]} == {tid, "3900000000000822"}
+
+
+def test_an_export_period_is_bounded_at_both_ends(client, clock, shop):
+    auth = session(shop, clock.now())
     bad_range = call(client, "GET", "/api/export/reviews.csv?from=2026-01-01&to=2025-01-01", auth)
     assert bad_range.status_code == 400
     for kind in ("reviews", "ratings"):
         far = call(client, "GET", f"/api/export/{kind}.csv?to=5440-10-27", auth)
         assert far.status_code == 400
-        ahead = _rows(call(client, "GET", f"/api/export/{kind}.csv?from=2099-12-01&to=2099-12-31", auth))
+        # One end alone: 'to' is today, so a 'from' long ago would be years of rows.
+        since = call(client, "GET", f"/api/export/{kind}.csv?from=2000-01-01", auth)
+        assert since.status_code == 400 and json_body(since)["error"]["fields"] == {"from": "最多比结束日期早 90 天"}
+        ahead = _spreadsheet(call(client, "GET", f"/api/export/{kind}.csv?from=2099-12-01&to=2099-12-31", auth))
         assert len(ahead) == 1  # the header alone: nothing can have happened yet
+        only_to = _spreadsheet(call(client, "GET", f"/api/export/{kind}.csv?to=2026-12-01", auth))
+        assert len(only_to) == 1
 
 
 def test_the_journey_shows_the_next_step(client, clock, shop):

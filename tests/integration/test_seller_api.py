@@ -163,7 +163,21 @@ def test_a_half_valid_update_changes_nothing_and_names_every_bad_field(client, a
     error = json_body(response)["error"]
     assert error["code"] == "invalid_settings"
     assert {"templates.0", "templates.1", "fallback_margin_hours"} <= set(error["fields"])
-    assert "变量不存在" in error["fields"]["templates.0"] and "nope" not in error["fields"]["templates.0"]
+    assert error["fields"]["templates.0"] == "第 4 个字起的“{nope}”不是可用的变量，请点上方的【买家昵称】等按钮插入"
+    assert error["fields"]["templates.1"] == "含有平台禁用词“红包”；含有平台禁用词“加微信”"
+    assert json_body(client.http.get("/api/settings", headers=auth)) == before
+
+
+def test_a_bad_number_does_not_hide_the_template_errors_beside_it(client, auth):
+    before = json_body(client.http.get("/api/settings", headers=auth))
+    patch = {"delay_hours": 9999, "templates": ["好评{buyer_nick}"], "explain_templates": ["请搜微信号abc"]}
+    response = call(client, "PUT", "/api/settings", auth, patch)
+    assert response.status_code == 400
+    fields = json_body(response)["error"]["fields"]
+    assert set(fields) == {"delay_hours", "templates.0", "explain_templates.0"}
+    assert fields["delay_hours"] == "不能大于 360"
+    assert fields["templates.0"].startswith("第 3 个字起的“{buyer_nick}”")
+    assert fields["explain_templates.0"] == "含有平台禁用词“微信号”"
     assert json_body(client.http.get("/api/settings", headers=auth)) == before
 
 
@@ -238,8 +252,15 @@ def test_preview_reports_the_lint_verdict_and_template_errors(client, auth):
     banned = json_body(call(client, "POST", "/api/settings/preview", auth, {"template": "好评返现，加微信"}))
     assert banned["ok"] is False
     assert {p["code"] for p in banned["problems"]} == {"banned_word"}
+    # Each banned word is named, in the seller's language.
+    assert {p["message"] for p in banned["problems"]} == {f"含有平台禁用词“{w}”" for w in ("返现", "好评返", "加微信")}
     broken = json_body(call(client, "POST", "/api/settings/preview", auth, {"template": "谢谢{buyer}"}))
     assert broken["ok"] is False and broken["problems"][0]["code"] == "template_invalid"
+    assert broken["problems"][0]["message"].startswith("第 3 个字起的“{buyer}”不是可用的变量")
+    english = call(
+        client, "POST", "/api/settings/preview", {**auth, "Accept-Language": "en"}, {"template": "谢谢{buyer}"}
+    )
+    assert json_body(english)["problems"][0]["message"].startswith("unknown variable 'buyer' at position 3")
     leaking = json_body(
         call(
             client,
@@ -522,6 +543,8 @@ def test_blacklist_validates_its_input(client, auth):
         assert response.status_code == 400, (method, path, body)
         assert json_body(response)["error"]["code"] == "invalid_request"
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
+    empty = json_body(call(client, "POST", "/api/blacklist", auth, {}))["error"]
+    assert list(empty["fields"].values()) == ["请填写买家昵称或 open uid"]  # the seller's words, not the API's
 
 
 # -- stats and subscription ----------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_order_ids_export_as_text(client, clock, market, shop):
     push(client, [trade_message(shop, "3900000000000951", clock.now())], clock.now())
     work_review_queue(client)
     rows = list(csv.reader(io.StringIO(client.http.get("/api/export/log.csv", headers=auth).body.decode("utf-8-sig"))))
-    assert [r[4] for r in rows[1:]] == ["\t3900000000000951"]
+    assert [r[4] for r in rows[1:]] == ['="3900000000000951"']
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
 

@@ -4,6 +4,7 @@ configured origins (the 千牛 workbench's)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +19,7 @@ from sandbox.stack import rebind_app
 from tests.helpers import json_body, make_seller
 
 PAGE = "/api/settings"
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -52,8 +54,12 @@ def test_a_login_link_starts_a_session_in_an_httponly_cookie_once(client, clock,
     assert client.http.get(PAGE, headers=as_browser(cookie)).status_code == 200
 
     again = login(client, code)  # a copied link, the history, a log line: worth nothing now
-    assert again.status_code == 401 and json_body(again)["error"]["code"] == "login_link_rejected"
+    assert again.status_code == 401 and 'data-code="login_link_rejected"' in again.body.decode()
+    assert "登录链接已使用或已过期，请从千牛工作台重新打开本应用。" in again.body.decode()  # a page, not JSON escapes
+    assert again.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "hp_session=" not in str(again.headers)
+    program = client.http.get(f"/login?code={code}", headers={"Accept": "application/json"})
+    assert json_body(program)["error"]["code"] == "login_link_rejected"  # a program still reads the JSON shape
 
 
 def test_a_forged_or_missing_login_code_is_refused(client, clock, seller):
@@ -62,6 +68,56 @@ def test_a_forged_or_missing_login_code_is_refused(client, clock, seller):
         assert answer.status_code in (400, 401)
         assert "hp_session=" not in str(answer.headers)
         assert not code or code[:20] not in answer.body.decode()
+    english = client.http.get("/login", headers={"Accept": "text/html", "Accept-Language": "en"}).body.decode()
+    assert "This login link is incomplete" in english and "check the fields" not in english
+
+
+def test_a_link_for_another_shop_asks_before_it_replaces_a_signed_in_session(client, clock, seller):
+    other = make_seller(clock.now(), user_id="2200000002", nick="other_shop")
+    signed_in = session_cookie(login(client, seller_sessions.login_link_code(seller, now=clock.now(), ttl=HOUR)))
+    code = seller_sessions.login_link_code(other, now=clock.now(), ttl=HOUR)
+
+    asked = client.http.get(f"/login?code={code}", headers={"Accept": "text/html", **as_browser(signed_in)})
+    page = asked.body.decode()
+    assert asked.status_code == 200 and "hp_session=" not in str(asked.headers)
+    assert "test_shop" in page and "other_shop" in page and 'data-code="switch_shop"' in page
+    # Forged or foreign confirmations switch nothing; the code is still unused.
+    for proof in ("", "0" * 32, seller_sessions.switch_proof("another-session", code)):
+        again = client.http.get(
+            f"/login?code={code}&switch={proof}", headers={"Accept": "text/html", **as_browser(signed_in)}
+        )
+        assert again.status_code == 200 and "hp_session=" not in str(again.headers)
+    mine = client.http.get(PAGE, headers=as_browser(signed_in))
+    assert mine.status_code == 200 and json_body(mine)["settings"]  # still signed in to the first shop
+
+    [switch] = [href for href in _links(page) if "switch=" in href]
+    switched = client.http.get(
+        "/" + switch.replace("&amp;", "&"), headers={"Accept": "text/html", **as_browser(signed_in)}
+    )
+    assert switched.status_code == 302
+    assert seller_sessions.seller_of(session_cookie(switched).split(";")[0].split("=", 1)[1], now=clock.now()) == other
+
+
+def test_a_link_for_the_same_shop_or_after_an_ended_session_just_signs_in(client, clock, seller):
+    signed_in = session_cookie(login(client, seller_sessions.login_link_code(seller, now=clock.now(), ttl=HOUR)))
+    again = seller_sessions.login_link_code(seller, now=clock.now(), ttl=HOUR)
+    assert client.http.get(f"/login?code={again}", headers=as_browser(signed_in)).status_code == 302
+    other = make_seller(clock.now(), user_id="2200000002", nick="other_shop")
+    seller_sessions.end_all(seller, now=clock.now(), actor="seller")
+    clock.advance(1)
+    code = seller_sessions.login_link_code(other, now=clock.now(), ttl=HOUR)
+    assert client.http.get(f"/login?code={code}", headers=as_browser(signed_in)).status_code == 302
+
+
+def test_the_session_cookie_is_partitioned_for_the_workbench_frame(client, clock, seller, monkeypatch):
+    monkeypatch.setenv("HAOPING_PUBLIC_URL", "https://haoping.example")
+    rebind_app()
+    cookie = session_cookie(login(client, seller_sessions.login_link_code(seller, now=clock.now(), ttl=HOUR)))
+    assert all(flag in cookie for flag in ("HttpOnly", "SameSite=None", "Secure", "Partitioned"))
+
+
+def _links(page: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', page)
 
 
 def test_an_expired_login_link_is_refused(client, clock, seller):

@@ -42,8 +42,8 @@ def test_placeholders_fill_and_missing_keys_fall_back():
 
 
 def test_domain_reasons_are_translated_by_shape():
-    reason = i18n.reason("unknown variable at position 3; use one of ['a']", "zh-CN")
-    assert reason == "第 3 个字符处的变量不存在，可用变量见上方"
+    reason = i18n.reason("unknown variable 'buyer_nick' at position 3 (use one of ['a'])", "zh-CN")
+    assert reason == "第 3 个字起的“{buyer_nick}”不是可用的变量，请点上方的【买家昵称】等按钮插入"
     assert i18n.reason("content contains the banned word '红包'", "zh-CN") == "含有平台禁用词“红包”"
     assert i18n.reason("something new", "zh-CN") == "something new"
     assert i18n.reason("unknown variable at position 3", "en") == "unknown variable at position 3"

@@ -1,4 +1,4 @@
-"""好评率 as counted for the seller, the items drawing complaints, and CSV cells Excel opens safely."""
+"""好评率 as counted for the seller and the items drawing complaints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.good_rate import good_rates, most_complained
-from chalicelib.handlers.csv_cells import excel_cell, excel_text
 
 TODAY = date(2026, 12, 7)
 
@@ -45,15 +44,3 @@ def test_items_rank_by_complaints_then_by_bad_ones():
     ranked = most_complained(ratings)
     assert [(i.item, i.neutral, i.bad) for i in ranked] == [("袜子", 1, 1), ("杯子", 2, 0), ("帽子", 0, 1)]
     assert len(most_complained([(str(i), "bad") for i in range(30)])) == 10
-
-
-@given(st.text(max_size=40))
-def test_no_cell_can_start_a_formula(text):
-    assert not excel_cell(text).startswith(("=", "+", "-", "@", "\t", "\r"))
-    assert excel_cell(text).lstrip("'") == text.lstrip("'") or excel_cell(text) == "'" + text
-
-
-def test_ids_stay_text_and_only_plain_ids_get_the_text_mark():
-    assert excel_text("3602223452361234567") == "\t3602223452361234567"
-    assert excel_text("=1+1") == "'=1+1"
-    assert excel_cell("-5") == "'-5" and excel_cell("好评") == "好评"

@@ -28,13 +28,13 @@ def test_valid_templates_have_no_errors(text):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("感谢{buyer_nick}", "unknown variable at position 2"),
-        ("感谢{}", "unknown variable at position 2"),
+        ("感谢{buyer_nick}", "unknown variable 'buyer_nick' at position 3"),
+        ("感谢{}", "unknown variable '' at position 3"),
         ("感谢{item_title.__class__}", "unknown variable"),
         ("感谢{item_title!r}", "unknown variable"),
         ("感谢{shop_name", "unclosed '{'"),
         ("感谢}", "unmatched '}'"),
-        ("{a{shop_name}", "unclosed '{' at position 0"),
+        ("{a{shop_name}", "unclosed '{' at position 1"),
     ],
 )
 def test_invalid_templates_say_why(text, fragment):
