@@ -544,7 +544,7 @@ def test_blacklist_validates_its_input(client, auth):
         assert json_body(response)["error"]["code"] == "invalid_request"
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
     empty = json_body(call(client, "POST", "/api/blacklist", auth, {}))["error"]
-    assert list(empty["fields"].values()) == ["请填写买家昵称或 open uid"]  # the seller's words, not the API's
+    assert list(empty["fields"].values()) == ["请填写买家昵称、open uid 或订单号"]  # the seller's words, not the API's
 
 
 # -- stats and subscription ----------------------------------------------------------------------------------------
