@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.domain import templates
 from chalicelib.domain.lint import LintKind, LintProblem, lint
-from chalicelib.domain.settings import SellerSettings, SettingsInvalid, apply_update
+from chalicelib.domain.settings import MAX_CATEGORIES, SellerSettings, SettingsInvalid, apply_update
 from chalicelib.security.buyer_id import mask_nick
 from chalicelib.services import runtime
 from chalicelib.services.seller_views import seller_view
@@ -57,7 +57,11 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
     Raises ``SettingsInvalid`` (every bad field, nothing saved) or ``SettingsConflict``.
     """
     view = seller_view(seller_id)
-    updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
+    try:
+        updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
+    except SettingsInvalid as exc:
+        # One round: unknown categories are named beside whatever else is wrong.
+        raise SettingsInvalid({**_unknown_categories(patch), **exc.fields}) from None
     _check_categories(updated)
     # Only the settings and their version are written, on the version read: billing, tokens or status changing
     # meanwhile cannot make this a conflict, and another settings change always does.
@@ -79,19 +83,29 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
 
 
 def _check_categories(settings) -> None:
-    # Categories are data an operator may replace; a seller can only name the ones in force.
-    known = set(triage_data.categories().keys())
-    unknown = {
-        f"{field}.{key}": f"unknown complaint category {key!r}"
-        for field, keys in (
-            ("explain_by_category", settings.explain_by_category),
-            ("auto_explain_categories", settings.auto_explain_categories),
-        )
-        for key in keys
-        if key not in known
-    }
+    unknown = _unknown_categories(
+        {
+            "explain_by_category": settings.explain_by_category,
+            "auto_explain_categories": settings.auto_explain_categories,
+        }
+    )
     if unknown:
         raise SettingsInvalid(unknown)
+
+
+def _unknown_categories(data: Mapping[str, Any]) -> dict[str, str]:
+    # Categories are data an operator may replace; a seller can only name the ones in force. Only what the model
+    # would take is looked at (at most MAX_CATEGORIES names, each a string), so the work stays bounded.
+    known = set(triage_data.categories().keys())
+    unknown = {}
+    for field in ("explain_by_category", "auto_explain_categories"):
+        keys = data.get(field)
+        if not isinstance(keys, Mapping | list | tuple) or len(keys) > MAX_CATEGORIES:
+            continue
+        for key in keys:
+            if isinstance(key, str) and key not in known:
+                unknown[f"{field}.{key}"] = f"unknown complaint category {key!r}"
+    return unknown
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,9 @@ def test_unknown_categories_are_refused_field_by_field_in_the_sellers_language(c
     assert answer.status_code == 400 and error["code"] == "invalid_settings"
     assert error["message"] == "设置未保存：请修改标红的项目。"
     assert error["fields"] == {"explain_by_category.weather": "未知的差评类别“weather”"}
+    # Named in the same round as any other bad field.
+    both = call(client, "PUT", "/api/settings", auth, {"delay_hours": -1, "auto_explain_categories": ["weather"]})
+    assert set(json_body(both)["error"]["fields"]) == {"delay_hours", "auto_explain_categories.weather"}
     english = call(client, "PUT", "/api/settings", {**auth, "Cookie": "hp_lang=en"}, {"auto_explain_categories": ["x"]})
     assert json_body(english)["error"]["fields"] == {"auto_explain_categories.x": "unknown complaint category 'x'"}
 
