@@ -94,6 +94,10 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
         ],
         ("GET", "/api/export/reviews.csv"): [("GET", f"/api/export/reviews.csv?seller_id={theirs}", None, 403)],
         ("GET", "/api/export/ratings.csv"): [("GET", f"/api/export/ratings.csv?seller_id={theirs}", None, 403)],
+        ("POST", "/api/ratings/{tid}/extortion"): [
+            ("POST", f"/api/ratings/{THEIR_TID}/extortion", None, 404),
+            ("POST", f"/api/ratings/{MY_TID}/extortion?seller_id={theirs}", None, 403),
+        ],
     }
 
 
