@@ -104,6 +104,10 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
         ("GET", "/api/export/log.csv"): [("GET", f"/api/export/log.csv?seller_id={theirs}", None, 403)],
         ("GET", "/api/numbers"): [("GET", f"/api/numbers?seller_id={theirs}", None, 403)],
         ("POST", "/api/blacklist#tid"): [("POST", "/api/blacklist", {"tid": THEIR_TID}, 404)],
+        ("POST", "/api/ratings/{tid}/extortion"): [
+            ("POST", f"/api/ratings/{THEIR_TID}/extortion", None, 404),
+            ("POST", f"/api/ratings/{MY_TID}/extortion?seller_id={theirs}", None, 403),
+        ],
     }
 
 
