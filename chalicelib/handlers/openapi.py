@@ -173,6 +173,41 @@ OPERATIONS: tuple[Operation, ...] = (
         media="text/csv",
     ),
     Operation("GET", "/api/openapi.json", "This document", None, errors=(415,), public=True),
+    Operation(
+        "GET",
+        "/api/auto-review",
+        "Whether automatic reviews run, and when the next reviews would go out",
+        m.AutoReviewView,
+        errors=(*ALWAYS, 404),
+    ),
+    Operation(
+        "POST",
+        "/api/auto-review/pause",
+        "Pause automatic reviews (open reviews wait until resumed)",
+        m.AutoReviewView,
+        body=m.NoBody,
+        body_required=False,
+        errors=(400, *ALWAYS, 404),
+    ),
+    Operation(
+        "POST",
+        "/api/auto-review/resume",
+        "Resume automatic reviews (waiting ones go out; those past their window expire)",
+        m.AutoReviewView,
+        body=m.NoBody,
+        body_required=False,
+        errors=(400, *ALWAYS, 404),
+    ),
+    Operation("GET", "/api/phrases", "The built-in phrase library by product type", m.PhraseLibraryView),
+    Operation(
+        "POST",
+        "/api/settings/what-if",
+        "How the last 30 days would have gone under these settings (nothing is saved)",
+        m.WhatIfView,
+        body=m.WhatIfRequest,
+        body_required=False,
+        errors=(400, *ALWAYS, 404),
+    ),
 )
 
 
