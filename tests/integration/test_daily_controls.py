@@ -205,7 +205,7 @@ def test_the_phrase_library_is_served_and_picked_types_are_used_without_repeats(
         tid = f"39000000000005{n:02d}"
         _push_trade(client, clock, market, shop, tid, buyer="tb_regular")
         contents.append(tasks.get(shop, tid).content)
-    assert all(a != b for a, b in zip(contents, contents[1:], strict=False))
+    assert all(a != b for a, b in pairwise(contents))
     assert any(c in food for c in contents)
     english = json_body(call(client, "GET", "/api/phrases", {**auth, "Accept-Language": "en"}))
     assert "Food" in {t["name"] for t in english["types"]}
