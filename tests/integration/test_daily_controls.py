@@ -3,6 +3,8 @@ random delay and the next reviews' times, the phrase library, and the what-if of
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from chalicelib.marketplace import topics
 from chalicelib.services import runtime
 from chalicelib.store import sellers, tasks
