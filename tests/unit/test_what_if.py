@@ -21,7 +21,10 @@ def trade(n: int, **kw) -> PastTrade:
     return PastTrade(tid=str(n), trade_end=START + timedelta(hours=n), **kw)
 
 
-def run(trades, settings=SellerSettings(), *, cap=100, paused=False, now=NOW):
+DEFAULTS = SellerSettings()
+
+
+def run(trades, settings=DEFAULTS, *, cap=100, paused=False, now=NOW):
     return simulate(trades, settings, RULES, features=ALL, hourly_cap=cap, paused=paused, now=now)
 
 
