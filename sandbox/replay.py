@@ -411,6 +411,8 @@ class Replay:
                 "shops on the dashboard: " + ", ".join(f"{k} {n}" for k, n in sorted(self.seller_actions.items()))
             )
         lines += self._what_if_lines()
+        pause_lines, pause_ok = self._pause_report(by_tid)
+        lines += pause_lines
         guard_lines, guard_ok = self._guard_report()
         lines += guard_lines
         lines.append(f"trades {len(self.trades)} · double posts {double_posts} · open tasks {open_tasks}")
@@ -425,13 +427,36 @@ class Replay:
             posts = {t.tid: market.post_counts(int(t.tid)) for t in self.trades}
             chaos_lines, ok = self.chaos.report(self.trades, outcomes, posts)
             lines += chaos_lines
-            ok = ok and guard_ok and billing_ok
+            ok = ok and guard_ok and billing_ok and pause_ok
         else:
-            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok
+            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok and pause_ok
         lines.append(f"wall time {wall_seconds:.1f}s")
         verdict = "the invariants held under chaos" if self.chaos else "every trade reached its expected outcome"
         lines.append("RESULT: " + (f"OK — {verdict}, none posted twice" if ok else "FAILED"))
         return Report("\n".join(lines), ok)
+
+    def _pause_report(self, by_tid: dict) -> tuple[list[str], bool]:
+        """The shops that paused automatic reviews: nothing may be posted while paused; what waited went out later."""
+        lines, ok = [], True
+        for spec in self.sellers:
+            if spec.pause is None:
+                continue
+            paused, resumed = (int((self.day + offset).timestamp()) for offset in spec.pause)
+            posted_at = [
+                (by_tid[t.tid].trade_end, (by_tid[t.tid].response or {}).get("posted_at"))
+                for t in self.trades
+                if t.seller_nick == spec.nick and t.tid in by_tid and by_tid[t.tid].state == "posted"
+            ]
+            during = sum(1 for _, at in posted_at if at is not None and paused <= at < resumed)
+            # Trades pushed while paused: those that ended from one tick before the pause until the resume.
+            tick = int(TRADING_TICK.total_seconds())
+            waited = sum(1 for end, at in posted_at if paused - tick < end < resumed and (at or 0) >= resumed)
+            start, end = (f"{(self.day + offset):%H:%M}" for offset in spec.pause)
+            lines.append(
+                f"  {spec.nick}: paused {start}-{end}, {during} posted while paused, {waited} went out on resume"
+            )
+            ok = ok and during == 0
+        return (["auto-review paused from the page:", *lines] if lines else []), ok
 
     def _what_if_lines(self) -> list[str]:
         """For each shop with order filters, the dashboard's what-if of the same 30 days without them."""
