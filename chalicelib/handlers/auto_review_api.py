@@ -38,7 +38,7 @@ def _view(seller_id: str, state: auto_review.AutoReviewState) -> m.AutoReviewVie
 @_route
 def status(request, seller_id: str) -> Response:
     """Whether automatic reviews run, and the next reviews with when they would go out."""
-    return _ok(_view(seller_id, auto_review.state_of(seller_id)))
+    return _ok(_view(seller_id, auto_review.state_of(seller_id, now=clock.now())))
 
 
 @_route

@@ -9,17 +9,22 @@ Replies to buyers' ratings (explanations) are not reviews and go on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.container import get_settings
 from chalicelib.domain import timing
+from chalicelib.domain.market_time import market_date
+from chalicelib.domain.task_state import State
 from chalicelib.services import runtime
 from chalicelib.services.seller_state import view_of
-from chalicelib.services.seller_views import SellerMissing
+from chalicelib.services.seller_views import SellerMissing, TaskFilter, list_tasks
 from chalicelib.store import audit, seller_marks, sellers, tasks
+from chalicelib.store.models import Task
 from chalicelib.telemetry import count
 
 PAUSED = "paused"
+# Reviews listed at most per state (a day of a very large shop's trades).
+MAX_LISTED = 20_000
 EXPIRED_WHILE_PAUSED = "paused_window_closed"
 
 
@@ -37,12 +42,29 @@ def is_paused(seller) -> bool:
     return seller is not None and seller.review_paused_at is not None
 
 
-def _waiting(seller_id: str) -> int:
-    return sum(1 for task in tasks.held_tasks(seller_id) if PAUSED in (task.holds or ()))
+def in_window(seller_id: str, state: State, *, now: datetime) -> list[Task]:
+    """The seller's reviews in ``state`` whose trades ended within the rating window (only those can still be
+    posted), read through the trade-end index: a big seller's older history is never read."""
+    last = market_date(now)
+    first = last - timedelta(days=runtime.rules().rating_window_days + 1)
+    where = TaskFilter(states={state.value}, first_day=first, last_day=last)
+    found: list[Task] = []
+    cursor = None
+    while len(found) < MAX_LISTED:
+        page, cursor = list_tasks(seller_id, where=where, cursor=cursor, limit=100)
+        found += [t for t in page if not tasks.is_explanation(t.tid)]
+        if not cursor:
+            break
+    return found
 
 
-def state_of(seller_id: str) -> AutoReviewState:
-    """The seller's auto-review state, read consistently."""
+def _waiting(seller_id: str, now: datetime) -> int:
+    return sum(1 for task in in_window(seller_id, State.HELD, now=now) if PAUSED in (task.holds or ()))
+
+
+def state_of(seller_id: str, *, now: datetime) -> AutoReviewState:
+    """The seller's auto-review state, read consistently; ``waiting`` counts the held reviews still in their
+    rating window."""
     seller = sellers.get(seller_id)
     if seller is None:
         raise SellerMissing(seller_id)
@@ -50,7 +72,7 @@ def state_of(seller_id: str) -> AutoReviewState:
     return AutoReviewState(
         paused=paused_at is not None,
         paused_at=datetime.fromtimestamp(int(paused_at), UTC) if paused_at is not None else None,
-        waiting=_waiting(seller_id) if paused_at is not None else 0,
+        waiting=_waiting(seller_id, now) if paused_at is not None else 0,
     )
 
 
@@ -67,7 +89,7 @@ def pause(seller_id: str, *, now: datetime, actor: str = "seller") -> AutoReview
             seller_id, actor=actor, action="auto_review.pause", target=None, result="ok", detail={"held": held}, now=now
         )
         count("AutoReviewPaused")
-    return state_of(seller_id)
+    return state_of(seller_id, now=now)
 
 
 def resume(seller_id: str, *, now: datetime, actor: str = "seller") -> AutoReviewState:
@@ -86,7 +108,7 @@ def resume(seller_id: str, *, now: datetime, actor: str = "seller") -> AutoRevie
             now=now,
         )
         count("AutoReviewResumed")
-    return state_of(seller_id)
+    return state_of(seller_id, now=now)
 
 
 def release_paused(seller_id: str, *, now: datetime) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from chalicelib.domain.market_time import market_date
 from chalicelib.domain.settings import apply_update
 from chalicelib.domain.task_state import State
 from chalicelib.services import runtime
-from chalicelib.services.auto_review import is_paused
+from chalicelib.services.auto_review import in_window, is_paused
 from chalicelib.services.seller_views import TaskFilter, list_tasks, seller_view
 from chalicelib.store import blacklist, buyer_history, tasks
 from chalicelib.store.models import Task
@@ -121,11 +121,7 @@ class Upcoming:
 def upcoming(seller_id: str, *, now: datetime, limit: int = 20) -> tuple[int, list[Upcoming]]:
     """The seller's hourly cap, and the next ``limit`` scheduled reviews with when they would go out under it."""
     view = seller_view(seller_id)
-    waiting = [
-        t
-        for t in tasks.open_tasks(seller_id)
-        if t.state == State.SCHEDULED.value and t.due_at is not None and not tasks.is_explanation(t.tid)
-    ]
+    waiting = [t for t in in_window(seller_id, State.SCHEDULED, now=now) if t.due_at is not None]
     waiting.sort(key=lambda t: (int(t.due_at), t.tid))
     planned = timing.planned_times([_epoch(t.due_at) for t in waiting], now=now, hourly_cap=view.hourly_cap())
     rows = [
