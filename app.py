@@ -172,6 +172,31 @@ def api_numbers():
     return _handler("seller_api").numbers(app.current_request)
 
 
+@app.route("/api/auto-review", methods=["GET"])
+def api_auto_review():
+    return _handler("auto_review_api").status(app.current_request)
+
+
+@app.route("/api/auto-review/pause", methods=["POST"])
+def api_auto_review_pause():
+    return _handler("auto_review_api").pause(app.current_request)
+
+
+@app.route("/api/auto-review/resume", methods=["POST"])
+def api_auto_review_resume():
+    return _handler("auto_review_api").resume(app.current_request)
+
+
+@app.route("/api/phrases", methods=["GET"])
+def api_phrases():
+    return _handler("auto_review_api").phrases(app.current_request)
+
+
+@app.route("/api/settings/what-if", methods=["POST"])
+def api_settings_what_if():
+    return _handler("auto_review_api").what_if(app.current_request)
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def api_openapi():
     return _handler("seller_api").openapi(app.current_request)

@@ -366,6 +366,9 @@ def allowed_outcomes(trade, lost: set[str], near: timedelta, planned: datetime |
         allowed.add("held:refund")
     if trade.expect == "skipped:refunded" and lost & REFUND_KINDS:
         allowed.add("posted")
+    if trade.expect == "skipped:filter_dispute_buyer" and lost & REFUND_KINDS:
+        # The dispute was never heard of (nothing marks the buyer), or its closing message never came.
+        allowed |= {"posted", "held:refund"}
     if trade.expect.startswith("expired:"):
         allowed.add("missing")
     return allowed

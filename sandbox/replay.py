@@ -107,6 +107,8 @@ class Replay:
         self.sessions: dict[str, str] = {}  # each shop's seller session token, from the OAuth callback
         self.resumed: list[str] = []  # shops the simulated operator resumed after the write guard paused them
         self._operator_done = False
+        self._done_actions: set[tuple[str, str]] = set()
+        self.seller_actions = Counter()  # the shops' own pauses and resumes from the dashboard
         self._next_event = 0
         self._msg_id = 0
         self.push_stats = Counter()
@@ -212,6 +214,45 @@ class Replay:
                 )
                 self.resumed.append(nick)
 
+    def _seller_actions(self, now: datetime) -> None:
+        """What the shops do on the dashboard at their moments: pause and resume automatic reviews (over HTTP,
+        with a seller session, as the page does)."""
+        for spec in self.sellers:
+            if spec.pause is None:
+                continue
+            for offset, action in zip(spec.pause, ("pause", "resume"), strict=True):
+                key = (spec.nick, action)
+                if key not in self._done_actions and now >= self.day + offset:
+                    try:
+                        self._seller_call(spec.nick, "POST", f"/api/auto-review/{action}", now)
+                    except RuntimeError:
+                        if self.chaos is None:
+                            raise
+                        continue  # an injected fault answered: the seller clicks again at the next tick
+                    self._done_actions.add(key)
+                    self.seller_actions[action] += 1
+
+    def _seller_call(self, nick: str, method: str, path: str, now: datetime, body: dict | None = None) -> dict:
+        from chalicelib.container import container
+        from chalicelib.security.signed_tokens import issue
+
+        token = issue(
+            container().session_secret(),
+            purpose="seller_session",
+            subject=self.seller_ids[nick],
+            now=now,
+            ttl_seconds=600,
+        )
+        answer = self._http.request(
+            method,
+            f"{self.stack.endpoints.app}{path}",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            body=json.dumps(body or {}).encode(),
+        )
+        if answer.status != 200:
+            raise RuntimeError(f"{nick}: {method} {path} answered HTTP {answer.status} {answer.data[:300]!r}")
+        return json.loads(answer.data)
+
     # -- the clock loop ---------------------------------------------------------------------------------------
     def run(self, on_tick=None) -> None:
         """Advance the clock tick by tick: push due events, sweep, drain the queue into the worker."""
@@ -222,6 +263,7 @@ class Replay:
             step = TRADING_TICK if clock.now() < end_trading else QUIET_TICK
             clock.advance(step.total_seconds())
             self._operator(clock.now())
+            self._seller_actions(clock.now())
             if self.chaos is not None:
                 self.chaos.on_tick(self, clock.now())
             self._bill_due(clock.now())
@@ -434,6 +476,13 @@ class Replay:
         calls = dict(market.calls)
         lines.append("marketplace calls: " + ", ".join(f"{k} {n}" for k, n in sorted(calls.items())))
         lines.append("pushes: " + ", ".join(f"{k} {n}" for k, n in sorted(self.push_stats.items(), key=str)))
+        if self.seller_actions:
+            lines.append(
+                "shops on the dashboard: " + ", ".join(f"{k} {n}" for k, n in sorted(self.seller_actions.items()))
+            )
+        lines += self._what_if_lines()
+        pause_lines, pause_ok = self._pause_report(by_tid)
+        lines += pause_lines
         guard_lines, guard_ok = self._guard_report()
         lines += guard_lines
         lines.append(f"trades {len(self.trades)} · double posts {double_posts} · open tasks {open_tasks}")
@@ -453,13 +502,54 @@ class Replay:
             posts = {t.tid: market.post_counts(int(t.tid)) for t in self.trades}
             chaos_lines, ok = self.chaos.report(self.trades, outcomes, posts)
             lines += chaos_lines
-            ok = ok and guard_ok and billing_ok
+            ok = ok and guard_ok and billing_ok and pause_ok
         else:
-            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok and extortion_ok
+            ok = double_posts == 0 and open_tasks == 0 and not mismatches and guard_ok and billing_ok
+            ok = ok and extortion_ok and pause_ok
         lines.append(f"wall time {wall_seconds:.1f}s")
         verdict = "the invariants held under chaos" if self.chaos else "every trade reached its expected outcome"
         lines.append("RESULT: " + (f"OK — {verdict}, none posted twice" if ok else "FAILED"))
         return Report("\n".join(lines), ok)
+
+    def _pause_report(self, by_tid: dict) -> tuple[list[str], bool]:
+        """The shops that paused automatic reviews: nothing may be posted while paused; what waited went out later."""
+        lines, ok = [], True
+        for spec in self.sellers:
+            if spec.pause is None:
+                continue
+            paused, resumed = (int((self.day + offset).timestamp()) for offset in spec.pause)
+            posted_at = [
+                (by_tid[t.tid].trade_end, (by_tid[t.tid].response or {}).get("posted_at"))
+                for t in self.trades
+                if t.seller_nick == spec.nick and t.tid in by_tid and by_tid[t.tid].state == "posted"
+            ]
+            during = sum(1 for _, at in posted_at if at is not None and paused <= at < resumed)
+            # Trades pushed while paused: those that ended from one tick before the pause until the resume.
+            tick = int(TRADING_TICK.total_seconds())
+            waited = sum(1 for end, at in posted_at if paused - tick < end < resumed and (at or 0) >= resumed)
+            start, end = (f"{(self.day + offset):%H:%M}" for offset in spec.pause)
+            lines.append(
+                f"  {spec.nick}: paused {start}-{end}, {during} posted while paused, {waited} went out on resume"
+            )
+            ok = ok and during == 0
+        return (["auto-review paused from the page:", *lines] if lines else []), ok
+
+    def _what_if_lines(self) -> list[str]:
+        """For each shop with order filters, the dashboard's what-if of the same 30 days without them."""
+        lines = []
+        now = self.stack.clock.now()
+        unfiltered = {"filters": {"min_amount": None, "max_amount": None, "include_items": [], "skip_items": []}}
+        unfiltered["filters"] |= {"skip_refund_buyers": False, "skip_dispute_buyers": False}
+        for spec in self.sellers:
+            if not spec.settings.get("filters"):
+                continue
+            report = self._seller_call(spec.nick, "POST", "/api/settings/what-if", now, unfiltered)
+            sim = report["simulated"]
+            lines.append(
+                f"what-if ({spec.nick} without its filters, {report['trades']} trades): posted {sim['posted']}"
+                f" (actually {report['actual'].get('posted', 0)}), skipped {sum(sim['skipped'].values())}"
+            )
+        return lines
 
     def _billing_report(self, by_tid: dict) -> tuple[list[str], bool]:
         """Orders the app holds against what the market sold, sellers entitled now, reminders, and posts made

@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from chalicelib.domain.market_time import MARKET_TZ
 
@@ -52,6 +53,9 @@ class SellerSpec:
     purchases: tuple[Purchase, ...] | None = None
     # The shop's own group robots (``dingtalk``, ``wecom``): set up through the API, played by the sandbox.
     robots: tuple[str, ...] = ()
+    # The seller pauses automatic reviews from the page at the first offset (from the day's midnight) and resumes
+    # them at the second: trades pushed meanwhile wait, and go out on resume.
+    pause: tuple[timedelta, timedelta] | None = None
 
 
 @dataclass
@@ -172,6 +176,29 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
             hourly_cap=4,
             burst_minute=20 * 60,
             purchases=(Purchase(CAPPED, 1, -5 * day, 25 * day, 1500),),
+        ),
+        SellerSpec(
+            "paused_shop",
+            {**base, "mode": "immediate", "phrase_types": ["clothing", "general"]},
+            BASIC,
+            min(16, trades_per_seller),
+            pause=(timedelta(hours=13), timedelta(hours=19)),
+            purchases=(Purchase(BASIC, 1, -5 * day, 25 * day, 1500),),
+        ),
+        SellerSpec(
+            "filter_shop",
+            {
+                **base,
+                "mode": "delay",
+                "delay_hours": 6,
+                "random_delay": {"min_minutes": 0, "max_minutes": 120},
+                "on_buyer_neutral_or_bad": "rate_good_anyway",
+                "filters": {"min_amount": "50", "skip_items": ["数据线"], "skip_dispute_buyers": True},
+                "phrase_types": ["home", "digital"],
+            },
+            BASIC,
+            min(24, trades_per_seller),
+            purchases=(Purchase(BASIC, 1, -5 * day, 25 * day, 1500),),
         ),
     ]
 
@@ -345,9 +372,14 @@ def _capped_post_times(spec: SellerSpec, shop: list[TradeSpec], day: datetime) -
 
 
 def planned_post_at(spec: SellerSpec, trade: TradeSpec) -> datetime:
-    """When the seller's timing policy posts the review, ignoring holds (or where the write guard moved it)."""
+    """When the seller's timing policy posts the review, ignoring holds (or where the write guard moved it, or
+    the seller's pause: a trade pushed while paused goes out on resume)."""
     if trade.post_at is not None:
         return trade.post_at
+    if spec.pause is not None:
+        paused, resumed = (market_midnight(trade.ended_at) + offset for offset in spec.pause)
+        if paused <= _next_tick(trade.ended_at) < resumed:
+            return resumed
     mode = spec.settings.get("mode", "immediate")
     if mode == "delay":
         return trade.ended_at + timedelta(hours=spec.settings.get("delay_hours", 0))
@@ -393,6 +425,9 @@ def _attempt_at(spec: SellerSpec, trade: TradeSpec, planned: datetime, paid) -> 
 def expected_outcome(spec: SellerSpec, trade: TradeSpec, paid: list[tuple[datetime, datetime]] | None = None) -> str:
     """What the app must do with the trade, from the seller's settings, what happens to the trade and, given
     the shop's ``paid`` periods, when the shop pays: nothing is posted outside them."""
+    filtered = _filter_reason(spec, trade)
+    if filtered:  # decided when the trade arrives, before any refund or rating
+        return f"skipped:{filtered}"
     planned = planned_post_at(spec, trade)
     post_at = _paid_from(planned, paid)
     refund_open_at = next((at for at, what in trade.refund if what == "created"), None)
@@ -402,8 +437,27 @@ def expected_outcome(spec: SellerSpec, trade: TradeSpec, paid: list[tuple[dateti
     rated_badly_first = trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at
     if rated_badly_first and spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
         return "skipped:buyer_bad_rating"
+    if spec.settings.get("filters", {}).get("skip_dispute_buyers") and refund_open_at and refund_open_at < post_at:
+        # Every refund of the world is after-sale (a dispute): once it closes, the released review is skipped.
+        return "skipped:filter_dispute_buyer"
     if post_at >= trade.ended_at + RATING_WINDOW:  # held until the window closed
         return "expired:window_closed"
     if spec.dry_run:  # the guard decides at posting time, after the buyer's rating could suppress the post
         return "skipped:dry_run"
     return "posted"
+
+
+def _filter_reason(spec: SellerSpec, trade: TradeSpec) -> str | None:
+    """The seller's amount or item filter that skips the trade as it arrives (the world's items have no ids)."""
+    filters = spec.settings.get("filters") or {}
+    amount = Decimal(trade.payment)
+    if filters.get("min_amount") is not None and amount < Decimal(filters["min_amount"]):
+        return "filter_amount_low"
+    if filters.get("max_amount") is not None and amount > Decimal(filters["max_amount"]):
+        return "filter_amount_high"
+    include = filters.get("include_items") or []
+    if include and not any(word in trade.item_title for word in include):
+        return "filter_item_not_included"
+    if any(word in trade.item_title for word in filters.get("skip_items") or []):
+        return "filter_item_skipped"
+    return None

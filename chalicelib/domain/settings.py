@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from chalicelib.domain.alert_policy import EVENTS, AlertEvent
 from chalicelib.domain.lint import LintKind, lint
+from chalicelib.domain.order_filters import OrderFilters
+from chalicelib.domain.phrases import PhraseType
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.templates import TemplateStrategy, render, template_errors
 
@@ -69,6 +71,25 @@ class Alerts(BaseModel):
 
 Template = Annotated[str, StringConstraints(max_length=TEMPLATE_MAX_CHARS)]
 
+# The longest random delay a seller may set: the rating window (15 days today) is checked against the rules.
+MAX_DELAY_MINUTES = 360 * 60
+
+
+class RandomDelay(BaseModel):
+    """A review goes out a random number of minutes in ``[min_minutes, max_minutes]`` after it would otherwise
+    be due, never later than the fallback before the rating window closes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_minutes: int = Field(default=0, ge=0, le=MAX_DELAY_MINUTES)
+    max_minutes: int = Field(default=0, ge=0, le=MAX_DELAY_MINUTES)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomDelay:
+        if self.min_minutes > self.max_minutes:
+            raise ValueError("min_minutes must not be more than max_minutes")
+        return self
+
 
 def _texts(value: tuple[str, ...]) -> tuple[str, ...]:
     if any(not text.strip() for text in value):
@@ -104,6 +125,11 @@ class SellerSettings(BaseModel):
     extortion_receive: bool = False
     extortion_on_paid: ExtortionAction = "alert"
     extortion_memo_flag: int = Field(default=1, ge=0, le=5)
+    # Which finished trades get no review, a random spread of review times, and the built-in phrase types whose
+    # phrases join the seller's own lines.
+    filters: OrderFilters = OrderFilters()
+    random_delay: RandomDelay | None = None
+    phrase_types: tuple[PhraseType, ...] = Field(default=(), max_length=8)
 
     _templates_not_blank = field_validator("templates", "explain_templates")(_texts)
 
@@ -187,6 +213,8 @@ def validate_settings(data: Mapping[str, Any], *, features: frozenset[str], rule
     max_margin = rules.rating_window_days * 24 - 1
     if settings.fallback_margin_hours > max_margin:
         problems["fallback_margin_hours"] = f"must be at most {max_margin} hours (the rating window less an hour)"
+    if settings.random_delay is not None and settings.random_delay.max_minutes > max_margin * 60:
+        problems["random_delay.max_minutes"] = f"must be at most {max_margin * 60} minutes (inside the rating window)"
     problems |= _text_problems("templates", settings.templates, rules, "review")
     problems |= _text_problems("explain_templates", settings.explain_templates, rules, "explain")
     for category, texts in settings.explain_by_category.items():

@@ -5,8 +5,11 @@ All instants are aware datetimes; the marketplace counts the rating window from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from chalicelib.domain.market_time import MARKET_TZ
 
 if TYPE_CHECKING:
     from chalicelib.domain.rules import Rules
@@ -31,7 +34,9 @@ def fallback_at(trade_end: datetime, margin_hours: int, rules: Rules) -> datetim
     return max(trade_end, window_closes_at(trade_end, rules) - timedelta(hours=margin_hours))
 
 
-def initial_due_at(mode: ReviewMode, trade_end: datetime, settings: SellerSettings, rules: Rules) -> datetime:
+def initial_due_at(
+    mode: ReviewMode, trade_end: datetime, settings: SellerSettings, rules: Rules, *, spread: float = 0.0
+) -> datetime:
     """When a newly scheduled task is due under ``mode``.
 
     ``mode`` is passed separately from ``settings`` because the caller may have to use a lesser mode than
@@ -40,15 +45,48 @@ def initial_due_at(mode: ReviewMode, trade_end: datetime, settings: SellerSettin
     - ``immediate``: at the trade end;
     - ``delay``: ``delay_hours`` after it, but no later than the fallback time;
     - ``after_buyer``: at the fallback time; a buyer's rating releases it earlier.
+
+    With the seller's ``random_delay``, ``immediate`` and ``delay`` move later by a point of that range chosen by
+    ``spread`` (in [0, 1), drawn by the caller), still no later than the fallback time.
     """
     fallback = fallback_at(trade_end, settings.fallback_margin_hours, rules)
     if mode == "immediate":
-        return trade_end
+        return min(trade_end + random_delay(settings, spread), fallback)
     if mode == "delay":
-        return min(trade_end + timedelta(hours=settings.delay_hours), fallback)
+        return min(trade_end + timedelta(hours=settings.delay_hours) + random_delay(settings, spread), fallback)
     if mode == "after_buyer":
         return fallback
     raise ValueError(f"unknown review mode {mode!r}")
+
+
+def random_delay(settings: SellerSettings, spread: float) -> timedelta:
+    """The seller's random delay at point ``spread`` (in [0, 1)) of its range; none when the seller set none."""
+    if not 0.0 <= spread < 1.0:
+        raise ValueError("spread must be in [0, 1)")
+    span = settings.random_delay
+    if span is None:
+        return timedelta(0)
+    return timedelta(minutes=span.min_minutes + int((span.max_minutes - span.min_minutes + 1) * spread))
+
+
+def planned_times(due: Sequence[datetime], *, now: datetime, hourly_cap: int) -> list[datetime]:
+    """When reviews due at ``due`` (in order) would go out under the seller's hourly cap: each at its due time,
+    or at the start of the first market hour that still has room (the write guard holds capped work until then).
+
+    The answer is sorted by time; with a cap of 0 nothing goes out (an empty list).
+    """
+    if hourly_cap <= 0:
+        return []
+    used: dict[datetime, int] = {}
+    planned = []
+    for at in sorted(max(when, now) for when in due):
+        hour = at.astimezone(MARKET_TZ).replace(minute=0, second=0, microsecond=0)
+        while used.get(hour, 0) >= hourly_cap:
+            hour += timedelta(hours=1)
+            at = hour
+        used[hour] = used.get(hour, 0) + 1
+        planned.append(at)
+    return planned
 
 
 def due_after_buyer_rated(rated_at: datetime, trade_end: datetime, settings: SellerSettings, rules: Rules) -> datetime:

@@ -13,7 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from chalicelib.domain.settings import TEMPLATE_MAX_CHARS, SellerSettings
 from chalicelib.domain.task_state import State
 
-SkipReason = Literal["blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other"]
+SkipReason = Literal[
+    "blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other", "filtered"
+]
 
 # A market day as the API takes it: ``YYYY-MM-DD`` within 2000-2099, nothing pydantic would also read as a day
 # ("0", an epoch number, a datetime). The schema states the same pattern, so clients and the handler agree.
@@ -632,3 +634,76 @@ class NumbersView(_Model):
     rates: list[GoodRateView]
     items: list[ItemComplaintsView]
     unknown_item: int
+
+
+# -- auto-review on/off, the next reviews, the phrase library, the what-if ---------------------------------------
+class UpcomingReviewView(_Model):
+    """A review waiting to go out (the buyer only masked)."""
+
+    tid: str
+    item_title: str | None
+    buyer: str | None
+    due_at: datetime = Field(description="when the review is due under the seller's timing")
+    planned_at: datetime = Field(description="when it would go out, the hourly cap counted")
+
+
+class AutoReviewView(_Model):
+    """Whether automatic reviews run; while paused, how many wait; when the next ones would go out."""
+
+    paused: bool
+    paused_at: datetime | None
+    waiting: int = Field(description="reviews held while paused (posted on resume while their window is open)")
+    hourly_cap: int
+    upcoming: list[UpcomingReviewView]
+
+
+class PhraseTypeView(_Model):
+    """One product type of the built-in phrase library."""
+
+    key: str
+    name: str
+    phrases: list[str]
+
+
+class PhraseLibraryView(_Model):
+    """The built-in phrases by product type; a seller picks types in ``settings.phrase_types``."""
+
+    types: list[PhraseTypeView]
+    total: int
+
+
+WhatIfRequest = _partial(
+    SellerSettings,
+    "WhatIfRequest",
+    "Settings to try, as for a change (absent fields keep their saved value); validated like a save, never saved.",
+)
+
+
+class WhatIfCounts(_Model):
+    """How the period's trades would have gone (or went)."""
+
+    posted: int
+    waiting: int = Field(description="due after now: they would still go out")
+    expired: int
+    skipped: dict[str, int] = Field(description="by reason; order filters are the filter_* reasons")
+    held: dict[str, int] = Field(description="by reason: paused, refund")
+
+
+class WhatIfDayView(_Model):
+    """Reviews that would have gone out on one market day."""
+
+    day: date
+    posted: int
+
+
+class WhatIfView(_Model):
+    """The last 30 market days under the tried settings, next to what really happened to the same trades."""
+
+    first_day: date
+    last_day: date
+    trades: int
+    truncated: bool = Field(description="the period held more trades than a what-if reads")
+    simulated: WhatIfCounts
+    posted_by_day: list[WhatIfDayView]
+    posted_by_hour: list[int] = Field(description="reviews that would have gone out per market hour (0-23, GMT+8)")
+    actual: dict[str, int] = Field(description="the same trades' real states")

@@ -47,6 +47,8 @@ class TradeSuccess(_Content):
     status: str | None = Field(default=None, max_length=64)
     item_title: str | None = Field(default=None, max_length=120)
     end_time: str | None = None
+    # The item's id, when the message or the trade read back names it (the order filters match it).
+    num_iid: str | None = Field(default=None, max_length=20, pattern=r"^\d+$")
 
     @field_validator("end_time", mode="before")
     @classmethod

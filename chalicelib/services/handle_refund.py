@@ -10,9 +10,10 @@ from chalicelib.domain import timing
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import TERMINAL, Event, State
 from chalicelib.marketplace.topics import RefundEvent
+from chalicelib.security.buyer_id import buyer_keys
 from chalicelib.services import runtime
 from chalicelib.services.seller_state import view_of
-from chalicelib.store import sellers, stats, tasks
+from chalicelib.store import buyer_history, sellers, stats, tasks
 from chalicelib.store.audit import skip_record
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count
@@ -27,6 +28,7 @@ class ConcurrentUpdate(RuntimeError):
 def on_refund(seller_id: str, status: str, event: RefundEvent, *, now: datetime) -> str:
     """Merge the refund's status into the task and apply what the refunds now mean for the review."""
     refund_id = event.refund_id or f"{event.tid}:{event.oid or ''}"
+    remember_buyer(seller_id, event, now=now)
     for _ in range(ATTEMPTS):
         task = tasks.get(seller_id, event.tid)
         if task is None:
@@ -50,6 +52,13 @@ def on_refund(seller_id: str, status: str, event: RefundEvent, *, now: datetime)
             apply_refund_effect(task, refund_rules.effect(new), now=now)
         return "ok"
     raise ConcurrentUpdate(f"task {event.tid} kept changing")
+
+
+def remember_buyer(seller_id: str, event: RefundEvent, *, now: datetime) -> None:
+    """Note in the shop's buyer history that this buyer asked for a refund; an after-sale refund (售后, after the
+    trade succeeded) is a dispute the buyer opened. The order filters read it; only the first of each is kept."""
+    hashes = buyer_keys(runtime.buyer_secret(), event.buyer_nick, event.buyer_open_uid)
+    buyer_history.mark_refund(seller_id, hashes, dispute=event.refund_phase == "aftersale", now=now)
 
 
 def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:

@@ -97,6 +97,8 @@ def seller_summary(seller_id: str, *, actor: str, now: datetime) -> dict:
         "kill_switch": seller_id in switches.kill_sellers,
         "kill_global": switches.kill_global,
         "dry_run": seller_id in switches.dry_run_sellers or view.settings.dry_run,
+        "auto_review_paused": seller.review_paused_at is not None,
+        "auto_review_paused_at": _iso(seller.review_paused_at),
         "created_at": _iso(seller.created_at),
         "updated_at": _iso(seller.updated_at),
         # The seller's group robots as support needs them ("why do my DingTalk alerts not arrive?"): never a key.

@@ -17,15 +17,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.container import get_settings
-from chalicelib.domain import guard, timing
+from chalicelib.domain import guard, order_filters, timing
 from chalicelib.domain.lint import LintKind, lint
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.domain.task_state import Event
 from chalicelib.marketplace import errors as mkt
 from chalicelib.services import review_queue, runtime
 from chalicelib.services.alerts import alert
+from chalicelib.services.auto_review import PAUSED, is_paused
 from chalicelib.services.refund_sync import refunds_stale, sync_if_stale
 from chalicelib.services.seller_state import SellerView, view_of
+from chalicelib.services.trade_filters import filter_reason
 from chalicelib.store import audit, blacklist, control, ratings, sellers, stats, tasks
 from chalicelib.store import errors as store_errors
 from chalicelib.store.models import Audit, Task
@@ -215,6 +217,11 @@ def _decide_and_post(job: _Job) -> Outcome:
             return _finish(job, Event.SKIP, "blacklisted", counter="skipped_blacklisted")
         if task.buyer_rating in ("neutral", "bad") and view.settings.on_buyer_neutral_or_bad == "skip":
             return _finish(job, Event.SKIP, "buyer_bad_rating", counter="skipped_buyer_bad_rating")
+        filtered = _filtered(job)
+        if filtered:
+            return _finish(job, Event.SKIP, filtered, counter="skipped_filtered")
+        if is_paused(view.seller):
+            return _hold(job, PAUSED)
     if not view.entitled(now):
         return _hold(job, "plan_expired")
     if view.seller.status == "reauth":
@@ -239,6 +246,19 @@ def _decide_and_post(job: _Job) -> Outcome:
     if verdict.verdict != "allow":
         return _blocked(job, verdict)
     return _post(job)
+
+
+def _filtered(job: _Job) -> str | None:
+    """The order filter that skips this review under the seller's filters as they are now (they may have changed
+    since the review was scheduled), or None."""
+    task = job.task
+    facts = order_filters.TradeFacts(
+        amount_fen=int(task.payment) if task.payment is not None else None,
+        item_id=task.item_id,
+        item_title=task.item_title,
+    )
+    hashes = [h for h in (task.buyer_hash, task.buyer_uid_hash) if h]
+    return filter_reason(job.seller_id, job.view.settings, facts, hashes)
 
 
 def _read_refunds(job: _Job) -> Outcome | None:

@@ -3,6 +3,7 @@ clients and the buyer-hash key."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 
 from chalicelib.config import default_rules_document
@@ -66,3 +67,12 @@ def oauth_client():
 def buyer_secret() -> bytes:
     """The key of buyer-identity hashes."""
     return container().buyer_hash_secret()
+
+
+# The one source of chance in scheduling (the sellers' random delays); tests and the replay seed it.
+_RNG = random.Random()
+
+
+def rng() -> random.Random:
+    """The random number generator scheduling draws from (``rng().seed(n)`` makes runs repeatable)."""
+    return _RNG

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.container import get_settings
+from chalicelib.domain import order_filters, phrases, templates, timing
 from chalicelib.domain import refunds as refund_rules
-from chalicelib.domain import templates, timing
 from chalicelib.domain.lint import lint
 from chalicelib.domain.market_time import format_market_time, market_date, parse_market_time
 from chalicelib.domain.settings import SellerSettings, effective_mode
@@ -18,8 +18,10 @@ from chalicelib.marketplace.topics import TradeSuccess
 from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
 from chalicelib.services import review_queue, runtime
 from chalicelib.services.alerts import alert
+from chalicelib.services.auto_review import PAUSED, is_paused
 from chalicelib.services.seller_state import SellerView, view_of
-from chalicelib.store import audit, blacklist, sellers, stats, tasks
+from chalicelib.services.trade_filters import amount_fen, filter_reason
+from chalicelib.store import audit, blacklist, buyer_history, phrase_data, sellers, stats, tasks
 from chalicelib.telemetry import count, logger
 
 # Clocks differ a little; a trade end further ahead than this is no real trade's.
@@ -60,15 +62,26 @@ def _initial_state(view: SellerView, trade_end: datetime, now: datetime, hashes:
         holds.add("plan_expired")
     if view.seller.status == "reauth":
         holds.add("reauth")
+    if is_paused(view.seller):
+        holds.add(PAUSED)
     if holds:
         return State.HELD, sorted(holds)[0], frozenset(holds)
     return State.SCHEDULED, None, frozenset()
 
 
-def render_content(settings: SellerSettings, *, tid: str, variables: dict[str, str]) -> tuple[int, str]:
-    """Choose the seller's template for this trade and render it (the choice is stored with the task)."""
-    index = templates.choose_template(settings.templates, settings.template_strategy, tid, _rotation(tid))
-    return index, templates.render(settings.templates[index], variables)
+def review_texts(settings: SellerSettings) -> tuple[str, ...]:
+    """The texts a review may get: the seller's own lines, then the built-in phrases of the types they picked."""
+    return phrases.review_pool(settings.templates, settings.phrase_types, phrase_data.library())
+
+
+def render_content(
+    settings: SellerSettings, *, tid: str, variables: dict[str, str], avoid: str | None = None
+) -> tuple[int, str]:
+    """Choose the text for this trade (not ``avoid``, the key of the buyer's last one) and render it; the choice
+    is stored with the task."""
+    pool = review_texts(settings)
+    index = phrases.choose_text(pool, settings.template_strategy, tid, _rotation(tid), avoid=avoid)
+    return index, templates.render(pool[index], variables)
 
 
 def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, now: datetime) -> Scheduled:
@@ -85,14 +98,23 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         raise MalformedMessage("end_time: the trade ends in the future")
     hashes = buyer_keys(runtime.buyer_secret(), trade.buyer_nick, trade.buyer_open_uid)
     masked = mask_nick(trade.buyer_nick) if trade.buyer_nick else None
+    several = len(review_texts(settings)) > 1
+    last = buyer_history.read(seller_id, hashes).last_text if several and hashes else None
     index, content = render_content(
         settings,
         tid=trade.tid,
         variables=templates.variables_for(
             buyer_masked=masked or "", item_title=trade.item_title or "", shop_name=seller.nick, trade_end=trade_end
         ),
+        avoid=last,
     )
     state, reason, holds = _initial_state(view, trade_end, now, hashes)
+    payment = amount_fen(trade.payment)
+    if state in (State.SCHEDULED, State.HELD):
+        facts = order_filters.TradeFacts(amount_fen=payment, item_id=trade.num_iid, item_title=trade.item_title)
+        skipped_by = filter_reason(seller_id, settings, facts, hashes)
+        if skipped_by:
+            state, reason, holds = State.SKIPPED, skipped_by, frozenset()
     if state in (State.SCHEDULED, State.HELD) and _names_buyer(content, trade, rules):
         # Only here is the raw nick known: a text naming the buyer fails now and is never stored or posted.
         state, reason, holds, content = State.FAILED, IDENTITY_LINT_REASON, frozenset(), None
@@ -107,7 +129,9 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         tid=trade.tid,
         oid=trade.oid,
         trade_end=trade_end,
-        due_at=timing.initial_due_at(effective_mode(settings, view.features()), trade_end, settings, rules),
+        due_at=timing.initial_due_at(
+            effective_mode(settings, view.features()), trade_end, settings, rules, spread=runtime.rng().random()
+        ),
         state=state,
         reason=reason,
         holds=holds,
@@ -117,10 +141,14 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         buyer_hash=nick_hash,
         buyer_uid_hash=uid_hash,
         buyer_masked=masked,
+        payment=payment,
+        item_id=trade.num_iid,
     )
     created = tasks.create(new, now=now, shards=get_settings().due_shards)
     if not created:
         return _fill_placeholder(new, view, now)
+    if several and content and state in (State.SCHEDULED, State.HELD):
+        buyer_history.remember_text(seller_id, hashes, phrases.text_key(review_texts(settings)[index]), now=now)
     count("TaskScheduled" if state is State.SCHEDULED else f"Task{state.value.capitalize()}")
     if state is State.SCHEDULED:
         review_queue.queue_when_due(seller_id, trade.tid, new.due_at, now=now)

@@ -20,7 +20,7 @@ from chalicelib.services.seller_state import SellerView, view_of
 from chalicelib.store import sellers, stats, task_queries
 from chalicelib.store.models import STAT_COUNTERS, Task
 
-SKIP_REASONS = ("blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other")
+SKIP_REASONS = ("blacklisted", "refunded", "dry_run", "buyer_bad_rating", "cancelled", "disabled", "other", "filtered")
 RATINGS = ("good", "neutral", "bad")
 # The days a task list can be filtered by: any trade of the app's lifetime (and no date arithmetic overflows).
 FIRST_DAY = date(2000, 1, 1)

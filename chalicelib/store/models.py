@@ -131,6 +131,8 @@ class Seller(Model):
     # the robot's state (throttled until, refused with a reason). Written by single-attribute updates.
     robots = JSONAttribute(null=True)
     robots_rev = NumberAttribute(null=True)  # bumped by every change of ``robots`` (the guard of its updates)
+    # When the seller paused automatic reviews (absent: they run); written by ``store.seller_marks``.
+    review_paused_at = NumberAttribute(null=True)
 
 
 class DueIndex(GlobalSecondaryIndex):
@@ -232,6 +234,8 @@ class Task(Model):
     failed_day = UnicodeAttribute(null=True)  # market day the task failed; present only while failed
     bad_rated_at = NumberAttribute(null=True)  # when a neutral/bad buyer rating came; absent for good ones
     rating_text = UnicodeAttribute(null=True)  # the buyer's words on a neutral/bad rating
+    payment = NumberAttribute(null=True)  # the trade's amount in fen, for the seller's order filters
+    item_id = UnicodeAttribute(null=True)  # the item's id when the trade message names it
     triage = JSONAttribute(null=True)  # what rating_text complains about: category, confidence, sentiment
     explanation = MapAttribute(null=True)  # the seller's reply to the rating: state, text, at
     extortion_confirmed_at = NumberAttribute(null=True)  # the seller confirmed the rating as extortion (once)
@@ -340,6 +344,7 @@ STAT_COUNTERS = (
     "skipped_cancelled",
     "skipped_disabled",
     "skipped_other",
+    "skipped_filtered",
     "failed",
     "expired",
     "rating_good",
@@ -369,6 +374,7 @@ class Stats(Model):
     skipped_cancelled = NumberAttribute(null=True)
     skipped_disabled = NumberAttribute(null=True)
     skipped_other = NumberAttribute(null=True)
+    skipped_filtered = NumberAttribute(null=True)
     failed = NumberAttribute(null=True)
     expired = NumberAttribute(null=True)
     rating_good = NumberAttribute(null=True)
@@ -378,6 +384,11 @@ class Stats(Model):
     explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
     memos = NumberAttribute(null=True)  # order memos written in the hour: they count against the cap too
     robot_sends = NumberAttribute(null=True)  # messages sent to one group robot in a minute bucket (store.robots)
+    # Buyer buckets (``buyer#<hash>``, ``store.buyer_history``): the buyer's first refund and dispute in the shop,
+    # and the key of the review text they got last.
+    refund_at = NumberAttribute(null=True)
+    dispute_at = NumberAttribute(null=True)
+    last_text = UnicodeAttribute(null=True)
     expire_at = TTLAttribute(null=True)
 
 

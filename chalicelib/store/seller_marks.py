@@ -44,6 +44,18 @@ def advance_refunds_synced(seller_id: str, until: datetime, *, now: datetime) ->
     return _update(seller_id, [Seller.refunds_synced_at.set(mark)], behind, now=now)
 
 
+def set_review_paused(seller_id: str, paused: bool, *, now: datetime) -> bool:
+    """Pause (from ``now``) or resume the seller's automatic reviews; False when it already was so."""
+    if paused:
+        return _update(
+            seller_id,
+            [Seller.review_paused_at.set(int(now.timestamp()))],
+            Seller.review_paused_at.does_not_exist(),
+            now=now,
+        )
+    return _update(seller_id, [Seller.review_paused_at.remove()], Seller.review_paused_at.exists(), now=now)
+
+
 def start_backfill(seller_id: str, run: int, progress: dict, *, now: datetime) -> bool:
     """Begin backfill run ``run`` (it replaces any earlier run's progress); False when the seller does not exist."""
     return _update(seller_id, [Seller.backfill_run.set(run), Seller.backfill.set(progress)], None, now=now)

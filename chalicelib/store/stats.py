@@ -21,6 +21,8 @@ def hour_bucket(market_day: str, hour: int) -> str:
 
 def counter_name(kind: str, reason: str | None = None) -> str:
     """The counter for an outcome: ``skipped`` + ``blacklisted`` → ``skipped_blacklisted``."""
+    if kind == "skipped" and (reason or "").startswith("filter_"):
+        return "skipped_filtered"  # every order filter's skip counts together; the task keeps which one
     name = f"{kind}_{reason}" if reason else kind
     if name in STAT_COUNTERS:
         return name

@@ -69,6 +69,8 @@ class NewTask:
     buyer_masked: str | None
     holds: frozenset[str] = frozenset()
     reason: str | None = None
+    payment: int | None = None
+    item_id: str | None = None
 
 
 def create(new: NewTask, *, now: datetime, shards: int) -> bool:
@@ -90,6 +92,8 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
         buyer_hash=new.buyer_hash,
         buyer_uid_hash=new.buyer_uid_hash,
         buyer_masked=new.buyer_masked,
+        payment=new.payment,
+        item_id=new.item_id,
     )
     if new.state in INDEXED:
         task.due_shard = due_shard(new.seller_id, new.tid, shards)
@@ -302,9 +306,9 @@ def held_tasks(seller_id: str) -> Iterator[Task]:
     yield from Task.query(seller_id, filter_condition=Task.state == State.HELD.value)
 
 
-def expire_held(seller_id: str, tid: str, *, now: datetime) -> Task | None:
+def expire_held(seller_id: str, tid: str, *, now: datetime, reason: str = "window_closed") -> Task | None:
     """A held task whose window closed while it waited."""
-    return transition(seller_id, tid, Event.EXPIRE, now=now, shards=1, reason="window_closed", fields={"holds": None})
+    return transition(seller_id, tid, Event.EXPIRE, now=now, shards=1, reason=reason, fields={"holds": None})
 
 
 def put_stub(seller_id: str, tid: str, *, refunds: dict, now: datetime) -> bool:
@@ -346,6 +350,8 @@ def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
         Task.buyer_hash.set(new.buyer_hash) if new.buyer_hash else Task.buyer_hash.remove(),
         Task.buyer_uid_hash.set(new.buyer_uid_hash) if new.buyer_uid_hash else Task.buyer_uid_hash.remove(),
         Task.buyer_masked.set(new.buyer_masked) if new.buyer_masked else Task.buyer_masked.remove(),
+        Task.payment.set(new.payment) if new.payment is not None else Task.payment.remove(),
+        Task.item_id.set(new.item_id) if new.item_id else Task.item_id.remove(),
         Task.holds.set(set(new.holds)) if new.holds else Task.holds.remove(),
         Task.reason.set(new.reason) if new.reason else Task.reason.remove(),
         *(_held_keys(new.seller_id, new.tid, now) if new.state is State.HELD else _not_held()),

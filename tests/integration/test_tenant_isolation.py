@@ -108,6 +108,11 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
             ("POST", f"/api/ratings/{THEIR_TID}/extortion", None, 404),
             ("POST", f"/api/ratings/{MY_TID}/extortion?seller_id={theirs}", None, 403),
         ],
+        ("GET", "/api/auto-review"): [("GET", f"/api/auto-review?seller_id={theirs}", None, 403)],
+        ("POST", "/api/auto-review/pause"): [("POST", "/api/auto-review/pause", named, 403)],
+        ("POST", "/api/auto-review/resume"): [("POST", f"/api/auto-review/resume?seller_id={theirs}", None, 403)],
+        ("GET", "/api/phrases"): [("GET", f"/api/phrases?seller_id={theirs}", None, 403)],
+        ("POST", "/api/settings/what-if"): [("POST", "/api/settings/what-if", {**named, "delay_hours": 1}, 403)],
     }
 
 
