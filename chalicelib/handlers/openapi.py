@@ -98,12 +98,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST",
         "/api/blacklist",
-        "Blacklist a buyer by nick and/or open uid",
+        "Blacklist a buyer by nick and/or open uid, or the buyer of one of the seller's orders (tid)",
         m.BlacklistAddedView,
         status=201,
         also=(200,),
         body=m.BuyerIdentity,
-        errors=(400, *ALWAYS),
+        errors=(400, *ALWAYS, 404),
     ),
     Operation(
         "DELETE",

@@ -78,6 +78,7 @@ def test_the_global_kill_switch_stops_the_sweep_and_the_jobs_already_queued(clie
     assert client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload == {
         "queued": 0,
         "paused": "kill_switch",
+        "robot_messages": 0,  # the kill switch stops marketplace writes; alerts to the seller's robots go on
     }
     assert market.calls["taobao.traderate.add"] == 0
 
