@@ -230,6 +230,13 @@ def _averaged_softmax(
     ]
 
 
+def bad_faith_section() -> dict:
+    """The model document's ``bad_faith`` section: the detector's rules (``tools.triage_bad_faith``)."""
+    from tools.triage_bad_faith import EXCUSES, PARTS, TIES
+
+    return {"parts": dict(PARTS), "ties": list(TIES), "excuses": list(EXCUSES)}
+
+
 def keyword_patterns() -> dict[str, list[str]]:
     """The model document's ``keywords`` section: the keyword rules per category and the word lists."""
     from tools.triage_labels import KEYWORDS
@@ -298,6 +305,7 @@ def build_model(negative: Sequence[str], positive: Sequence[str], *, exclude: fr
             "tools/data/triage_train_labels.jsonl (hand-labeled) + tools/triage_seeds.py; eval texts excluded",
         },
         "keywords": keyword_patterns(),
+        "bad_faith": bad_faith_section(),
         "sentiment": train_sentiment(s_texts, s_labels),
         "category": train_category(c_texts, c_labels, c_weights, category_features),
     }
