@@ -90,6 +90,13 @@ def _check_categories(settings) -> None:
         for key in keys
         if key not in known
     }
+    # A category answered automatically must have earned it: measured precision of the model in force.
+    eligible = triage_data.auto_categories()
+    unknown |= {
+        f"auto_explain_categories.{key}": f"complaint category {key!r} is not accurate enough to reply automatically"
+        for key in settings.auto_explain_categories
+        if key in known and key not in eligible
+    }
     if unknown:
         raise SettingsInvalid(unknown)
 
