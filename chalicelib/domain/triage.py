@@ -50,6 +50,8 @@ _DIGITS = re.compile(r"[0-9]+")
 _SENTENCE_END = re.compile(r"[。!?\n]")
 # Where one clause of a review ends and the next begins: punctuation, and the words that turn praise to complaint.
 CLAUSES = re.compile(r"[,，.。!！?？;；~～、\n]+|但是|可是|不过|然而|就是|只是|但")
+# Words that turn praise into a complaint: praise before one and none after reads mixed.
+_CONTRAST = re.compile(r"但是|可是|不过|然而|就是|只是|可惜|但")
 _MAX_BAD_FAITH_PARTS = 20
 _MAX_BAD_FAITH_PATTERNS = 60
 _MAX_BAD_FAITH_PART_CHARS = 1000
@@ -163,6 +165,17 @@ def _keywords(doc: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(parsed)
 
 
+def _praise(pattern: Any) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
+        raise TriageModelInvalid(f"praise must be one pattern of at most {MAX_PATTERN_CHARS} characters")
+    try:
+        return re.compile(pattern)
+    except re.error:
+        raise TriageModelInvalid("praise does not compile") from None
+
+
 @dataclass(frozen=True)
 class BadFaithRules:
     """Patterns that each tie a demand (money, a red packet, cashback, a refund, a gift) to the rating; a match
@@ -243,6 +256,7 @@ class Measured:
     unsure_below: float = 0.0
     mixed_positive: float = 0.8
     mixed_negative: float = 0.2
+    mixed_complaint: float = 0.0  # a clause without praise at or below this reads as the complaint of a mixed text
 
     def auto_eligible(self) -> frozenset[str]:
         """Categories measured right often enough to be answered without the seller."""
@@ -265,10 +279,17 @@ class Measured:
                 unsure_below=float(doc.get("unsure_below", 0.0)),
                 mixed_positive=float(doc.get("mixed_positive", 0.8)),
                 mixed_negative=float(doc.get("mixed_negative", 0.2)),
+                mixed_complaint=float(doc.get("mixed_complaint", 0.0)),
             )
         except (AttributeError, TypeError, ValueError) as exc:
             raise TriageModelInvalid(f"measured: {type(exc).__name__}") from None
-        bounded = (found.at_confidence, found.unsure_below, found.mixed_positive, found.mixed_negative)
+        bounded = (
+            found.at_confidence,
+            found.unsure_below,
+            found.mixed_positive,
+            found.mixed_negative,
+            found.mixed_complaint,
+        )
         if not all(0 <= v <= 1 for v in (*bounded, *found.precision.values())):
             raise TriageModelInvalid("measured: precisions and thresholds are between 0 and 1")
         return found
@@ -286,6 +307,7 @@ class TriageModel:
     keywords: tuple[tuple[str, re.Pattern[str]], ...] = ()
     bad_faith: BadFaithRules = BadFaithRules()
     measured: Measured = Measured({}, {})
+    praise: re.Pattern[str] | None = None  # words of praise, for mixed texts (the document's ``praise``)
 
     def features(self, text: str) -> Counter[str]:
         """The n-grams of ``text`` and the keyword features it matches."""
@@ -317,6 +339,7 @@ class TriageModel:
             _keywords(doc.get("keywords")),
             BadFaithRules.from_document(doc.get("bad_faith")),
             Measured.from_document(doc.get("measured")),
+            _praise(doc.get("praise")),
         )
 
 
@@ -395,14 +418,26 @@ class Triage:
     evidence: tuple[str, ...] = ()  # the words that tied a demand to the rating
 
 
-def _reading(model: TriageModel, text: str, positive: float) -> str:
-    """``mixed`` when one clause reads clearly positive and another clearly negative, else the whole text's."""
-    measured = model.measured
-    clauses = [c for c in CLAUSES.split(text[:MAX_TEXT_CHARS]) if len(c.strip()) >= 2]
+def reading(model: TriageModel, text: str, positive: float) -> str:
+    """``mixed`` when the text praises and complains — one clause reads clearly positive and another clearly
+    negative, or a clause with praise sits next to one without praise that reads as a complaint, or praise comes
+    before a contrast word (但是, 就是, 可惜 …) and none after it — else the whole text's reading (``positive``)."""
+    measured, cut = model.measured, text[:MAX_TEXT_CHARS]
+    clauses = [c for c in CLAUSES.split(cut) if len(c.strip()) >= 2]
+    praise = model.praise
     if len(clauses) >= 2:
         scores = [model.sentiment.probabilities(ngrams(c, model.orders)).get("positive", 0.0) for c in clauses]
         if max(scores) >= measured.mixed_positive and min(scores) <= measured.mixed_negative:
             return "mixed"
+        if praise is not None:
+            praised = [bool(praise.search(c)) for c in clauses]
+            if any(praised) and any(
+                not p and s <= measured.mixed_complaint for p, s in zip(praised, scores, strict=True)
+            ):
+                return "mixed"
+    turn = _CONTRAST.search(cut) if praise is not None else None
+    if turn and praise.search(cut[: turn.start()]) and not praise.search(cut[turn.end() :]):
+        return "mixed"
     return "positive" if positive >= 0.5 else "negative"
 
 
@@ -418,7 +453,7 @@ def classify(model: TriageModel, categories: Categories, text: str) -> Triage:
     if not features:
         return Triage(UNSURE, 0.0, "negative", 0.0, 0.0)
     positive = model.sentiment.probabilities(features).get("positive", 0.0)
-    sentiment = _reading(model, text, positive)
+    sentiment = reading(model, text, positive)
     evidence = model.bad_faith.evidence(text)
     if evidence:
         return Triage(BAD_FAITH, 1.0, sentiment, round(positive, 4), 1.0, evidence)
