@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import statistics
 import time
 from collections import Counter
@@ -335,18 +336,26 @@ def speed_figure(quick: bool) -> dict:
     categories = Categories.from_document(json.loads((MODEL.parent / "triage_categories.json").read_text("utf-8")))
     texts = [r["text"] for name in ("triage_eval.jsonl", "triage_shop_eval.jsonl") for r in _rows(name)]
     rounds = 3 if quick else 10
-    per_text = []
+    per_text, cpu_per_text = [], []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for text in texts:
             classify(model, categories, text)
         per_text.append((time.perf_counter() - started) / len(texts) * 1000)
-    value = statistics.median(per_text)
+        cpu_per_text.append((time.process_time() - cpu_started) / len(texts) * 1000)
+    # The CPU time this process spent per text: on a shared machine the wall clock also counts the time the
+    # process waited for a core (both are reported, with the load average).
+    value = statistics.median(cpu_per_text)
     return {
         "name": "triage_ms_per_text",
         "value": round(value, 3),
-        "unit": "ms per rating text (median of rounds over the real and shop evaluation texts, in-process)",
-        "baseline": {"model_load_ms": round(load_ms, 1)},
+        "unit": "CPU ms per rating text (median of rounds over the real and shop evaluation texts, in-process)",
+        "baseline": {
+            "model_load_ms": round(load_ms, 1),
+            "wall_ms_per_text": round(statistics.median(per_text), 3),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "cores": os.cpu_count(),
+        },
         "target": "≤ 1 ms per text, model ≤ 1 MB gzipped",
         "met": value <= 1 and len(gzip.compress(raw, 6)) <= 1_000_000,
         "detail": {

@@ -107,12 +107,23 @@ class LinearClassifier:
 
     def probabilities(self, features: Mapping[str, int]) -> dict[str, float]:
         """The posterior probability of each label for these n-gram counts."""
-        scores = list(self.bias)
-        for gram, count in features.items():
-            weights = self.grams.get(gram, self.unknown)
-            times = 1 if self.presence else count
-            for i, weight in enumerate(weights):
-                scores[i] += times * weight
+        if self.presence:
+            # Summed column by column in C (``zip(*rows)``): a text has a hundred or so n-grams and up to fifteen
+            # labels, and this is most of the time a rating takes to read.
+            known = self.grams
+            rows = [known[g] for g in features if g in known]
+            if any(self.unknown):
+                rows += [self.unknown for g in features if g not in known]
+            scores = (
+                [b + sum(column) for b, column in zip(self.bias, zip(*rows, strict=True), strict=True)]
+                if rows
+                else list(self.bias)
+            )
+        else:
+            scores = list(self.bias)
+            for gram, count in features.items():
+                for i, weight in enumerate(self.grams.get(gram, self.unknown)):
+                    scores[i] += count * weight
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
@@ -423,8 +434,11 @@ def reading(model: TriageModel, text: str, positive: float) -> str:
     negative, or a clause with praise sits next to one without praise that reads as a complaint, or praise comes
     before a contrast word (但是, 就是, 可惜 …) and none after it — else the whole text's reading (``positive``)."""
     measured, cut = model.measured, text[:MAX_TEXT_CHARS]
-    clauses = [c for c in CLAUSES.split(cut) if len(c.strip()) >= 2]
     praise = model.praise
+    turn = _CONTRAST.search(cut) if praise is not None else None
+    if turn and praise.search(cut[: turn.start()]) and not praise.search(cut[turn.end() :]):
+        return "mixed"
+    clauses = [c for c in CLAUSES.split(cut) if len(c.strip()) >= 2]
     if len(clauses) >= 2:
         scores = [model.sentiment.probabilities(ngrams(c, model.orders)).get("positive", 0.0) for c in clauses]
         if max(scores) >= measured.mixed_positive and min(scores) <= measured.mixed_negative:
@@ -435,9 +449,6 @@ def reading(model: TriageModel, text: str, positive: float) -> str:
                 not p and s <= measured.mixed_complaint for p, s in zip(praised, scores, strict=True)
             ):
                 return "mixed"
-    turn = _CONTRAST.search(cut) if praise is not None else None
-    if turn and praise.search(cut[: turn.start()]) and not praise.search(cut[turn.end() :]):
-        return "mixed"
     return "positive" if positive >= 0.5 else "negative"
 
 
