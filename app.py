@@ -127,6 +127,11 @@ def api_rating_explain(tid):
     return _handler("seller_api").explain_rating(app.current_request, tid)
 
 
+@app.route("/api/ratings/{tid}/category", methods=["PUT"])
+def api_rating_category(tid):
+    return _handler("seller_api").recategorize_rating(app.current_request, tid)
+
+
 @app.route("/api/export/reviews.csv", methods=["GET"])
 def api_export_reviews():
     return _handler("seller_api").export_reviews(app.current_request)

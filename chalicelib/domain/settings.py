@@ -116,6 +116,8 @@ class SellerSettings(BaseModel):
     # allows it). Category keys are checked against the categories in force by the service that saves them.
     explain_by_category: dict[str, tuple[Template, ...]] = Field(default_factory=dict, max_length=MAX_CATEGORIES)
     auto_explain_categories: tuple[str, ...] = Field(default=(), max_length=MAX_CATEGORIES)
+    # Whether the seller's category corrections join the pool shared across shops (anonymised) to train the model.
+    share_corrections: bool = False
     alerts: Alerts = Alerts()
     dry_run: bool = False
     # 差评师预警, opt-in both ways and off until the seller turns it on: share this shop's confirmations (counted

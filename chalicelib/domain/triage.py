@@ -6,10 +6,16 @@ regression that also sees which categories' keyword patterns the text matches), 
 ``tools/train_triage.py``. Classifying a text is a few hundred dictionary lookups and a few regular
 expressions, so it takes well under a millisecond, inside the function, with no network.
 The categories, their names and their default reply templates are data too (``triage_categories.json``).
+
+Three things keep the layer from being wrong in public: a rating is suspected of using the review as leverage
+(``bad_faith``) only when a separate detector finds a demand tied to the rating, never from the category model;
+a category is answered automatically only when the model document's measured precision for it is at least
+``AUTO_MIN_PRECISION``; and below the model's ``unsure_below`` confidence the category is ``unsure`` (无法判断).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import unicodedata
@@ -21,6 +27,14 @@ from typing import Any
 MODEL_FORMAT = "haoping-triage-nb/1"
 BAD_FAITH = "bad_faith"
 OTHER = "other"
+UNSURE = "unsure"
+# Categories the layer itself decides; neither is ever answered automatically.
+NEVER_AUTO = frozenset({BAD_FAITH, UNSURE})
+# A category may be answered without the seller only when the shipped measurement found it right this often...
+AUTO_MIN_PRECISION = 0.95
+# ...over at least this many held-out predictions (a precision of 3 out of 3 says little).
+AUTO_MIN_SUPPORT = 20
+MAX_EVIDENCE = 3
 # Texts are cut here before classification: a rating's text is at most 500 characters on the marketplace, and a
 # longer input must not cost more.
 MAX_TEXT_CHARS = 1000
@@ -33,6 +47,14 @@ KEYWORD_PREFIX = "#kw:"
 
 _SPACE = re.compile(r"\s+")
 _DIGITS = re.compile(r"[0-9]+")
+_SENTENCE_END = re.compile(r"[。!?\n]")
+# Where one clause of a review ends and the next begins: punctuation, and the words that turn praise to complaint.
+CLAUSES = re.compile(r"[,，.。!！?？;；~～、\n]+|但是|可是|不过|然而|就是|只是|但")
+# Words that turn praise into a complaint: praise before one and none after reads mixed.
+_CONTRAST = re.compile(r"但是|可是|不过|然而|就是|只是|可惜|但")
+_MAX_BAD_FAITH_PARTS = 20
+_MAX_BAD_FAITH_PATTERNS = 60
+_MAX_BAD_FAITH_PART_CHARS = 1000
 
 
 class TriageModelInvalid(ValueError):
@@ -43,6 +65,19 @@ def normalise(text: str) -> str:
     """The form n-grams are taken from: NFKC, case-folded, no whitespace, every digit run as ``0``."""
     folded = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).casefold()
     return _DIGITS.sub("0", _SPACE.sub("", folded))
+
+
+def text_key(text: str) -> str:
+    """A rating text's identity for corrections: the SHA-256 of its normalised form (hex), not the text."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+_LONG_DIGITS = re.compile(r"[0-9０-９]{5,}")
+
+
+def anonymised(text: str) -> str:
+    """The text as shared across shops: cut like a classified text, long digit runs (phones, orders) masked."""
+    return _LONG_DIGITS.sub("#", text[:MAX_TEXT_CHARS])
 
 
 def ngrams(text: str, orders: Sequence[int]) -> Counter[str]:
@@ -72,12 +107,23 @@ class LinearClassifier:
 
     def probabilities(self, features: Mapping[str, int]) -> dict[str, float]:
         """The posterior probability of each label for these n-gram counts."""
-        scores = list(self.bias)
-        for gram, count in features.items():
-            weights = self.grams.get(gram, self.unknown)
-            times = 1 if self.presence else count
-            for i, weight in enumerate(weights):
-                scores[i] += times * weight
+        if self.presence:
+            # Summed column by column in C (``zip(*rows)``): a text has a hundred or so n-grams and up to fifteen
+            # labels, and this is most of the time a rating takes to read.
+            known = self.grams
+            rows = [known[g] for g in features if g in known]
+            if any(self.unknown):
+                rows += [self.unknown for g in features if g not in known]
+            scores = (
+                [b + sum(column) for b, column in zip(self.bias, zip(*rows, strict=True), strict=True)]
+                if rows
+                else list(self.bias)
+            )
+        else:
+            scores = list(self.bias)
+            for gram, count in features.items():
+                for i, weight in enumerate(self.grams.get(gram, self.unknown)):
+                    scores[i] += count * weight
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
@@ -130,6 +176,136 @@ def _keywords(doc: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(parsed)
 
 
+def _praise(pattern: Any) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
+        raise TriageModelInvalid(f"praise must be one pattern of at most {MAX_PATTERN_CHARS} characters")
+    try:
+        return re.compile(pattern)
+    except re.error:
+        raise TriageModelInvalid("praise does not compile") from None
+
+
+@dataclass(frozen=True)
+class BadFaithRules:
+    """Patterns that each tie a demand (money, a red packet, cashback, a refund, a gift) to the rating; a match
+    is a suspicion, reported with the words that matched, unless an excuse (the seller's own offer as the buyer
+    reports it) comes before it in the same sentence."""
+
+    ties: tuple[re.Pattern[str], ...] = ()
+    excuses: tuple[re.Pattern[str], ...] = ()
+
+    def evidence(self, text: str) -> tuple[str, ...]:
+        """The words of ``text`` that tie a demand to the rating (at most ``MAX_EVIDENCE``); empty: none."""
+        if not self.ties:
+            return ()
+        cut = text[:MAX_TEXT_CHARS]
+        # Matched on the NFKC form without whitespace; ``origin`` maps each of its characters back to ``cut``, so
+        # the evidence quotes the buyer's own characters.
+        flat, origin = [], []
+        for i, char in enumerate(cut):
+            for folded in unicodedata.normalize("NFKC", char):
+                if not folded.isspace():
+                    flat.append(folded)
+                    origin.append(i)
+        plain = "".join(flat)
+        excused = [m for pattern in self.excuses for m in pattern.finditer(plain)]
+        found: list[str] = []
+        for pattern in self.ties:
+            for match in pattern.finditer(plain):
+                if match.end() == match.start() or any(
+                    e.start() <= match.start() and not _SENTENCE_END.search(plain, e.start(), match.start())
+                    for e in excused
+                ):
+                    continue
+                words = cut[origin[match.start()] : origin[match.end() - 1] + 1]
+                if words not in found:
+                    found.append(words)
+        return tuple(sorted(found, key=len)[:MAX_EVIDENCE])
+
+    @classmethod
+    def from_document(cls, doc: Any) -> BadFaithRules:
+        """Parse the ``bad_faith`` section: ``parts`` (named sub-patterns), ``ties`` (patterns naming parts as
+        ``{NAME}``) and ``excuses``; raise ``TriageModelInvalid``."""
+        if doc is None:
+            return cls()
+        try:
+            parts = {str(k): str(v) for k, v in (doc.get("parts") or {}).items()}
+            ties, excuses = doc["ties"], doc.get("excuses") or []
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise TriageModelInvalid(f"bad_faith: {type(exc).__name__}") from None
+        if not all(isinstance(group, list) and all(isinstance(p, str) for p in group) for group in (ties, excuses)):
+            raise TriageModelInvalid("bad_faith: ties and excuses are lists of patterns")
+        if len(parts) > _MAX_BAD_FAITH_PARTS or len(ties) + len(excuses) > _MAX_BAD_FAITH_PATTERNS:
+            raise TriageModelInvalid("bad_faith: too many patterns")
+        if any(len(v) > _MAX_BAD_FAITH_PART_CHARS for v in parts.values()) or any(
+            len(p) > MAX_PATTERN_CHARS for p in ties + excuses
+        ):
+            raise TriageModelInvalid("bad_faith: a pattern is too long")
+
+        def compiled(pattern: str) -> re.Pattern[str]:
+            for name, part in parts.items():
+                pattern = pattern.replace("{" + name + "}", f"(?:{part})")
+            try:
+                return re.compile(pattern)
+            except re.error:
+                raise TriageModelInvalid("bad_faith: a pattern does not compile") from None
+
+        return cls(tuple(compiled(t) for t in ties), tuple(compiled(e) for e in excuses))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the model's training measured on text it did not learn from: per category, the precision of its
+    predictions at confidence ``at_confidence`` or more and how many there were; the confidence below which it
+    says it cannot tell; the clause readings that make a text mixed."""
+
+    precision: Mapping[str, float]
+    support: Mapping[str, int]
+    at_confidence: float = 0.6
+    unsure_below: float = 0.0
+    mixed_positive: float = 0.8
+    mixed_negative: float = 0.2
+    mixed_complaint: float = 0.0  # a clause without praise at or below this reads as the complaint of a mixed text
+
+    def auto_eligible(self) -> frozenset[str]:
+        """Categories measured right often enough to be answered without the seller."""
+        return frozenset(
+            key
+            for key, value in self.precision.items()
+            if key not in NEVER_AUTO and value >= AUTO_MIN_PRECISION and self.support.get(key, 0) >= AUTO_MIN_SUPPORT
+        )
+
+    @classmethod
+    def from_document(cls, doc: Any) -> Measured:
+        """Parse the ``measured`` section (absent: nothing measured, so nothing is automatic)."""
+        if doc is None:
+            return cls({}, {})
+        try:
+            found = cls(
+                precision={str(k): float(v) for k, v in doc.get("precision", {}).items()},
+                support={str(k): int(v) for k, v in doc.get("support", {}).items()},
+                at_confidence=float(doc.get("at_confidence", 0.6)),
+                unsure_below=float(doc.get("unsure_below", 0.0)),
+                mixed_positive=float(doc.get("mixed_positive", 0.8)),
+                mixed_negative=float(doc.get("mixed_negative", 0.2)),
+                mixed_complaint=float(doc.get("mixed_complaint", 0.0)),
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise TriageModelInvalid(f"measured: {type(exc).__name__}") from None
+        bounded = (
+            found.at_confidence,
+            found.unsure_below,
+            found.mixed_positive,
+            found.mixed_negative,
+            found.mixed_complaint,
+        )
+        if not all(0 <= v <= 1 for v in (*bounded, *found.precision.values())):
+            raise TriageModelInvalid("measured: precisions and thresholds are between 0 and 1")
+        return found
+
+
 @dataclass(frozen=True)
 class TriageModel:
     """The sentiment and category classifiers, the n-gram orders they were trained on, and the keyword patterns
@@ -140,6 +316,9 @@ class TriageModel:
     sentiment: LinearClassifier
     category: LinearClassifier
     keywords: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    bad_faith: BadFaithRules = BadFaithRules()
+    measured: Measured = Measured({}, {})
+    praise: re.Pattern[str] | None = None  # words of praise, for mixed texts (the document's ``praise``)
 
     def features(self, text: str) -> Counter[str]:
         """The n-grams of ``text`` and the keyword features it matches."""
@@ -163,7 +342,16 @@ class TriageModel:
         if set(sentiment.labels) != {"negative", "positive"}:
             raise TriageModelInvalid("sentiment labels must be negative and positive")
         category = LinearClassifier.from_document(doc.get("category") or {}, "category")
-        return cls(str(doc.get("version", "")), orders, sentiment, category, _keywords(doc.get("keywords")))
+        return cls(
+            str(doc.get("version", "")),
+            orders,
+            sentiment,
+            category,
+            _keywords(doc.get("keywords")),
+            BadFaithRules.from_document(doc.get("bad_faith")),
+            Measured.from_document(doc.get("measured")),
+            _praise(doc.get("praise")),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,7 +401,7 @@ class Categories:
                     key=str(item["key"]),
                     names={str(k): str(v) for k, v in item["names"].items()},
                     templates=tuple(str(t) for t in item.get("templates", ())),
-                    auto_explain=bool(item.get("auto_explain", True)) and item["key"] != BAD_FAITH,
+                    auto_explain=bool(item.get("auto_explain", True)) and item["key"] not in NEVER_AUTO,
                 )
                 for item in doc["categories"]
             )
@@ -221,8 +409,8 @@ class Categories:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TriageModelInvalid(f"categories: {type(exc).__name__}") from None
         keys = [item.key for item in items]
-        if len(set(keys)) != len(keys) or OTHER not in keys or BAD_FAITH not in keys:
-            raise TriageModelInvalid("categories need unique keys, including 'other' and 'bad_faith'")
+        if len(set(keys)) != len(keys) or not {OTHER, BAD_FAITH, UNSURE} <= set(keys):
+            raise TriageModelInvalid("categories need unique keys, including 'other', 'bad_faith' and 'unsure'")
         if not 0 <= threshold <= 1:
             raise TriageModelInvalid("auto_min_confidence must be between 0 and 1")
         return cls(str(doc.get("version", "")), items, threshold)
@@ -230,51 +418,79 @@ class Categories:
 
 @dataclass(frozen=True)
 class Triage:
-    """What a rating's text complains about (``category`` with ``confidence``) and how it reads."""
+    """What a rating's text complains about (``category`` with ``confidence``; ``unsure`` when the model cannot
+    tell) and how it reads (``mixed`` when it praises and complains)."""
 
     category: str
     confidence: float
-    sentiment: str  # "positive" | "negative"
-    positive: float  # probability the text reads positive
-    bad_faith: float  # probability of the bad-faith category, whatever the top category is
+    sentiment: str  # "positive" | "negative" | "mixed"
+    positive: float  # probability the whole text reads positive
+    bad_faith: float  # 1.0 when a demand is tied to the rating (see ``evidence``), else 0.0
+    evidence: tuple[str, ...] = ()  # the words that tied a demand to the rating
+
+
+def reading(model: TriageModel, text: str, positive: float) -> str:
+    """``mixed`` when the text praises and complains — one clause reads clearly positive and another clearly
+    negative, or a clause with praise sits next to one without praise that reads as a complaint, or praise comes
+    before a contrast word (但是, 就是, 可惜 …) and none after it — else the whole text's reading (``positive``)."""
+    measured, cut = model.measured, text[:MAX_TEXT_CHARS]
+    praise = model.praise
+    turn = _CONTRAST.search(cut) if praise is not None else None
+    if turn and praise.search(cut[: turn.start()]) and not praise.search(cut[turn.end() :]):
+        return "mixed"
+    clauses = [c for c in CLAUSES.split(cut) if len(c.strip()) >= 2]
+    if len(clauses) >= 2:
+        scores = [model.sentiment.probabilities(ngrams(c, model.orders)).get("positive", 0.0) for c in clauses]
+        if max(scores) >= measured.mixed_positive and min(scores) <= measured.mixed_negative:
+            return "mixed"
+        if praise is not None:
+            praised = [bool(praise.search(c)) for c in clauses]
+            if any(praised) and any(
+                not p and s <= measured.mixed_complaint for p, s in zip(praised, scores, strict=True)
+            ):
+                return "mixed"
+    return "positive" if positive >= 0.5 else "negative"
 
 
 def classify(model: TriageModel, categories: Categories, text: str) -> Triage:
-    """Triage ``text``; an empty text is ``other`` with no confidence and a negative reading.
+    """Triage ``text``; an empty text is ``unsure`` with no confidence and a negative reading.
 
-    A category the model knows but the category list does not (the lists are replaced separately) is
-    reported as ``other``.
+    A demand tied to the rating makes it ``bad_faith`` (with the words as evidence) whatever the category model
+    says; otherwise the category model's best category other than bad faith, or ``unsure`` below the measured
+    threshold. A category the model knows but the category list does not (the lists are replaced separately)
+    is reported as ``other``.
     """
     features = model.features(text)
     if not features:
-        return Triage(OTHER, 0.0, "negative", 0.0, 0.0)
-    sentiment = model.sentiment.probabilities(features)
-    category = model.category.probabilities(features)
+        return Triage(UNSURE, 0.0, "negative", 0.0, 0.0)
+    positive = model.sentiment.probabilities(features).get("positive", 0.0)
+    sentiment = reading(model, text, positive)
+    evidence = model.bad_faith.evidence(text)
+    if evidence:
+        return Triage(BAD_FAITH, 1.0, sentiment, round(positive, 4), 1.0, evidence)
+    category = {k: v for k, v in model.category.probabilities(features).items() if k != BAD_FAITH}
+    total = sum(category.values()) or 1.0
     best = max(category, key=category.__getitem__)
+    confidence = category[best] / total
+    if confidence < model.measured.unsure_below:
+        best = UNSURE
     known = best if best in categories.by_key() else OTHER
-    positive = sentiment.get("positive", 0.0)
-    return Triage(
-        category=known,
-        confidence=round(category[best], 4),
-        sentiment="positive" if positive >= 0.5 else "negative",
-        positive=round(positive, 4),
-        bad_faith=round(category.get(BAD_FAITH, 0.0), 4),
-    )
+    return Triage(known, round(confidence, 4), sentiment, round(positive, 4), 0.0)
 
 
-# A text that may be an extortion attempt is never answered automatically, even when another category leads.
-BAD_FAITH_CAUTION = 0.2
-
-
-def may_auto_explain(triage: Triage, categories: Categories, enabled: frozenset[str]) -> bool:
+def may_auto_explain(triage: Triage, categories: Categories, model: TriageModel, enabled: frozenset[str]) -> bool:
     """Whether a rating so triaged may be explained without the seller: the seller enabled its category, the
-    category allows it, the model is sure enough, and nothing suggests bad faith."""
+    category allows it, its measured precision earned it, the model is as sure as when that was measured, and
+    nothing suggests bad faith."""
     category = categories.get(triage.category)
     return (
-        category.key in enabled
+        category.key == triage.category
+        and category.key in enabled
         and category.auto_explain
-        and triage.confidence >= categories.auto_min_confidence
-        and triage.bad_faith < BAD_FAITH_CAUTION
+        and category.key in model.measured.auto_eligible()
+        and triage.confidence >= max(categories.auto_min_confidence, model.measured.at_confidence)
+        and not triage.evidence
+        and triage.bad_faith == 0
     )
 
 

@@ -350,9 +350,16 @@ class TriageView(_Model):
     category: str
     category_name: str
     confidence: float
-    sentiment: Literal["positive", "negative"]
+    sentiment: Literal["positive", "negative", "mixed"] = Field(description="mixed: praise and a complaint")
     positive: float
-    auto_explain_allowed: bool = Field(description="false for bad faith: report it instead of replying")
+    auto_explain_allowed: bool = Field(
+        description="whether this category may be answered automatically: never for bad faith or unsure, and only "
+        "when its measured precision is at least 0.95"
+    )
+    corrected_from: str | None = Field(default=None, description="the model's category, when the seller changed it")
+    evidence: list[str] = Field(
+        default_factory=list, description="the buyer's words that tie a demand to the rating (bad faith only)"
+    )
 
 
 class ExplanationView(_Model):
@@ -395,6 +402,12 @@ class ExplainRequest(_Model):
     text: str | None = Field(default=None, max_length=2000)
 
 
+class CategoryChange(_Model):
+    """The complaint category the seller says the rating is about."""
+
+    category: str = Field(pattern=r"^[a-z_]{1,32}$")
+
+
 class ExplainResultView(_Model):
     """The rating after the reply, and what the write path answered (explained, dry_run, lint_failed, ...)."""
 
@@ -414,7 +427,10 @@ class CategoryView(_Model):
     key: str
     name: str
     templates: list[str]
-    auto_explain: bool
+    auto_explain: bool = Field(description="may be answered automatically (allowed and measured precise enough)")
+    measured_precision: float | None = Field(
+        default=None, description="share of the model's held-out readings of this category that were right"
+    )
 
 
 class ComplaintDayView(_Model):

@@ -155,6 +155,14 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(*ALWAYS, 400, 404, 409),
     ),
     Operation(
+        "PUT",
+        "/api/ratings/{tid}/category",
+        "Change a rating's complaint category (recorded as a correction: text hash and both categories)",
+        m.RatingView,
+        body=m.CategoryChange,
+        errors=(*ALWAYS, 400, 404, 409),
+    ),
+    Operation(
         "GET",
         "/api/export/reviews.csv",
         "Review tasks of the chosen market days as CSV (UTF-8 with BOM)",

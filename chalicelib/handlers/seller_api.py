@@ -417,6 +417,7 @@ _ERRORS += (
     (rating_center.ExplanationRefused, 400, "explanation_refused"),
     # A stored template that no longer parses (the rules' variables changed under it) is the seller's to fix.
     (templates.TemplateInvalid, 400, "invalid_settings"),
+    (rating_center.NotTriaged, 409, "not_triaged"),
 )
 
 
@@ -442,7 +443,9 @@ def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
             confidence=found["confidence"],
             sentiment=found["sentiment"],
             positive=found["positive"],
-            auto_explain_allowed=item.category.auto_explain,
+            auto_explain_allowed=item.category.key in rating_center.auto_categories(),
+            evidence=list(found.get("evidence") or ()),
+            corrected_from=found.get("corrected_from"),
         )
         if found
         else None,
@@ -477,12 +480,24 @@ def explain_rating(request, seller_id: str, tid: str) -> Response:
     return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
 
 
+@_route
+def recategorize_rating(request, seller_id: str, tid: str) -> Response:
+    """The seller changes a rating's complaint category (recorded as a correction for the next model)."""
+    asked = _body(request, m.CategoryChange, seller_id)
+    try:
+        item = rating_center.recategorize(seller_id, _tid(tid), asked.category, now=clock.now())
+    except rating_center.UnknownCategory as exc:
+        raise RequestInvalid("unknown complaint category", {"category": str(exc)}) from None
+    return _ok(_rating_view(item, i18n.request_language(request.headers)))
+
+
 def _category_view(category, lang: str) -> m.CategoryView:
     return m.CategoryView(
         key=category.key,
         name=category.name(lang),
         templates=list(category.templates),
-        auto_explain=category.auto_explain,
+        auto_explain=category.key in rating_center.auto_categories(),
+        measured_precision=rating_center.measured_precision(category.key),
     )
 
 

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     trail = commands.add_parser("audit", help="a seller's audit trail, newest first")
     trail.add_argument("seller", help=f"a seller id, or {ops.GLOBAL} for actions on no single seller")
     trail.add_argument("--limit", type=int, default=50)
+    shared = commands.add_parser(
+        "triage-corrections", help="the category corrections sellers share (anonymised), as JSON lines for training"
+    )
+    shared.add_argument("--limit", type=int, default=10_000)
     return parser
 
 
@@ -230,6 +234,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         found = ops.skipped(limit=args.limit, actor=actor, now=now)
         lines = [f"{r['at']}  {r.get('api')}  {r.get('ref') or '-'}  {r['reason']}" for r in found]
         _emit(out, args, found, lines or ["(no skipped items)"])
+    if command == "triage-corrections":
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        for row in ops.shared_corrections(limit=args.limit, actor=actor, now=now):
+            print(json.dumps(row, ensure_ascii=False), file=out)
         return 0
     records = ops.audit_trail(args.seller, limit=args.limit, actor=actor, now=now)
     rows = [

@@ -16,7 +16,7 @@ from chalicelib.domain.rules import Rules, RulesInvalid, parse_rules, rules_diff
 from chalicelib.services import runtime, seller_sessions, skipped_items
 from chalicelib.services.seller_state import view_of
 from chalicelib.services.task_actions import ActionRefused, TaskNotFound, retry_task
-from chalicelib.store import audit, control, dead_letters, outbox, sellers, task_queries
+from chalicelib.store import audit, control, dead_letters, outbox, sellers, task_queries, triage_corrections
 from chalicelib.store import robots as robot_store
 from chalicelib.store.models import Audit, Task
 
@@ -230,6 +230,13 @@ def audit_trail(seller_id: str, *, limit: int, actor: str, now: datetime) -> lis
     records = audit.trail(seller_id, limit=limit)
     _audit(seller_id, actor, "ops.audit", now=now, target=seller_id)
     return records
+
+
+def shared_corrections(*, limit: int, actor: str, now: datetime) -> list[dict]:
+    """The complaint-category corrections sellers chose to share (anonymised), newest first, for training."""
+    found = triage_corrections.shared(limit=limit)
+    _audit(None, actor, "ops.triage_corrections", now=now, detail={"rows": len(found)})
+    return found
 
 
 def rating_window_days() -> int:

@@ -21,7 +21,7 @@ from chalicelib.services.alerts import alert
 from chalicelib.services.seller_state import SellerView
 from chalicelib.services.seller_tokens import access_token
 from chalicelib.services.seller_views import decode_cursor, encode_cursor, seller_view
-from chalicelib.store import audit, ratings, tasks, triage_data
+from chalicelib.store import audit, ratings, tasks, triage_corrections, triage_data
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
 
@@ -34,6 +34,14 @@ STATES = ("due", "explained", "expired")
 
 class NotExplainable(ValueError):
     """The rating cannot be explained now (already explained, or past its window)."""
+
+
+class UnknownCategory(ValueError):
+    """A category that is not in force, or 无法判断 (which is no answer)."""
+
+
+class NotTriaged(ValueError):
+    """The rating's words have not been read yet, so there is no category to correct."""
 
 
 class RatingNotFound(LookupError):
@@ -81,6 +89,7 @@ def triage_rating(seller_id: str, task: Task, view: SellerView, *, text: str | N
         "sentiment": found.sentiment,
         "positive": found.positive,
         "bad_faith": found.bad_faith,
+        "evidence": list(found.evidence),
         "model": triage_data.model().version,
     }
     ratings.record_triage(seller_id, task.tid, text=text, triage=doc, now=now)
@@ -106,20 +115,33 @@ def on_bad_rating(
         )
     if not auto:
         return None
-    categories = triage_data.categories()
-    enabled = frozenset(view.settings.auto_explain_categories) or frozenset(
-        c.key for c in categories.items if c.auto_explain
-    )
+    categories, model = triage_data.categories(), triage_data.model()
+    enabled = frozenset(view.settings.auto_explain_categories) or triage_data.auto_categories()
     if found is None:
         return None  # no text, no category: never answer blind
     reading = triage.Triage(
-        found["category"], found["confidence"], found["sentiment"], found["positive"], found["bad_faith"]
+        found["category"],
+        found["confidence"],
+        found["sentiment"],
+        found["positive"],
+        found["bad_faith"],
+        tuple(found.get("evidence") or ()),
     )
-    if not triage.may_auto_explain(reading, categories, enabled):
+    if not triage.may_auto_explain(reading, categories, model, enabled):
         count("AutoExplainWithheld")
         return None
     template = _template_for(task, view, categories.get(found["category"]))
     return _explain(seller_id, task, _render(template, task, view) if template else "", now=now, by="auto")
+
+
+def auto_categories() -> frozenset[str]:
+    """The categories that may be answered automatically now (allowed, and measured precise enough)."""
+    return triage_data.auto_categories()
+
+
+def measured_precision(category: str) -> float | None:
+    """The held-out precision the model in force measured for ``category`` (None: not measured)."""
+    return triage_data.model().measured.precision.get(category)
 
 
 # -- the one write -----------------------------------------------------------------------------------------------
@@ -247,6 +269,34 @@ def explain_now(seller_id: str, tid: str, *, text: str | None, now: datetime) ->
         raise ExplanationRefused(problems)
     result = _explain(seller_id, item.task, reply, now=now, by="seller")
     return _item(tasks.get(seller_id, tid) or item.task, seller_view(seller_id), now=now), result
+
+
+def recategorize(seller_id: str, tid: str, category: str, *, now: datetime) -> RatingItem:
+    """The seller changes a rating's complaint category: the rating shows it (and its replies) from now on, and the
+    change is recorded as a correction (text hash and both categories; shared, anonymised, if the seller opted in).
+    ``UnknownCategory`` for a category not in force (or 无法判断, which is no answer)."""
+    item = rating_of(seller_id, tid, now=now)
+    found, text = item.task.triage, item.task.rating_text
+    if not found or text is None:
+        raise NotTriaged(tid)
+    if category not in triage_data.categories().by_key() or category == triage.UNSURE:
+        raise UnknownCategory(f"unknown complaint category {category!r}")
+    before = found["category"]
+    if category != before:
+        view = seller_view(seller_id)
+        doc = {**found, "category": category, "corrected_from": found.get("corrected_from", before)}
+        ratings.record_triage(seller_id, tid, text=text, triage=doc, now=now)
+        triage_corrections.record(
+            seller_id,
+            text=text,
+            before=before,
+            after=category,
+            model=str(found.get("model", "")),
+            share=view.settings.share_corrections,
+            now=now,
+        )
+        count("TriageCorrected")
+    return rating_of(seller_id, tid, now=now)
 
 
 # -- insight -----------------------------------------------------------------------------------------------------

@@ -89,6 +89,13 @@ def _check_categories(settings) -> None:
             "auto_explain_categories": settings.auto_explain_categories,
         }
     )
+    # A category answered automatically must have earned it: measured precision of the model in force.
+    known, eligible = set(triage_data.categories().keys()), triage_data.auto_categories()
+    unknown |= {
+        f"auto_explain_categories.{key}": f"complaint category {key!r} is not accurate enough to reply automatically"
+        for key in settings.auto_explain_categories
+        if key in known and key not in eligible
+    }
     if unknown:
         raise SettingsInvalid(unknown)
 

@@ -71,6 +71,13 @@ def categories() -> Categories:
     return _load(CATEGORIES_KEY, "triage_categories.json", Categories.from_document)
 
 
+def auto_categories() -> frozenset[str]:
+    """The categories that may be answered automatically now: allowed by the categories in force and measured
+    precise enough (``Measured.auto_eligible``) by the model in force."""
+    eligible = model().measured.auto_eligible()
+    return frozenset(c.key for c in categories().items if c.auto_explain and c.key in eligible)
+
+
 def write_override(key: str, doc: dict, *, now: datetime) -> None:
     """Replace the model (``triage_model``) or the categories (``triage_categories``) after checking them."""
     if key == MODEL_KEY:

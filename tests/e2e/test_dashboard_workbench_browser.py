@@ -127,7 +127,12 @@ def a_shop_with_complaints(stack) -> str:
         tasks.set_buyer_rating(seller_id, tid, result, now=now - timedelta(hours=5 - i))
         found = classify(triage_data.model(), triage_data.categories(), text)
         doc = {"category": found.category, "confidence": found.confidence, "sentiment": found.sentiment}
-        doc |= {"positive": found.positive, "bad_faith": found.bad_faith, "model": "test"}
+        doc |= {
+            "positive": found.positive,
+            "bad_faith": found.bad_faith,
+            "evidence": list(found.evidence),
+            "model": "test",
+        }
         ratings.record_triage(seller_id, tid, text=text, triage=doc, now=now)
     return seller_id
 

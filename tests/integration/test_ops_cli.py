@@ -238,3 +238,27 @@ def test_the_module_runs_as_a_program():
         "audit",
     ):
         assert command in done.stdout
+
+
+def test_shared_triage_corrections_export_as_json_lines_without_who_made_them(seller, clock, capsys):
+    from chalicelib.store import triage_corrections
+
+    triage_corrections.record(
+        seller,
+        text="颜色不对 13812345678",
+        before="quality",
+        after="color_diff",
+        model="m",
+        share=True,
+        now=clock.now(),
+    )
+    triage_corrections.record(
+        seller, text="太慢了", before="other", after="logistics", model="m", share=False, now=clock.now()
+    )
+    assert ops("triage-corrections") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["text"], r["from"], r["to"]) for r in rows] == [("颜色不对 #", "quality", "color_diff")]
+    assert seller not in json.dumps(rows) and ops_actions(GLOBAL) == [
+        ("operator:alice", "ops.triage_corrections", "ok")
+    ]
+    assert ops("triage-corrections", "--limit", "0") == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import timedelta
 
@@ -13,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.domain import triage
 from chalicelib.marketplace import topics
 from chalicelib.services import rating_center
-from chalicelib.store import audit, outbox, ratings, tasks
+from chalicelib.store import audit, outbox, ratings, tasks, triage_corrections, triage_data
 from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session
 
@@ -127,29 +129,35 @@ def test_no_reply_a_seller_can_type_answers_5xx(client, clock, market, shop, tex
     assert json_body(answer).get("error", {}).get("code") in (None, "explanation_refused", "not_explainable")
 
 
-def test_auto_explain_answers_the_enabled_categories_and_never_bad_faith(client, clock, market, shop):
-    settle(clock, shop, auto_explain=True, auto_explain_categories=["logistics", "quality", "bad_faith"])
-    rate(client, clock, market, shop, "3900000000000811", "bad", "快递太慢了，等了十天才收到货")
+def test_auto_explain_answers_only_enabled_categories_that_earned_it_and_never_bad_faith(client, clock, market, shop):
+    # Stored directly: the settings API would refuse logistics (not measured precise enough) and bad faith.
+    settle(clock, shop, auto_explain=True, auto_explain_categories=["pilling_fading", "logistics", "bad_faith"])
+    assert "pilling_fading" in rating_center.auto_categories()
+    assert not {"logistics", "bad_faith"} & rating_center.auto_categories()
+    rate(client, clock, market, shop, "3900000000000811", "bad", "毛衣穿了一次就起球了，掉色也厉害")
     rate(client, clock, market, shop, "3900000000000812", "bad", "不给我返现二十块就给差评，自己看着办")
-    rate(client, clock, market, shop, "3900000000000813", "neutral", "太贵了，不值这个价")
+    rate(client, clock, market, shop, "3900000000000813", "neutral", "快递太慢了，等了十天才收到货")
     work_review_queue(client)
 
     assert ratings.explanation_of(tasks.get(shop, "3900000000000811"))["state"] == "explained"
     extortion = tasks.get(shop, "3900000000000812")
     assert extortion.triage["category"] == "bad_faith" and extortion.explanation is None
-    assert tasks.get(shop, "3900000000000813").explanation is None  # price is not among the enabled categories
+    slow = tasks.get(shop, "3900000000000813")
+    assert slow.triage["category"] == "logistics" and slow.explanation is None  # enabled, but only a suggestion
     assert market.calls[EXPLAIN] == 1
 
     auth = session(shop, clock.now())
     listed = {r["tid"]: r for r in json_body(call(client, "GET", "/api/ratings", auth))["ratings"]}
     assert set(listed) == {"3900000000000811", "3900000000000812", "3900000000000813"}
     assert listed["3900000000000812"]["triage"]["auto_explain_allowed"] is False
+    assert listed["3900000000000813"]["triage"]["auto_explain_allowed"] is False
+    assert listed["3900000000000811"]["triage"]["auto_explain_allowed"] is True
     assert listed["3900000000000812"]["state"] == "due"  # the seller may still answer it by hand
 
     insight = json_body(call(client, "GET", "/api/ratings/insight?days=30", auth))
-    assert insight["totals"] == {"logistics": 1, "bad_faith": 1, "price": 1}
+    assert insight["totals"] == {"pilling_fading": 1, "bad_faith": 1, "logistics": 1}
     assert insight["total"] == 3 and insight["explained"] == 1 and len(insight["days"]) == 30
-    assert [c["key"] for c in insight["categories"]][-1] == "other"
+    assert [c["key"] for c in insight["categories"]][-2:] == ["other", "unsure"]
 
 
 def test_unknown_categories_are_refused_field_by_field_in_the_sellers_language(client, clock, shop):
@@ -273,3 +281,70 @@ def test_the_weekly_summary_goes_out_on_a_market_monday_once(client, clock, mark
     assert len(summaries) == (1 if sent else 0)
     if sent:
         assert "服务态度 1 条" in summaries[0].message
+
+
+def test_a_category_not_measured_precise_enough_cannot_be_made_automatic(client, clock, shop):
+    auth = session(shop, clock.now())
+    eligible = rating_center.auto_categories()
+    refused = sorted(set(triage_data.categories().keys()) - eligible - {"bad_faith", "unsure"})[0]
+    answer = call(client, "PUT", "/api/settings", auth, {"auto_explain_categories": [refused, "bad_faith"]})
+    assert answer.status_code == 400
+    fields = json_body(answer)["error"]["fields"]
+    name = f"auto_explain_categories.{refused}"
+    assert fields[name] == f"“{refused}”这类中差评的识别准确度还不到 95%，只能给建议，不能自动解释"
+    assert "auto_explain_categories.bad_faith" in fields
+    insight = json_body(call(client, "GET", "/api/ratings/insight?days=7", auth))
+    shown = {c["key"]: c for c in insight["categories"]}
+    assert not shown[refused]["auto_explain"] and not shown["bad_faith"]["auto_explain"]
+    assert all(shown[key]["auto_explain"] and shown[key]["measured_precision"] >= 0.95 for key in eligible)
+
+
+def test_a_suspected_demand_shows_the_words_that_tied_it_to_the_rating(client, clock, market, shop):
+    rate(client, clock, market, shop, "3900000000000841", "bad", "东西一般，加我微信转五十，不然这个差评永远挂着")
+    rate(client, clock, market, shop, "3900000000000842", "bad", "质量太差了，第一次给差评，申请退款也不理")
+    auth = session(shop, clock.now())
+    listed = {r["tid"]: r["triage"] for r in json_body(call(client, "GET", "/api/ratings", auth))["ratings"]}
+    suspected, honest = listed["3900000000000841"], listed["3900000000000842"]
+    assert suspected["category"] == "bad_faith" and suspected["category_name"] == "疑似以评价要挟"
+    assert suspected["evidence"] and all(
+        words in "加我微信转五十，不然这个差评永远挂着" for words in suspected["evidence"]
+    )
+    assert suspected["auto_explain_allowed"] is False
+    assert honest["category"] != "bad_faith" and honest["evidence"] == []
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_changing_a_ratings_category_records_a_correction_without_the_buyer(client, clock, market, shop, shared):
+    settle(clock, shop, share_corrections=shared)
+    text = "颜色跟图片差好多，不喜欢"
+    rate(client, clock, market, shop, "3900000000000851", "bad", text)
+    auth = session(shop, clock.now())
+    before = json_body(call(client, "GET", "/api/ratings", auth))["ratings"][0]["triage"]["category"]
+    target = "price" if before != "price" else "service"
+
+    changed = call(client, "PUT", "/api/ratings/3900000000000851/category", auth, {"category": target})
+    assert changed.status_code == 200, changed.body
+    view = json_body(changed)
+    assert view["triage"]["category"] == target and view["triage"]["corrected_from"] == before
+    assert tasks.get(shop, "3900000000000851").triage["category"] == target
+
+    [record] = [r for r in audit.trail(shop) if r.action == triage_corrections.ACTION]
+    assert record.detail == {
+        "text_hash": triage.text_key(text),
+        "from": before,
+        "to": target,
+        "model": tasks.get(shop, "3900000000000851").triage["model"],
+    }
+    assert text not in str(record.detail) and "3900000000000851" not in str(record.detail)
+    pooled = triage_corrections.shared()
+    if shared:
+        [row] = pooled
+        assert row["text"] == text and row["to"] == target and shop not in json.dumps(row, ensure_ascii=False)
+    else:
+        assert pooled == []
+    assert json_body(call(client, "GET", f"/api/ratings?days=7&category={target}", auth))["ratings"]
+
+    unsure = call(client, "PUT", "/api/ratings/3900000000000851/category", auth, {"category": "unsure"})
+    assert unsure.status_code == 400 and json_body(unsure)["error"]["code"] == "invalid_request"
+    missing = call(client, "PUT", "/api/ratings/3900000000000859/category", auth, {"category": "price"})
+    assert missing.status_code == 404

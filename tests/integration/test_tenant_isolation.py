@@ -92,6 +92,10 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
             ("POST", f"/api/ratings/{THEIR_TID}/explain", None, 404),
             ("POST", f"/api/ratings/{MY_TID}/explain", named, 403),
         ],
+        ("PUT", "/api/ratings/{tid}/category"): [
+            ("PUT", f"/api/ratings/{THEIR_TID}/category", {"category": "price"}, 404),
+            ("PUT", f"/api/ratings/{MY_TID}/category", {**named, "category": "price"}, 403),
+        ],
         ("GET", "/api/export/reviews.csv"): [("GET", f"/api/export/reviews.csv?seller_id={theirs}", None, 403)],
         ("GET", "/api/export/ratings.csv"): [("GET", f"/api/export/ratings.csv?seller_id={theirs}", None, 403)],
         ("GET", "/api/inbox"): [("GET", f"/api/inbox?seller_id={theirs}", None, 403)],

@@ -1,5 +1,5 @@
 """Complaint triage: the shipped model reads clear complaints right, model documents are checked, and a rating
-that may be an extortion attempt is never answered automatically."""
+that may be an extortion attempt is never answered automatically (see test_triage_trust)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ CATEGORIES = triage.Categories.from_document(json.loads((DATA / "triage_categori
         ("包装太简陋，盒子都压扁了", "packaging"),
         ("衣服尺码偏小，穿不上", "size_fit"),
         ("客服态度很差，问什么都不回", "service"),
+        ("毛衣穿了一次就起球了", "pilling_fading"),
+        ("色差太大了，图片是白色收到是黄色", "color_diff"),
+        ("芒果烂了好几个，一股酒味", "freshness"),
+        ("说好的赠品没有送", "missing_gift"),
+        ("假货，和专柜的完全不一样", "counterfeit"),
+        ("说是五斤，称了才四斤，缺斤少两", "short_weight"),
     ],
 )
 def test_clear_complaints_are_read_right(text, category):
@@ -36,9 +42,9 @@ def test_the_reading_of_the_text():
     assert triage.classify(MODEL, CATEGORIES, "太差了，非常失望，再也不买了").sentiment == "negative"
 
 
-def test_an_empty_text_is_other_with_no_confidence():
+def test_an_empty_text_is_unsure_with_no_confidence():
     found = triage.classify(MODEL, CATEGORIES, "  ")
-    assert (found.category, found.confidence) == ("other", 0.0)
+    assert (found.category, found.confidence) == ("unsure", 0.0)
 
 
 @given(st.text(max_size=3000))
@@ -46,26 +52,6 @@ def test_any_text_gets_a_known_category_and_probabilities(text):
     found = triage.classify(MODEL, CATEGORIES, text)
     assert found.category in CATEGORIES.by_key()
     assert 0.0 <= found.confidence <= 1.0 and 0.0 <= found.positive <= 1.0 and 0.0 <= found.bad_faith <= 1.0
-
-
-def _reading(category: str, confidence: float = 0.9, bad_faith: float = 0.0) -> triage.Triage:
-    return triage.Triage(category, confidence, "negative", 0.1, bad_faith)
-
-
-def test_bad_faith_is_never_answered_automatically_even_when_enabled():
-    enabled = frozenset(CATEGORIES.keys())
-    assert not triage.may_auto_explain(_reading("bad_faith"), CATEGORIES, enabled)
-    assert not triage.may_auto_explain(_reading("logistics", bad_faith=0.3), CATEGORIES, enabled)
-    assert not triage.may_auto_explain(_reading("logistics", confidence=0.3), CATEGORIES, enabled)
-    assert not triage.may_auto_explain(_reading("logistics"), CATEGORIES, frozenset({"price"}))
-    assert triage.may_auto_explain(_reading("logistics"), CATEGORIES, enabled)
-
-
-def test_a_categories_document_cannot_make_bad_faith_automatic():
-    doc = json.loads((DATA / "triage_categories.json").read_text("utf-8"))
-    for item in doc["categories"]:
-        item["auto_explain"] = True
-    assert not triage.Categories.from_document(doc).get("bad_faith").auto_explain
 
 
 @pytest.mark.parametrize(
