@@ -104,7 +104,7 @@ def on_bad_rating(
     """A neutral/bad rating came: triage it once, and answer it automatically when the seller asked for that
     for its category and the triage is sure it is not bad faith. Returns the explanation's result, if any."""
     found = task.triage or triage_rating(seller_id, task, view, text=text, now=now)
-    if found is not None and found.get("bad_faith", 0.0) >= triage.BAD_FAITH_CAUTION:
+    if found is not None and found.get("bad_faith", 0.0) > 0:  # a demand tied to the rating was found
         alert(
             seller_id,
             "suspected_extortion",
