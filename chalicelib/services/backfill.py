@@ -55,6 +55,7 @@ FINISHED = "TRADE_FINISHED"
 COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
 STEPS = ("refunds", "trades")
 LAST_SECOND = 4_102_444_800  # 2100-01-01: marketplace times are bounded to 2000–2099
+STALLED = timedelta(days=1)  # a running backfill moves every few seconds; a day without a move lost its job
 MAX_PENDING = 40  # halving a day down to a second leaves at most 17 parts to read; more is not a job of ours
 
 
@@ -151,6 +152,23 @@ def start_backfill(seller_id: str, *, now: datetime) -> int:
     count("BackfillStarted")
     logger.info("backfill started", extra={"seller_id": seller_id, "days": days})
     return run
+
+
+def resume_if_stalled(seller, *, now: datetime) -> bool:
+    """Queue again the first job of a run shown as running that has not moved for ``STALLED``: an invocation that
+    timed out between the run's start (its progress written) and its first job left it without one. Every step is
+    keyed by trade, so what was done is found as ``existing``. True when it was queued again."""
+    progress = seller.backfill or {}
+    if progress.get("state") != "running" or seller.backfill_run is None:
+        return False
+    moved = progress.get("updated_at") or progress.get("started_at") or 0
+    if now.timestamp() - moved < STALLED.total_seconds():
+        return False
+    job = Job(seller.seller_id, int(seller.backfill_run), "refunds")
+    queues.send_jobs(get_settings().reconcile_queue_url, [job.as_message()])
+    count("BackfillResumed")
+    logger.warning("stalled backfill queued again", extra={"seller_id": seller.seller_id, "run": job.run})
+    return True
 
 
 def run_job(job: Job, *, now: datetime) -> str:

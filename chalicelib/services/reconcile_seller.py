@@ -94,6 +94,9 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
         raise ReconcilePaused(f"marketplace calls are paused; seller {seller_id} is reconciled later")
     if not seller.messages_permitted:
         permit_messages(seller_id, now=now)  # a permit that failed before is tried again every day until it holds
+    from chalicelib.services.backfill import resume_if_stalled  # the backfill builds on this module
+
+    resume_if_stalled(seller, now=now)
     result = Reconciled()
     try:
         # Refunds first: a refund whose push was lost holds or skips its trade before anything is scheduled.

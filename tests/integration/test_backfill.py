@@ -197,3 +197,39 @@ def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, 
     assert progress["state"] == "done" and progress["scheduled"] == len(tids)
     assert all(tasks.get(seller_id, str(tid)).state == "scheduled" for tid in tids)
     assert jobs > 2 + 15  # the busy day took more than one job: its halves were read on their own
+
+
+class Killed(BaseException):
+    """The process ended here (a Lambda timeout kills it): no ``except Exception`` runs."""
+
+
+def test_a_timeout_between_the_runs_start_and_its_first_job_is_resumed_by_the_daily_reconcile(
+    client, aws, clock, market, installed, monkeypatch
+):
+    from chalicelib.services import backfill
+    from chalicelib.services.reconcile_seller import reconcile_seller
+
+    seller_id, _, cases = installed
+    work_reconcile_queue(client)  # the install's own run
+
+    def killed(*args, **kwargs):
+        raise Killed("the Lambda deadline")
+
+    real_send = backfill.queues.send_jobs
+    monkeypatch.setattr(backfill.queues, "send_jobs", killed)
+    with pytest.raises(Killed):
+        start_backfill(seller_id, now=clock.now())  # the run is written, its first job never sent
+    monkeypatch.setattr(backfill.queues, "send_jobs", real_send)
+    assert sellers.get(seller_id).backfill["state"] == "running"
+    assert work_reconcile_queue(client) == 0  # nothing queued: the run would show "running" forever
+
+    clock.advance(3600)
+    reconcile_seller(seller_id, now=clock.now())  # too early to call it stalled
+    assert work_reconcile_queue(client) == 0
+    clock.advance(86_400)
+    reconcile_seller(seller_id, now=clock.now())  # the daily run finds it stalled and queues it again
+    assert work_reconcile_queue(client) > 0
+
+    progress = sellers.get(seller_id).backfill
+    assert progress["state"] == "done" and progress["windows_done"] == progress["windows"]
+    assert tasks.get(seller_id, str(cases["unrated"])) is not None
