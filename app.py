@@ -158,7 +158,7 @@ def review_worker(event):
     return _handler("worker").handle(event.to_dict(), event.context)
 
 
-# Per-seller jobs: the schedule starts a run, the job's queue worker plans and serves it (services/seller_jobs).
+# Per-seller jobs: the schedule starts a run, the job's queue worker plans and serves it (services/jobs/seller_jobs).
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
     return _handler("tokens").handle(event.to_dict(), event.context)

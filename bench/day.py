@@ -147,7 +147,8 @@ def requests_figure(day: DayRun, burst) -> dict:
     writes = round(burst.counter.total("write", phases=REVIEW_PHASES) / posted, 3)
     reads_burst = round(burst.counter.total("read", phases=REVIEW_PHASES) / posted, 3)
     # Strongly consistent reads on this path are the refund read-back before posting a trade that ended over ten
-    # minutes ago (``services.refund_sync``: a seller's refunds, at most every ten minutes), not the review's own.
+    # minutes ago (``services.reviews.refund_sync``: a seller's refunds, at most every ten minutes), not the
+    # review's own.
     read_back = round(sum(burst.counter.consistent[p] for p in REVIEW_PHASES) / posted, 3)
     reads_own = round(reads_burst - read_back, 3)
     reads_day = day.per_review("read", REVIEW_PHASES)

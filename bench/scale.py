@@ -68,7 +68,7 @@ def _seed_sellers(stack: InProcessStack, count: int, token_due: int) -> dict[str
     the daily billing pass (as on the first pass after they were indexed) with a paid period far ahead. Returns
     each job's expected candidates."""
     from chalicelib.marketplace.models import TokenGrant
-    from chalicelib.services.onboard_seller import onboard
+    from chalicelib.services.onboarding.onboard_seller import onboard
     from chalicelib.store.models import Seller
     from chalicelib.store.sellers import seller_shard
 
@@ -113,7 +113,7 @@ def _seed_sellers(stack: InProcessStack, count: int, token_due: int) -> dict[str
 def _serves_counted():
     """Count every job's serves per seller (each job's ``serve`` wrapped where its handler finds it)."""
     from chalicelib.handlers import reconcile, tokens
-    from chalicelib.services import billing_daily
+    from chalicelib.services.billing import billing_daily
 
     served = {name: Counter() for name in JOB_NAMES}
     places = [(tokens, "JOB"), (billing_daily, "JOB"), (reconcile, "JOB")]
@@ -202,7 +202,7 @@ def _extrapolate(name: str, job: dict, sellers: int) -> dict:
     """The run at 100,000 sellers with the measured seconds per seller: 60 s invocations keep a reserve."""
     from chalicelib.handlers.job_queue import SELLER_BUDGET_MS
     from chalicelib.handlers.reconcile import SELLER_BUDGET_MS as RECONCILE_BUDGET_MS
-    from chalicelib.services.seller_jobs import SELLERS_PER_MESSAGE
+    from chalicelib.services.jobs.seller_jobs import SELLERS_PER_MESSAGE
 
     reserve = (RECONCILE_BUDGET_MS if name == "reconcile" else SELLER_BUDGET_MS) / 1000
     scale = 100_000 / sellers

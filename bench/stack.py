@@ -273,7 +273,7 @@ class InProcessStack:
         what the schedule answered, the messages delivered, the worker invocations and the run's outcomes."""
         import app
         from chalicelib.container import get_settings
-        from chalicelib.services import seller_jobs
+        from chalicelib.services.jobs import seller_jobs
         from sandbox.lambda_driver import scheduled_event
         from sandbox.stack import JOBS
 

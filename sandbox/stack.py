@@ -249,7 +249,7 @@ class LocalStack:
         its worker. Returns what the schedule answered, the messages delivered and the run's outcome counts."""
         import app
         from chalicelib.container import get_settings
-        from chalicelib.services import seller_jobs
+        from chalicelib.services.jobs import seller_jobs
 
         schedule, worker, setting = JOBS[name]
         started = getattr(app, schedule)(scheduled_event(self.clock.now()), lambda_context(name))

@@ -11,7 +11,7 @@ from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message, encode_batch
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.marketplace.signing import sign
-from chalicelib.services.onboard_seller import onboard
+from chalicelib.services.onboarding.onboard_seller import onboard
 from chalicelib.store import sellers
 
 APP_KEY = "12345678"
@@ -160,7 +160,7 @@ def run_job(client, name: str, now: datetime, *, context=None) -> Counter:
     import boto3
 
     from chalicelib.container import get_settings
-    from chalicelib.services import seller_jobs
+    from chalicelib.services.jobs import seller_jobs
     from sandbox.lambda_driver import drain, scheduled_event
 
     schedule, worker, setting = JOBS[name]

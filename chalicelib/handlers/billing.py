@@ -13,8 +13,9 @@ from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadl
 from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, refusals
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
-from chalicelib.services import billing_daily, held_repair
-from chalicelib.services.apply_billing_order import handle_billing_message, keep_rejected
+from chalicelib.services.billing import billing_daily
+from chalicelib.services.billing.apply_billing_order import handle_billing_message, keep_rejected
+from chalicelib.services.reviews import held_repair
 from chalicelib.telemetry import count, logger
 
 # A refused batch is kept for inspection; beyond this much of it, the rest is cut (an item holds 400 KB).

@@ -14,7 +14,7 @@ from chalice import Response
 
 from chalicelib.config import clock
 from chalicelib.container import get_settings
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 
 SESSION_PURPOSE = seller_sessions.SESSION_PURPOSE
 SESSION_COOKIE = "hp_session"

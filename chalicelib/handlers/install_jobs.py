@@ -1,5 +1,5 @@
 """Entry point (part of the reconcile queue's worker): the jobs an authorization starts — the permit of the seller's
-messages (``services.message_permits``) and the install backfill (``services.backfill``).
+messages (``services.onboarding.message_permits``) and the install backfill (``services.onboarding.backfill``).
 
 They travel the reconcile queue with the daily reconcile's messages and are told apart by their ``kind``; each
 record is one permit or one page of one seller's backfill, answered in the partial-batch shape like every queue
@@ -12,8 +12,8 @@ import json
 
 from chalicelib.config import clock
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
-from chalicelib.services.backfill import BackfillJobInvalid, Job, is_backfill_message, run_job
-from chalicelib.services.message_permits import PermitJobInvalid, is_permit_message, run_permit_job
+from chalicelib.services.onboarding.backfill import BackfillJobInvalid, Job, is_backfill_message, run_job
+from chalicelib.services.onboarding.message_permits import PermitJobInvalid, is_permit_message, run_permit_job
 
 # One page of trades: a trades read, a rating read per buyer-rated trade, and their task writes.
 RECORD_BUDGET_MS = 40_000

@@ -1,5 +1,5 @@
 """Entry points shared by the per-seller jobs (tokens, billing, reconcile): the schedule starts a run, the job's
-queue worker plans and serves it, message by message (``services.seller_jobs``)."""
+queue worker plans and serves it, message by message (``services.jobs.seller_jobs``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 from chalicelib.config import clock
 from chalicelib.handlers.lambda_entry import Deadline
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch, record_keys
-from chalicelib.services import seller_jobs
-from chalicelib.services.seller_jobs import JobMessageInvalid, Run, SellerJob
+from chalicelib.services.jobs import seller_jobs
+from chalicelib.services.jobs.seller_jobs import JobMessageInvalid, Run, SellerJob
 
 # What one seller (or one planned page) may take at most: a message stops serving when less than this is left
 # of the invocation, and hands the rest on.

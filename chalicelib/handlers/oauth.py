@@ -23,7 +23,8 @@ from chalice import Response
 from chalicelib import i18n
 from chalicelib.config import clock
 from chalicelib.handlers.http import SESSION_COOKIE, cookie, error_response
-from chalicelib.services import oauth_flow, seller_sessions
+from chalicelib.services.onboarding import oauth_flow
+from chalicelib.services.sessions import seller_sessions
 
 STATE_COOKIE = "hp_oauth"
 SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())

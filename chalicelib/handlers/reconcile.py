@@ -1,5 +1,5 @@
 """Entry points: the daily schedule starts a reconcile run over every seller; the reconcile queue's worker plans it
-shard by shard and reconciles the sellers (``services.reconcile_seller``), answering SQS in the partial-batch
+shard by shard and reconciles the sellers (``services.jobs.reconcile_seller``), answering SQS in the partial-batch
 shape like the review worker: the template sets ``ReportBatchItemFailures`` on its event source (see
 docs/reliability.md).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chalicelib.handlers import install_jobs, job_queue
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, lambda_entry
-from chalicelib.services.reconcile_seller import JOB
+from chalicelib.services.jobs.reconcile_seller import JOB
 
 # One seller's reconcile is three paged marketplace reads and their retries.
 SELLER_BUDGET_MS = 20_000

@@ -28,8 +28,10 @@ from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
-from chalicelib.services import rating_center, seller_blacklist, seller_settings, seller_views, task_actions
-from chalicelib.services.journey import journey_of
+from chalicelib.services.onboarding.journey import journey_of
+from chalicelib.services.ratings import rating_center
+from chalicelib.services.reviews import task_actions
+from chalicelib.services.sellers import seller_blacklist, seller_settings, seller_views
 from chalicelib.telemetry import count, logger
 
 MAX_BODY_BYTES = 64 * 1024

@@ -4,7 +4,7 @@ ends the seller's sessions.
 The login link is what the local stack's commands print (``make run`` / ``make serve``): it carries a one-time
 code, not a session, so a copied link, a browser history entry or a log line holding it is worth nothing once the
 seller has clicked it. The session itself only ever travels in the HttpOnly ``hp_session`` cookie (or the bearer
-header an API client chose). Logging out ends every session of the seller (``services.seller_sessions``).
+header an API client chose). Logging out ends every session of the seller (``services.sessions.seller_sessions``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from chalice import Response
 from chalicelib import i18n
 from chalicelib.config import clock
 from chalicelib.handlers.http import SESSION_COOKIE, NotAuthenticated, cookie, error_response, seller_of
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from chalicelib.telemetry import count, logger
 
 _NO_STORE = {"Cache-Control": "no-store"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.config import clock
 from chalicelib.handlers.lambda_entry import SCHEDULED, Deadline, lambda_entry
-from chalicelib.services.sweep_due import SWEEP_RESERVE_MS, sweep
+from chalicelib.services.reviews.sweep_due import SWEEP_RESERVE_MS, sweep
 
 
 @lambda_entry(SCHEDULED)

@@ -11,9 +11,9 @@ from chalicelib.container import container, get_settings
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import Batch, MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
-from chalicelib.services import review_queue
-from chalicelib.services.inbound_messages import handle_message
-from chalicelib.services.seller_state import prefetch
+from chalicelib.services.reviews import review_queue
+from chalicelib.services.reviews.inbound_messages import handle_message
+from chalicelib.services.sellers.seller_state import prefetch
 from chalicelib.telemetry import count, logger
 
 

@@ -7,8 +7,8 @@ import json
 from chalicelib.config import clock
 from chalicelib.handlers.lambda_entry import SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch, record_keys
-from chalicelib.services.post_review import process_job
-from chalicelib.services.seller_state import prefetch
+from chalicelib.services.reviews.post_review import process_job
+from chalicelib.services.sellers.seller_state import prefetch
 from chalicelib.telemetry import count, logger
 
 

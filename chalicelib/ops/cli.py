@@ -20,7 +20,7 @@ from typing import TextIO
 
 from chalicelib.config import clock
 from chalicelib.container import get_settings
-from chalicelib.services import operator_actions as ops
+from chalicelib.services.operations import operator_actions as ops
 
 DEFAULT_QUEUE_NAME = "haoping-reviews"
 

@@ -7,7 +7,7 @@ import contextlib
 import io
 
 from chalicelib.container import container
-from chalicelib.services.seller_tokens import access_token, refresh_token
+from chalicelib.services.sellers.seller_tokens import access_token, refresh_token
 from chalicelib.store import sellers
 from chalicelib.telemetry import logger
 from sandbox.replay import Replay

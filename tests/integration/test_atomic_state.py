@@ -18,9 +18,12 @@ import pytest
 from chalicelib.domain.entitlement import BillingOrder
 from chalicelib.domain.task_state import State
 from chalicelib.marketplace.models import TokenGrant
-from chalicelib.services import apply_billing_order, onboard_seller, runtime, seller_settings
-from chalicelib.services.refresh_tokens import refresh_seller
-from chalicelib.services.seller_tokens import access_token
+from chalicelib.services import runtime
+from chalicelib.services.billing import apply_billing_order
+from chalicelib.services.jobs.refresh_tokens import refresh_seller
+from chalicelib.services.onboarding import onboard_seller
+from chalicelib.services.sellers import seller_settings
+from chalicelib.services.sellers.seller_tokens import access_token
 from chalicelib.store import audit, orders, seller_writes, sellers, tasks
 from chalicelib.store.models import Task
 from sandbox.lambda_driver import scheduled_event

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.container import get_settings
-from chalicelib.services.backfill import start_backfill
-from chalicelib.services.seller_blacklist import add_buyer
+from chalicelib.services.onboarding.backfill import start_backfill
+from chalicelib.services.sellers.seller_blacklist import add_buyer
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
 from sandbox.lambda_driver import scheduled_event
@@ -177,7 +177,7 @@ def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, instal
 
 def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, clock, market, monkeypatch):
     from chalicelib.marketplace import client as top
-    from chalicelib.services import backfill
+    from chalicelib.services.onboarding import backfill
     from sandbox.market import apis as sandbox_apis
 
     # Pages of 3 and a limit of 2 pages on both sides: a day holding 20 trades is more than one query serves.

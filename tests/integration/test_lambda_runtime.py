@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.config import SettingsInvalid, load_settings
 from chalicelib.container import container
-from chalicelib.services.seller_tokens import access_token, forget_tokens
+from chalicelib.services.sellers.seller_tokens import access_token, forget_tokens
 from chalicelib.store import sellers, tasks
 from sandbox.lambda_driver import LambdaContext, lambda_context, scheduled_event, sqs_event
 from tests.helpers import add_market_trade, push, trade_message

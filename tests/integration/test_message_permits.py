@@ -11,10 +11,11 @@ import pytest
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.errors import TopCode
 from chalicelib.marketplace.messages import build_message
-from chalicelib.services import billing_daily, runtime
-from chalicelib.services.apply_billing_order import current_entitlement
-from chalicelib.services.message_permits import CancelDeferred
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services import runtime
+from chalicelib.services.billing import billing_daily
+from chalicelib.services.billing.apply_billing_order import current_entitlement
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+from chalicelib.services.onboarding.message_permits import CancelDeferred
 from chalicelib.store import audit, sellers, tasks
 from sandbox.market.publisher import NOTHING_SENT
 from tests.helpers import json_body, make_seller, oauth_login, push, trade_message, work_reconcile_queue

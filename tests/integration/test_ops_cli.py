@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.domain.task_state import State
 from chalicelib.ops import main
-from chalicelib.services.operator_actions import GLOBAL
+from chalicelib.services.operations.operator_actions import GLOBAL
 from chalicelib.store import audit, control, sellers, tasks
 from tests.helpers import make_seller
 from tests.integration.test_seller_api import seed_task
@@ -156,7 +156,7 @@ def test_reconcile_runs_for_one_seller_and_is_audited(shop, capsys):
 
 
 def test_reconcile_says_so_when_this_build_has_none(seller, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "chalicelib.services.reconcile_seller", None)
+    monkeypatch.setitem(sys.modules, "chalicelib.services.jobs.reconcile_seller", None)
     assert ops("reconcile", seller) == 2
     assert "reconciliation is not part of this build" in capsys.readouterr().err
 

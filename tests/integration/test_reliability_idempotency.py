@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.marketplace import topics
 from chalicelib.services import runtime
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 from chalicelib.store import audit, outbox, tasks
 from sandbox.chaos import DynamoFaults, mentions
 from sandbox.lambda_driver import scheduled_event

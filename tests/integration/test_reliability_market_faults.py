@@ -11,7 +11,7 @@ import pytest
 from chalicelib.container import container, get_settings
 from chalicelib.marketplace.client import TopClient
 from chalicelib.services import runtime
-from chalicelib.services.onboard_seller import onboard
+from chalicelib.services.onboarding.onboard_seller import onboard
 from chalicelib.store import control, sellers, tasks
 from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, make_seller, push, trade_message

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.handlers import worker
-from chalicelib.services.redrive import redrive
+from chalicelib.services.operations.redrive import redrive
 from chalicelib.store import tasks
 from sandbox.lambda_driver import deliver_batch, lambda_context
 from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message

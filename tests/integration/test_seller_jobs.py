@@ -10,7 +10,7 @@ from datetime import timedelta
 import app
 from bench.counting import DynamoCounter
 from chalicelib.container import get_settings
-from chalicelib.services import reconcile_seller, seller_jobs
+from chalicelib.services.jobs import reconcile_seller, seller_jobs
 from chalicelib.store import seller_writes, sellers
 from chalicelib.store.sellers import SELLER_SHARDS, index_page
 from sandbox.chaos import InjectedCrash

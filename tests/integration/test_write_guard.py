@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalicelib.container import CACHE_TTLS, get_settings
-from chalicelib.services.schedule_review import IDENTITY_LINT_REASON
+from chalicelib.services.reviews.schedule_review import IDENTITY_LINT_REASON
 from chalicelib.store import audit, control, outbox, stats, tasks
 from chalicelib.store.models import Task
 from sandbox.lambda_driver import scheduled_event, sqs_event

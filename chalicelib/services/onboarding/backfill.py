@@ -1,0 +1,262 @@
+"""Use case: on install, review the trades the seller finished before it (补评): every finished trade still inside the
+rating window, not rated by the seller yet, gets its task as if its message had been pushed.
+
+A run is a chain of jobs on the reconcile queue, one marketplace page each, so it is paced like the other per-seller
+jobs (the queue's consumers, the global pause during a quota ban) and no invocation runs long:
+
+1. ``refunds`` — the refunds of the window (``taobao.refunds.receive.get``), applied as their pushes would be, so a
+   refunded trade is held or skipped when it is scheduled;
+2. ``trades`` — one day window at a time (``taobao.trades.sold.increment.get`` accepts one day), page by page:
+   a trade the seller already rated (the trade's ``seller_rate``) is skipped; the others go through the pushed
+   message's use case (``schedule_trade``: the seller's settings, blacklist, plan and refunds apply), and a trade
+   the buyer already rated (``buyer_rate``) gets that rating (``taobao.traderates.get`` for its tid) applied
+   right after its task is written, and the page's review jobs are sent only then, so a neutral or bad rating
+   suppresses the review before a worker is asked to post it (only a sweep in those milliseconds could be first).
+   A day the platform cannot page whole (more than ``MAX_PAGE_NO`` pages) is split in two and each half read on its
+   own, down to a second, like every windowed read of the client (``split_on_page_limit``): the halves still to read
+   ride along in the job (``pending``), so a shop selling 50,000 trades a day is reviewed whole.
+
+Tasks are keyed by trade, so a second run (a reinstall) finds the first run's tasks and doubles nothing. The run's
+progress is on the seller (``backfill``) for the API and the dashboard; a newer run replaces an older one, whose
+remaining jobs stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from chalicelib.container import get_settings
+from chalicelib.domain import timing
+from chalicelib.marketplace import client as top
+from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace.models import Trade
+from chalicelib.marketplace.topics import TradeRated
+from chalicelib.services import runtime
+from chalicelib.services.jobs.reconcile_seller import ReconcilePaused, trade_success_of
+from chalicelib.services.onboarding.message_permits import ensure_permitted
+from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
+from chalicelib.services.reviews import review_queue
+from chalicelib.services.reviews.refund_sync import sync_refunds
+from chalicelib.services.reviews.schedule_review import schedule_trade
+from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
+from chalicelib.store import control, queues, seller_marks, sellers, tasks
+from chalicelib.telemetry import count, logger
+
+KIND = "backfill"
+DAY = timedelta(days=1)
+PAGE_SIZE = 100  # the trades API's largest page
+FINISHED = "TRADE_FINISHED"
+COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
+STEPS = ("refunds", "trades")
+LAST_SECOND = 4_102_444_800  # 2100-01-01: marketplace times are bounded to 2000–2099
+MAX_PENDING = 40  # halving a day down to a second leaves at most 17 parts to read; more is not a job of ours
+
+
+class BackfillJobInvalid(ValueError):
+    """A reconcile-queue message that is not a well-formed backfill job."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One step of a run: ``refunds``, or ``trades`` of day window ``window`` (0 = oldest), page
+    ``page``; ``span`` narrows that day to a part of it (epoch seconds, inclusive) once the day had to be split, and
+    ``pending`` lists the day's other parts still to read."""
+
+    seller_id: str
+    run: int
+    step: str
+    window: int = 0
+    page: int = 1
+    span: tuple[int, int] | None = None
+    pending: tuple[tuple[int, int], ...] = ()
+
+    def as_message(self) -> dict:
+        message = {
+            "kind": KIND,
+            "seller_id": self.seller_id,
+            "run": self.run,
+            "step": self.step,
+            "window": self.window,
+            "page": self.page,
+        }
+        if self.span is not None:
+            message |= {"span": list(self.span), "pending": [list(part) for part in self.pending]}
+        return message
+
+    @classmethod
+    def from_message(cls, body: dict) -> Job:
+        try:
+            span = _span(body["span"]) if body.get("span") is not None else None
+            pending = tuple(_span(part) for part in body.get("pending") or ())
+            job = cls(
+                str(body["seller_id"]),
+                int(body["run"]),
+                str(body["step"]),
+                int(body["window"]),
+                int(body["page"]),
+                span,
+                pending,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BackfillJobInvalid(f"bad backfill job: {type(exc).__name__}") from None
+        if job.step not in STEPS or job.window < 0 or job.page < 1 or len(job.pending) > MAX_PENDING:
+            raise BackfillJobInvalid("bad backfill job: unknown step or position")
+        return job
+
+
+def _span(value: object) -> tuple[int, int]:
+    lo, hi = (int(bound) for bound in value)  # type: ignore[union-attr]
+    if not 0 <= lo <= hi < LAST_SECOND:
+        raise ValueError("span")
+    return lo, hi
+
+
+def is_backfill_message(body: object) -> bool:
+    """Whether a reconcile-queue message body is a backfill job."""
+    return isinstance(body, dict) and body.get("kind") == KIND
+
+
+def start_backfill(seller_id: str, *, now: datetime) -> int:
+    """Start a run for the seller (replacing any earlier one) and queue its first job; returns the run id."""
+    days = runtime.rules().rating_window_days
+    run = int(now.timestamp())
+    progress = {
+        "state": "running",
+        "started_at": run,
+        "since": int((now - timedelta(days=days)).timestamp()),
+        "until": run,
+        "windows": days,  # one-day windows from ``since``; the last one ends at ``until``
+        "windows_done": 0,
+        **dict.fromkeys(COUNTERS, 0),
+    }
+    if not seller_marks.start_backfill(seller_id, run, progress, now=now):
+        return run
+    try:
+        queues.send_jobs(get_settings().reconcile_queue_url, [Job(seller_id, run, "refunds").as_message()])
+    except Exception:
+        # Shown as stopped, and started again by the seller's next authorization.
+        _stop(Job(seller_id, run, "refunds"), progress, "not_started", now=now)
+        raise
+    count("BackfillStarted")
+    logger.info("backfill started", extra={"seller_id": seller_id, "days": days})
+    return run
+
+
+def run_job(job: Job, *, now: datetime) -> str:
+    """Do one step of a run and queue the next; returns what happened (``done``, ``next``, ``stale``, ``stopped``).
+
+    Raises ``ReconcilePaused`` during a quota ban and lets transient marketplace errors through: the queue
+    delivers the job again later. An invalid session stops the run (re-authorizing starts a new one).
+    """
+    seller = sellers.get(job.seller_id)
+    progress = dict(seller.backfill or {}) if seller is not None else {}
+    if seller is None or seller.backfill_run != job.run or progress.get("state") != "running":
+        count("BackfillJobStale")
+        return "stale"
+    session = access_token(seller, now=now)
+    if session is None:
+        return _stop(job, progress, "no_session", now=now)
+    if control.read_switches(fresh=True).paused(now):
+        raise ReconcilePaused(f"marketplace calls are paused; backfill of {job.seller_id} goes on later")
+    try:
+        following = _step(job, seller, session, progress, now=now)
+    except mkt.SessionInvalid:
+        mark_reauth(job.seller_id, now=now)
+        return _stop(job, progress, "reauth", now=now)
+    except mkt.Throttled as exc:
+        control.pause_until(now + timedelta(seconds=exc.ban_seconds or 60), now=now)
+        raise
+    if following is None:
+        progress.update(state="done", finished_at=int(now.timestamp()))
+        ensure_permitted(job.seller_id, now=now)  # a permit that failed at install is tried once more here
+    if not seller_marks.save_backfill(job.seller_id, job.run, _stamped(progress, now), now=now):
+        return "stale"
+    if following is None:
+        count("BackfillDone")
+        logger.info("backfill done", extra={"seller_id": job.seller_id, **{k: progress[k] for k in COUNTERS}})
+        return "done"
+    queues.send_jobs(get_settings().reconcile_queue_url, [following.as_message()])
+    return "next"
+
+
+def _step(job: Job, seller, session: str, progress: dict, *, now: datetime) -> Job | None:
+    since = datetime.fromtimestamp(progress["since"], UTC)
+    until = datetime.fromtimestamp(progress["until"], UTC)
+    if job.step == "refunds":
+        sync_refunds(seller, session, now=now, since=since)
+        return Job(job.seller_id, job.run, "trades")
+    last = job.window >= progress["windows"] - 1
+    if job.span is None:
+        start = since + job.window * DAY
+        # Windows are inclusive on both ends (second precision): each ends a second before the next one starts.
+        end = until if last else start + DAY - timedelta(seconds=1)
+    else:
+        start, end = (datetime.fromtimestamp(bound, UTC) for bound in job.span)
+    trades, more = runtime.top_client().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
+    # The page's review jobs go out together when it is done: by then each buyer rating is applied to its task.
+    with review_queue.batched():
+        for trade in trades:
+            progress["trades"] += 1
+            progress[_backfill_trade(job.seller_id, session, trade, now=now)] += 1
+    if more and job.page < top.MAX_PAGE_NO:
+        return replace(job, page=job.page + 1)
+    parts = list(job.pending)
+    split = top.halves(start, end) if more else None
+    if split is not None:
+        # The platform serves no page after the last one: read this part again as two halves (tasks already
+        # written are found as ``existing``), the earlier half first.
+        parts = [(int(lo.timestamp()), int(hi.timestamp())) for lo, hi in split] + parts
+    elif more:
+        count("BackfillSecondOverPageLimit")  # one second holding more than the limit: nothing finer to ask for
+    if parts:
+        return Job(job.seller_id, job.run, "trades", job.window, 1, parts[0], tuple(parts[1:]))
+    progress["windows_done"] = job.window + 1
+    return None if last else Job(job.seller_id, job.run, "trades", job.window + 1)
+
+
+def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime) -> str:
+    """What became of one trade: ``scheduled``, ``already_rated``, ``existing`` or ``skipped``."""
+    if trade.status != FINISHED or trade.end_time is None:
+        return "skipped"
+    if timing.is_window_closed(now, trade.end_time, runtime.rules()):
+        return "skipped"
+    existing = tasks.get(seller_id, str(trade.tid))
+    if existing is not None and not existing.stub:
+        return "existing"
+    if trade.seller_rate:
+        return "already_rated"
+    try:
+        message = trade_success_of(trade)
+    except ValidationError:
+        count("BackfillTradeUnreadable")
+        return "skipped"
+    rating = _buyer_rating(session, trade) if trade.buyer_rate else None
+    scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
+    if rating is not None:
+        on_trade_rated(seller_id, rating, now=now)
+    return "scheduled" if scheduled.outcome == "created" else "existing"
+
+
+def _buyer_rating(session: str, trade: Trade) -> TradeRated | None:
+    rates = runtime.top_client().traderates_get(session, rate_type="get", role="buyer", tid=trade.tid)
+    for rate in rates:
+        try:
+            return TradeRated(tid=str(trade.tid), oid=None if rate.oid is None else str(rate.oid), result=rate.result)
+        except ValidationError:
+            count("BackfillRatingUnreadable")
+    return None
+
+
+def _stop(job: Job, progress: dict, why: str, *, now: datetime) -> str:
+    progress.update(state="stopped", reason=why, finished_at=int(now.timestamp()))
+    seller_marks.save_backfill(job.seller_id, job.run, _stamped(progress, now), now=now)
+    count("BackfillStopped")
+    logger.info("backfill stopped", extra={"seller_id": job.seller_id, "why": why})
+    return "stopped"
+
+
+def _stamped(progress: dict, now: datetime) -> dict:
+    return {**progress, "updated_at": int(now.timestamp())}
