@@ -252,12 +252,12 @@ class InProcessStack:
 
     def _drain_jobs(self) -> int:
         import app
-        from chalicelib.container import get_settings
+        from chalicelib.container import container
         from sandbox.stack import JOBS
 
         drained = 0
         for name, (_schedule, worker, setting) in JOBS.items():
-            url = getattr(get_settings(), setting)
+            url = getattr(container().settings, setting)
             drained += self.drain(queue_url=url, worker=getattr(app, worker), phase=name)
         return drained
 
@@ -272,7 +272,7 @@ class InProcessStack:
         into its worker (each invocation with a fresh ``context()``, a 60 s Lambda context by default). Returns
         what the schedule answered, the messages delivered, the worker invocations and the run's outcomes."""
         import app
-        from chalicelib.container import get_settings
+        from chalicelib.container import container
         from chalicelib.services.jobs import seller_jobs
         from sandbox.lambda_driver import scheduled_event
         from sandbox.stack import JOBS
@@ -290,7 +290,7 @@ class InProcessStack:
             with self.counter.phase_of(name):
                 return function(event, make_context())
 
-        delivered = len(drain(self._sqs, getattr(get_settings(), setting), invoke).received)
+        delivered = len(drain(self._sqs, getattr(container().settings, setting), invoke).received)
         served, outcomes = seller_jobs.report(name, started["run"])
         invocations = self.invocations.counts[name] - before
         return {**outcomes, **started, "delivered": delivered, "served": served, "invocations": invocations}

@@ -6,7 +6,7 @@ import json
 
 from chalice import Response
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
@@ -37,7 +37,7 @@ def billing_push(request) -> Response:
         count("BillingPushRejected")
         logger.warning("billing push rejected", extra={"reason": exc.reason})
         return error_response(exc.status, "push_rejected", exc.reason)
-    now = clock.now()
+    now = container().clock.now()
     try:
         batch = parse_batch(raw)
     except MalformedBatch as exc:
@@ -60,7 +60,7 @@ REPAIR_RESERVE_MS = 10_000
 def daily(event: dict, context) -> dict:
     """The daily billing pass (EventBridge): recover lost orders, start the run over the sellers due, and repair
     any held task left without holds."""
-    now = clock.now()
+    now = container().clock.now()
     started = billing_daily.start(now=now, run=job_queue.run_of(billing_daily.JOB, event))
     repaired = held_repair.repair_holdless(now=now, stop=Deadline(context, REPAIR_RESERVE_MS).near)
     return {**started, "holds_repaired": repaired}

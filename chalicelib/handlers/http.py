@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.config import clock
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.services.sessions import seller_sessions
 
 SESSION_PURPOSE = seller_sessions.SESSION_PURPOSE
@@ -82,7 +81,7 @@ def seller_of(request) -> str:
     if not token:
         raise NotAuthenticated("missing seller session token")
     try:
-        return seller_sessions.seller_of(token, now=clock.now())
+        return seller_sessions.seller_of(token, now=container().clock.now())
     except seller_sessions.SessionRejected as exc:
         raise NotAuthenticated(exc.reason) from None
 
@@ -91,5 +90,5 @@ def cookie(name: str, value: str, *, max_age: int, path: str) -> str:
     """A ``Set-Cookie`` value for an HttpOnly cookie of the app (``max_age=0`` deletes it)."""
     # Inside the Qianniu workbench the app is a third-party frame: browsers send only SameSite=None cookies there,
     # and only over https (Secure). A plain-http local stack keeps Lax, which browsers accept without Secure.
-    site = "SameSite=None; Secure" if get_settings().public_url.startswith("https://") else "SameSite=Lax"
+    site = "SameSite=None; Secure" if container().settings.public_url.startswith("https://") else "SameSite=Lax"
     return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; {site}"

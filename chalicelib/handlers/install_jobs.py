@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch
 from chalicelib.services.onboarding.backfill import BackfillJobInvalid, Job, is_backfill_message, run_job
 from chalicelib.services.onboarding.message_permits import PermitJobInvalid, is_permit_message, run_permit_job
@@ -42,11 +42,11 @@ def _record_handler(record) -> str:
     try:
         body = json.loads(record.body)
         if is_permit_message(body):
-            return run_permit_job(body, now=clock.now())
+            return run_permit_job(body, now=container().clock.now())
         job = Job.from_message(body)
     except (ValueError, BackfillJobInvalid, PermitJobInvalid) as exc:
         raise PoisonJob(str(exc)) from None
-    return run_job(job, now=clock.now())
+    return run_job(job, now=container().clock.now())
 
 
 def work(event: dict, context) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.lambda_entry import Deadline
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch, record_keys
 from chalicelib.services.jobs import seller_jobs
@@ -18,7 +18,7 @@ SELLER_BUDGET_MS = 10_000
 
 def run_of(job: SellerJob, event: dict) -> Run:
     """The run an EventBridge event starts (named by the event's scheduled time)."""
-    return seller_jobs.run_of(job, event.get("time"), now=clock.now())
+    return seller_jobs.run_of(job, event.get("time"), now=container().clock.now())
 
 
 def start(job: SellerJob, event: dict) -> dict:
@@ -40,7 +40,7 @@ def work(job: SellerJob, event: dict, context, *, seller_budget_ms: int = SELLER
             raise PoisonJob(f"bad {job.name} message: {type(exc).__name__}") from None
         record_keys(job=job.name, run=body.get("run"))
         try:
-            seller_jobs.handle_message(job, body, now=clock.now(), out_of_time=deadline.near)
+            seller_jobs.handle_message(job, body, now=container().clock.now(), out_of_time=deadline.near)
         except JobMessageInvalid as exc:
             raise PoisonJob(str(exc)) from None
 

@@ -21,7 +21,7 @@ from chalice import Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.domain import templates
 from chalicelib.domain.market_time import format_market_time, market_date
 from chalicelib.domain.settings import SettingsInvalid
@@ -212,7 +212,7 @@ def settings(request, seller_id: str) -> Response:
     if request.method == "GET":
         return _ok(_settings_view(seller_settings.read_settings(seller_id)))
     patch = _body(request, m.SettingsUpdate, seller_id).model_dump(exclude_unset=True)
-    state = seller_settings.update_settings(seller_id, patch, now=clock.now())
+    state = seller_settings.update_settings(seller_id, patch, now=container().clock.now())
     return _ok(_settings_view(state))
 
 
@@ -220,7 +220,7 @@ def settings(request, seller_id: str) -> Response:
 def preview(request, seller_id: str) -> Response:
     """Render a template for a sample trade and report the lint verdict."""
     asked = _body(request, m.PreviewRequest, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     sample = seller_settings.SampleTrade(
         buyer_nick=asked.sample.buyer_nick,
         item_title=asked.sample.item_title,
@@ -251,7 +251,7 @@ def list_tasks(request, seller_id: str) -> Response:
         states={query.state.value} if query.state else None, first_day=query.from_, last_day=query.to
     )
     found, cursor = seller_views.list_tasks(seller_id, where=where, cursor=query.cursor, limit=query.limit)
-    now = clock.now()
+    now = container().clock.now()
     return _ok(m.TaskPageView(tasks=[task_view(task, now=now) for task in found], next_cursor=cursor))
 
 
@@ -259,7 +259,7 @@ def list_tasks(request, seller_id: str) -> Response:
 def retry_task(request, seller_id: str, tid: str) -> Response:
     """Schedule a failed or held-for-review task again."""
     _body(request, m.NoBody, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     task = task_actions.retry_task(seller_id, _tid(tid), now=now)
     return _ok(m.TaskActionView(task=task_view(task, now=now)))
 
@@ -268,7 +268,7 @@ def retry_task(request, seller_id: str, tid: str) -> Response:
 def cancel_task(request, seller_id: str, tid: str) -> Response:
     """Cancel a scheduled or held task."""
     _body(request, m.NoBody, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     task = task_actions.cancel_task(seller_id, _tid(tid), now=now)
     return _ok(m.TaskActionView(task=task_view(task, now=now)))
 
@@ -281,7 +281,7 @@ def _entry_view(entry: seller_blacklist.Entry) -> m.BlacklistEntryView:
 @_route
 def blacklist(request, seller_id: str) -> Response:
     """GET: a page of entries. POST: add a buyer (nick and/or open uid). DELETE: remove by id, nick or uid."""
-    now = clock.now()
+    now = container().clock.now()
     if request.method == "GET":
         query = _query(request, m.PageQuery, seller_id)
         entries, cursor = seller_blacklist.list_entries(seller_id, cursor=query.cursor, limit=query.limit)
@@ -317,7 +317,7 @@ def _removal(request, seller_id: str) -> m.BlacklistRemoval:
 def stats(request, seller_id: str) -> Response:
     """Per-day counters of the last ``days`` market days, oldest first, and their totals."""
     query = _query(request, m.StatsQuery, seller_id)
-    days = seller_views.stats_for(seller_id, days=query.days, now=clock.now())
+    days = seller_views.stats_for(seller_id, days=query.days, now=container().clock.now())
     views = [
         m.DayStatsView(
             day=d.day,
@@ -352,7 +352,7 @@ def _totals(days: list[m.DayStatsView]) -> m.StatsTotals:
 @_route
 def subscription(request, seller_id: str) -> Response:
     """Plan, paid-until, features, days left and the install backfill's progress."""
-    sub = seller_views.subscription_of(seller_id, now=clock.now())
+    sub = seller_views.subscription_of(seller_id, now=container().clock.now())
     return _ok(
         m.SubscriptionView(
             shop=sub.shop,
@@ -418,7 +418,7 @@ def list_ratings(request, seller_id: str) -> Response:
         categories=frozenset({query.category}) if query.category else None,
     )
     items, cursor = rating_center.list_ratings(
-        seller_id, where=where, cursor=query.cursor, limit=query.limit, now=clock.now()
+        seller_id, where=where, cursor=query.cursor, limit=query.limit, now=container().clock.now()
     )
     lang = i18n.request_language(request.headers)
     return _ok(m.RatingPageView(ratings=[_rating_view(item, lang) for item in items], next_cursor=cursor))
@@ -428,7 +428,7 @@ def list_ratings(request, seller_id: str) -> Response:
 def explain_rating(request, seller_id: str, tid: str) -> Response:
     """Post the reply to one rating (the suggestion, or the seller's edited text) through the write guard."""
     asked = _body(request, m.ExplainRequest, seller_id, optional=True)
-    item, result = rating_center.explain_now(seller_id, _tid(tid), template=asked.text, now=clock.now())
+    item, result = rating_center.explain_now(seller_id, _tid(tid), template=asked.text, now=container().clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
 
@@ -446,7 +446,7 @@ def _category_view(category, lang: str) -> m.CategoryView:
 def rating_insight(request, seller_id: str) -> Response:
     """Complaints by category per market day over the last ``days`` days, with the categories in force."""
     query = _query(request, m.InsightQuery, seller_id)
-    found = rating_center.insight(seller_id, days=query.days, now=clock.now())
+    found = rating_center.insight(seller_id, days=query.days, now=container().clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(
         m.InsightView(
@@ -484,7 +484,7 @@ def _market(value) -> str:
 
 
 def _export_days(query: m.ExportQuery) -> tuple[date, date]:
-    last = query.to or market_date(clock.now())
+    last = query.to or market_date(container().clock.now())
     return query.from_ or last - timedelta(days=29), last
 
 
@@ -514,7 +514,7 @@ def export_ratings(request, seller_id: str) -> Response:
     """The neutral/bad ratings received in the chosen days, with triage and replies, as CSV (UTF-8 with BOM)."""
     first, last = _export_days(_query(request, m.ExportQuery, seller_id))
     lang = i18n.request_language(request.headers)
-    now = clock.now()
+    now = container().clock.now()
     # Ratings are listed back from today: days after today hold none, and a period wholly ahead holds nothing.
     days = (market_date(now) - first).days + 1
     rows, cursor = [], None
@@ -544,6 +544,6 @@ def export_ratings(request, seller_id: str) -> Response:
 @_route
 def journey(request, seller_id: str) -> Response:
     """A new seller's first run: subscription → authorization → backfill → first reviews posted."""
-    steps = journey_of(seller_id, now=clock.now())
+    steps = journey_of(seller_id, now=container().clock.now())
     views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
     return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))

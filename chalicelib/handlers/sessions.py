@@ -12,7 +12,7 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.http import SESSION_COOKIE, NotAuthenticated, cookie, error_response, seller_of
 from chalicelib.services.sessions import seller_sessions
 from chalicelib.telemetry import count, logger
@@ -31,7 +31,7 @@ def login(request) -> Response:
     if not code:
         return _refused(request, 400, "invalid_request")
     try:
-        session = seller_sessions.redeem(code, now=clock.now())
+        session = seller_sessions.redeem(code, now=container().clock.now())
     except seller_sessions.SessionRejected as exc:
         count("LoginRefused")
         logger.info("login link refused", extra={"reason": exc.reason})
@@ -49,7 +49,7 @@ def logout(request) -> Response:
     named = (request.query_params or {}).get("seller_id")
     if named is not None and named != seller_id:  # as on every /api route: naming another seller is refused
         return _refused(request, 403, "forbidden")
-    seller_sessions.end_all(seller_id, now=clock.now(), actor="seller")
+    seller_sessions.end_all(seller_id, now=container().clock.now(), actor="seller")
     return Response(
         body={"logged_out": True},
         status_code=200,

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.handlers.lambda_entry import Deadline, DeadlineNear
 from chalicelib.telemetry import count, logger
 
@@ -72,7 +72,7 @@ def process_batch(
         finally:
             logger.thread_safe_clear_keys()
 
-    workers = min(len(records), concurrency or get_settings().record_concurrency)
+    workers = min(len(records), concurrency or container().settings.record_concurrency)
     if workers <= 1:
         succeeded = [run(record) for record in records]
     else:

@@ -6,8 +6,7 @@ import time
 
 from chalice import Response
 
-from chalicelib.config import clock
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import Batch, MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
@@ -19,9 +18,11 @@ from chalicelib.telemetry import count, logger
 
 def authenticate_push(request) -> bytes:
     """The raw body of a push that passed signature, freshness and size checks (else ``PushRejected``)."""
-    s = get_settings()
+    s = container().settings
     raw = request.raw_body or b""
-    verify_push(request.query_params, raw, app_key=s.app_key, secret=container().app_secret(), now=clock.now())
+    verify_push(
+        request.query_params, raw, app_key=s.app_key, secret=container().app_secret(), now=container().clock.now()
+    )
     return raw
 
 
@@ -70,7 +71,7 @@ def marketplace_push(request) -> Response:
     except MalformedBatch as exc:
         count("PushMalformed")
         return error_response(400, "malformed_batch", exc.reason)
-    now = clock.now()
+    now = container().clock.now()
     # The batch's sellers are read in one request, and the reviews it makes due are queued together at its end.
     prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
     with review_queue.batched():

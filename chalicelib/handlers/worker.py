@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.lambda_entry import SQS_FIRST_MESSAGE, lambda_entry
 from chalicelib.handlers.sqs_batch import PoisonJob, process_batch, record_keys
 from chalicelib.services.reviews.post_review import process_job
@@ -23,7 +23,7 @@ def _job(body: str) -> tuple[str, str]:
 def _record_handler(record) -> str:
     seller_id, tid = _job(record.body)
     record_keys(seller_id=seller_id, tid=tid)
-    outcome = process_job(seller_id, tid, now=clock.now())
+    outcome = process_job(seller_id, tid, now=container().clock.now())
     logger.debug("job done", extra={"seller_id": seller_id, "tid": tid, "result": outcome.result})
     return outcome.result
 

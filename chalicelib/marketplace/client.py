@@ -49,9 +49,6 @@ from chalicelib.marketplace.models import (
     top_items,
 )
 
-_pool: urllib3.PoolManager | None = None
-_pool_lock = threading.Lock()
-
 MAX_PAGE_NO = 200  # traderates.get refuses pages beyond 200
 TRADE_RATE_FIELDS = (
     "tid,oid,role,nick,result,created,rated_nick,item_title,item_price,content,reply,num_iid,valid_score"
@@ -110,15 +107,6 @@ def halves(lo: datetime, hi: datetime) -> tuple[tuple[datetime, datetime], tuple
 def _rate_key(item: Mapping[str, Any]) -> object:
     """A rating's identity in a query's answer (a trade is rated once per sub-order and side)."""
     return (item.get("tid"), item.get("oid"), item.get("role"), item.get("created"))
-
-
-def shared_pool() -> urllib3.PoolManager:
-    """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
-        return _pool
 
 
 @dataclass
@@ -198,7 +186,7 @@ class TopClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._sleep = sleep
-        self._pool = pool
+        self._pool = pool or urllib3.PoolManager(num_pools=1, retries=False)
         self._rng = rng or random.Random()
         self.stats = CallStats()
 
@@ -253,9 +241,9 @@ class TopClient:
 
     def _call_once(self, method: str, params: Mapping[str, object], session: str | None) -> dict:
         body = urlencode(self._signed_params(method, params, session))
-        pool = self._pool or shared_pool()
+
         try:
-            response = pool.request(
+            response = self._pool.request(
                 "POST",
                 self._url,
                 body=body.encode("utf-8"),

@@ -18,8 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from chalicelib.config import clock
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.services.operations import operator_actions as ops
 
 DEFAULT_QUEUE_NAME = "haoping-reviews"
@@ -105,7 +104,7 @@ def _actor(args: argparse.Namespace) -> str:
 def _review_queue_url() -> str:
     from chalicelib.store import dead_letters
 
-    configured = get_settings().review_queue_url
+    configured = container().settings.review_queue_url
     return configured or dead_letters.queue_url(os.environ.get("HAOPING_REVIEW_QUEUE_NAME", DEFAULT_QUEUE_NAME))
 
 
@@ -130,7 +129,7 @@ def _task_row(task) -> dict:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command; returns the exit status."""
-    now, actor = clock.now(), _actor(args)
+    now, actor = container().clock.now(), _actor(args)
     command = args.command
     if command in ("kill", "dry-run"):
         on = args.switch == "on"

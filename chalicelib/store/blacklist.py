@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.container import TtlCache, container
+from chalicelib.container import container
+from chalicelib.runtime import TtlCache
 from chalicelib.store import sellers
 from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Blacklist

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.container import TtlCache, container
+from chalicelib.container import container
+from chalicelib.runtime import TtlCache
 from chalicelib.store.conditional import save_if
 from chalicelib.store.models import Seller
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.services.onboarding.backfill import start_backfill
 from chalicelib.services.sellers.seller_blacklist import add_buyer
 from chalicelib.store import sellers, tasks
@@ -163,7 +163,7 @@ def test_a_lost_authorization_stops_the_backfill_until_the_seller_returns(client
 def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, installed):
     from sandbox.lambda_driver import sqs_event
 
-    queue = get_settings().reconcile_queue_url
+    queue = container().settings.reconcile_queue_url
     good = {"Body": '{"kind":"backfill","seller_id":"nobody","run":1,"step":"trades","window":0,"page":1}'}
     bad = {"Body": '{"kind":"backfill","seller_id":"x","run":"soon","step":"trades","window":0,"page":1}'}
     messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", **m} for i, m in enumerate((good, bad))]

@@ -76,7 +76,8 @@ def test_an_unknown_field_cannot_sneak_in_and_defaults_hold():
 
 
 def test_a_secret_the_function_was_not_given_is_a_clear_error(aws, monkeypatch):
-    from chalicelib.container import SecretMissing, reset
+    from chalicelib.container import container, reset
+    from chalicelib.runtime import SecretMissing
 
     monkeypatch.setenv("HAOPING_SESSION_SECRET_ID", "")
     reset()

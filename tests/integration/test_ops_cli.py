@@ -174,20 +174,20 @@ def test_audit_prints_the_trail_newest_first_and_records_the_read(seller, clock,
 
 
 def test_the_endpoint_and_stage_come_from_flags(aws, monkeypatch):
-    from chalicelib.container import get_settings
+    from chalicelib.container import container
     from chalicelib.ops.cli import build_parser, configure
 
     for key in ("AWS_ENDPOINT_URL", "HAOPING_TABLE_PREFIX", "HAOPING_STAGE"):
         monkeypatch.setenv(key, "")
     configure(build_parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--stage", "prod", "audit", "x"]))
-    settings = get_settings()
+    settings = container().settings
     assert (os.environ["AWS_ENDPOINT_URL"], settings.stage, settings.table_prefix) == (
         "http://127.0.0.1:9",
         "prod",
         "haoping-prod",
     )
     configure(build_parser().parse_args(["--table-prefix", "haoping-blue", "audit", "x"]))
-    assert get_settings().table_prefix == "haoping-blue"
+    assert container().settings.table_prefix == "haoping-blue"
 
 
 def test_it_works_against_a_stack_over_http(monkeypatch):

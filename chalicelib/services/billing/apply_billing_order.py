@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain.entitlement import BillingOrder, Entitlement, entitlement, plan_at
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.billing_topics import BillingOrderInvalid, parse_order
 from chalicelib.marketplace.messages import MalformedMessage, Message
-from chalicelib.services import runtime
 from chalicelib.services.reviews.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.reviews.inbound_messages import MessageResult
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import orders, rejected, seller_writes, sellers
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, failure, logger
@@ -64,7 +64,7 @@ def apply_order(order: BillingOrder, *, now: datetime, settle_duplicate: bool = 
     A pushed duplicate still settles (its first delivery may have stopped between the two writes);
     reconciliation, which sees mostly duplicates, passes ``settle_duplicate=False``.
     """
-    if order.item_code not in runtime.rules().plans:
+    if order.item_code not in rules_in_force().plans:
         # Money was paid, so the order is kept; the plan must be added to the rules for it to unlock anything.
         count("BillingUnknownPlan")
         logger.error("billing order for a plan the rules do not define", extra={"order_id": order.order_id})
@@ -166,7 +166,7 @@ def handle_billing_message(msg: Message, *, now: datetime) -> MessageResult:
     try:
         try:
             order = parse_order(
-                msg.payload(), article_code=get_settings().article_code, closed=msg.topic == topics.ORDER_CLOSED
+                msg.payload(), article_code=container().settings.article_code, closed=msg.topic == topics.ORDER_CLOSED
             )
         except (MalformedMessage, BillingOrderInvalid) as exc:
             keep_rejected(exc.reason, msg.model_dump(mode="json"), now=now, ref=msg.id)

@@ -15,19 +15,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.domain.entitlement import Entitlement, reminders_due
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.rules import Rules
 from chalicelib.marketplace.errors import MarketplaceError
-from chalicelib.services import runtime
 from chalicelib.services.billing import reconcile_billing
 from chalicelib.services.billing.apply_billing_order import PLAN_EXPIRED, current_entitlement, settle
 from chalicelib.services.jobs import seller_jobs
 from chalicelib.services.jobs.seller_jobs import Run, SellerJob
 from chalicelib.services.onboarding.message_permits import cancel_messages
 from chalicelib.services.reviews.holds import release_seller_holds
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.alerts import alert
 from chalicelib.store import audit, erasure, seller_writes, sellers, tasks
 from chalicelib.store.models import Seller
@@ -96,7 +96,7 @@ def serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
     """One seller's daily pass, then the time of its next one; returns what it did."""
     result = DailyResult()
     untouched = attend(seller_id, now=now, result=result)
-    rules = runtime.rules()
+    rules = rules_in_force()
 
     # Most sellers need nothing today: the copy read to decide that is still the stored one.
     seller = untouched if untouched is not None else sellers.get(seller_id)
@@ -112,7 +112,7 @@ def serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
 JOB = SellerJob(
     name="billing",
     index="billing_due",
-    queue_url=lambda: get_settings().billing_queue_url,
+    queue_url=lambda: container().settings.billing_queue_url,
     serve=serve,
     upto=lambda run: int(run.at.timestamp()),
 )
@@ -124,7 +124,7 @@ def attend(seller_id: str, *, now: datetime, result: DailyResult) -> Seller | No
     Returns the seller as read when it needed nothing (nothing was written), else None.
     """
     seller = sellers.get(seller_id)
-    rules = runtime.rules()
+    rules = rules_in_force()
     if seller is None or not needs_attention(seller, now, rules):
         return seller
     result.attended += 1

@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain.entitlement import Entitlement
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.marketplace.billing_topics import BillingOrderInvalid, parse_order, searched_order
 from chalicelib.marketplace.models import VasOrder
-from chalicelib.services import runtime
 from chalicelib.services.billing.apply_billing_order import apply_order, keep_rejected, settle
 from chalicelib.store import audit, orders
 from chalicelib.telemetry import count, logger
@@ -52,7 +51,7 @@ class SellerCheck:
 def _apply_searched(order: VasOrder, tally: Recovered, now: datetime) -> None:
     tally.seen += 1
     try:
-        content = parse_order(searched_order(order), article_code=get_settings().article_code)
+        content = parse_order(searched_order(order), article_code=container().settings.article_code)
     except BillingOrderInvalid as exc:
         tally.rejected += 1
         keep_rejected(f"order.search: {exc.reason}", {"order_id": str(order.order_id)}, now=now)
@@ -70,8 +69,10 @@ def _apply_searched(order: VasOrder, tally: Recovered, now: datetime) -> None:
 def recover_recent(*, now: datetime, lookback: timedelta = RECENT) -> Recovered:
     """Apply every order of the app created in the last ``lookback``; the ones the app lacked are recovered."""
     tally = Recovered()
-    search = runtime.top_client().vas_order_search(
-        get_settings().article_code, start_created=now - lookback, end_created=now
+    search = (
+        container()
+        .top()
+        .vas_order_search(container().settings.article_code, start_created=now - lookback, end_created=now)
     )
     for order in search:
         _apply_searched(order, tally, now)
@@ -90,7 +91,7 @@ def _agree(market: datetime | None, ours: datetime | None) -> bool:
 
 def market_deadline(nick: str) -> datetime | None:
     """The latest deadline the market reports for the seller over all of the app's plans."""
-    subscriptions = runtime.top_client().vas_subscribe_get(get_settings().article_code, nick)
+    subscriptions = container().top().vas_subscribe_get(container().settings.article_code, nick)
     return max((s.deadline for s in subscriptions if s.deadline is not None), default=None)
 
 
@@ -105,9 +106,9 @@ def check_seller(seller_id: str, nick: str, ent: Entitlement, *, now: datetime) 
     if _agree(market, ours):
         return SellerCheck(True, 0, market, ours)
     tally = Recovered()
-    client = runtime.top_client()
+    client = container().top()
     for order in client.vas_order_search(
-        get_settings().article_code, start_created=now - SELLER_HISTORY, end_created=now, nick=nick
+        container().settings.article_code, start_created=now - SELLER_HISTORY, end_created=now, nick=nick
     ):
         _apply_searched(order, tally, now)
     settled = settle(seller_id, now=now)

@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.task_state import OPEN, Event, State
 from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade, fen_to_yuan
 from chalicelib.marketplace.topics import TradeRated, TradeSuccess
-from chalicelib.services import runtime
 from chalicelib.services.jobs.seller_jobs import Run, SellerJob
 from chalicelib.services.onboarding.message_permits import permit_messages
 from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
@@ -33,6 +32,7 @@ from chalicelib.services.ratings.rating_center import weekly_summary
 from chalicelib.services.reviews import review_queue
 from chalicelib.services.reviews.refund_sync import sync_refunds
 from chalicelib.services.reviews.schedule_review import schedule_trade
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.telemetry import count, logger
@@ -70,7 +70,9 @@ def _serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
 
 # The daily run: every seller not purged, page by page of the ``by_shard`` index, fanned out through the
 # reconcile queue (``services.jobs.seller_jobs``); each looks back two days from the run's time.
-JOB = SellerJob(name="reconcile", index="by_shard", queue_url=lambda: get_settings().reconcile_queue_url, serve=_serve)
+JOB = SellerJob(
+    name="reconcile", index="by_shard", queue_url=lambda: container().settings.reconcile_queue_url, serve=_serve
+)
 
 
 def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = None) -> Reconciled:
@@ -79,7 +81,7 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
     Raises ``ReconcilePaused`` during a quota ban and lets transient marketplace errors through, so the
     queue retries the job; an invalid session marks the seller for re-authorization and skips it.
     """
-    rules = runtime.rules()
+    rules = rules_in_force()
     oldest = now - timedelta(days=rules.rating_window_days)
     since = min(max(since or now - LOOKBACK, oldest), now)
     seller = sellers.get(seller_id)
@@ -138,8 +140,8 @@ def trade_success_of(trade: Trade) -> TradeSuccess:
 
 
 def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled) -> None:
-    rules = runtime.rules()
-    for trade in runtime.top_client().trades_sold_increment_get(session, since, now):
+    rules = rules_in_force()
+    for trade in container().top().trades_sold_increment_get(session, since, now):
         result.trades_seen += 1
         if trade.end_time is None or timing.is_window_closed(now, trade.end_time, rules):
             continue
@@ -160,11 +162,9 @@ def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: 
 
 
 def _settle_given_ratings(seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled) -> None:
-    shards = get_settings().due_shards
+    shards = container().settings.due_shards
     seen: set[str] = set()
-    rates = runtime.top_client().traderates_get(
-        session, rate_type="give", role="seller", start_date=since, end_date=now
-    )
+    rates = container().top().traderates_get(session, rate_type="give", role="seller", start_date=since, end_date=now)
     for rate in rates:
         tid = str(rate.tid)
         if tid in seen:
@@ -203,7 +203,7 @@ def _apply_missed_buyer_ratings(
     seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled
 ) -> None:
     seen: set[str] = set()
-    rates = runtime.top_client().traderates_get(session, rate_type="get", role="buyer", start_date=since, end_date=now)
+    rates = container().top().traderates_get(session, rate_type="get", role="buyer", start_date=since, end_date=now)
     for rate in rates:
         tid = str(rate.tid)
         if tid in seen:

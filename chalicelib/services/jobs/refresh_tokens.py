@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.marketplace.errors import GrantRefused, MarketplaceError, PermissionDenied, RequestRejected
-from chalicelib.services import runtime
 from chalicelib.services.jobs.seller_jobs import Run, SellerJob
 from chalicelib.services.reviews.holds import hold_seller_tasks, release_seller_holds
 from chalicelib.services.sellers.seller_tokens import mark_reauth, needs_refresh, refresh_token, sealed
@@ -41,7 +40,7 @@ def _serve(seller_id: str, run: Run, now: datetime) -> dict[str, int]:
 JOB = SellerJob(
     name="tokens",
     index="token_due",
-    queue_url=lambda: get_settings().tokens_queue_url,
+    queue_url=lambda: container().settings.tokens_queue_url,
     serve=_serve,
     upto=lambda run: int((run.at + REFRESH_MARGIN).timestamp()),
 )
@@ -59,7 +58,7 @@ def refresh_seller(seller_id: str, *, now: datetime, margin: timedelta = REFRESH
     if token is None:
         return _reauth(seller_id, "not_refreshable", now=now)
     try:
-        grant = runtime.top_client().auth_token_refresh(token)
+        grant = container().top().auth_token_refresh(token)
     except GrantRefused:
         return _reauth(seller_id, _DEAD_GRANT, now=now)
     except (RequestRejected, PermissionDenied) as exc:

@@ -28,19 +28,19 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
-from chalicelib.services import runtime
 from chalicelib.services.jobs.reconcile_seller import ReconcilePaused, trade_success_of
 from chalicelib.services.onboarding.message_permits import ensure_permitted
 from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
 from chalicelib.services.reviews import review_queue
 from chalicelib.services.reviews.refund_sync import sync_refunds
 from chalicelib.services.reviews.schedule_review import schedule_trade
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
 from chalicelib.store import control, queues, seller_marks, sellers, tasks
 from chalicelib.telemetry import count, logger
@@ -121,7 +121,7 @@ def is_backfill_message(body: object) -> bool:
 
 def start_backfill(seller_id: str, *, now: datetime) -> int:
     """Start a run for the seller (replacing any earlier one) and queue its first job; returns the run id."""
-    days = runtime.rules().rating_window_days
+    days = rules_in_force().rating_window_days
     run = int(now.timestamp())
     progress = {
         "state": "running",
@@ -135,7 +135,7 @@ def start_backfill(seller_id: str, *, now: datetime) -> int:
     if not seller_marks.start_backfill(seller_id, run, progress, now=now):
         return run
     try:
-        queues.send_jobs(get_settings().reconcile_queue_url, [Job(seller_id, run, "refunds").as_message()])
+        queues.send_jobs(container().settings.reconcile_queue_url, [Job(seller_id, run, "refunds").as_message()])
     except Exception:
         # Shown as stopped, and started again by the seller's next authorization.
         _stop(Job(seller_id, run, "refunds"), progress, "not_started", now=now)
@@ -178,7 +178,7 @@ def run_job(job: Job, *, now: datetime) -> str:
         count("BackfillDone")
         logger.info("backfill done", extra={"seller_id": job.seller_id, **{k: progress[k] for k in COUNTERS}})
         return "done"
-    queues.send_jobs(get_settings().reconcile_queue_url, [following.as_message()])
+    queues.send_jobs(container().settings.reconcile_queue_url, [following.as_message()])
     return "next"
 
 
@@ -195,7 +195,7 @@ def _step(job: Job, seller, session: str, progress: dict, *, now: datetime) -> J
         end = until if last else start + DAY - timedelta(seconds=1)
     else:
         start, end = (datetime.fromtimestamp(bound, UTC) for bound in job.span)
-    trades, more = runtime.top_client().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
+    trades, more = container().top().trades_sold_increment_page(session, start, end, job.page, page_size=PAGE_SIZE)
     # The page's review jobs go out together when it is done: by then each buyer rating is applied to its task.
     with review_queue.batched():
         for trade in trades:
@@ -221,7 +221,7 @@ def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime
     """What became of one trade: ``scheduled``, ``already_rated``, ``existing`` or ``skipped``."""
     if trade.status != FINISHED or trade.end_time is None:
         return "skipped"
-    if timing.is_window_closed(now, trade.end_time, runtime.rules()):
+    if timing.is_window_closed(now, trade.end_time, rules_in_force()):
         return "skipped"
     existing = tasks.get(seller_id, str(trade.tid))
     if existing is not None and not existing.stub:
@@ -241,7 +241,7 @@ def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime
 
 
 def _buyer_rating(session: str, trade: Trade) -> TradeRated | None:
-    rates = runtime.top_client().traderates_get(session, rate_type="get", role="buyer", tid=trade.tid)
+    rates = container().top().traderates_get(session, rate_type="get", role="buyer", tid=trade.tid)
     for rate in rates:
         try:
             return TradeRated(tid=str(trade.tid), oid=None if rate.oid is None else str(rate.oid), result=rate.result)

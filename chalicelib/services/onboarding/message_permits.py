@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.marketplace import errors as mkt
-from chalicelib.services import runtime
 from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, queues, seller_marks, sellers
 from chalicelib.store.models import Seller
@@ -54,7 +53,7 @@ def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
         count("MessagePermitNoSession")
         return False
     try:
-        permitted = runtime.top_client().tmc_user_permit(session)
+        permitted = container().top().tmc_user_permit(session)
     except mkt.SessionInvalid:
         mark_reauth(seller_id, now=now)
         permitted = False
@@ -77,7 +76,7 @@ def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
 
 def queue_permit(seller_id: str) -> None:
     """Queue the permit of the seller's messages (a just-authorized seller's session is fresh)."""
-    queues.send_jobs(get_settings().reconcile_queue_url, [{"kind": KIND, "seller_id": seller_id}])
+    queues.send_jobs(container().settings.reconcile_queue_url, [{"kind": KIND, "seller_id": seller_id}])
 
 
 def is_permit_message(body: object) -> bool:
@@ -112,7 +111,7 @@ def cancel_messages(seller_id: str, nick: str, *, now: datetime) -> None:
     """Stop the seller's messages. A refusal means there was nothing to stop (done); a failure of the marketplace
     raises ``CancelDeferred`` so the caller keeps the seller and tries again on its next pass."""
     try:
-        runtime.top_client().tmc_user_cancel(nick)
+        container().top().tmc_user_cancel(nick)
     except (mkt.BusinessError, mkt.SessionInvalid) as exc:
         logger.info("message cancel refused", extra={"seller_id": seller_id, "error": exc.sub_code or exc.code})
     except mkt.MarketplaceError as exc:

@@ -14,10 +14,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.marketplace.errors import MarketplaceError, OAuthError
 from chalicelib.security.signed_tokens import TokenRejected, issue, verify
-from chalicelib.services import runtime
 from chalicelib.services.onboarding.onboard_seller import onboard
 from chalicelib.services.onboarding.seller_install import after_authorization
 from chalicelib.store import control, sellers
@@ -65,7 +64,7 @@ def _secret() -> bytes:
 
 def redirect_uri() -> str:
     """The callback URL registered with the marketplace (``HAOPING_PUBLIC_URL`` + the callback path)."""
-    return get_settings().public_url.rstrip("/") + CALLBACK_PATH
+    return container().settings.public_url.rstrip("/") + CALLBACK_PATH
 
 
 def begin(*, now: datetime) -> AuthorizationStart:
@@ -73,7 +72,7 @@ def begin(*, now: datetime) -> AuthorizationStart:
     nonce = secrets.token_urlsafe(24)
     ttl = int(STATE_TTL.total_seconds())
     state = issue(_secret(), purpose=STATE_PURPOSE, subject="authorize", now=now, ttl_seconds=ttl, nonce=nonce)
-    url = runtime.oauth_client().authorize_url(redirect_uri(), state)
+    url = container().oauth().authorize_url(redirect_uri(), state)
     count("OAuthStarted")
     return AuthorizationStart(url, nonce, now + STATE_TTL)
 
@@ -105,7 +104,7 @@ def complete(code: str, state: str, *, browser_nonce: str | None, now: datetime)
         logger.warning("oauth state rejected", extra={"reason": exc.reason})
         raise
     try:
-        grant = runtime.oauth_client().exchange_code(code, redirect_uri())
+        grant = container().oauth().exchange_code(code, redirect_uri())
     except OAuthError as exc:
         count("OAuthCodeRefused")
         logger.warning("oauth code refused", extra={"error": exc.error})

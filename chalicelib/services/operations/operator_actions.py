@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.market_time import market_date
-from chalicelib.services import runtime
 from chalicelib.services.reviews.task_actions import ActionRefused, TaskNotFound, retry_task
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.services.sessions import seller_sessions
 from chalicelib.store import audit, control, dead_letters, sellers, task_queries
@@ -182,4 +182,4 @@ def audit_trail(seller_id: str, *, limit: int, actor: str, now: datetime) -> lis
 
 def rating_window_days() -> int:
     """Days in which a failed task can still be retried (the marketplace's rating window)."""
-    return runtime.rules().rating_window_days
+    return rules_in_force().rating_window_days

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import templates
 from chalicelib.domain.task_state import State
 from chalicelib.services.reviews import review_queue
@@ -48,7 +48,7 @@ def explain(seller_id: str, task: Task, view: SellerView, *, now: datetime, temp
             trade_end=datetime.fromtimestamp(task.trade_end, now.tzinfo),
         ),
     )
-    shards = get_settings().due_shards
+    shards = container().settings.due_shards
     rated_at = datetime.fromtimestamp(task.buyer_rated_at, now.tzinfo) if task.buyer_rated_at else now
     created = tasks.create_explanation(
         seller_id,

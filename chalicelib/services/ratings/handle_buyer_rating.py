@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.domain.buyer_rating import decide_on_buyer_rating
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import Event
 from chalicelib.marketplace.topics import TradeRated
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.alerts import alert
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import blacklist, sellers, stats, tasks
@@ -64,9 +64,9 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
 
 
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
-    shards = get_settings().due_shards
+    shards = container().settings.due_shards
     if action == "release":
-        due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, runtime.rules())
+        due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
         tasks.reschedule(task.seller_id, task.tid, due, now=now)
     elif action == "skip":
         done = tasks.transition(

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from chalicelib import i18n
+from chalicelib.container import container
 from chalicelib.domain import templates, triage
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.marketplace import errors as mkt
-from chalicelib.services import runtime
 from chalicelib.services.ratings import explain_rating
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.alerts import alert
 from chalicelib.services.sellers.seller_state import SellerView
 from chalicelib.services.sellers.seller_tokens import access_token
@@ -61,7 +62,7 @@ def _buyer_text(view: SellerView, tid: str, *, now: datetime) -> str | None:
     if session is None or not tid.isdigit():
         return None
     try:
-        for rate in runtime.top_client().traderates_get(session, rate_type="get", role="buyer", tid=int(tid)):
+        for rate in container().top().traderates_get(session, rate_type="get", role="buyer", tid=int(tid)):
             if str(rate.tid) == tid and rate.role == "buyer":
                 return rate.content or ""
     except mkt.MarketplaceError as exc:
@@ -151,7 +152,7 @@ def _item(task: Task, view: SellerView, *, now: datetime) -> RatingItem:
     categories = triage_data.categories()
     category = categories.get((task.triage or {}).get("category", triage.OTHER))
     rated_at = datetime.fromtimestamp(int(task.bad_rated_at or task.buyer_rated_at or task.updated_at), UTC)
-    due = rated_at + timedelta(days=runtime.rules().explain_window_days)
+    due = rated_at + timedelta(days=rules_in_force().explain_window_days)
     explanation = ratings.explanation_of(task)
     if explanation and explanation.get("state") == "explained":
         state = "explained"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import timing
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import TERMINAL, Event, State
 from chalicelib.marketplace.topics import RefundEvent
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import sellers, stats, tasks
 from chalicelib.store.models import Task
@@ -53,7 +53,7 @@ def on_refund(seller_id: str, status: str, event: RefundEvent, *, now: datetime)
 
 def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
     """Skip on a paid refund, hold while one is open, release when none is open any more."""
-    shards = get_settings().due_shards
+    shards = container().settings.due_shards
     if effect == "succeeded":
         done = tasks.transition(
             task.seller_id, task.tid, Event.SKIP, now=now, shards=shards, reason="refunded", fields={"holds": None}
@@ -67,7 +67,7 @@ def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
     elif "refund" in (task.holds or set()):
         seller = sellers.cached(task.seller_id)
         settings = view_of(seller).timing_settings()
-        due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, runtime.rules())
+        due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, rules_in_force())
         if due is None:
             tasks.expire_held(task.seller_id, task.tid, now=now)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.store import audit, tasks
 from chalicelib.telemetry import count, logger
 
@@ -19,7 +19,7 @@ from chalicelib.telemetry import count, logger
 def repair_holdless(*, now: datetime, stop: Callable[[], bool] = lambda: False) -> int:
     """Schedule every held task that holds nothing; returns how many. ``stop`` ends the pass early (the
     invocation's deadline): the next day's pass finds the rest."""
-    shards = get_settings().due_shards
+    shards = container().settings.due_shards
     repaired = 0
     for shard in range(tasks.HELD_SHARDS):
         for task in tasks.held_without_holds(shard):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import timing
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import sellers, tasks
 from chalicelib.telemetry import count
@@ -28,8 +28,8 @@ def release_seller_holds(seller_id: str, hold: str, *, now: datetime) -> int:
     if seller is None:
         return 0
     settings = view_of(seller).timing_settings()
-    rules = runtime.rules()
-    shards = get_settings().due_shards
+    rules = rules_in_force()
+    shards = container().settings.due_shards
     released = 0
     for task in tasks.held_tasks(seller_id):
         if hold not in (task.holds or set()):

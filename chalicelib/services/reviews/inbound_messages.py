@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage, Message
-from chalicelib.services import runtime
 from chalicelib.services.ratings.handle_buyer_rating import TradeNotKnownYet
 from chalicelib.services.reviews.schedule_review import UnknownSeller, schedule_trade
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import sellers
 from chalicelib.telemetry import count, failure, logger
 
@@ -87,7 +87,7 @@ def handle_message(msg: Message, *, now: datetime) -> MessageResult:
     except UnknownSeller:
         return _rejected(msg, "seller has not authorized the app")
     except TradeNotKnownYet:
-        if now - msg.pub_time > timedelta(days=runtime.rules().rating_window_days):
+        if now - msg.pub_time > timedelta(days=rules_in_force().rating_window_days):
             # Its trade never came within the rating window: nothing the rating could change is left.
             return _rejected(msg, "trade unknown and its rating window is over")
         count("MessageDeferred")

@@ -16,15 +16,15 @@ import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import guard, timing
 from chalicelib.domain.lint import LintKind, lint
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.domain.task_state import Event
 from chalicelib.marketplace import errors as mkt
-from chalicelib.services import runtime
 from chalicelib.services.reviews import review_queue
 from chalicelib.services.reviews.refund_sync import refunds_stale, sync_if_stale
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.alerts import alert
 from chalicelib.services.sellers.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, control, ratings, sellers, stats, tasks
@@ -119,7 +119,7 @@ def _explanation_settled(job: _Job, event: Event, reason: str | None) -> None:
 
 
 def _retry(job: _Job, reason: str, due_at: datetime, *, spend_attempt: bool) -> Outcome:
-    rules = runtime.rules()
+    rules = rules_in_force()
     if spend_attempt and timing.retries_exhausted(int(job.task.attempts or 0) + 1, rules):
         trade = tasks.trade_tid(job.tid)
         alert(
@@ -141,8 +141,8 @@ def _hold(job: _Job, hold: str) -> Outcome:
 
 def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
     """Run one job from the review queue (a review or an explanation task); safe to run any number of times."""
-    rules = runtime.rules()
-    shards = get_settings().due_shards
+    rules = rules_in_force()
+    shards = container().settings.due_shards
     claimed = tasks.transition(
         seller_id,
         tid,
@@ -163,7 +163,7 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
 
 
 def _decide_and_post(job: _Job) -> Outcome:
-    rules = runtime.rules()
+    rules = rules_in_force()
     task, view, now = job.task, job.view, job.now
     if now >= job.closes_at(rules):
         return _finish(job, Event.EXPIRE, "window_closed", counter="expired")
@@ -219,7 +219,7 @@ def _read_refunds(job: _Job) -> Outcome | None:
         return None
     except mkt.MarketplaceError as exc:
         logger.warning("refunds not read before a post", extra={"tid": job.tid, "error": type(exc).__name__})
-        due = timing.retry_due_at(job.now, int(job.task.attempts or 0) + 1, runtime.rules(), random.random())
+        due = timing.retry_due_at(job.now, int(job.task.attempts or 0) + 1, rules_in_force(), random.random())
         return _retry(job, "refunds_unread", due, spend_attempt=True)
     task = tasks.get(job.seller_id, job.tid)
     if task is None or task.state != "claimed":
@@ -230,12 +230,14 @@ def _read_refunds(job: _Job) -> Outcome | None:
 
 def _guard_inputs(job: _Job, switches: control.Switches) -> guard.GuardInput:
     """What the guard judges, before the hour's counts are known (they are filled in after the reservation)."""
-    dry_run = get_settings().stage_dry_run or job.view.settings.dry_run or job.seller_id in switches.dry_run_sellers
+    dry_run = (
+        container().settings.stage_dry_run or job.view.settings.dry_run or job.seller_id in switches.dry_run_sellers
+    )
     return guard.GuardInput(
         kill_global=switches.kill_global,
         kill_seller=job.seller_id in switches.kill_sellers,
         dry_run=dry_run,
-        lint_problems=tuple(lint(job.task.content or "", runtime.rules(), kind=job.write.lint_kind)),
+        lint_problems=tuple(lint(job.task.content or "", rules_in_force(), kind=job.write.lint_kind)),
         posts_last_hour=0,
         hourly_cap=job.view.hourly_cap(),
         recent_attempts=0,
@@ -287,7 +289,7 @@ def _pause_seller(job: _Job, decision: guard.GuardDecision) -> None:
 
 
 def _post(job: _Job) -> Outcome:
-    rules = runtime.rules()
+    rules = rules_in_force()
     now = job.now
     seller_tokens = _session(job)
     if seller_tokens is None:
@@ -333,10 +335,10 @@ def _refused(job: _Job, session: str, exc: mkt.BusinessError) -> Outcome:
     Our review is there: posted (a crash after an accepted post, or a refusal that was a success). Otherwise the
     refusal's classified meaning stands: the window is over (expired), or it failed.
     """
-    rules = runtime.rules()
+    rules = rules_in_force()
     if job.write is REVIEW:
         try:
-            found = runtime.top_client().rating_given(session, int(job.tid), _oid(job.task))
+            found = container().top().rating_given(session, int(job.tid), _oid(job.task))
         except mkt.MarketplaceError as read_failed:
             # Not knowing whether the review exists, it is neither failed nor posted again blindly: later.
             _unreserve(job)
@@ -364,7 +366,7 @@ def _oid(task: Task) -> int | None:
 
 def _send(job: _Job, session: str) -> dict:
     """Send the task's write; what the marketplace answered, for the task's record."""
-    task, client = job.task, runtime.top_client()
+    task, client = job.task, container().top()
     if job.write is EXPLANATION:
         client.traderate_explain_add(session, task.oid, task.content or "")
         return {}

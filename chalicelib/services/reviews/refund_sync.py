@@ -13,15 +13,15 @@ nothing even between two reconciles; reads are at most one per seller per ``REFU
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from chalicelib.container import container
 from chalicelib.marketplace.models import Refund, fen_to_yuan
 from chalicelib.marketplace.topics import RefundEvent
-from chalicelib.services import runtime
 from chalicelib.services.reviews.handle_refund import on_refund
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import seller_marks, sellers
 from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
@@ -32,10 +32,6 @@ REFUND_SYNC_MAX_AGE = timedelta(minutes=10)
 # Refunds of a trade that ended less than this long ago cannot have been missed yet: the post goes without a read.
 FRESH_TRADE = timedelta(minutes=10)
 OVERLAP = timedelta(minutes=1)
-
-# The worker handles a batch's records on several threads: one of them reads a seller's refunds, the others wait.
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
 
 
 def refunds_stale(seller: Seller, trade_end: datetime, *, now: datetime) -> bool:
@@ -51,9 +47,8 @@ def sync_if_stale(seller: Seller, session: str, *, trade_end: datetime, now: dat
     time (a second one finds the watermark fresh and reads nothing); True when a read ran."""
     if not refunds_stale(seller, trade_end, now=now):
         return False
-    with _locks_guard:
-        lock = _locks.setdefault(seller.seller_id, threading.Lock())
-    with lock:
+    # The worker handles a batch's records on several threads: one of them reads a seller's refunds, the others wait.
+    with container().lock(("refund_sync", seller.seller_id)):
         current = sellers.get(seller.seller_id)  # the watermark as stored, not as cached
         if current is None or not refunds_stale(current, trade_end, now=now):
             return False
@@ -64,13 +59,13 @@ def sync_if_stale(seller: Seller, session: str, *, trade_end: datetime, now: dat
 def sync_refunds(seller: Seller, session: str, *, now: datetime, since: datetime | None = None) -> int:
     """Apply the refunds modified from ``since`` (default: the last read, at most a rating window back) to ``now``;
     returns how many changed a task. Marketplace errors propagate to the caller's policy."""
-    oldest = now - timedelta(days=runtime.rules().rating_window_days)
+    oldest = now - timedelta(days=rules_in_force().rating_window_days)
     if since is None:
         synced = seller.refunds_synced_at
         since = datetime.fromtimestamp(synced, UTC) - OVERLAP if synced else oldest
     since = max(since, oldest)
     applied = 0
-    for refund in runtime.top_client().refunds_receive_get(session, since, now):
+    for refund in container().top().refunds_receive_get(session, since, now):
         if _apply(seller.seller_id, refund, now=now):
             applied += 1
     seller_marks.advance_refunds_synced(seller.seller_id, now, now=now)

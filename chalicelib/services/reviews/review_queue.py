@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.store import queues
 from chalicelib.telemetry import count, logger
 
@@ -51,7 +51,7 @@ def batched() -> Iterator[None]:
 
 def _send(jobs: list[queues.Delayed]) -> None:
     try:
-        queues.send_jobs(get_settings().review_queue_url, jobs)
+        queues.send_jobs(container().settings.review_queue_url, jobs)
     except Exception as exc:
         # The tasks are stored and due: the sweep queues them within a minute.
         count("ImmediateQueueFailed", len(jobs))

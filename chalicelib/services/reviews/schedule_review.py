@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import templates, timing
 from chalicelib.domain.lint import lint
@@ -16,8 +16,8 @@ from chalicelib.domain.task_state import State
 from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.topics import TradeSuccess
 from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
-from chalicelib.services import runtime
 from chalicelib.services.reviews import review_queue
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.alerts import alert
 from chalicelib.services.sellers.seller_state import SellerView, view_of
 from chalicelib.store import audit, blacklist, sellers, stats, tasks
@@ -48,7 +48,7 @@ def _rotation(tid: str) -> int:
 
 
 def _initial_state(view: SellerView, trade_end: datetime, now: datetime, hashes: tuple[str, ...]):
-    rules = runtime.rules()
+    rules = rules_in_force()
     if timing.is_window_closed(now, trade_end, rules):
         return State.EXPIRED, "window_closed", frozenset()
     if view.seller.status == "purged":
@@ -78,12 +78,12 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         raise UnknownSeller(seller_id)
     view = view_of(seller)
     settings = view.settings
-    rules = runtime.rules()
+    rules = rules_in_force()
     trade_end = parse_market_time(trade.end_time) if trade.end_time else pub_time
     if trade_end > now + FUTURE_SKEW:
         # A trade cannot end after the message about it; such a task would wait for years in the table.
         raise MalformedMessage("end_time: the trade ends in the future")
-    hashes = buyer_keys(runtime.buyer_secret(), trade.buyer_nick, trade.buyer_open_uid)
+    hashes = buyer_keys(container().buyer_hash_secret(), trade.buyer_nick, trade.buyer_open_uid)
     masked = mask_nick(trade.buyer_nick) if trade.buyer_nick else None
     index, content = render_content(
         settings,
@@ -97,7 +97,7 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         # Only here is the raw nick known: a text naming the buyer fails now and is never stored or posted.
         state, reason, holds, content = State.FAILED, IDENTITY_LINT_REASON, frozenset(), None
     item_title = None if _names_buyer(trade.item_title or "", trade, rules) else trade.item_title
-    secret = runtime.buyer_secret()
+    secret = container().buyer_hash_secret()
     nick_hash = buyer_hash(secret, trade.buyer_nick, kind="nick") if (trade.buyer_nick or "").strip() else None
     uid_hash = (
         buyer_hash(secret, trade.buyer_open_uid, kind="open_uid") if (trade.buyer_open_uid or "").strip() else None
@@ -118,7 +118,7 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         buyer_uid_hash=uid_hash,
         buyer_masked=masked,
     )
-    created = tasks.create(new, now=now, shards=get_settings().due_shards)
+    created = tasks.create(new, now=now, shards=container().settings.due_shards)
     if not created:
         return _fill_placeholder(new, view, now)
     count("TaskScheduled" if state is State.SCHEDULED else f"Task{state.value.capitalize()}")
@@ -172,7 +172,7 @@ def _fill_placeholder(new: tasks.NewTask, view: SellerView, now: datetime) -> Sc
     elif effect == "open" and new.state in (State.SCHEDULED, State.HELD):
         holds = frozenset({*new.holds, "refund"})
         new = replace(new, state=State.HELD, reason=sorted(holds)[0], holds=holds)
-    if not tasks.fill_stub(new, rev=existing.rev, now=now, shards=get_settings().due_shards):
+    if not tasks.fill_stub(new, rev=existing.rev, now=now, shards=container().settings.due_shards):
         raise RuntimeError(f"placeholder of {new.tid} changed meanwhile; retry")
     count("TradeAfterRefund")
     if new.state is State.SCHEDULED:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from chalicelib.container import get_settings
-from chalicelib.services import runtime
+from chalicelib.container import container
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import control, queues, tasks
 from chalicelib.telemetry import count, logger
 
@@ -48,8 +48,8 @@ def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> 
     if switches.paused(now):
         count("SweepPaused")
         return SweepResult(0, "quota_pause")
-    settings = get_settings()
-    rules = runtime.rules()
+    settings = container().settings
+    rules = rules_in_force()
     budget = tick_budget(rules.review_capacity_per_second)
     first = int(now.timestamp() // 60) % settings.due_shards
     queued = 0

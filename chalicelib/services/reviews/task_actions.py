@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain import templates, timing
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import Event, State
-from chalicelib.services import runtime
 from chalicelib.services.reviews.schedule_review import render_content
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_views import seller_view
 from chalicelib.store import audit, stats, tasks
 from chalicelib.store.models import Task
@@ -57,7 +57,7 @@ def _refusal(task: Task, action: Action, now: datetime) -> ActionRefused | None:
                 f"not_retryable_{state.value}",
                 f"the task is {state.value}; only failed tasks and tasks held for your review can be retried",
             )
-        if timing.is_window_closed(now, tasks.trade_end_of(task), runtime.rules()):
+        if timing.is_window_closed(now, tasks.trade_end_of(task), rules_in_force()):
             return ActionRefused("window_closed", "the rating window of this trade has closed")
         return None
     if state is State.CLAIMED:
@@ -114,7 +114,7 @@ def retry_task(seller_id: str, tid: str, *, now: datetime, actor: str = "seller"
         tid,
         Event.REQUEUE,
         now=now,
-        shards=get_settings().due_shards,
+        shards=container().settings.due_shards,
         due_at=now,
         fields=fields,
         audit=record,
@@ -138,7 +138,7 @@ def cancel_task(seller_id: str, tid: str, *, now: datetime, actor: str = "seller
         tid,
         Event.SKIP,
         now=now,
-        shards=get_settings().due_shards,
+        shards=container().settings.due_shards,
         reason=CANCELLED,
         fields={"holds": None},
         audit=record,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib import i18n
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.store import outbox
 from chalicelib.store.idempotency import run_once
 from chalicelib.telemetry import count, logger
@@ -16,7 +16,7 @@ def _deliver(seller_id: str, kind: str, message: str, detail: dict | None, now: 
         # Sellers read alerts in Chinese; the caller's text is the operators' wording of the same event.
         message = i18n.text(f"alert.{kind}", **(detail or {}))
     outbox.record(seller_id, kind=kind, message=message, detail=detail, now=now, item_key=key)
-    topic = get_settings().alerts_topic_arn
+    topic = container().settings.alerts_topic_arn
     message_id = None
     if topic:
         message_id = outbox.publish(

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from chalicelib.container import container
 from chalicelib.security.buyer_id import buyer_hash, mask_nick
-from chalicelib.services import runtime
 from chalicelib.services.sellers.seller_views import decode_cursor, encode_cursor
 from chalicelib.store import audit, blacklist
 from chalicelib.telemetry import count
@@ -40,7 +40,7 @@ def _entry(item) -> Entry:
 
 def _identities(nick: str | None, open_uid: str | None) -> list[tuple[str, str]]:
     """(hash, masked) for each identifier given; raises ``ValueError`` when none is usable."""
-    secret = runtime.buyer_secret()
+    secret = container().buyer_hash_secret()
     found = []
     if nick and nick.strip():
         found.append((buyer_hash(secret, nick, kind="nick"), mask_nick(nick)))

@@ -11,7 +11,7 @@ from chalicelib.domain import templates
 from chalicelib.domain.lint import LintKind, LintProblem, lint
 from chalicelib.domain.settings import SellerSettings, SettingsInvalid, apply_update
 from chalicelib.security.buyer_id import mask_nick
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_views import seller_view
 from chalicelib.store import audit, seller_writes, triage_data
 from chalicelib.telemetry import count
@@ -36,7 +36,7 @@ class SettingsState:
 
 
 def _state(view) -> SettingsState:
-    rules = runtime.rules()
+    rules = rules_in_force()
     return SettingsState(
         settings=view.settings,
         features=view.features(),
@@ -57,7 +57,7 @@ def update_settings(seller_id: str, patch: Mapping[str, Any], *, now: datetime, 
     Raises ``SettingsInvalid`` (every bad field, nothing saved) or ``SettingsConflict``.
     """
     view = seller_view(seller_id)
-    updated = apply_update(view.settings, patch, features=view.features(), rules=runtime.rules())
+    updated = apply_update(view.settings, patch, features=view.features(), rules=rules_in_force())
     _check_categories(updated)
     # Only the settings and their version are written, on the version read: billing, tokens or status changing
     # meanwhile cannot make this a conflict, and another settings change always does.
@@ -126,7 +126,7 @@ def preview_template(
     that would leak it is reported, exactly as before a real post.
     """
     view = seller_view(seller_id)
-    rules = runtime.rules()
+    rules = rules_in_force()
     max_length = rules.explain_max_length if kind == "explain" else rules.content_max_length
     if template is None:
         saved = view.settings.explain_templates if kind == "explain" else view.settings.templates

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chalicelib.domain.plans import UnknownPlan, features_for, hourly_cap_for
 from chalicelib.domain.settings import SellerSettings, default_settings, effective_mode
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import sellers
 from chalicelib.store.models import Seller
 
@@ -27,7 +27,7 @@ class SellerView:
     def features(self) -> frozenset[str]:
         """Features the current plan unlocks (none for an unknown or missing plan)."""
         try:
-            return features_for(self.seller.plan, runtime.rules())
+            return features_for(self.seller.plan, rules_in_force())
         except UnknownPlan:
             return frozenset()
 
@@ -39,7 +39,7 @@ class SellerView:
     def hourly_cap(self) -> int:
         """Posts per hour the plan allows."""
         try:
-            return hourly_cap_for(self.seller.plan, runtime.rules())
+            return hourly_cap_for(self.seller.plan, rules_in_force())
         except UnknownPlan:
             return 0
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.domain.plans import UnknownPlan, plan_for
-from chalicelib.services import runtime
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import SellerView, view_of
 from chalicelib.store import sellers, stats, task_queries
 from chalicelib.store.models import STAT_COUNTERS, Task
@@ -236,7 +236,7 @@ def subscription_of(seller_id: str, *, now: datetime) -> Subscription:
     active = view.entitled(now)
     left = math.ceil((paid_until - now).total_seconds() / 86400) if active and paid_until else 0
     try:
-        plan_name = plan_for(seller.plan, runtime.rules()).name if seller.plan else None
+        plan_name = plan_for(seller.plan, rules_in_force()).name if seller.plan else None
     except UnknownPlan:
         plan_name = None
     return Subscription(

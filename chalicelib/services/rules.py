@@ -1,5 +1,4 @@
-"""What services share within a container, read through the container: the rules in force, the marketplace
-clients and the buyer-hash key."""
+"""The marketplace rules in force: the shipped default merged with the Control table's override."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from chalicelib.store import control
 from chalicelib.telemetry import count, logger
 
 
-def rules() -> Rules:
+def rules_in_force() -> Rules:
     """The rules in force: shipped default merged with the Control override (re-read within a minute)."""
     override = control.read_rules_override()
     return container().cache("rules").get_or_load(repr(override), lambda: _parsed(override))
@@ -22,18 +21,3 @@ def _parsed(override) -> Rules:
         logger.warning("rules override sets retired keys", extra={"keys": retired})
         count("RulesRetiredKeys")
     return parse_rules(default_rules_document(), override)
-
-
-def top_client():
-    """The TOP client for this container (one connection pool)."""
-    return container().top()
-
-
-def oauth_client():
-    """The OAuth client for this container."""
-    return container().oauth()
-
-
-def buyer_secret() -> bytes:
-    """The key of buyer-identity hashes."""
-    return container().buyer_hash_secret()
