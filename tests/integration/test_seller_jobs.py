@@ -96,7 +96,7 @@ def test_a_run_serves_every_seller_exactly_once_across_continuations(aws, clock,
 
     def watched(job, body, **kwargs):
         handled = real_handle(job, body, **kwargs)
-        handed_on["sellers" if "sellers" in body else "cursors"] += handled.handed_on
+        handed_on["sellers" if body.kind == "sellers" else "cursors"] += handled.handed_on
         return handled
 
     monkeypatch.setattr(sellers, "index_page", page)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from chalicelib.domain.queue_messages import JobPlan, JobSellers
 from chalicelib.store import job_runs, queues, sellers
 from chalicelib.telemetry import count, logger
 
@@ -83,20 +84,22 @@ def run_of(job: SellerJob, scheduled_time: str | None, *, now: datetime) -> Run:
 
 def start(job: SellerJob, run: Run) -> int:
     """Queue the run's plan messages, one per seller shard; returns how many."""
-    plans = [_message(run, shard=shard, after=None) for shard in range(sellers.SELLER_SHARDS)]
+    plans = [_plan_message(run, shard, None) for shard in range(sellers.SELLER_SHARDS)]
     sent = queues.send_jobs(job.queue_url(), plans)
     logger.info("job run started", extra={"job": job.name, "run": run.id, "plans": sent})
     return sent
 
 
-def handle_message(job: SellerJob, body: dict, *, now: datetime, out_of_time: Callable[[], bool]) -> Handled:
+def handle_message(
+    job: SellerJob, message: JobPlan | JobSellers, *, now: datetime, out_of_time: Callable[[], bool]
+) -> Handled:
     """Plan one shard or serve one list of sellers, handing on what the deadline leaves undone."""
-    run, work = _parse(job, body)
+    run = _run_of_message(job, message)
     handled = Handled()
-    if "sellers" in work:
-        _serve(job, run, work["sellers"], now, out_of_time, handled)
+    if isinstance(message, JobSellers):
+        _serve(job, run, message.sellers, now, out_of_time, handled)
     else:
-        _plan(job, run, work["shard"], work.get("after"), out_of_time, handled)
+        _plan(job, run, message.shard, message.after, out_of_time, handled)
     for key in ("planned", "served", "repeated", "handed_on", "failed"):
         count(f"Job{key.title().replace('_', '')}", getattr(handled, key))
     if handled.failed:
@@ -109,29 +112,21 @@ def report(job: str, run_id: str) -> tuple[int, Counter]:
     return job_runs.report(job, run_id)
 
 
-def _message(run: Run, **work) -> dict:
-    return {"job": run.job, "run": run.id, "at": int(run.at.timestamp()), **work}
+def _plan_message(run: Run, shard: int, after: dict | None) -> dict:
+    return JobPlan(job=run.job, run=run.id, at=int(run.at.timestamp()), shard=shard, after=after).body()
 
 
-def _parse(job: SellerJob, body: dict) -> tuple[Run, dict]:
-    try:
-        if body["job"] != job.name:
-            raise JobMessageInvalid(f"a {body['job']} message on the {job.name} queue")
-        run = Run(job.name, str(body["run"]), datetime.fromtimestamp(int(body["at"]), UTC))
-        if "sellers" in body:
-            ids = body["sellers"]
-            if not isinstance(ids, list) or not all(isinstance(s, str) and s for s in ids):
-                raise JobMessageInvalid("sellers must be a list of seller ids")
-            return run, {"sellers": ids}
-        shard = int(body["shard"])
-        after = body.get("after")
-        if not 0 <= shard < sellers.SELLER_SHARDS or not (after is None or isinstance(after, dict)):
-            raise JobMessageInvalid("bad shard cursor")
-        return run, {"shard": shard, "after": after}
-    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-        if isinstance(exc, JobMessageInvalid):
-            raise
-        raise JobMessageInvalid(f"bad {job.name} message: {type(exc).__name__}") from None
+def _sellers_message(run: Run, ids: list[str]) -> dict:
+    return JobSellers(job=run.job, run=run.id, at=int(run.at.timestamp()), sellers=ids).body()
+
+
+def _run_of_message(job: SellerJob, message: JobPlan | JobSellers) -> Run:
+    # The queue's router checked the shape; what only this job knows is checked here.
+    if message.job != job.name:
+        raise JobMessageInvalid(f"a {message.job} message on the {job.name} queue")
+    if isinstance(message, JobPlan) and message.shard >= sellers.SELLER_SHARDS:
+        raise JobMessageInvalid("bad shard cursor")
+    return Run(job.name, message.run, datetime.fromtimestamp(message.at, UTC))
 
 
 def _plan(
@@ -142,7 +137,7 @@ def _plan(
         page = sellers.index_page(job.index, shard, upto=job.upto(run), after=after, limit=PAGE)
         ids = page.seller_ids
         chunks = [ids[i : i + SELLERS_PER_MESSAGE] for i in range(0, len(ids), SELLERS_PER_MESSAGE)]
-        queues.send_jobs(url, [_message(run, sellers=chunk) for chunk in chunks])
+        queues.send_jobs(url, [_sellers_message(run, chunk) for chunk in chunks])
         handled.planned += len(ids)
         after = page.after
         if after is None:
@@ -150,7 +145,7 @@ def _plan(
         if out_of_time():
             # The cursor goes on as a new plan message; a crash before this send plans the page again, and
             # the sellers' markers absorb the repeat.
-            queues.send_jobs(url, [_message(run, shard=shard, after=after)])
+            queues.send_jobs(url, [_plan_message(run, shard, after)])
             handled.handed_on += 1
             return
 
@@ -162,7 +157,7 @@ def _serve(
     for i, seller_id in enumerate(ids):
         if out_of_time():
             rest = ids[i:]
-            queues.send_jobs(job.queue_url(), [_message(run, sellers=rest)])
+            queues.send_jobs(job.queue_url(), [_sellers_message(run, rest)])
             handled.handed_on += len(rest)
             return
         if seller_id in done:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from chalicelib.container import container
 from chalicelib.domain import timing
+from chalicelib.domain.queue_messages import BackfillJob
 from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
 from chalicelib.marketplace.models import Trade
@@ -45,18 +46,10 @@ from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
 from chalicelib.store import control, queues, seller_marks, sellers, tasks
 from chalicelib.telemetry import count, logger
 
-KIND = "backfill"
 DAY = timedelta(days=1)
 PAGE_SIZE = 100  # the trades API's largest page
 FINISHED = "TRADE_FINISHED"
 COUNTERS = ("trades", "scheduled", "already_rated", "existing", "skipped")
-STEPS = ("refunds", "trades")
-LAST_SECOND = 4_102_444_800  # 2100-01-01: marketplace times are bounded to 2000–2099
-MAX_PENDING = 40  # halving a day down to a second leaves at most 17 parts to read; more is not a job of ours
-
-
-class BackfillJobInvalid(ValueError):
-    """A reconcile-queue message that is not a well-formed backfill job."""
 
 
 @dataclass(frozen=True)
@@ -74,49 +67,23 @@ class Job:
     pending: tuple[tuple[int, int], ...] = ()
 
     def as_message(self) -> dict:
-        message = {
-            "kind": KIND,
-            "seller_id": self.seller_id,
-            "run": self.run,
-            "step": self.step,
-            "window": self.window,
-            "page": self.page,
-        }
-        if self.span is not None:
-            message |= {"span": list(self.span), "pending": [list(part) for part in self.pending]}
-        return message
+        """The job as the reconcile queue carries it."""
+        return BackfillJob(
+            seller_id=self.seller_id,
+            run=self.run,
+            step=self.step,
+            window=self.window,
+            page=self.page,
+            span=self.span,
+            pending=self.pending,
+        ).body()
 
     @classmethod
-    def from_message(cls, body: dict) -> Job:
-        try:
-            span = _span(body["span"]) if body.get("span") is not None else None
-            pending = tuple(_span(part) for part in body.get("pending") or ())
-            job = cls(
-                str(body["seller_id"]),
-                int(body["run"]),
-                str(body["step"]),
-                int(body["window"]),
-                int(body["page"]),
-                span,
-                pending,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BackfillJobInvalid(f"bad backfill job: {type(exc).__name__}") from None
-        if job.step not in STEPS or job.window < 0 or job.page < 1 or len(job.pending) > MAX_PENDING:
-            raise BackfillJobInvalid("bad backfill job: unknown step or position")
-        return job
-
-
-def _span(value: object) -> tuple[int, int]:
-    lo, hi = (int(bound) for bound in value)  # type: ignore[union-attr]
-    if not 0 <= lo <= hi < LAST_SECOND:
-        raise ValueError("span")
-    return lo, hi
-
-
-def is_backfill_message(body: object) -> bool:
-    """Whether a reconcile-queue message body is a backfill job."""
-    return isinstance(body, dict) and body.get("kind") == KIND
+    def from_message(cls, message: BackfillJob) -> Job:
+        """The job a (parsed) reconcile-queue message names."""
+        return cls(
+            message.seller_id, message.run, message.step, message.window, message.page, message.span, message.pending
+        )
 
 
 def start_backfill(seller_id: str, *, now: datetime) -> int:

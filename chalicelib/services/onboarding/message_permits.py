@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.container import container
+from chalicelib.domain.queue_messages import PermitJob
 from chalicelib.marketplace import errors as mkt
 from chalicelib.services.sellers.seller_tokens import access_token, mark_reauth
 from chalicelib.store import audit, control, queues, seller_marks, sellers
@@ -25,11 +26,6 @@ from chalicelib.store.models import Seller
 from chalicelib.telemetry import count, logger
 
 ACTOR = "messages"
-KIND = "permit"
-
-
-class PermitJobInvalid(ValueError):
-    """A reconcile-queue message that is not a well-formed permit job."""
 
 
 class PermitPaused(RuntimeError):
@@ -76,21 +72,14 @@ def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
 
 def queue_permit(seller_id: str) -> None:
     """Queue the permit of the seller's messages (a just-authorized seller's session is fresh)."""
-    queues.send_jobs(container().settings.reconcile_queue_url, [{"kind": KIND, "seller_id": seller_id}])
+    queues.send_jobs(container().settings.reconcile_queue_url, [PermitJob(seller_id=seller_id).body()])
 
 
-def is_permit_message(body: object) -> bool:
-    """Whether a reconcile-queue message body is a permit job."""
-    return isinstance(body, dict) and body.get("kind") == KIND
-
-
-def run_permit_job(body: dict, *, now: datetime) -> str:
+def run_permit_job(job: PermitJob, *, now: datetime) -> str:
     """Ask for the permit a queued job names (``permitted``, ``failed``, ``gone``). Always asks, even for a seller
     already permitted: an authorization opens the messages again (a lapsed grant may have closed them). Raises
     ``PermitPaused`` during a quota ban, so the job waits in the queue instead of spending the app's quota."""
-    seller_id = body.get("seller_id")
-    if not isinstance(seller_id, str) or not seller_id or len(seller_id) > 64:
-        raise PermitJobInvalid("bad permit job: no seller")
+    seller_id = job.seller_id
     seller = sellers.get(seller_id)
     if seller is None or seller.status == "purged":
         return "gone"

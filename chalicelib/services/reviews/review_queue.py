@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime
 
 from chalicelib.container import container
+from chalicelib.domain.queue_messages import ReviewJob
 from chalicelib.store import queues
 from chalicelib.telemetry import count, logger
 
@@ -27,7 +28,7 @@ def queue_when_due(seller_id: str, tid: str, due_at: datetime, *, now: datetime)
     wait = (due_at - now).total_seconds()
     if wait > queues.MAX_DELAY_SECONDS:
         return False
-    job = queues.Delayed({"seller_id": seller_id, "tid": tid}, math.ceil(max(0.0, wait)))
+    job = queues.Delayed(ReviewJob(seller_id=seller_id, tid=tid).body(), math.ceil(max(0.0, wait)))
     pending = _collecting.get()
     if pending is not None:
         pending.append(job)

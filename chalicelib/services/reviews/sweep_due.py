@@ -8,6 +8,7 @@ from datetime import datetime
 from itertools import islice
 
 from chalicelib.container import container
+from chalicelib.domain.queue_messages import ReviewJob
 from chalicelib.services.rules import rules_in_force
 from chalicelib.store import control, queues, tasks
 from chalicelib.telemetry import count, logger
@@ -59,7 +60,7 @@ def sweep(*, now: datetime, out_of_time: Callable[[], bool] = lambda: False) -> 
             break
         shard = (first + step) % settings.due_shards
         keys = islice(tasks.due_keys(shard, now), budget - queued)
-        jobs = ({"seller_id": s, "tid": t} for s, t in keys)
+        jobs = (ReviewJob(seller_id=s, tid=t).body() for s, t in keys)
         queued += queues.send_jobs(settings.review_queue_url, jobs, senders=rules.sweep_senders)
         if queued >= budget:
             count("SweepBudgetReached")
