@@ -10,7 +10,7 @@ from chalicelib.container import container
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
-from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, refusals
+from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, push_answer
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
 from chalicelib.services.billing import billing_daily
@@ -46,10 +46,7 @@ def billing_push(request) -> Response:
     results = handle_bounded(batch.messages, handle_billing_message, now)
     for refused in batch.refused:  # kept for inspection, as every billing message the app refuses
         keep_rejected(refused.reason, _kept(json.dumps(refused.raw, ensure_ascii=False)), now=now, ref=refused.id)
-    results += refusals(batch)
-    count("BillingMessagesReceived", len(results))
-    retry = [r["id"] for r in results if r["status"] == "error"]
-    return Response(body={"results": results, "retry": retry}, status_code=200)
+    return push_answer(batch, results, received_metric="BillingMessagesReceived")
 
 
 # The daily schedule also repairs held tasks left without holds; it stops this long before the deadline.

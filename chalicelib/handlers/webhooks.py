@@ -54,9 +54,13 @@ def handle_bounded(messages, handle, now) -> list[dict]:
     return results
 
 
-def refusals(batch: Batch) -> list[dict]:
-    """The answers to a batch's messages refused for their envelope: ``rejected``, never to be sent again."""
-    return [{"id": refused.id, "status": "rejected", "detail": refused.reason} for refused in batch.refused]
+def push_answer(batch: Batch, results: list[dict], *, received_metric: str) -> Response:
+    """The answer to a push (both push routes): every message's result, those refused for their envelope as
+    ``rejected`` (never to be sent again), and the ids the sender must retry."""
+    results = results + [{"id": r.id, "status": "rejected", "detail": r.reason} for r in batch.refused]
+    count(received_metric, len(results))
+    retry = [r["id"] for r in results if r["status"] == "error"]
+    return Response(body={"results": results, "retry": retry}, status_code=200)
 
 
 def marketplace_push(request) -> Response:
@@ -79,7 +83,4 @@ def marketplace_push(request) -> Response:
     for refused in batch.refused:
         logger.warning("message rejected", extra={"message_id": refused.id, "reason": refused.reason})
     count("MessageRejected", len(batch.refused))
-    results += refusals(batch)
-    count("MessagesReceived", len(results))
-    retry = [r["id"] for r in results if r["status"] == "error"]
-    return Response(body={"results": results, "retry": retry}, status_code=200)
+    return push_answer(batch, results, received_metric="MessagesReceived")
