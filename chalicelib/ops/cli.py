@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from chalicelib.container import container
+from chalicelib.queue_names import queue_name
 from chalicelib.services.operations import operator_actions as ops
-
-DEFAULT_QUEUE_NAME = "haoping-reviews"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,7 +104,7 @@ def _review_queue_url() -> str:
     from chalicelib.store import dead_letters
 
     configured = container().settings.review_queue_url
-    return configured or dead_letters.queue_url(os.environ.get("HAOPING_REVIEW_QUEUE_NAME", DEFAULT_QUEUE_NAME))
+    return configured or dead_letters.queue_url(queue_name("reviews"))
 
 
 def _emit(out: TextIO, args: argparse.Namespace, data, lines: list[str]) -> None:
