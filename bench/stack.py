@@ -21,7 +21,7 @@ from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
 
 APP_KEY = "12345678"
-SELLER_CACHES = ("sellers", "blacklist", "tokens")  # the per-seller caches of ``container.CACHE_TTLS``
+SELLER_CACHES = ("sellers", "blacklist", "tokens")  # the per-seller caches of ``runtime.CACHE_TTLS``
 MARKETPLACE_PATH = "/webhooks/marketplace"
 REGION = "ap-southeast-1"
 TOPIC_SHORT = {

@@ -1,4 +1,4 @@
-"""Seller repository, with a short per-container cache for the worker's hot path (``container.CACHE_TTLS``).
+"""Seller repository, with a short per-container cache for the worker's hot path (``runtime.CACHE_TTLS``).
 
 Creation writes the keys of the per-seller jobs' indexes (``shard``, ``token_due_at``, a first ``billing_at``),
 derived from the seller's own fields, and the per-concern writers (``store.seller_writes``) keep them in step,
