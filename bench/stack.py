@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bench.counting import DynamoCounter
+from chalicelib.config import DEFAULT_REGION as REGION
 from sandbox import moto_atomic
 from sandbox.lambda_driver import drain, lambda_context
 from sandbox.market.clock import FakeClock
@@ -23,7 +24,6 @@ from sandbox.replay import Replay
 APP_KEY = "12345678"
 SELLER_CACHES = ("sellers", "blacklist", "tokens")  # the per-seller caches of ``runtime.CACHE_TTLS``
 MARKETPLACE_PATH = "/webhooks/marketplace"
-REGION = "ap-southeast-1"
 TOPIC_SHORT = {
     "taobao_trade_TradeSuccess": "trade_success",
     "taobao_trade_TradeRated": "trade_rated",

@@ -54,6 +54,11 @@ _SOURCE = r"(?:'self'|'none'|https?://(?:\*\.)?[A-Za-z0-9.-]+(?::(?:[0-9]{1,5}|\
 _FRAME_ANCESTORS = rf"^{_SOURCE}(?: {_SOURCE})*$"
 
 
+# The region everything runs in unless ``AWS_REGION`` names another: the local stack, the tests, the bench and the
+# rehearsal use it too.
+DEFAULT_REGION = "ap-southeast-1"
+
+
 class SettingsInvalid(ValueError):
     """The environment does not describe a usable deployment; the message names each bad variable."""
 
@@ -64,7 +69,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stage: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    region: str = Field("ap-southeast-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str = Field(DEFAULT_REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     table_prefix: str = Field("haoping-dev", pattern=r"^[A-Za-z0-9_.-]{3,200}$")
     review_queue_url: str = ""
     reconcile_queue_url: str = ""

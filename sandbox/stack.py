@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import urllib3
 
+from chalicelib.config import DEFAULT_REGION
 from sandbox import moto_atomic
 from sandbox.lambda_driver import drain, lambda_context, scheduled_event
 from sandbox.market.clock import FakeClock
@@ -149,8 +150,8 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "ap-southeast-1",
-            "AWS_REGION": "ap-southeast-1",
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
+            "AWS_REGION": DEFAULT_REGION,
             "HAOPING_STAGE": "local",
             "AWS_ENDPOINT_URL": self.endpoints.aws,
             "HAOPING_TABLE_PREFIX": self.prefix,
