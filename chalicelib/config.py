@@ -42,6 +42,18 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_FRAME_ANCESTORS": "frame_ancestors",
 }
 _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
+# What the template gives every deployed function (its ``Globals``): inside Lambda a missing one is a broken
+# deployment, refused when the container is built rather than found at the first send, encrypt or alert. (The
+# secrets' ids are per function, and each function is refused the first time it asks for one it was not given.)
+DEPLOYED_REQUIRED = (
+    "HAOPING_REVIEW_QUEUE_URL",
+    "HAOPING_RECONCILE_QUEUE_URL",
+    "HAOPING_TOKENS_QUEUE_URL",
+    "HAOPING_BILLING_QUEUE_URL",
+    "HAOPING_ALERTS_TOPIC_ARN",
+    "HAOPING_KMS_KEY_ID",
+    "HAOPING_APP_KEY",
+)
 
 
 # The 千牛 workbench's origins: the web workbench (qn.taobao.com), the seller centre it grew from
@@ -112,8 +124,15 @@ class Settings(BaseModel):
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Validate settings from an environment mapping (``os.environ`` by default); ``SettingsInvalid`` says why."""
+    """Validate settings from an environment mapping (``os.environ`` by default); ``SettingsInvalid`` says why.
+    Inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) every value of ``DEPLOYED_REQUIRED`` must be there too."""
     e = os.environ if env is None else env
+    if e.get("AWS_LAMBDA_FUNCTION_NAME"):
+        missing = [name for name in DEPLOYED_REQUIRED if e.get(name, "") == ""]
+        if missing:
+            raise SettingsInvalid(
+                "invalid settings: " + "; ".join(f"{name}: missing in a deployed function" for name in missing)
+            )
     values: dict[str, object] = {field: e[name] for name, field in ENV_FIELDS.items() if e.get(name, "") != ""}
     region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION")
     if region:
