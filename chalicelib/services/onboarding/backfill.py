@@ -23,7 +23,7 @@ remaining jobs stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
@@ -68,22 +68,12 @@ class Job:
 
     def as_message(self) -> dict:
         """The job as the reconcile queue carries it."""
-        return BackfillJob(
-            seller_id=self.seller_id,
-            run=self.run,
-            step=self.step,
-            window=self.window,
-            page=self.page,
-            span=self.span,
-            pending=self.pending,
-        ).body()
+        return BackfillJob(**asdict(self)).body()
 
     @classmethod
     def from_message(cls, message: BackfillJob) -> Job:
         """The job a (parsed) reconcile-queue message names."""
-        return cls(
-            message.seller_id, message.run, message.step, message.window, message.page, message.span, message.pending
-        )
+        return cls(**message.model_dump(exclude={"kind"}))
 
 
 def start_backfill(seller_id: str, *, now: datetime) -> int:
