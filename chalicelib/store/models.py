@@ -64,15 +64,9 @@ class _Model(Model):
         table = super()._get_connection()  # PynamoDB's own, for the table's schema
         cls._connection = None
         schema = table.get_meta_table()
-        meta = cls.Meta
+        # The Meta sets no endpoint and PynamoDB's default timeouts and retries, which the connection takes itself.
         table.connection = _RuntimeConnection(
-            region=container().settings.region,
-            host=meta.host,
-            connect_timeout_seconds=meta.connect_timeout_seconds,
-            read_timeout_seconds=meta.read_timeout_seconds,
-            max_retry_attempts=meta.max_retry_attempts,
-            max_pool_connections=meta.max_pool_connections,
-            extra_headers=meta.extra_headers,
+            region=container().settings.region, max_pool_connections=cls.Meta.max_pool_connections
         )
         table.connection.add_meta_table(schema)
         return table
