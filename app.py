@@ -1,18 +1,19 @@
 """haoping's Lambda functions: only wiring here; handlers translate, services decide."""
 
-import os
 from importlib import import_module
 
 from chalice import Chalice, Cron, Rate
 
+from chalicelib.queue_names import queue_name
+
 # Logging is powertools' (one redacting JSON logger); chalice's own handler would write every record twice.
 app = Chalice(app_name="haoping", configure_logs=False)
 
-# Queue names are fixed per stage at deploy time (the packaged template creates them).
-REVIEW_QUEUE = os.environ.get("HAOPING_REVIEW_QUEUE_NAME", "haoping-reviews")
-RECONCILE_QUEUE = os.environ.get("HAOPING_RECONCILE_QUEUE_NAME", "haoping-reconcile")
-TOKENS_QUEUE = os.environ.get("HAOPING_TOKENS_QUEUE_NAME", "haoping-tokens")
-BILLING_QUEUE = os.environ.get("HAOPING_BILLING_QUEUE_NAME", "haoping-billing")
+# Queue names are fixed per stage at deploy time (the packaged template creates them; ``chalicelib/queue_names``).
+REVIEW_QUEUE = queue_name("reviews")
+RECONCILE_QUEUE = queue_name("reconcile")
+TOKENS_QUEUE = queue_name("tokens")
+BILLING_QUEUE = queue_name("billing")
 PUSH_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
@@ -228,7 +229,7 @@ def review_worker(event):
     return _handler("worker").handle(event.to_dict(), event.context)
 
 
-# Per-seller jobs: the schedule starts a run, the job's queue worker plans and serves it (services/seller_jobs).
+# Per-seller jobs: the schedule starts a run, the job's queue worker plans and serves it (services/jobs/seller_jobs).
 @app.schedule(Rate(1, unit=Rate.HOURS), name="tokens")
 def refresh_tokens(event):
     return _handler("tokens").handle(event.to_dict(), event.context)

@@ -2,7 +2,7 @@
 
 PynamoDB 6 sends every request through ``client._make_api_call``, so botocore's ``before-parameter-build``
 and ``after-call`` events see each one. The app gives PynamoDB and its boto3 clients one shared botocore
-session (``Container.botocore_session``); handlers registered there reach every client created
+session (``Runtime.botocore_session``); handlers registered there reach every client created
 afterwards. Any other session registers ``botocore.handlers.BUILTIN_HANDLERS`` when it is made (the hook moto
 uses too), so the counter is added there as well. A client copies its session's handlers when it is created:
 install the counter, then rebind the app (``sandbox.stack.rebind_app``) so its clients are made anew.

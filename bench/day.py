@@ -76,9 +76,9 @@ def replay_day(*, sellers: int, trades: int, cold: bool, fault_rate: float, seed
         with counter.phase_of("report"):
             report = replay.report(wall_seconds=time.perf_counter() - started)
             posted, sizes = _posted_and_item_sizes(replay)
-        from chalicelib.services import runtime
+        from chalicelib.container import container
 
-        stats = runtime.top_client().stats
+        stats = container().top().stats
         market = stack.marketplace
         run = DayRun(
             cold=cold,
@@ -116,12 +116,13 @@ def _posted_and_item_sizes(replay: BenchReplay) -> tuple[int, dict[str, int]]:
     import boto3
 
     from bench.counting import item_size
+    from chalicelib.container import container
     from chalicelib.store.models import Audit, Task
 
     posted = 0
     for seller_id in replay.seller_ids.values():
         posted += sum(1 for t in Task.query(seller_id) if t.state == "posted")
-    ddb = boto3.client("dynamodb", region_name=Task.Meta.region)
+    ddb = boto3.client("dynamodb", region_name=container().settings.region)
     sizes = {}
     for model in (Task, Audit):
         items = ddb.scan(TableName=model.Meta.table_name)["Items"]
@@ -147,7 +148,8 @@ def requests_figure(day: DayRun, burst) -> dict:
     writes = round(burst.counter.total("write", phases=REVIEW_PHASES) / posted, 3)
     reads_burst = round(burst.counter.total("read", phases=REVIEW_PHASES) / posted, 3)
     # Strongly consistent reads on this path are the refund read-back before posting a trade that ended over ten
-    # minutes ago (``services.refund_sync``: a seller's refunds, at most every ten minutes), not the review's own.
+    # minutes ago (``services.reviews.refund_sync``: a seller's refunds, at most every ten minutes), not the
+    # review's own.
     read_back = round(sum(burst.counter.consistent[p] for p in REVIEW_PHASES) / posted, 3)
     reads_own = round(reads_burst - read_back, 3)
     reads_day = day.per_review("read", REVIEW_PHASES)

@@ -68,7 +68,7 @@ def _seed_sellers(stack: InProcessStack, count: int, token_due: int) -> dict[str
     the daily billing pass (as on the first pass after they were indexed) with a paid period far ahead. Returns
     each job's expected candidates."""
     from chalicelib.marketplace.models import TokenGrant
-    from chalicelib.services.onboard_seller import onboard
+    from chalicelib.services.onboarding.onboard_seller import onboard
     from chalicelib.store.models import Seller
     from chalicelib.store.sellers import seller_shard
 
@@ -113,7 +113,7 @@ def _seed_sellers(stack: InProcessStack, count: int, token_due: int) -> dict[str
 def _serves_counted():
     """Count every job's serves per seller (each job's ``serve`` wrapped where its handler finds it)."""
     from chalicelib.handlers import reconcile, tokens
-    from chalicelib.services import billing_daily
+    from chalicelib.services.billing import billing_daily
 
     served = {name: Counter() for name in JOB_NAMES}
     places = [(tokens, "JOB"), (billing_daily, "JOB"), (reconcile, "JOB")]
@@ -202,7 +202,7 @@ def _extrapolate(name: str, job: dict, sellers: int) -> dict:
     """The run at 100,000 sellers with the measured seconds per seller: 60 s invocations keep a reserve."""
     from chalicelib.handlers.job_queue import SELLER_BUDGET_MS
     from chalicelib.handlers.reconcile import SELLER_BUDGET_MS as RECONCILE_BUDGET_MS
-    from chalicelib.services.seller_jobs import SELLERS_PER_MESSAGE
+    from chalicelib.services.jobs.seller_jobs import SELLERS_PER_MESSAGE
 
     reserve = (RECONCILE_BUDGET_MS if name == "reconcile" else SELLER_BUDGET_MS) / 1000
     scale = 100_000 / sellers
@@ -345,7 +345,7 @@ def worker_figure(*, trades: int = 200, seed: int = 19) -> dict:
     Local when it is installed."""
     import os
 
-    from chalicelib.container import get_settings
+    from chalicelib.container import container
     from sandbox.stack import rebind_app
 
     specs = _immediate_shops(4, trades // 2, "worker_shop")
@@ -358,7 +358,7 @@ def worker_figure(*, trades: int = 200, seed: int = 19) -> dict:
         stack.marketplace.faults.set("taobao.traderate.add", latency_ms=MARKET_LATENCY_MS)
         messages = replay.happen(events)
         halves = (messages[: len(messages) // 2], messages[len(messages) // 2 :])
-        concurrency = get_settings().record_concurrency
+        concurrency = container().settings.record_concurrency
         for workers, half in zip((1, concurrency), halves, strict=True):
             os.environ["HAOPING_RECORD_CONCURRENCY"] = str(workers)
             rebind_app()
@@ -468,8 +468,8 @@ def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
     SendMessageBatch answered after an in-region round trip; and a whole sweep of ``jobs`` due tasks each way."""
     import boto3
 
-    from chalicelib.container import get_settings
-    from chalicelib.services import runtime
+    from chalicelib.container import container
+    from chalicelib.services.rules import rules_in_force
     from chalicelib.store import control, queues
 
     clock = FakeClock(datetime(2026, 11, 12, 4, 0, tzinfo=UTC))
@@ -477,7 +477,7 @@ def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
         from chalicelib.store.models import Task
         from chalicelib.store.tasks import due_shard
 
-        senders = runtime.rules().sweep_senders
+        senders = rules_in_force().sweep_senders
         base = int(clock.now().timestamp()) - 60
         keys = [(f"22{i % 1000:08d}", f"39{i:014d}") for i in range(jobs)]
         bodies = [{"seller_id": s, "tid": t} for s, t in keys]
@@ -487,7 +487,7 @@ def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
         sender: dict[str, int] = {}
         sweeps: dict[str, dict] = {}
         with _SqsStandIn(SQS_ROUND_TRIP_S):
-            url = get_settings().review_queue_url
+            url = container().settings.review_queue_url
             for threads in (1, senders):
                 started = time.perf_counter()
                 sent = queues.send_jobs(url, bodies, senders=threads)

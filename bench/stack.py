@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from bench.counting import DynamoCounter
+from chalicelib.config import DEFAULT_REGION as REGION
 from sandbox import moto_atomic
 from sandbox.lambda_driver import drain, lambda_context
 from sandbox.market.clock import FakeClock
 from sandbox.replay import Replay
 
 APP_KEY = "12345678"
-SELLER_CACHES = ("sellers", "blacklist", "tokens")  # the per-seller caches of ``container.CACHE_TTLS``
+SELLER_CACHES = ("sellers", "blacklist", "tokens")  # the per-seller caches of ``runtime.CACHE_TTLS``
 MARKETPLACE_PATH = "/webhooks/marketplace"
-REGION = "ap-southeast-1"
 TOPIC_SHORT = {
     "taobao_trade_TradeSuccess": "trade_success",
     "taobao_trade_TradeRated": "trade_rated",
@@ -252,12 +252,12 @@ class InProcessStack:
 
     def _drain_jobs(self) -> int:
         import app
-        from chalicelib.container import get_settings
+        from chalicelib.container import container
         from sandbox.stack import JOBS
 
         drained = 0
         for name, (_schedule, worker, setting) in JOBS.items():
-            url = getattr(get_settings(), setting)
+            url = getattr(container().settings, setting)
             drained += self.drain(queue_url=url, worker=getattr(app, worker), phase=name)
         return drained
 
@@ -272,8 +272,8 @@ class InProcessStack:
         into its worker (each invocation with a fresh ``context()``, a 60 s Lambda context by default). Returns
         what the schedule answered, the messages delivered, the worker invocations and the run's outcomes."""
         import app
-        from chalicelib.container import get_settings
-        from chalicelib.services import seller_jobs
+        from chalicelib.container import container
+        from chalicelib.services.jobs import seller_jobs
         from sandbox.lambda_driver import scheduled_event
         from sandbox.stack import JOBS
 
@@ -290,7 +290,7 @@ class InProcessStack:
             with self.counter.phase_of(name):
                 return function(event, make_context())
 
-        delivered = len(drain(self._sqs, getattr(get_settings(), setting), invoke).received)
+        delivered = len(drain(self._sqs, getattr(container().settings, setting), invoke).received)
         served, outcomes = seller_jobs.report(name, started["run"])
         invocations = self.invocations.counts[name] - before
         return {**outcomes, **started, "delivered": delivered, "served": served, "invocations": invocations}

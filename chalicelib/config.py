@@ -46,6 +46,18 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_ROBOTS_LOCAL_HTTP": "robots_local_http",
 }
 _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
+# What the template gives every deployed function (its ``Globals``): inside Lambda a missing one is a broken
+# deployment, refused when the container is built rather than found at the first send, encrypt or alert. (The
+# secrets' ids are per function, and each function is refused the first time it asks for one it was not given.)
+DEPLOYED_REQUIRED = (
+    "HAOPING_REVIEW_QUEUE_URL",
+    "HAOPING_RECONCILE_QUEUE_URL",
+    "HAOPING_TOKENS_QUEUE_URL",
+    "HAOPING_BILLING_QUEUE_URL",
+    "HAOPING_ALERTS_TOPIC_ARN",
+    "HAOPING_KMS_KEY_ID",
+    "HAOPING_APP_KEY",
+)
 
 
 # The 千牛 workbench's origins: the web workbench (qn.taobao.com), the seller centre it grew from
@@ -64,6 +76,9 @@ DINGTALK_ROBOT_URL = "https://oapi.dingtalk.com/robot/send"
 WECOM_ROBOT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 _ROBOT_HOSTS = {"dingtalk_robot_url": "oapi.dingtalk.com", "wecom_robot_url": "qyapi.weixin.qq.com"}
 LOCAL_HOST = "127.0.0.1"
+# The region everything runs in unless ``AWS_REGION`` names another: the local stack, the tests, the bench and the
+# rehearsal use it too.
+DEFAULT_REGION = "ap-southeast-1"
 
 
 class SettingsInvalid(ValueError):
@@ -76,7 +91,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     stage: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    region: str = Field("ap-southeast-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str = Field(DEFAULT_REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     table_prefix: str = Field("haoping-dev", pattern=r"^[A-Za-z0-9_.-]{3,200}$")
     review_queue_url: str = ""
     reconcile_queue_url: str = ""
@@ -133,8 +148,15 @@ class Settings(BaseModel):
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Validate settings from an environment mapping (``os.environ`` by default); ``SettingsInvalid`` says why."""
+    """Validate settings from an environment mapping (``os.environ`` by default); ``SettingsInvalid`` says why.
+    Inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) every value of ``DEPLOYED_REQUIRED`` must be there too."""
     e = os.environ if env is None else env
+    if e.get("AWS_LAMBDA_FUNCTION_NAME"):
+        missing = [name for name in DEPLOYED_REQUIRED if e.get(name, "") == ""]
+        if missing:
+            raise SettingsInvalid(
+                "invalid settings: " + "; ".join(f"{name}: missing in a deployed function" for name in missing)
+            )
     values: dict[str, object] = {field: e[name] for name, field in ENV_FIELDS.items() if e.get(name, "") != ""}
     region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION")
     if region:

@@ -1,201 +1,55 @@
-"""The per-container runtime: settings, clock, AWS clients, secrets, caches and marketplace clients.
+"""The container: the runtime (``chalicelib.runtime``) and what is built from it for the code above — the TOP and
+OAuth clients, the token cipher, the idempotency layer — in this one place.
 
-Built lazily, once per Lambda container, on first use (never at import); ``reset()`` forgets all of it so tests
-and the local stack can rebuild against a changed environment. Everything a container keeps between
-invocations lives here, so there is one place to see it and one call to clear it.
+Code reaches all of it one way: ``container()`` (``container().settings``, ``.clock``, ``.aws("sqs")``,
+``.cache("sellers")``, ``.top()``, ``.token_cipher`` …). Built lazily, once per Lambda container, on first use
+(never at import); ``reset()`` forgets all of it so tests and the local stack can rebuild against a changed
+environment.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Hashable
 from functools import cached_property
-from typing import Any
 
-from chalicelib.config import Clock, Settings, clock, load_settings
+from chalicelib.config import clock, load_settings
+from chalicelib.runtime import Runtime
 
-# Enough pooled connections for a worker that handles a batch's records concurrently.
-AWS_MAX_POOL_CONNECTIONS = 32
-
-
-class SecretMissing(RuntimeError):
-    """A function asked for a secret its deployment does not name (``HAOPING_*_SECRET_ID`` unset)."""
-
-
-class TtlCache:
-    """A small thread-safe map whose entries expire after ``ttl`` seconds (monotonic time)."""
-
-    def __init__(self, ttl: float, *, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._items: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        """The fresh value under ``key``, else ``default``."""
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is None:
-                return default
-            if time.monotonic() - hit[0] >= self.ttl:
-                del self._items[key]
-                return default
-            return hit[1]
-
-    def __contains__(self, key: Hashable) -> bool:
-        marker = object()
-        return self.get(key, marker) is not marker
-
-    def put(self, key: Hashable, value: Any) -> Any:
-        """Store ``value`` under ``key`` (the oldest entry goes when full); returns ``value``."""
-        with self._lock:
-            if key not in self._items and len(self._items) >= self.max_entries:
-                del self._items[next(iter(self._items))]
-            self._items[key] = (time.monotonic(), value)
-        return value
-
-    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        """The fresh value under ``key``, else ``load()``'s, which is stored (``None`` included)."""
-        marker = object()
-        hit = self.get(key, marker)
-        return hit if hit is not marker else self.put(key, load())
-
-    def pop(self, key: Hashable) -> None:
-        """Forget ``key``."""
-        with self._lock:
-            self._items.pop(key, None)
-
-    def pop_matching(self, predicate: Callable[[Hashable], bool]) -> None:
-        """Forget every key ``predicate`` accepts."""
-        with self._lock:
-            for key in [k for k in self._items if predicate(k)]:
-                del self._items[key]
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._items.clear()
+IDEMPOTENCY_TABLE = "Idempotency"
+# A completed once-key is remembered for 40 days: far longer than a cause can come again — a pushed message is
+# redelivered for days, not weeks, reconciliation looks back two days, and keys of later causes name them
+# (a reminder's key carries its paid_until, a pause's its market hour). A key forgotten after that could only
+# repeat one alert, never a marketplace write. (An in-progress record is bounded by the invocation's deadline
+# instead: every invocation registers its Lambda context, so a run that timed out mid-effect lets the
+# redelivery run it again.)
+EXPIRES_AFTER_SECONDS = 40 * 24 * 3600
 
 
-# Cache name → seconds an entry stays fresh. Each repository names its cache here, so every staleness the
-# system accepts is listed in one place.
-CACHE_TTLS: dict[str, float] = {
-    "sellers": 60.0,  # settings and entitlement change rarely; a minute of staleness saves a read per review
-    "blacklist": 60.0,
-    "control": 30.0,  # kill switches take effect within half a minute
-    "rules": 60.0,
-    "triage": 60.0,  # complaint model and categories: an operator's replacement is in force within a minute
-    "extortion_flags": 300.0,  # a new or removed flag is seen by every container within five minutes
-    "tokens": 300.0,  # decrypted session keys: one KMS Decrypt per seller per five minutes, not per review
-}
-
-
-class Container:
-    """What one Lambda container builds once and reuses across invocations."""
-
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self._lock = threading.RLock()
-        self._clients: dict[str, Any] = {}
-        self._caches: dict[str, TtlCache] = {}
-        self._top: tuple[str, Any] | None = None
-        self._oauth: tuple[str, Any] | None = None
-        # Values kept for the container's life, never expired (the last good rules document).
-        self.kept: dict[str, Any] = {}
-
-    # -- AWS ---------------------------------------------------------------------------------------------------
-    @cached_property
-    def botocore_session(self):
-        """One botocore session for every client, PynamoDB's included: each session parses the service models
-        again (about a second for DynamoDB alone), which is cold-start time."""
-        import botocore.session
-
-        return botocore.session.get_session()
-
-    def aws(self, service: str):
-        """The container's boto3 client for ``service``; endpoints follow ``AWS_ENDPOINT_URL[_<SERVICE>]``."""
-        client = self._clients.get(service)
-        if client is not None:
-            return client
-        with self._lock:
-            if service not in self._clients:
-                import boto3
-                from botocore.config import Config
-
-                session = boto3.session.Session(botocore_session=self.botocore_session)
-                self._clients[service] = session.client(
-                    service,
-                    region_name=self.settings.region,
-                    config=Config(max_pool_connections=AWS_MAX_POOL_CONNECTIONS),
-                )
-            return self._clients[service]
-
-    # -- secrets -----------------------------------------------------------------------------------------------
-    @cached_property
-    def _secrets_provider(self):
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-        return SecretsProvider(boto3_client=self.aws("secretsmanager"))
-
-    def secret(self, secret_id: str, *, name: str) -> str:
-        """A secret's current value, cached per container for ``secrets_max_age`` seconds."""
-        if not secret_id:
-            raise SecretMissing(f"{name} is not configured for this function")
-        value = self._secrets_provider.get(secret_id, max_age=self.settings.secrets_max_age)
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        return str(value)
-
-    def app_secret(self) -> str:
-        """The marketplace app secret (signs calls, verifies pushes)."""
-        return self.secret(self.settings.app_secret_id, name="HAOPING_APP_SECRET_ID")
-
-    def buyer_hash_secret(self) -> bytes:
-        """The key of buyer-identity hashes."""
-        return self.secret(self.settings.buyer_hash_secret_id, name="HAOPING_BUYER_HASH_SECRET_ID").encode("utf-8")
-
-    def session_secret(self) -> bytes:
-        """The key of seller session tokens."""
-        return self.secret(self.settings.session_secret_id, name="HAOPING_SESSION_SECRET_ID").encode("utf-8")
-
-    # -- caches --------------------------------------------------------------------------------------------
-    def cache(self, name: str) -> TtlCache:
-        """The named per-container cache (see ``CACHE_TTLS``)."""
-        found = self._caches.get(name)
-        if found is None:
-            with self._lock:
-                found = self._caches.setdefault(name, TtlCache(CACHE_TTLS[name]))
-        return found
-
-    def forget_caches(self) -> None:
-        """Drop every cached read (the clients stay)."""
-        for cache in list(self._caches.values()):
-            cache.clear()
+class Container(Runtime):
+    """The runtime plus the marketplace clients, the token cipher and the idempotency layer built on it."""
 
     # -- marketplace -------------------------------------------------------------------------------------------
     def top(self):
-        """The TOP client (one connection pool; rebuilt when the app secret rotates)."""
-        secret = self.app_secret()
-        with self._lock:
-            if self._top is None or self._top[0] != secret:
-                from chalicelib.marketplace.client import TopClient
+        """The TOP client on the container's HTTP pool (rebuilt when the app secret rotates)."""
+        from chalicelib.marketplace.client import TopClient
 
-                s = self.settings
-                self._top = (secret, TopClient(s.marketplace_url, s.app_key, secret, now=self.clock.now))
-            return self._top[1]
+        secret = self.app_secret()
+        s = self.settings
+        return self.kept(
+            ("top", secret),
+            lambda: TopClient(s.marketplace_url, s.app_key, secret, now=self.clock.now, pool=self.http_pool),
+        )
 
     def oauth(self):
-        """The OAuth client (rebuilt when the app secret rotates)."""
-        secret = self.app_secret()
-        with self._lock:
-            if self._oauth is None or self._oauth[0] != secret:
-                from chalicelib.marketplace.oauth import OAuthClient
+        """The OAuth client on the container's HTTP pool (rebuilt when the app secret rotates)."""
+        from chalicelib.marketplace.oauth import OAuthClient
 
-                s = self.settings
-                self._oauth = (secret, OAuthClient(s.oauth_url, s.app_key, secret, now=self.clock.now))
-            return self._oauth[1]
+        secret = self.app_secret()
+        s = self.settings
+        return self.kept(
+            ("oauth", secret),
+            lambda: OAuthClient(s.oauth_url, s.app_key, secret, now=self.clock.now, pool=self.http_pool),
+        )
 
     @cached_property
     def token_cipher(self):
@@ -210,16 +64,12 @@ class Container:
         """powertools idempotency config; each invocation registers its Lambda context on it."""
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-        from chalicelib.store.idempotency import EXPIRES_AFTER_SECONDS
-
         return IdempotencyConfig(expires_after_seconds=EXPIRES_AFTER_SECONDS)
 
     @cached_property
     def idempotency_store(self):
         """powertools' DynamoDB persistence layer on the stage's Idempotency table."""
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-        from chalicelib.store.idempotency import IDEMPOTENCY_TABLE
 
         return DynamoDBPersistenceLayer(
             table_name=self.settings.table(IDEMPOTENCY_TABLE), boto3_client=self.aws("dynamodb")
@@ -243,37 +93,13 @@ def container() -> Container:
         return found
     with _build_lock:
         if _current is None:
-            built = Container(load_settings(), clock)
-            _bind_models(built)
-            _current = built
+            _current = Container(load_settings(), clock)
         return _current
 
 
-def get_settings() -> Settings:
-    """The container's validated settings."""
-    return container().settings
-
-
 def reset() -> None:
-    """Forget the container (clients, caches, secrets, settings); the next use rebuilds it from the environment."""
+    """Forget the container (clients, pools, locks, caches, secrets, settings); the next use rebuilds it from the
+    environment."""
     global _current
     with _build_lock:
         _current = None
-    from chalicelib.store.models import MODELS
-
-    for model in MODELS:
-        model._connection = None  # PynamoDB keeps one connection per model: bind it to the next container's
-
-
-def _bind_models(built: Container) -> None:
-    # The models read their table names from the settings on every request (``store.models``); the region and
-    # the botocore session are set here, before any model opens a connection (opening one first asks for the
-    # table name, which builds this container). PynamoDB has no setting for its session, only this function.
-    import pynamodb.connection.base as pynamodb_base
-
-    from chalicelib.store.models import MODELS
-
-    pynamodb_base.get_session = lambda: built.botocore_session
-    for model in MODELS:
-        model.Meta.region = built.settings.region
-        model._connection = None

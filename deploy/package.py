@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
+from chalicelib.config import DEFAULT_REGION
+from chalicelib.queue_names import QUEUE_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "deploy" / "resources.json"
 DEFAULT_OUT = ROOT / "build" / "package"
@@ -462,12 +465,9 @@ def run_chalice_package(project: Path, out: Path, *, stage: str, merge_template:
         shutil.rmtree(out)
     env = {
         **os.environ,
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-southeast-1"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
         # app.py names the queues its event sources read; the merge template creates them under these names.
-        "HAOPING_REVIEW_QUEUE_NAME": queue_name(stage, "reviews"),
-        "HAOPING_RECONCILE_QUEUE_NAME": queue_name(stage, "reconcile"),
-        "HAOPING_TOKENS_QUEUE_NAME": queue_name(stage, "tokens"),
-        "HAOPING_BILLING_QUEUE_NAME": queue_name(stage, "billing"),
+        **{variable: queue_name(stage, queue) for queue, variable in QUEUE_ENV.items()},
     }
     command = [
         sys.executable,

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from chalicelib.config import DEFAULT_REGION as REGION
 from deploy.cloudformation import ACCOUNT, Resolver, TemplateError, provision
 from deploy.rehearse_aws import HARNESS_AGENT, LocalAws
 from deploy.rehearse_lambda import (
@@ -52,13 +53,11 @@ from deploy.rehearse_lambda import (
     build_runtime,
     lambda_environment,
     match_route,
-    scheduled_event,
-    sqs_event,
 )
+from sandbox.lambda_driver import scheduled_event, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = ROOT / "build" / "rehearse"
-REGION = "ap-southeast-1"
 APP_KEY = "12345678"
 PUBLIC_URL = "https://haoping.rehearsal.invalid"
 RUNTIME = "python3.13"
@@ -588,7 +587,9 @@ class Rehearsal:
     def schedule(self, logical: str) -> Invocation:
         function = self.functions[logical]
         expression, rule_arn = function.schedules[0]
-        return self.invoke(logical, scheduled_event(rule_arn, region=REGION, account=ACCOUNT), f"schedule {expression}")
+        return self.invoke(
+            logical, scheduled_event(rule_arn=rule_arn, region=REGION, account=ACCOUNT), f"schedule {expression}"
+        )
 
     def deliver(self, logical: str) -> int:
         """What Lambda's SQS event source does: receive batches from the function's queues and invoke it."""

@@ -28,8 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-# What Lambda's Python runtime ships besides the standard library (AWS SDK and its dependencies).
-RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+from deploy.package import RUNTIME_PROVIDED
+
 EXECUTION_ENV = "AWS_Lambda_python3.13"
 TIMED_OUT = "Sandbox.Timedout"
 
@@ -37,13 +37,14 @@ TIMED_OUT = "Sandbox.Timedout"
 def build_runtime(target: Path) -> dict[str, str]:
     """Copy the runtime's packages (with their ``.dist-info``) from this environment into ``target``."""
     marker = target / ".versions.json"
-    versions = {name: metadata.version(name) for name in RUNTIME_DISTRIBUTIONS}
+    # What Lambda's Python runtime ships besides the standard library: the packager's list (AWS SDK and its deps).
+    versions = {name: metadata.version(name) for name in sorted(RUNTIME_PROVIDED)}
     if marker.exists() and json.loads(marker.read_text()) == versions:
         return versions
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for name in RUNTIME_DISTRIBUTIONS:
+    for name in versions:
         dist = metadata.distribution(name)
         for file in dist.files or []:
             relative = Path(file)
@@ -523,65 +524,6 @@ def api_gateway_event(
         },
         "body": body,
         "isBase64Encoded": False,
-    }
-
-
-def scheduled_event(rule_arn: str, *, region: str, account: str) -> dict:
-    """An EventBridge scheduled event."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
-
-
-def sqs_event(messages: list[dict], *, queue_arn: str, region: str) -> dict:
-    """An SQS event as the event source mapping delivers it, from messages received with all attributes."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {
-                    key: m.get("Attributes", {})[key]
-                    for key in (
-                        "ApproximateReceiveCount",
-                        "SentTimestamp",
-                        "SenderId",
-                        "ApproximateFirstReceiveTimestamp",
-                        "SequenceNumber",
-                        "MessageGroupId",
-                        "MessageDeduplicationId",
-                        "AWSTraceHeader",
-                    )
-                    if key in m.get("Attributes", {})
-                },
-                "messageAttributes": {
-                    name: {
-                        "stringValue": value.get("StringValue"),
-                        "binaryValue": (
-                            base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None
-                        ),
-                        "stringListValues": value.get("StringListValues", []),
-                        "binaryListValues": value.get("BinaryListValues", []),
-                        "dataType": value["DataType"],
-                    }
-                    for name, value in m.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for m in messages
-        ]
     }
 
 

@@ -420,9 +420,9 @@ def _tid_of(message: dict) -> str:
 
 def _authorize_again(replay, nick: str, now) -> None:
     """The shop authorizes the app again (the marketplace's OAuth code exchanged by the app's use case)."""
-    from chalicelib.services import runtime
-    from chalicelib.services.onboard_seller import onboard
+    from chalicelib.container import container
+    from chalicelib.services.onboarding.onboard_seller import onboard
 
     redirect = f"{replay.stack.endpoints.app}/oauth/callback"
     code = replay.stack.marketplace.auth.authorize(nick, redirect)
-    onboard(runtime.oauth_client().exchange_code(code, redirect), now=now)
+    onboard(container().oauth().exchange_code(code, redirect), now=now)

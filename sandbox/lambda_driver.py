@@ -5,14 +5,15 @@ the bench stack and the tests.
 
 from __future__ import annotations
 
-import secrets
+import base64
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-REGION = "ap-southeast-1"
+from chalicelib.config import DEFAULT_REGION as REGION
+
 ACCOUNT = "123456789012"
 BATCH = 10  # the SQS event source's batch size in the template, and SQS's receive limit
 
@@ -40,36 +41,65 @@ def lambda_context(function_name: str = "haoping-local", *, timeout_seconds: flo
     return LambdaContext(function_name, timeout_seconds=timeout_seconds)
 
 
-def scheduled_event(now: datetime) -> dict:
-    """An EventBridge scheduled event as Lambda receives it."""
+def scheduled_event(
+    now: datetime | None = None, *, rule_arn: str | None = None, region: str = REGION, account: str = ACCOUNT
+) -> dict:
+    """An EventBridge scheduled event as Lambda receives it (at ``now``, the wall clock's by default)."""
     return {
         "version": "0",
-        "id": secrets.token_hex(8),
+        "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": ACCOUNT,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/haoping-dev-sweep"],
+        "account": account,
+        "time": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn or f"arn:aws:events:{region}:{account}:rule/haoping-dev-sweep"],
         "detail": {},
     }
 
 
-def sqs_event(messages: list[dict], queue_url: str) -> dict:
-    """An SQS event as Lambda's event source mapping delivers it (from ``ReceiveMessage`` results)."""
-    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:" + queue_url.rsplit("/", 1)[-1]
+# The message attributes the event source mapping hands on (a ``ReceiveMessage`` with all attributes has more).
+SQS_RECORD_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+)
+
+
+def sqs_event(
+    messages: list[dict], queue_url: str | None = None, *, queue_arn: str | None = None, region: str = REGION
+) -> dict:
+    """An SQS event as Lambda's event source mapping delivers it, from ``ReceiveMessage`` results; the queue is
+    named by its URL or its ARN."""
+    arn = queue_arn or f"arn:aws:sqs:{region}:{ACCOUNT}:" + str(queue_url).rsplit("/", 1)[-1]
     return {
         "Records": [
             {
                 "messageId": m["MessageId"],
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
+                "attributes": {k: v for k, v in m.get("Attributes", {}).items() if k in SQS_RECORD_ATTRIBUTES},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": (
+                            base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None
+                        ),
+                        "stringListValues": value.get("StringListValues", []),
+                        "binaryListValues": value.get("BinaryListValues", []),
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
-                "awsRegion": REGION,
+                "awsRegion": region,
             }
             for m in messages
         ]

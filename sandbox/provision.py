@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.config import DEFAULT_REGION as REGION
 from deploy.cloudformation import Resolver, provision
 
 MERGE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "resources.json"
-REGION = "ap-southeast-1"
 
 
 @dataclass(frozen=True)

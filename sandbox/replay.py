@@ -124,7 +124,7 @@ class Replay:
         from app import reconcile_worker
         from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
-        from chalicelib.services import runtime
+        from chalicelib.services.rules import rules_in_force
         from chalicelib.store import seller_writes
         from chalicelib.store import sellers as seller_store
 
@@ -139,7 +139,7 @@ class Replay:
                 if purchase.at is None:  # bought before the replay: the billing callback sets plan and paid_until
                     self._buy(spec.nick, purchase, now)
             seller = seller_store.get(seller_id)
-            rules = runtime.rules()
+            rules = rules_in_force()
             plan = seller.plan or spec.plan  # a shop that bought nothing still configures its intended plan
             settings = validate_settings(spec.settings, features=features_for(plan, rules), rules=rules)
             version = int(seller.settings_version or 0)
@@ -392,7 +392,7 @@ class Replay:
     def _confirm_extortion(self, t: TradeSpec) -> None:
         """The shop opens the app from 千牛 (a new session: the one from its authorization has ended) and clicks
         确认是以评价要挟 on the buyer's rating in its bad-review center."""
-        from chalicelib.services import seller_sessions
+        from chalicelib.services.sessions import seller_sessions
 
         opened = seller_sessions.start(self.seller_ids[t.seller_nick], now=self.stack.clock.now())
         self.sessions[t.seller_nick] = opened.token

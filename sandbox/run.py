@@ -122,7 +122,7 @@ def dashboard_url(stack: LocalStack, seller_id: str) -> str:
 
     The link outlives the replayed horizon, since the stack's clock runs through a few weeks of market time.
     """
-    from chalicelib.services.seller_sessions import login_link_code
+    from chalicelib.services.sessions.seller_sessions import login_link_code
 
     code = login_link_code(seller_id, now=stack.clock.now(), ttl=timedelta(days=40))
     return f"{stack.endpoints.app}/login?{urlencode({'code': code})}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import urllib3
 
+from chalicelib.config import DEFAULT_REGION
 from sandbox import moto_atomic
 from sandbox.lambda_driver import drain, lambda_context, scheduled_event
 from sandbox.market.clock import FakeClock
@@ -149,8 +150,8 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "ap-southeast-1",
-            "AWS_REGION": "ap-southeast-1",
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
+            "AWS_REGION": DEFAULT_REGION,
             "HAOPING_STAGE": "local",
             "AWS_ENDPOINT_URL": self.endpoints.aws,
             "HAOPING_TABLE_PREFIX": self.prefix,
@@ -212,9 +213,9 @@ class LocalStack:
         import boto3
 
         from app import review_worker
-        from chalicelib.container import get_settings
+        from chalicelib.container import container
 
-        sqs = boto3.client("sqs", region_name=get_settings().region, endpoint_url=self.endpoints.aws)
+        sqs = boto3.client("sqs", region_name=container().settings.region, endpoint_url=self.endpoints.aws)
         queue_url = queue_url or self.endpoints.review_queue_url
         worker = worker or review_worker
         done = drain(sqs, queue_url, lambda event: worker(event, lambda_context("worker")))
@@ -232,7 +233,7 @@ class LocalStack:
         EventBridge minute does; otherwise the error propagates.
         """
         import app
-        from chalicelib.container import get_settings
+        from chalicelib.container import container
 
         try:
             swept = self.tick()
@@ -242,7 +243,7 @@ class LocalStack:
             swept = {"failed": 1}
         retried = 0
         for name, (_schedule, worker, setting) in JOBS.items():
-            url = getattr(get_settings(), setting)
+            url = getattr(container().settings, setting)
             # The reconcile queue also carries what an authorization starts (the permit, the backfill), any time.
             if url in self._retry_pending or name == "reconcile":
                 retried += self.drain(queue_url=url, worker=getattr(app, worker))
@@ -252,12 +253,12 @@ class LocalStack:
         """A per-seller job's scheduled run (``JOBS``): the schedule fires, then the job's queue is drained into
         its worker. Returns what the schedule answered, the messages delivered and the run's outcome counts."""
         import app
-        from chalicelib.container import get_settings
-        from chalicelib.services import seller_jobs
+        from chalicelib.container import container
+        from chalicelib.services.jobs import seller_jobs
 
         schedule, worker, setting = JOBS[name]
         started = getattr(app, schedule)(scheduled_event(self.clock.now()), lambda_context(name))
-        delivered = self.drain(queue_url=getattr(get_settings(), setting), worker=getattr(app, worker))
+        delivered = self.drain(queue_url=getattr(container().settings, setting), worker=getattr(app, worker))
         served, outcomes = seller_jobs.report(name, started["run"])
         return {**outcomes, **started, "delivered": delivered, "served": served}
 

@@ -11,7 +11,7 @@ from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import build_message, encode_batch
 from chalicelib.marketplace.models import TokenGrant
 from chalicelib.marketplace.signing import sign
-from chalicelib.services.onboard_seller import onboard
+from chalicelib.services.onboarding.onboard_seller import onboard
 from chalicelib.store import sellers
 
 APP_KEY = "12345678"
@@ -159,13 +159,13 @@ def run_job(client, name: str, now: datetime, *, context=None) -> Counter:
     the run recorded per seller (the billing schedule's own ``recovered`` added)."""
     import boto3
 
-    from chalicelib.container import get_settings
-    from chalicelib.services import seller_jobs
+    from chalicelib.container import container
+    from chalicelib.services.jobs import seller_jobs
     from sandbox.lambda_driver import drain, scheduled_event
 
     schedule, worker, setting = JOBS[name]
     started = client.lambda_.invoke(schedule, scheduled_event(now)).payload
-    settings = get_settings()
+    settings = container().settings
     sqs = boto3.client("sqs", region_name=settings.region)
     invoke = (
         (lambda event: client.lambda_.invoke(worker, event).payload)
@@ -187,20 +187,20 @@ def _invoke_with(function: str, event: dict, context):
 
 def work_review_queue(client) -> None:
     """Run the review worker on every job waiting in the review queue, as Lambda's event source would."""
-    from chalicelib.container import container, get_settings
+    from chalicelib.container import container
     from sandbox.lambda_driver import drain
 
-    queue = get_settings().review_queue_url
+    queue = container().settings.review_queue_url
     drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("worker", event).payload)
 
 
 def work_reconcile_queue(client) -> int:
     """Run the reconcile worker on every message waiting in the reconcile queue (what an authorization queued:
     the message permit, the backfill), as Lambda's event source would; returns how many were delivered."""
-    from chalicelib.container import container, get_settings
+    from chalicelib.container import container
     from sandbox.lambda_driver import drain
 
-    queue = get_settings().reconcile_queue_url
+    queue = container().settings.reconcile_queue_url
     done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("reconcile_worker", event).payload)
     return len(done.received)
 

@@ -6,12 +6,10 @@ changed cap is a rules change, not a deploy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-if TYPE_CHECKING:
-    from chalicelib.domain.rules import Rules
 
 FEATURES = frozenset({"immediate", "delay", "after_buyer", "auto_explain", "auto_blacklist"})
 
@@ -41,6 +39,16 @@ class Plan(BaseModel):
         if unknown:
             raise ValueError(f"unknown features {unknown}; known: {sorted(FEATURES)}")
         return value
+
+
+class Rules(Protocol):
+    """What the plan lookups read of the rules in force (``domain.rules.Rules``, which is built from plans)."""
+
+    @property
+    def plans(self) -> Mapping[str, Plan]: ...
+
+    @property
+    def max_reviews_per_seller_per_hour(self) -> int: ...
 
 
 def plan_for(item_code: str, rules: Rules) -> Plan:

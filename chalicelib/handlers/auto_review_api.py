@@ -9,18 +9,18 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers import api_models as m
 from chalicelib.handlers.seller_api import _body, _ok, _route
-from chalicelib.services import auto_review
-from chalicelib.services import what_if as what_if_service
+from chalicelib.services.reviews import auto_review
+from chalicelib.services.reviews import what_if as what_if_service
 from chalicelib.store import phrase_data
 
 UPCOMING = 20
 
 
 def _view(seller_id: str, state: auto_review.AutoReviewState) -> m.AutoReviewView:
-    cap, rows = what_if_service.upcoming(seller_id, now=clock.now(), limit=UPCOMING)
+    cap, rows = what_if_service.upcoming(seller_id, now=container().clock.now(), limit=UPCOMING)
     return m.AutoReviewView(
         paused=state.paused,
         paused_at=state.paused_at,
@@ -38,21 +38,21 @@ def _view(seller_id: str, state: auto_review.AutoReviewState) -> m.AutoReviewVie
 @_route
 def status(request, seller_id: str) -> Response:
     """Whether automatic reviews run, and the next reviews with when they would go out."""
-    return _ok(_view(seller_id, auto_review.state_of(seller_id, now=clock.now())))
+    return _ok(_view(seller_id, auto_review.state_of(seller_id, now=container().clock.now())))
 
 
 @_route
 def pause(request, seller_id: str) -> Response:
     """Pause automatic reviews; the open ones wait."""
     _body(request, m.NoBody, seller_id, optional=True)
-    return _ok(_view(seller_id, auto_review.pause(seller_id, now=clock.now())))
+    return _ok(_view(seller_id, auto_review.pause(seller_id, now=container().clock.now())))
 
 
 @_route
 def resume(request, seller_id: str) -> Response:
     """Resume automatic reviews."""
     _body(request, m.NoBody, seller_id, optional=True)
-    return _ok(_view(seller_id, auto_review.resume(seller_id, now=clock.now())))
+    return _ok(_view(seller_id, auto_review.resume(seller_id, now=container().clock.now())))
 
 
 @_route
@@ -68,7 +68,7 @@ def phrases(request, seller_id: str) -> Response:
 def what_if(request, seller_id: str) -> Response:
     """The last 30 market days replayed under the tried settings; nothing is saved."""
     patch = _body(request, m.WhatIfRequest, seller_id, optional=True).model_dump(exclude_unset=True)
-    report = what_if_service.what_if(seller_id, patch, now=clock.now())
+    report = what_if_service.what_if(seller_id, patch, now=container().clock.now())
     sim = report.simulated
     return _ok(
         m.WhatIfView(

@@ -6,15 +6,16 @@ import json
 
 from chalice import Response
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.http import error_response
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, Deadline, lambda_entry
-from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, refusals
+from chalicelib.handlers.webhooks import authenticate_push, handle_bounded, push_answer
 from chalicelib.marketplace.messages import MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected
-from chalicelib.services import billing_daily, held_repair
-from chalicelib.services.apply_billing_order import handle_billing_message, keep_rejected
+from chalicelib.services.billing import billing_daily
+from chalicelib.services.billing.apply_billing_order import handle_billing_message, keep_rejected
+from chalicelib.services.reviews import held_repair
 from chalicelib.telemetry import count, logger
 
 # A refused batch is kept for inspection; beyond this much of it, the rest is cut (an item holds 400 KB).
@@ -36,7 +37,7 @@ def billing_push(request) -> Response:
         count("BillingPushRejected")
         logger.warning("billing push rejected", extra={"reason": exc.reason})
         return error_response(exc.status, "push_rejected", exc.reason)
-    now = clock.now()
+    now = container().clock.now()
     try:
         batch = parse_batch(raw)
     except MalformedBatch as exc:
@@ -45,10 +46,7 @@ def billing_push(request) -> Response:
     results = handle_bounded(batch.messages, handle_billing_message, now)
     for refused in batch.refused:  # kept for inspection, as every billing message the app refuses
         keep_rejected(refused.reason, _kept(json.dumps(refused.raw, ensure_ascii=False)), now=now, ref=refused.id)
-    results += refusals(batch)
-    count("BillingMessagesReceived", len(results))
-    retry = [r["id"] for r in results if r["status"] == "error"]
-    return Response(body={"results": results, "retry": retry}, status_code=200)
+    return push_answer(batch, results, received_metric="BillingMessagesReceived")
 
 
 # The daily schedule also repairs held tasks left without holds; it stops this long before the deadline.
@@ -59,7 +57,7 @@ REPAIR_RESERVE_MS = 10_000
 def daily(event: dict, context) -> dict:
     """The daily billing pass (EventBridge): recover lost orders, start the run over the sellers due, and repair
     any held task left without holds."""
-    now = clock.now()
+    now = container().clock.now()
     started = billing_daily.start(now=now, run=job_queue.run_of(billing_daily.JOB, event))
     repaired = held_repair.repair_holdless(now=now, stop=Deadline(context, REPAIR_RESERVE_MS).near)
     return {**started, "holds_repaired": repaired}

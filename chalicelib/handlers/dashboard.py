@@ -18,7 +18,7 @@ from pathlib import Path
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.container import get_settings
+from chalicelib.container import container
 
 PAGE_PATH = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
 # Catalogue entries the page itself shows (the rest are for the API, alerts and exports).
@@ -78,4 +78,4 @@ def page(request) -> Response:
 
 
 def _frame_ancestors() -> str:
-    return get_settings().frame_ancestors
+    return container().settings.frame_ancestors

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.config import clock
-from chalicelib.container import get_settings
-from chalicelib.services import seller_sessions
+from chalicelib.container import container
+from chalicelib.services.sessions import seller_sessions
 
 SESSION_PURPOSE = seller_sessions.SESSION_PURPOSE
 SESSION_COOKIE = "hp_session"
@@ -82,7 +81,7 @@ def seller_of(request) -> str:
     if not token:
         raise NotAuthenticated("missing seller session token")
     try:
-        return seller_sessions.seller_of(token, now=clock.now())
+        return seller_sessions.seller_of(token, now=container().clock.now())
     except seller_sessions.SessionRejected as exc:
         raise NotAuthenticated(exc.reason) from None
 
@@ -92,6 +91,6 @@ def cookie(name: str, value: str, *, max_age: int, path: str) -> str:
     # Inside the Qianniu workbench the app is a third-party frame: browsers send only SameSite=None cookies there,
     # and only over https (Secure); where third-party cookies are blocked, only a Partitioned one (CHIPS), kept for
     # this app under the workbench's site alone. A plain-http local stack keeps Lax, accepted without Secure.
-    https = get_settings().public_url.startswith("https://")
+    https = container().settings.public_url.startswith("https://")
     site = "SameSite=None; Secure; Partitioned" if https else "SameSite=Lax"
     return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; {site}"

@@ -21,9 +21,10 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.http import SESSION_COOKIE, cookie, error_response
-from chalicelib.services import oauth_flow, seller_sessions
+from chalicelib.services.onboarding import oauth_flow
+from chalicelib.services.sessions import seller_sessions
 
 STATE_COOKIE = "hp_oauth"
 SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())
@@ -54,7 +55,7 @@ def _wants_html(request) -> bool:
 
 def start(request) -> Response:
     """Send the seller to the marketplace to authorize the app."""
-    begun = oauth_flow.begin(now=clock.now())
+    begun = oauth_flow.begin(now=container().clock.now())
     max_age = int(oauth_flow.STATE_TTL.total_seconds())
     return Response(
         body="",
@@ -75,7 +76,7 @@ def callback(request) -> Response:
     code, state = query.get("code"), query.get("state")
     if not code or not state:
         return _refused(request, 400, "invalid_request")
-    now = clock.now()
+    now = container().clock.now()
     try:
         seller_id = oauth_flow.complete(code, state, browser_nonce=cookie_value(request, STATE_COOKIE), now=now)
     except oauth_flow.StateRejected as exc:

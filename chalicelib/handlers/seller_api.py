@@ -21,7 +21,7 @@ from chalice import Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.domain import extortion, templates
 from chalicelib.domain import spreadsheet_cells as cell
 from chalicelib.domain.market_time import format_market_time, market_date
@@ -34,7 +34,6 @@ from chalicelib.services import (
     extortion_signals,
     rating_center,
     robot_alerts,
-    runtime,
     seller_blacklist,
     seller_inbox,
     seller_log,
@@ -43,7 +42,8 @@ from chalicelib.services import (
     seller_views,
     task_actions,
 )
-from chalicelib.services.journey import journey_of
+from chalicelib.services.onboarding.journey import journey_of
+from chalicelib.services.rules import rules_in_force
 from chalicelib.telemetry import count, logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -225,8 +225,8 @@ def _settings_view(state: seller_settings.SettingsState) -> m.SettingsView:
         template_variables=sorted(templates.VARIABLES),
         content_max_length=state.content_max_length,
         explain_max_length=state.explain_max_length,
-        extortion_min_shops=runtime.rules().extortion.min_shops,
-        extortion_window_days=runtime.rules().extortion.window_days,
+        extortion_min_shops=rules_in_force().extortion.min_shops,
+        extortion_window_days=rules_in_force().extortion.window_days,
     )
 
 
@@ -236,7 +236,7 @@ def settings(request, seller_id: str) -> Response:
     if request.method == "GET":
         return _ok(_settings_view(seller_settings.read_settings(seller_id)))
     # The body is ``m.SettingsUpdate``; the settings check it whole, so every bad field is named in one answer.
-    state = seller_settings.update_settings(seller_id, _json_object(request, seller_id), now=clock.now())
+    state = seller_settings.update_settings(seller_id, _json_object(request, seller_id), now=container().clock.now())
     return _ok(_settings_view(state))
 
 
@@ -244,7 +244,7 @@ def settings(request, seller_id: str) -> Response:
 def preview(request, seller_id: str) -> Response:
     """Render a template for a sample trade and report the lint verdict."""
     asked = _body(request, m.PreviewRequest, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     sample = seller_settings.SampleTrade(
         buyer_nick=asked.sample.buyer_nick,
         item_title=asked.sample.item_title,
@@ -277,7 +277,7 @@ def list_tasks(request, seller_id: str) -> Response:
         states={query.state.value} if query.state else None, first_day=query.from_, last_day=query.to
     )
     found, cursor = seller_views.list_tasks(seller_id, where=where, cursor=query.cursor, limit=query.limit)
-    now = clock.now()
+    now = container().clock.now()
     return _ok(m.TaskPageView(tasks=[task_view(task, now=now) for task in found], next_cursor=cursor))
 
 
@@ -285,7 +285,7 @@ def list_tasks(request, seller_id: str) -> Response:
 def retry_task(request, seller_id: str, tid: str) -> Response:
     """Schedule a failed or held-for-review task again."""
     _body(request, m.NoBody, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     task = task_actions.retry_task(seller_id, _tid(tid), now=now)
     return _ok(m.TaskActionView(task=task_view(task, now=now)))
 
@@ -294,7 +294,7 @@ def retry_task(request, seller_id: str, tid: str) -> Response:
 def cancel_task(request, seller_id: str, tid: str) -> Response:
     """Cancel a scheduled or held task."""
     _body(request, m.NoBody, seller_id, optional=True)
-    now = clock.now()
+    now = container().clock.now()
     task = task_actions.cancel_task(seller_id, _tid(tid), now=now)
     return _ok(m.TaskActionView(task=task_view(task, now=now)))
 
@@ -309,7 +309,7 @@ def _entry_view(entry: seller_blacklist.Entry) -> m.BlacklistEntryView:
 @_route
 def blacklist(request, seller_id: str) -> Response:
     """GET: a page of entries. POST: add a buyer (nick and/or open uid). DELETE: remove by id, nick or uid."""
-    now = clock.now()
+    now = container().clock.now()
     if request.method == "GET":
         query = _query(request, m.PageQuery, seller_id)
         entries, cursor = seller_blacklist.list_entries(seller_id, cursor=query.cursor, limit=query.limit)
@@ -353,7 +353,7 @@ def _removal(request, seller_id: str) -> m.BlacklistRemoval:
 def stats(request, seller_id: str) -> Response:
     """Per-day counters of the last ``days`` market days, oldest first, and their totals."""
     query = _query(request, m.StatsQuery, seller_id)
-    days = seller_views.stats_for(seller_id, days=query.days, now=clock.now())
+    days = seller_views.stats_for(seller_id, days=query.days, now=container().clock.now())
     views = [
         m.DayStatsView(
             day=d.day,
@@ -388,7 +388,7 @@ def _totals(days: list[m.DayStatsView]) -> m.StatsTotals:
 @_route
 def subscription(request, seller_id: str) -> Response:
     """Plan, paid-until, features, days left and the install backfill's progress."""
-    sub = seller_views.subscription_of(seller_id, now=clock.now())
+    sub = seller_views.subscription_of(seller_id, now=container().clock.now())
     return _ok(
         m.SubscriptionView(
             shop=sub.shop,
@@ -450,7 +450,7 @@ def _rating_view(item: rating_center.RatingItem, lang: str) -> m.RatingView:
         if found
         else None,
         suggestion=item.suggestion,
-        extortion_suspected=extortion.suspected(task.triage, runtime.rules().extortion),
+        extortion_suspected=extortion.suspected(task.triage, rules_in_force().extortion),
         extortion_confirmed=task.extortion_confirmed_at is not None,
     )
 
@@ -465,7 +465,7 @@ def list_ratings(request, seller_id: str) -> Response:
         categories=frozenset({query.category}) if query.category else None,
     )
     items, cursor = rating_center.list_ratings(
-        seller_id, where=where, cursor=query.cursor, limit=query.limit, now=clock.now()
+        seller_id, where=where, cursor=query.cursor, limit=query.limit, now=container().clock.now()
     )
     lang = i18n.request_language(request.headers)
     return _ok(m.RatingPageView(ratings=[_rating_view(item, lang) for item in items], next_cursor=cursor))
@@ -475,7 +475,7 @@ def list_ratings(request, seller_id: str) -> Response:
 def explain_rating(request, seller_id: str, tid: str) -> Response:
     """Post the reply to one rating (the suggestion, or the seller's edited text) through the write guard."""
     asked = _body(request, m.ExplainRequest, seller_id, optional=True)
-    item, result = rating_center.explain_now(seller_id, _tid(tid), text=asked.text, now=clock.now())
+    item, result = rating_center.explain_now(seller_id, _tid(tid), text=asked.text, now=container().clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(m.ExplainResultView(rating=_rating_view(item, lang), result=result))
 
@@ -485,7 +485,7 @@ def recategorize_rating(request, seller_id: str, tid: str) -> Response:
     """The seller changes a rating's complaint category (recorded as a correction for the next model)."""
     asked = _body(request, m.CategoryChange, seller_id)
     try:
-        item = rating_center.recategorize(seller_id, _tid(tid), asked.category, now=clock.now())
+        item = rating_center.recategorize(seller_id, _tid(tid), asked.category, now=container().clock.now())
     except rating_center.UnknownCategory as exc:
         raise RequestInvalid("unknown complaint category", {"category": str(exc)}) from None
     return _ok(_rating_view(item, i18n.request_language(request.headers)))
@@ -505,7 +505,7 @@ def _category_view(category, lang: str) -> m.CategoryView:
 def rating_insight(request, seller_id: str) -> Response:
     """Complaints by category per market day over the last ``days`` days, with the categories in force."""
     query = _query(request, m.InsightQuery, seller_id)
-    found = rating_center.insight(seller_id, days=query.days, now=clock.now())
+    found = rating_center.insight(seller_id, days=query.days, now=container().clock.now())
     lang = i18n.request_language(request.headers)
     return _ok(
         m.InsightView(
@@ -547,7 +547,7 @@ _EXPORT_MAX_DAYS = 90
 
 def _export_days(query: m.ExportQuery) -> tuple[date, date]:
     # One end alone is bounded like both: 'to' defaults to today, 'from' to 29 days before 'to'.
-    last = query.to or market_date(clock.now())
+    last = query.to or market_date(container().clock.now())
     first = query.from_ or last - timedelta(days=29)
     if (last - first).days > _EXPORT_MAX_DAYS:
         raise RequestInvalid("the period is too long", {"from": f"at most {_EXPORT_MAX_DAYS} days before 'to'"})
@@ -586,7 +586,7 @@ def export_ratings(request, seller_id: str) -> Response:
     """The neutral/bad ratings received in the chosen days, with triage and replies, as CSV (UTF-8 with BOM)."""
     first, last = _export_days(_query(request, m.ExportQuery, seller_id))
     lang = i18n.request_language(request.headers)
-    now = clock.now()
+    now = container().clock.now()
     # Ratings are listed back from today: days after today hold none, and a period wholly ahead holds nothing.
     days = (market_date(now) - first).days + 1
     rows, cursor = [], None
@@ -617,7 +617,7 @@ def export_ratings(request, seller_id: str) -> Response:
 @_route
 def journey(request, seller_id: str) -> Response:
     """A new seller's first run: subscription → authorization → backfill → first reviews posted."""
-    steps = journey_of(seller_id, now=clock.now())
+    steps = journey_of(seller_id, now=container().clock.now())
     views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
     return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))
 
@@ -629,7 +629,7 @@ _ERRORS += ((extortion_signals.NotSuspected, 409, "not_suspected"),)
 @_route
 def confirm_extortion(request, seller_id: str, tid: str) -> Response:
     """One click: the seller confirms that a rating flagged as suspected extortion is one (shared if opted in)."""
-    result = extortion_signals.confirm_rating(seller_id, _tid(tid), now=clock.now())
+    result = extortion_signals.confirm_rating(seller_id, _tid(tid), now=container().clock.now())
     return _ok(m.ExtortionConfirmView(tid=tid, result=result))
 
 
@@ -650,7 +650,7 @@ def inbox(request, seller_id: str) -> Response:
     """A page of the seller's inbox (every alert of the last 90 days), newest first, with the unread count."""
     query = _query(request, m.InboxQuery, seller_id)
     items, cursor, unread = seller_inbox.inbox(
-        seller_id, cursor=query.cursor, limit=query.limit, unread_only=query.unread, now=clock.now()
+        seller_id, cursor=query.cursor, limit=query.limit, unread_only=query.unread, now=container().clock.now()
     )
     return _ok(m.InboxPageView(items=[_inbox_item(i) for i in items], next_cursor=cursor, unread=unread))
 
@@ -659,7 +659,7 @@ def inbox(request, seller_id: str) -> Response:
 def inbox_read(request, seller_id: str) -> Response:
     """Mark inbox items read (by id, or all)."""
     asked = _body(request, m.InboxReadRequest, seller_id)
-    marked, unread = seller_inbox.mark_read(seller_id, ids=asked.ids, everything=asked.all, now=clock.now())
+    marked, unread = seller_inbox.mark_read(seller_id, ids=asked.ids, everything=asked.all, now=container().clock.now())
     return _ok(m.InboxReadView(marked=marked, unread=unread))
 
 
@@ -670,7 +670,7 @@ def _robot_view(state: robot_alerts.RobotState) -> m.RobotView:
 @_route
 def robots(request, seller_id: str) -> Response:
     """GET: the seller's group robots (never their keys). PUT: keep a robot. DELETE: forget one."""
-    now = clock.now()
+    now = container().clock.now()
     if request.method == "PUT":
         asked = _body(request, m.RobotSetRequest, seller_id)
         robot_alerts.set_robot(seller_id, asked.channel, webhook=asked.webhook, secret=asked.secret, now=now)
@@ -685,7 +685,7 @@ def robot_test(request, seller_id: str) -> Response:
     """Send a test message through one robot now (the page's 发送测试消息 button)."""
     asked = _body(request, m.RobotChannelRequest, seller_id)
     lang = i18n.request_language(request.headers)
-    result = robot_alerts.test_send(seller_id, asked.channel, now=clock.now(), lang=lang)
+    result = robot_alerts.test_send(seller_id, asked.channel, now=container().clock.now(), lang=lang)
     found = [r for r in robot_alerts.robots_of(seller_id) if r.channel == asked.channel]
     return _ok(m.RobotTestView(result=result, robot=_robot_view(found[0]) if found else None))
 
@@ -710,7 +710,7 @@ def _log_text(entry: seller_log.LogEntry, lang: str) -> str:
 
 
 def _log_days(query) -> tuple[date, date]:
-    last = query.to or market_date(clock.now())
+    last = query.to or market_date(container().clock.now())
     first = query.from_ or last - timedelta(days=29)
     if first > last:
         raise RequestInvalid("the period ends before it starts", {"from": "must not be after to"})
@@ -758,7 +758,7 @@ def export_log(request, seller_id: str) -> Response:
 @_route
 def numbers(request, seller_id: str) -> Response:
     """好评率 over 30/90/180 days, the items drawing the most neutral/bad ratings, the share explained."""
-    found = seller_numbers.numbers_of(seller_id, now=clock.now())
+    found = seller_numbers.numbers_of(seller_id, now=container().clock.now())
     rates = [
         m.GoodRateView(
             days=r.days,

@@ -8,7 +8,7 @@ it is worth nothing once the seller has clicked it. The session itself only ever
 another shop by itself: the browser gets a page that names both shops and asks, and only that page's button
 (carrying a proof bound to the current session) switches. A browser reads every refusal as a page in the seller's
 language; other clients get the JSON error shape. Logging out ends every session of the seller
-(``services.seller_sessions``).
+(``services.sessions.seller_sessions``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from urllib.parse import urlencode
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.http import SESSION_COOKIE, NotAuthenticated, cookie, error_response, seller_of
 from chalicelib.handlers.oauth import cookie_value
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from chalicelib.telemetry import count, logger
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -85,7 +85,7 @@ def login(request) -> Response:
     code = query.get("code")
     if not code:
         return _refused(request, 400, "login_link_missing")
-    now = clock.now()
+    now = container().clock.now()
     current = cookie_value(request, SESSION_COOKIE)
     try:
         if current and (asked := _ask_before_switching(request, current, code)) is not None:
@@ -102,7 +102,7 @@ def login(request) -> Response:
 def _ask_before_switching(request, current: str, code: str) -> Response | None:
     """The page that asks before a link replaces a signed-in session of another shop; None when there is nothing
     to ask (no live session, the same shop, or the seller's own confirmation)."""
-    now = clock.now()
+    now = container().clock.now()
     try:
         signed_in = seller_sessions.seller_of(current, now=now)
     except seller_sessions.SessionRejected:
@@ -137,7 +137,7 @@ def logout(request) -> Response:
     named = (request.query_params or {}).get("seller_id")
     if named is not None and named != seller_id:  # as on every /api route: naming another seller is refused
         return _refused(request, 403, "forbidden")
-    seller_sessions.end_all(seller_id, now=clock.now(), actor="seller")
+    seller_sessions.end_all(seller_id, now=container().clock.now(), actor="seller")
     return Response(
         body={"logged_out": True},
         status_code=200,

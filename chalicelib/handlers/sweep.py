@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chalicelib.config import clock
+from chalicelib.container import container
 from chalicelib.handlers.lambda_entry import SCHEDULED, Deadline, lambda_entry
-from chalicelib.services.robot_alerts import deliver_due
-from chalicelib.services.sweep_due import SWEEP_RESERVE_MS, sweep
+from chalicelib.services.alerts.robot_alerts import deliver_due
+from chalicelib.services.reviews.sweep_due import SWEEP_RESERVE_MS, sweep
 from chalicelib.telemetry import count, logger
 
 
@@ -16,9 +16,9 @@ def handle(event: dict, context) -> dict:
     Robot delivery runs after it and never fails the tick: its alerts stay due and are tried next minute.
     """
     deadline = Deadline(context, SWEEP_RESERVE_MS).near
-    result = sweep(now=clock.now(), out_of_time=deadline)
+    result = sweep(now=container().clock.now(), out_of_time=deadline)
     try:
-        robots = deliver_due(now=clock.now(), out_of_time=deadline).sent
+        robots = deliver_due(now=container().clock.now(), out_of_time=deadline).sent
     except Exception:  # the sweep's work is done; a robot failure must not make EventBridge repeat it
         logger.exception("robot delivery failed")
         count("RobotDeliveryFailed")

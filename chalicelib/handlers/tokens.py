@@ -1,11 +1,11 @@
 """Entry points: the hourly EventBridge schedule starts a token refresh run; the tokens queue's worker does it
-for the sellers whose tokens expire soon (``services.refresh_tokens``)."""
+for the sellers whose tokens expire soon (``services.jobs.refresh_tokens``)."""
 
 from __future__ import annotations
 
 from chalicelib.handlers import job_queue
 from chalicelib.handlers.lambda_entry import SCHEDULED, SQS_FIRST_MESSAGE, lambda_entry
-from chalicelib.services.refresh_tokens import JOB
+from chalicelib.services.jobs.refresh_tokens import JOB
 
 
 @lambda_entry(SCHEDULED)

@@ -6,22 +6,23 @@ import time
 
 from chalice import Response
 
-from chalicelib.config import clock
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import Batch, MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
-from chalicelib.services import review_queue
-from chalicelib.services.inbound_messages import handle_message
-from chalicelib.services.seller_state import prefetch
+from chalicelib.services.reviews import review_queue
+from chalicelib.services.reviews.inbound_messages import handle_message
+from chalicelib.services.sellers.seller_state import prefetch
 from chalicelib.telemetry import count, logger
 
 
 def authenticate_push(request) -> bytes:
     """The raw body of a push that passed signature, freshness and size checks (else ``PushRejected``)."""
-    s = get_settings()
+    s = container().settings
     raw = request.raw_body or b""
-    verify_push(request.query_params, raw, app_key=s.app_key, secret=container().app_secret(), now=clock.now())
+    verify_push(
+        request.query_params, raw, app_key=s.app_key, secret=container().app_secret(), now=container().clock.now()
+    )
     return raw
 
 
@@ -53,9 +54,13 @@ def handle_bounded(messages, handle, now) -> list[dict]:
     return results
 
 
-def refusals(batch: Batch) -> list[dict]:
-    """The answers to a batch's messages refused for their envelope: ``rejected``, never to be sent again."""
-    return [{"id": refused.id, "status": "rejected", "detail": refused.reason} for refused in batch.refused]
+def push_answer(batch: Batch, results: list[dict], *, received_metric: str) -> Response:
+    """The answer to a push (both push routes): every message's result, those refused for their envelope as
+    ``rejected`` (never to be sent again), and the ids the sender must retry."""
+    results = results + [{"id": r.id, "status": "rejected", "detail": r.reason} for r in batch.refused]
+    count(received_metric, len(results))
+    retry = [r["id"] for r in results if r["status"] == "error"]
+    return Response(body={"results": results, "retry": retry}, status_code=200)
 
 
 def marketplace_push(request) -> Response:
@@ -70,7 +75,7 @@ def marketplace_push(request) -> Response:
     except MalformedBatch as exc:
         count("PushMalformed")
         return error_response(400, "malformed_batch", exc.reason)
-    now = clock.now()
+    now = container().clock.now()
     # The batch's sellers are read in one request, and the reviews it makes due are queued together at its end.
     prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
     with review_queue.batched():
@@ -78,7 +83,4 @@ def marketplace_push(request) -> Response:
     for refused in batch.refused:
         logger.warning("message rejected", extra={"message_id": refused.id, "reason": refused.reason})
     count("MessageRejected", len(batch.refused))
-    results += refusals(batch)
-    count("MessagesReceived", len(results))
-    retry = [r["id"] for r in results if r["status"] == "error"]
-    return Response(body={"results": results, "retry": retry}, status_code=200)
+    return push_answer(batch, results, received_metric="MessagesReceived")

@@ -138,6 +138,10 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+# The marketplace's names of an order's fields that the app's ``BillingOrder`` names otherwise.
+_ORDER_NAMES = {"order_cycle_start": "cycle_start", "order_cycle_end": "cycle_end", "create": "created"}
+
+
 def parse_order(content: Mapping[str, Any], *, article_code: str, closed: bool = False) -> BillingOrder:
     """Validate an order's content for the app sold as ``article_code``; raise ``BillingOrderInvalid``.
 
@@ -149,35 +153,11 @@ def parse_order(content: Mapping[str, Any], *, article_code: str, closed: bool =
         valid = OrderContent.model_validate(content, context={"article_code": article_code})
     except ValidationError as exc:
         raise BillingOrderInvalid(_describe(exc)) from None
-    return BillingOrder(
-        order_id=valid.order_id,
-        biz_order_id=valid.biz_order_id,
-        nick=valid.nick,
-        article_code=valid.article_code,
-        item_code=valid.item_code,
-        biz_type=valid.biz_type,
-        cycle_start=valid.order_cycle_start,
-        cycle_end=valid.order_cycle_end,
-        total_pay_fee=valid.total_pay_fee,
-        refund_fee=valid.refund_fee,
-        created=valid.create,
-        closed=closed,
-    )
+    fields = valid.model_dump(exclude={"order_cycle"})
+    return BillingOrder(**{_ORDER_NAMES.get(name, name): value for name, value in fields.items()}, closed=closed)
 
 
 def searched_order(order: VasOrder) -> dict[str, Any]:
-    """A ``taobao.vas.order.search`` result in message-content form, to validate with ``parse_order``."""
-    return {
-        "order_id": order.order_id,
-        "biz_order_id": order.biz_order_id,
-        "nick": order.nick,
-        "article_code": order.article_code,
-        "item_code": order.item_code,
-        "biz_type": order.biz_type,
-        "order_cycle": order.order_cycle,
-        "order_cycle_start": order.order_cycle_start,
-        "order_cycle_end": order.order_cycle_end,
-        "create": order.create,
-        "total_pay_fee": order.total_pay_fee,
-        "refund_fee": order.refund_fee,
-    }
+    """A ``taobao.vas.order.search`` result in message-content form, to validate with ``parse_order`` (the search
+    names its fields as the messages do)."""
+    return {name: getattr(order, name) for name in OrderContent.model_fields}

@@ -53,8 +53,6 @@ from chalicelib.marketplace.models import (
 )
 
 logger = logging.getLogger(__name__)
-_pool: urllib3.PoolManager | None = None
-_pool_lock = threading.Lock()
 
 MAX_PAGE_NO = 200  # traderates.get refuses pages beyond 200
 MAX_RATES_PER_WINDOW = 1500  # traderates.get serves at most 1,500 records of one time window
@@ -189,15 +187,6 @@ def _item_ref(item: object) -> str | None:
     return None
 
 
-def shared_pool() -> urllib3.PoolManager:
-    """The container-wide connection pool, created on first use so tests and cold starts stay cheap."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
-        return _pool
-
-
 @dataclass
 class CallStats:
     """Counters for benchmarks: logical calls, HTTP attempts and retries (a worker calls from several threads)."""
@@ -276,7 +265,7 @@ class TopClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._sleep = sleep
-        self._pool = pool
+        self._pool = pool or urllib3.PoolManager(num_pools=1, retries=False)
         self._rng = rng or random.Random()
         self.stats = CallStats()
         # Told of every item of an answer that is skipped as unreadable: ``(method, reason, ref)``, ``ref`` the
@@ -334,9 +323,9 @@ class TopClient:
 
     def _call_once(self, method: str, params: Mapping[str, object], session: str | None) -> dict:
         body = urlencode(self._signed_params(method, params, session))
-        pool = self._pool or shared_pool()
+
         try:
-            response = pool.request(
+            response = self._pool.request(
                 "POST",
                 self._url,
                 body=body.encode("utf-8"),

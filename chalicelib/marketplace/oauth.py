@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from chalicelib.marketplace.client import shared_pool
 from chalicelib.marketplace.errors import (
     SUB_CLIENT_MALFORMED,
     SUB_CLIENT_TRANSPORT,
@@ -41,7 +40,7 @@ class OAuthClient:
         self._app_key = app_key
         self._secret = app_secret
         self._now = now
-        self._pool = pool
+        self._pool = pool or urllib3.PoolManager(num_pools=1, retries=False)
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     def __repr__(self) -> str:
@@ -64,9 +63,9 @@ class OAuthClient:
 
     def _token(self, **params: str) -> TokenGrant:
         form = {"client_id": self._app_key, "client_secret": self._secret, "view": "web", **params}
-        pool = self._pool or shared_pool()
+
         try:
-            response = pool.request(
+            response = self._pool.request(
                 "POST",
                 f"{self._base}/token",
                 body=urlencode(form).encode("utf-8"),

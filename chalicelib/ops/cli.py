@@ -18,12 +18,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from chalicelib.config import clock
-from chalicelib.container import get_settings
+from chalicelib.container import container
 from chalicelib.domain.rules import RulesInvalid
-from chalicelib.services import operator_actions as ops
-
-DEFAULT_QUEUE_NAME = "haoping-reviews"
+from chalicelib.queue_names import queue_name
+from chalicelib.services.operations import operator_actions as ops
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,8 +124,8 @@ def _actor(args: argparse.Namespace) -> str:
 def _review_queue_url() -> str:
     from chalicelib.store import dead_letters
 
-    configured = get_settings().review_queue_url
-    return configured or dead_letters.queue_url(os.environ.get("HAOPING_REVIEW_QUEUE_NAME", DEFAULT_QUEUE_NAME))
+    configured = container().settings.review_queue_url
+    return configured or dead_letters.queue_url(queue_name("reviews"))
 
 
 def _emit(out: TextIO, args: argparse.Namespace, data, lines: list[str]) -> None:
@@ -151,7 +149,7 @@ def _task_row(task) -> dict:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command; returns the exit status."""
-    now, actor = clock.now(), _actor(args)
+    now, actor = container().clock.now(), _actor(args)
     command = args.command
     if command in ("kill", "dry-run"):
         on = args.switch == "on"
@@ -219,7 +217,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         _emit(out, args, result, [f"{key:>16}: {value}" for key, value in result.items()])
         return 0
     if command == "extortion-clear":
-        from chalicelib.services import extortion_signals
+        from chalicelib.services.ratings import extortion_signals
 
         kind, identifier = ("nick", args.nick) if args.nick else ("open_uid", args.open_uid)
         cleared = extortion_signals.clear_flag(identifier, kind=kind, actor=actor, now=now)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.container import TtlCache, container
+from chalicelib.container import container
+from chalicelib.runtime import TtlCache
 from chalicelib.store import sellers
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store.conditional import save_if
 from chalicelib.store.models import Blacklist
 
 
@@ -49,13 +48,7 @@ def add(
     entry = Blacklist(
         seller_id, buyer_hash, buyer_masked=masked, reason=reason, added_at=int(now.timestamp()), note=note, tid=tid
     )
-    try:
-        entry.save(condition=Blacklist.buyer_hash.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(entry, condition=Blacklist.buyer_hash.does_not_exist())
 
 
 def remove(seller_id: str, buyer_hash: str) -> bool:

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.container import container
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store.conditional import save_if, update_if
 from chalicelib.store.models import Control
 
 SWITCHES = "switches"
@@ -86,14 +84,11 @@ def pause_until(until: datetime, *, now: datetime) -> None:
     """Pause all marketplace writes until ``until`` (a quota ban); never shortens a longer pause."""
     epoch = int(until.timestamp())
     item = Control(SWITCHES)
-    try:
-        item.update(
-            actions=[Control.paused_until.set(epoch), Control.updated_at.set(int(now.timestamp()))],
-            condition=Control.paused_until.does_not_exist() | (Control.paused_until < epoch),
-        )
-    except Exception as exc:  # a longer pause is already in force
-        if not condition_failed(exc):
-            raise
+    update_if(  # refused when a longer pause is already in force
+        item,
+        actions=[Control.paused_until.set(epoch), Control.updated_at.set(int(now.timestamp()))],
+        condition=Control.paused_until.does_not_exist() | (Control.paused_until < epoch),
+    )
     forget_cache()
 
 
@@ -117,10 +112,5 @@ def write_rules_override(doc: dict, *, now: datetime) -> None:
 
 def claim_once(key: str, *, now: datetime, expire_at: datetime | None = None) -> bool:
     """Record a once-only marker; False when it was recorded before (used for OAuth state replay)."""
-    try:
-        Control(key, updated_at=int(now.timestamp()), expire_at=expire_at).save(condition=Control.key.does_not_exist())
-    except PutError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    marker = Control(key, updated_at=int(now.timestamp()), expire_at=expire_at)
+    return save_if(marker, condition=Control.key.does_not_exist())

@@ -10,15 +10,6 @@ from collections.abc import Callable
 
 from chalicelib.container import container
 
-IDEMPOTENCY_TABLE = "Idempotency"
-# A completed once-key is remembered for 40 days: far longer than a cause can come again — a pushed message is
-# redelivered for days, not weeks, reconciliation looks back two days, and keys of later causes name them
-# (a reminder's key carries its paid_until, a pause's its market hour). A key forgotten after that could only
-# repeat one alert, never a marketplace write. (An in-progress record is bounded by the invocation's deadline
-# instead: every invocation registers its Lambda context, so a run that timed out mid-effect lets the
-# redelivery run it again.)
-EXPIRES_AFTER_SECONDS = 40 * 24 * 3600
-
 
 def in_progress(exc: BaseException) -> bool:
     """Whether ``exc`` says another invocation is running the same once-only effect right now."""

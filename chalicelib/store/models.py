@@ -1,4 +1,5 @@
-"""PynamoDB models: one per table; each resolves its table name and region from the container's settings."""
+"""PynamoDB models: one per table; each resolves its table name and region from the container's settings, and the
+container keeps its connection."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+from chalicelib.container import container
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 
@@ -22,15 +26,13 @@ class _Bound(type):
 
     Resolved on every access rather than assigned once, so no import order or forgotten bind step can send a
     request with an empty table name: the first access builds the container, as in Lambda, as everywhere.
-    The region is set with the container (``chalicelib.container``); the endpoint stays None so botocore applies
-    the standard ``AWS_ENDPOINT_URL`` variables itself, as it does for every other client.
+    The region comes with the connection (``_Model``); the endpoint stays None so botocore applies the standard
+    ``AWS_ENDPOINT_URL`` variables itself, as it does for every other client.
     """
 
     @property
     def table_name(cls) -> str:
-        from chalicelib.container import get_settings
-
-        return get_settings().table(cls.logical_name)
+        return container().settings.table(cls.logical_name)
 
 
 class _Meta(metaclass=_Bound):
@@ -38,6 +40,36 @@ class _Meta(metaclass=_Bound):
     region = None
     host = None
     max_pool_connections = 32  # a worker handles a batch's records concurrently
+
+
+class _RuntimeConnection(Connection):
+    """PynamoDB's connection on the container's one botocore session (PynamoDB would make a session per thread,
+    each parsing DynamoDB's service model again)."""
+
+    @property
+    def session(self):
+        return container().botocore_session
+
+
+class _Model(Model):
+    """A model whose connection the container keeps, so ``reset()`` forgets it with the rest of the runtime."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        return container().kept(("pynamodb", cls), cls._connect)
+
+    @classmethod
+    def _connect(cls) -> TableConnection:
+        cls._connection = None
+        table = super()._get_connection()  # PynamoDB's own, for the table's schema
+        cls._connection = None
+        schema = table.get_meta_table()
+        # The Meta sets no endpoint and PynamoDB's default timeouts and retries, which the connection takes itself.
+        table.connection = _RuntimeConnection(
+            region=container().settings.region, max_pool_connections=cls.Meta.max_pool_connections
+        )
+        table.connection.add_meta_table(schema)
+        return table
 
 
 class NickIndex(GlobalSecondaryIndex):
@@ -86,7 +118,7 @@ class BillingDueIndex(_SellerShardIndex):
     billing_at = NumberAttribute(range_key=True)
 
 
-class Seller(Model):
+class Seller(_Model):
     """A subscribed shop: identity, status, plan, settings, encrypted tokens."""
 
     class Meta(_Meta):
@@ -197,7 +229,7 @@ class BadRatingIndex(GlobalSecondaryIndex):
     bad_rated_at = NumberAttribute(range_key=True)
 
 
-class Task(Model):
+class Task(_Model):
     """One review task per trade."""
 
     class Meta(_Meta):
@@ -250,7 +282,7 @@ class Task(Model):
     by_bad_rating = BadRatingIndex()
 
 
-class JobRun(Model):
+class JobRun(_Model):
     """Which sellers a run of a per-seller job (tokens, billing, reconcile) has served, and what it did for each.
 
     ``run`` is ``<job>#<run>#<shard>``: a run's markers spread over the seller shards, so no partition is hot.
@@ -266,7 +298,7 @@ class JobRun(Model):
     expire_at = TTLAttribute()
 
 
-class Control(Model):
+class Control(_Model):
     """Operational switches: kill switches, global pause, dry-run sets, rules override, once-markers."""
 
     class Meta(_Meta):
@@ -282,7 +314,7 @@ class Control(Model):
     expire_at = TTLAttribute(null=True)
 
 
-class Order(Model):
+class Order(_Model):
     """A service-market billing order; entitlement is derived from these."""
 
     class Meta(_Meta):
@@ -304,7 +336,7 @@ class Order(Model):
     received_at = NumberAttribute()
 
 
-class Blacklist(Model):
+class Blacklist(_Model):
     """Buyers a seller never rates, by keyed hash only."""
 
     class Meta(_Meta):
@@ -319,7 +351,7 @@ class Blacklist(Model):
     tid = UnicodeAttribute(null=True)  # the order the entry came from (a bad rating), when it came from one
 
 
-class Audit(Model):
+class Audit(_Model):
     """Append-only record of every marketplace write and operator action."""
 
     class Meta(_Meta):
@@ -353,7 +385,7 @@ STAT_COUNTERS = (
 )
 
 
-class Stats(Model):
+class Stats(_Model):
     """Counters per seller and market day (``2026-11-28``) or hour (``2026-11-28T13``), bumped on transitions.
 
     The hour buckets hold ``posts``, ``explains`` and ``write_failures`` only: they are the per-seller rate cap's
@@ -404,7 +436,7 @@ class RobotDueIndex(GlobalSecondaryIndex):
     robot_due_at = NumberAttribute(range_key=True)
 
 
-class Outbox(Model):
+class Outbox(_Model):
     """Notifications to sellers and operators (reminders, alerts), written once each: the seller's inbox."""
 
     class Meta(_Meta):
@@ -426,7 +458,7 @@ class Outbox(Model):
     robot_due = RobotDueIndex()
 
 
-class Rejected(Model):
+class Rejected(_Model):
     """Inbound messages the app could not accept, kept for inspection instead of dropped."""
 
     class Meta(_Meta):

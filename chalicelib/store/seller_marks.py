@@ -9,25 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
-from chalicelib.store import sellers
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store import seller_writes, sellers
 from chalicelib.store.models import Seller
 
 
 def _update(seller_id: str, actions: list, condition, *, now: datetime) -> bool:
-    item = Seller(seller_id)
-    exists = Seller.seller_id.exists()
-    try:
-        item.update(
-            actions=[*actions, Seller.updated_at.set(int(now.timestamp()))],
-            condition=exists if condition is None else exists & condition,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    if seller_writes.update(seller_id, actions, condition, now=now) is None:
+        return False
     sellers.forget(seller_id)
     return True
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib.store import sellers
-from chalicelib.store.conditional import condition_failed
+from chalicelib.store.conditional import update_if
 from chalicelib.store.models import Seller
 
 # Statuses an authorization turns back to ``active`` (a lapsed seller stays lapsed: that is billing's to change).
@@ -26,21 +24,26 @@ def _epoch(now: datetime) -> int:
     return int(now.timestamp())
 
 
-def _update(seller_id: str, actions: list, condition=None, *, now: datetime) -> Seller | None:
-    """Apply ``actions`` if the seller exists and ``condition`` holds; the seller as written, or None."""
+def update(seller_id: str, actions: list, condition=None, *, now: datetime) -> Seller | None:
+    """Apply ``actions`` (and ``updated_at``) if the seller exists and ``condition`` holds; the seller as written,
+    or None. The one conditional write of a seller: every writer of its attributes goes through it."""
     item = Seller(seller_id)
     exists = Seller.seller_id.exists()
-    try:
-        item.update(
-            actions=[*actions, Seller.updated_at.set(_epoch(now))],
-            condition=exists if condition is None else exists & condition,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            sellers.forget(seller_id)
-            return None
-        raise
-    sellers.remember(item)
+    written = update_if(
+        item,
+        actions=[*actions, Seller.updated_at.set(_epoch(now))],
+        condition=exists if condition is None else exists & condition,
+    )
+    return item if written else None
+
+
+def _update(seller_id: str, actions: list, condition=None, *, now: datetime) -> Seller | None:
+    """``update``, keeping the container's cached seller in step with what was written."""
+    item = update(seller_id, actions, condition, now=now)
+    if item is None:
+        sellers.forget(seller_id)
+    else:
+        sellers.remember(item)
     return item
 
 

@@ -1,4 +1,4 @@
-"""Seller repository, with a short per-container cache for the worker's hot path (``container.CACHE_TTLS``).
+"""Seller repository, with a short per-container cache for the worker's hot path (``runtime.CACHE_TTLS``).
 
 Creation writes the keys of the per-seller jobs' indexes (``shard``, ``token_due_at``, a first ``billing_at``),
 derived from the seller's own fields, and the per-concern writers (``store.seller_writes``) keep them in step,
@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.container import TtlCache, container
+from chalicelib.container import container
+from chalicelib.runtime import TtlCache
 from chalicelib.store.conditional import save_if
 from chalicelib.store.models import Seller
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.container import container
-from chalicelib.store.idempotency import IDEMPOTENCY_TABLE
+from chalicelib.container import IDEMPOTENCY_TABLE, container
 from chalicelib.store.models import MODELS, PAY_PER_REQUEST
 
 

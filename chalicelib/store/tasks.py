@@ -197,8 +197,8 @@ def transition(
 
 def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None:
     try:
-        # The Task model's own connection (rebuilt by ``binding.bind``): a new Connection per transaction would
-        # build a botocore client each time, ~6 ms of CPU per posted review.
+        # The Task model's own connection (kept by the container, ``store.models._Model``): a new one per
+        # transaction would build a botocore client each time, ~6 ms of CPU per posted review.
         with TransactWrite(connection=Task._get_connection().connection) as tx:
             tx.update(task, actions=actions, condition=condition)
             tx.save(audit, condition=Audit.ts_id.does_not_exist())

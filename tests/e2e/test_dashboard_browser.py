@@ -19,7 +19,7 @@ import urllib3
 
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import State
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from chalicelib.store import blacklist, sellers, stats, tasks
 from tests.helpers import set_seller
 from tests.integration.test_seller_api import seed_task

@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.triage import classify
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from chalicelib.store import ratings, stats, tasks, triage_data
 from tests.e2e import test_dashboard_browser as base
 from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.container import container
 from chalicelib.security.buyer_id import buyer_hash, mask_nick
-from chalicelib.services import runtime
 from chalicelib.store import audit, blacklist, control, sellers, tasks
 from sandbox.chaos import ChaosPlan
 from sandbox.replay import Replay
@@ -60,7 +60,7 @@ def blacklist_two_buyers(replay, trades, now) -> list[TradeSpec]:
     plain = [t for t in trades if t.seller_nick == "chaos_immediate" and t.expect == "posted" and not t.refund]
     chosen = [t for t in plain if not t.buyer_rating][:2]
     for t in chosen:
-        key = buyer_hash(runtime.buyer_secret(), t.buyer_nick, kind="nick")
+        key = buyer_hash(container().buyer_hash_secret(), t.buyer_nick, kind="nick")
         blacklist.add(replay.seller_ids[t.seller_nick], key, masked=mask_nick(t.buyer_nick), reason="manual", now=now)
         t.expect = "skipped:blacklisted"
     return chosen

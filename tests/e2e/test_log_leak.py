@@ -8,7 +8,7 @@ import io
 
 from chalicelib.container import container
 from chalicelib.security.buyer_id import shop_key
-from chalicelib.services.seller_tokens import access_token, refresh_token
+from chalicelib.services.sellers.seller_tokens import access_token, refresh_token
 from chalicelib.store import sellers
 from chalicelib.telemetry import logger
 from sandbox.replay import Replay

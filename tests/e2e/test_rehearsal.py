@@ -13,7 +13,8 @@ import pytest
 
 from deploy.cloudformation import NO_VALUE, Physical, Resolver
 from deploy.rehearse import rehearse
-from deploy.rehearse_lambda import BOOTSTRAP, FunctionProcess, lambda_environment, match_route, sqs_event
+from deploy.rehearse_lambda import BOOTSTRAP, FunctionProcess, lambda_environment, match_route
+from sandbox.lambda_driver import sqs_event
 
 pytestmark = pytest.mark.e2e
 

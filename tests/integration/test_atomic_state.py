@@ -15,12 +15,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from chalicelib.container import container
 from chalicelib.domain.entitlement import BillingOrder
 from chalicelib.domain.task_state import State
 from chalicelib.marketplace.models import TokenGrant
-from chalicelib.services import apply_billing_order, onboard_seller, runtime, seller_settings
-from chalicelib.services.refresh_tokens import refresh_seller
-from chalicelib.services.seller_tokens import access_token
+from chalicelib.services.billing import apply_billing_order
+from chalicelib.services.jobs.refresh_tokens import refresh_seller
+from chalicelib.services.onboarding import onboard_seller
+from chalicelib.services.sellers import seller_settings
+from chalicelib.services.sellers.seller_tokens import access_token
 from chalicelib.store import audit, orders, seller_writes, sellers, tasks
 from chalicelib.store.models import Task
 from sandbox.lambda_driver import scheduled_event
@@ -81,7 +84,7 @@ def test_a_token_refresh_keeps_its_grant_and_the_settings_changed_while_it_waite
     seller_id = json_body(oauth_login(client, "race_shop"))["seller_id"]
     old_token = access_token(sellers.get(seller_id), now=clock.now())
     asking, answered = threading.Event(), threading.Event()
-    real = runtime.top_client()
+    real = container().top()
 
     class WaitingMarketplace:
         """The refresh call stays open until the seller's settings were changed meanwhile."""
@@ -91,7 +94,7 @@ def test_a_token_refresh_keeps_its_grant_and_the_settings_changed_while_it_waite
             assert answered.wait(10)
             return real.auth_token_refresh(token)
 
-    monkeypatch.setattr(runtime, "top_client", lambda: WaitingMarketplace())
+    monkeypatch.setattr(container(), "top", lambda: WaitingMarketplace())
     refresh = in_thread(lambda: refresh_seller(seller_id, now=clock.now(), margin=timedelta(days=60)))
     assert asking.wait(10)
     seller_settings.update_settings(seller_id, {"delay_hours": 7}, now=clock.now())

@@ -11,7 +11,7 @@ import pytest
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.task_state import Event
-from chalicelib.services.seller_tokens import access_token, refresh_token
+from chalicelib.services.sellers.seller_tokens import access_token, refresh_token
 from chalicelib.store import audit, control, sellers, tasks
 from chalicelib.store.models import Audit
 from sandbox.lambda_driver import scheduled_event, sqs_event

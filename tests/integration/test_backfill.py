@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.container import get_settings
-from chalicelib.services.backfill import start_backfill
-from chalicelib.services.seller_blacklist import add_buyer
+from chalicelib.container import container
+from chalicelib.services.onboarding.backfill import start_backfill
+from chalicelib.services.sellers.seller_blacklist import add_buyer
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
 from sandbox.lambda_driver import scheduled_event
@@ -163,7 +163,7 @@ def test_a_lost_authorization_stops_the_backfill_until_the_seller_returns(client
 def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, installed):
     from sandbox.lambda_driver import sqs_event
 
-    queue = get_settings().reconcile_queue_url
+    queue = container().settings.reconcile_queue_url
     good = {"Body": '{"kind":"backfill","seller_id":"nobody","run":1,"step":"trades","window":0,"page":1}'}
     bad = {"Body": '{"kind":"backfill","seller_id":"x","run":"soon","step":"trades","window":0,"page":1}'}
     messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", **m} for i, m in enumerate((good, bad))]
@@ -177,7 +177,7 @@ def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, instal
 
 def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, clock, market, monkeypatch):
     from chalicelib.marketplace import client as top
-    from chalicelib.services import backfill
+    from chalicelib.services.onboarding import backfill
     from sandbox.market import apis as sandbox_apis
 
     # Pages of 3 and a limit of 2 pages on both sides: a day holding 20 trades is more than one query serves.
@@ -206,8 +206,8 @@ class Killed(BaseException):
 def test_a_timeout_between_the_runs_start_and_its_first_job_is_resumed_by_the_daily_reconcile(
     client, aws, clock, market, installed, monkeypatch
 ):
-    from chalicelib.services import backfill
-    from chalicelib.services.reconcile_seller import reconcile_seller
+    from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+    from chalicelib.services.onboarding import backfill
 
     seller_id, _, cases = installed
     work_reconcile_queue(client)  # the install's own run

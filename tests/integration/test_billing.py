@@ -158,7 +158,7 @@ def test_a_closed_order_that_was_never_paid_grants_nothing(client, aws, clock):
 
 
 def test_an_order_for_an_unknown_nick_waits_until_the_seller_authorizes(client, aws, clock):
-    from chalicelib.services.apply_billing_order import settle
+    from chalicelib.services.billing.apply_billing_order import settle
 
     now = clock.now()
     push_orders(client, now, content(4001, "early_buyer", now, now + 30 * DAY))

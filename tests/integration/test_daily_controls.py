@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 from chalicelib.marketplace import topics
-from chalicelib.services import runtime
+from chalicelib.services.reviews.schedule_review import rng
 from chalicelib.store import sellers, tasks
 from sandbox.lambda_driver import scheduled_event
 from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
@@ -86,7 +86,8 @@ def test_the_worker_holds_a_review_it_meets_while_paused(client, aws, clock, mar
 
 
 def test_the_operator_sees_the_pause(client, aws, clock, shop):
-    from chalicelib.services import auto_review, operator_actions
+    from chalicelib.services.operations import operator_actions
+    from chalicelib.services.reviews import auto_review
 
     auto_review.pause(shop, now=clock.now())
     summary = operator_actions.seller_summary(shop, actor="op", now=clock.now())
@@ -173,7 +174,7 @@ def test_bad_filters_are_refused_with_the_field(client, aws, clock, shop):
 def test_a_random_delay_spreads_reviews_inside_the_range_and_the_preview_shows_them(client, aws, clock, market, shop):
     auth = session(shop, clock.now())
     _put_settings(client, auth, {"random_delay": {"min_minutes": 30, "max_minutes": 240}})
-    runtime.rng().seed(25)
+    rng().seed(25)
     start = clock.now()
     for n in range(6):
         _push_trade(client, clock, market, shop, f"39000000000004{n:02d}")

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from chalicelib.marketplace.client import TopClient
 from chalicelib.marketplace.models import format_top_time
 from chalicelib.ops import main
-from chalicelib.services import backfill, skipped_items
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services import skipped_items
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+from chalicelib.services.onboarding import backfill
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
 from tests.helpers import json_body, oauth_login, work_reconcile_queue

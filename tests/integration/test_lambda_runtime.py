@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.config import SettingsInvalid, load_settings
 from chalicelib.container import container
-from chalicelib.services.seller_tokens import access_token, forget_tokens
+from chalicelib.services.sellers.seller_tokens import access_token, forget_tokens
 from chalicelib.store import sellers, tasks
 from sandbox.lambda_driver import LambdaContext, lambda_context, scheduled_event, sqs_event
 from tests.helpers import add_market_trade, push, trade_message
@@ -76,7 +76,8 @@ def test_an_unknown_field_cannot_sneak_in_and_defaults_hold():
 
 
 def test_a_secret_the_function_was_not_given_is_a_clear_error(aws, monkeypatch):
-    from chalicelib.container import SecretMissing, reset
+    from chalicelib.container import container, reset
+    from chalicelib.runtime import SecretMissing
 
     monkeypatch.setenv("HAOPING_SESSION_SECRET_ID", "")
     reset()

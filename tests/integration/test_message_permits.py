@@ -11,10 +11,11 @@ import pytest
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.errors import TopCode
 from chalicelib.marketplace.messages import build_message
-from chalicelib.services import billing_daily, runtime
-from chalicelib.services.apply_billing_order import current_entitlement
-from chalicelib.services.message_permits import CancelDeferred
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services.billing import billing_daily
+from chalicelib.services.billing.apply_billing_order import current_entitlement
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+from chalicelib.services.onboarding.message_permits import CancelDeferred
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import audit, sellers, tasks
 from sandbox.market.publisher import NOTHING_SENT
 from tests.helpers import json_body, make_seller, oauth_login, push, trade_message, work_reconcile_queue
@@ -98,7 +99,7 @@ def test_a_failed_permit_is_tried_again_by_the_daily_reconcile(client, aws, cloc
 
 def _purge(seller_id: str, nick: str, now) -> None:
     ent = current_entitlement(seller_id, nick, now=now)
-    billing_daily.purge(seller_id, ent, now=now, rules=runtime.rules())
+    billing_daily.purge(seller_id, ent, now=now, rules=rules_in_force())
 
 
 def test_the_purge_cancels_the_sellers_messages(client, aws, clock, market):

@@ -107,7 +107,7 @@ def test_callback_onboards_the_seller_with_encrypted_tokens_and_a_session(app, m
 
     seller = sellers.get(seller_id)
     assert seller.nick == "oauth_shop" and seller.status == "active"
-    from chalicelib.services.seller_tokens import access_token
+    from chalicelib.services.sellers.seller_tokens import access_token
 
     token = access_token(seller, now=clock.now())
     assert market.auth.session_nick(token) == "oauth_shop"  # a live session on the marketplace

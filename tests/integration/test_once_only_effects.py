@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.services import alerts, handle_buyer_rating
+from chalicelib.services.alerts import alerts
+from chalicelib.services.ratings import handle_buyer_rating
 from chalicelib.store import audit, outbox, sellers, tasks
 from tests.integration.test_tokens_job import (  # noqa: F401
     SESSION_HOURS,
@@ -73,7 +74,7 @@ def test_reconcile_a_timeout_after_the_rating_is_recorded_still_alerts_and_triag
     market,  # noqa: F811
     first_alert_times_out,
 ):
-    from chalicelib.services.reconcile_seller import reconcile_seller
+    from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 
     seller_id = onboard(client, clock, "rated_shop", mode="delay", delay_hours=8)
     tid = "3900000000000201"
@@ -104,7 +105,7 @@ def test_billing_a_timeout_after_the_purged_status_keeps_its_one_audit_entry(
     market,  # noqa: F811
     monkeypatch,
 ):
-    from chalicelib.services import billing_daily
+    from chalicelib.services.billing import billing_daily
     from chalicelib.store import seller_writes
     from tests.integration.test_message_permits import _purge
 

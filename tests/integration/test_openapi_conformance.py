@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from tests.helpers import make_seller
 
 EXAMPLES = 8  # per operation and mode: the document has ~20 operations, each example is one request to moto

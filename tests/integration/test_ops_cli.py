@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.domain.task_state import State
 from chalicelib.ops import main
-from chalicelib.services.operator_actions import GLOBAL
+from chalicelib.services.operations.operator_actions import GLOBAL
 from chalicelib.store import audit, control, sellers, tasks
 from tests.helpers import make_seller
 from tests.integration.test_seller_api import seed_task
@@ -156,7 +156,7 @@ def test_reconcile_runs_for_one_seller_and_is_audited(shop, capsys):
 
 
 def test_reconcile_says_so_when_this_build_has_none(seller, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "chalicelib.services.reconcile_seller", None)
+    monkeypatch.setitem(sys.modules, "chalicelib.services.jobs.reconcile_seller", None)
     assert ops("reconcile", seller) == 2
     assert "reconciliation is not part of this build" in capsys.readouterr().err
 
@@ -174,20 +174,20 @@ def test_audit_prints_the_trail_newest_first_and_records_the_read(seller, clock,
 
 
 def test_the_endpoint_and_stage_come_from_flags(aws, monkeypatch):
-    from chalicelib.container import get_settings
+    from chalicelib.container import container
     from chalicelib.ops.cli import build_parser, configure
 
     for key in ("AWS_ENDPOINT_URL", "HAOPING_TABLE_PREFIX", "HAOPING_STAGE"):
         monkeypatch.setenv(key, "")
     configure(build_parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--stage", "prod", "audit", "x"]))
-    settings = get_settings()
+    settings = container().settings
     assert (os.environ["AWS_ENDPOINT_URL"], settings.stage, settings.table_prefix) == (
         "http://127.0.0.1:9",
         "prod",
         "haoping-prod",
     )
     configure(build_parser().parse_args(["--table-prefix", "haoping-blue", "audit", "x"]))
-    assert get_settings().table_prefix == "haoping-blue"
+    assert container().settings.table_prefix == "haoping-blue"
 
 
 def test_it_works_against_a_stack_over_http(monkeypatch):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chalicelib.services import post_review
+from chalicelib.services.reviews import post_review
 from chalicelib.store import outbox, stats, tasks
 from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, json_body, lose_queued_jobs, push, trade_message

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import triage
 from chalicelib.marketplace import topics
-from chalicelib.services import rating_center
+from chalicelib.services.ratings import rating_center
 from chalicelib.store import audit, outbox, ratings, tasks, triage_corrections, triage_data
 from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session

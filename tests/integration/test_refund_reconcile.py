@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib.marketplace.errors import TopCode
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 from chalicelib.store import sellers, tasks
 from sandbox.lambda_driver import scheduled_event
 from tests.helpers import add_market_trade, make_seller, push, trade_message, work_review_queue

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.signing import sign
 from chalicelib.security.signed_tokens import issue
@@ -185,7 +185,7 @@ def snapshot() -> dict[str, list[str]]:
     for model in MODELS:
         name = model.Meta.logical_name
         if name not in RECORD_TABLES:
-            items = ddb.scan(TableName=get_settings().table(name)).get("Items", [])
+            items = ddb.scan(TableName=container().settings.table(name)).get("Items", [])
             out[name] = sorted(json.dumps(item, sort_keys=True) for item in items)
     return out
 

@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from chalicelib.marketplace import topics
-from chalicelib.services import runtime
-from chalicelib.services.reconcile_seller import reconcile_seller
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import audit, outbox, tasks
 from sandbox.chaos import DynamoFaults, mentions
 from sandbox.lambda_driver import scheduled_event
@@ -84,7 +84,7 @@ def test_a_reply_whose_record_failed_after_it_was_sent_is_sent_once(
     assert tasks.get(shop, tasks.explanation_tid(TID)).state == "claimed"
 
     # Once the claim lapses the sweep queues it again; the marketplace says it is there, and it is recorded.
-    clock.advance(runtime.rules().claim_timeout_seconds + 60)
+    clock.advance(rules_in_force().claim_timeout_seconds + 60)
     client.lambda_.invoke("sweep", scheduled_event(clock.now()))
     work_review_queue(client)
     done = tasks.get(shop, tasks.explanation_tid(TID))

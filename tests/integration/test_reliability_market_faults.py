@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.marketplace.client import TopClient
-from chalicelib.services import runtime
-from chalicelib.services.onboard_seller import onboard
+from chalicelib.services.onboarding.onboard_seller import onboard
 from chalicelib.store import control, sellers, tasks
 from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, make_seller, push, trade_message
@@ -35,12 +34,12 @@ class RecordingSleep:
 def backoff(clock, market):
     """The worker's TOP client with its backoff sleeps recorded (undone before the store is unbound)."""
     sleep = RecordingSleep()
-    s = get_settings()
+    s = container().settings
     top = TopClient(
         s.marketplace_url, s.app_key, container().app_secret(), now=clock.now, sleep=sleep, rng=random.Random(1)
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runtime, "top_client", lambda: top)
+        patch.setattr(container(), "top", lambda: top)
         yield sleep
 
 
@@ -138,7 +137,7 @@ def test_an_invalid_session_holds_that_seller_only_until_it_authorizes_again(cli
 
     redirect = "https://app.example/oauth/callback"
     code = market.auth.authorize("test_shop", redirect)
-    onboard(runtime.oauth_client().exchange_code(code, redirect), now=clock.now())
+    onboard(container().oauth().exchange_code(code, redirect), now=clock.now())
     clock.advance(60)
     run(client, aws, clock)
 

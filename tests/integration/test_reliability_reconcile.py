@@ -11,8 +11,8 @@ import pytest
 from chalicelib.domain.task_state import Event
 from chalicelib.handlers import reconcile
 from chalicelib.marketplace.errors import Throttled
-from chalicelib.services import seller_jobs
-from chalicelib.services.reconcile_seller import ReconcilePaused, reconcile_seller
+from chalicelib.services.jobs import seller_jobs
+from chalicelib.services.jobs.reconcile_seller import ReconcilePaused, reconcile_seller
 from chalicelib.store import audit, control, outbox, sellers, tasks
 from chalicelib.store.sellers import SELLER_SHARDS
 from sandbox.lambda_driver import deliver_batch, drain, lambda_context, scheduled_event, sqs_event

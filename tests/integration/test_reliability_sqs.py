@@ -14,8 +14,9 @@ from collections import Counter
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.container import container
 from chalicelib.handlers import worker
-from chalicelib.services.redrive import redrive
+from chalicelib.services.operations.redrive import redrive
 from chalicelib.store import tasks
 from sandbox.lambda_driver import deliver_batch, lambda_context
 from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message
@@ -77,7 +78,7 @@ def naive_handler(event, context):
     """The shape the worker must NOT have: any failed record fails the whole invocation."""
     for record in event["Records"]:
         job = json.loads(record["body"])
-        worker.process_job(job["seller_id"], job["tid"], now=worker.clock.now())
+        worker.process_job(job["seller_id"], job["tid"], now=container().clock.now())
 
 
 def test_one_failing_record_does_not_redo_its_batch_and_ends_in_the_dead_letter_queue(

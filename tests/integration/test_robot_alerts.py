@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.marketplace.robots import Credential, RobotClient, RobotRefused
-from chalicelib.services.alerts import alert
+from chalicelib.services.alerts.alerts import alert
 from chalicelib.store import sellers
 from sandbox.lambda_driver import scheduled_event
 from sandbox.market import SandboxMarketplace
@@ -130,12 +130,12 @@ def test_a_wrong_signing_secret_is_refused_and_the_page_is_told(client, auth, ro
 
 
 def test_a_stale_timestamp_is_refused_by_the_robot(robots, clock):
-    from chalicelib.container import get_settings
+    from chalicelib.container import container
 
     robots.add_dingtalk(DING_TOKEN, DING_SECRET)
     late = RobotClient(
-        dingtalk_url=get_settings().dingtalk_robot_url,
-        wecom_url=get_settings().wecom_robot_url,
+        dingtalk_url=container().settings.dingtalk_robot_url,
+        wecom_url=container().settings.wecom_robot_url,
         now=lambda: clock.now() - timedelta(hours=1, minutes=1),
     )
     with pytest.raises(RobotRefused) as refused:

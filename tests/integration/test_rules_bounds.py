@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.rules import Rules
 from chalicelib.ops import main
-from chalicelib.services import runtime
-from chalicelib.services.operator_actions import GLOBAL
+from chalicelib.services import rules as rules_module
+from chalicelib.services.operations.operator_actions import GLOBAL
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import audit, control
 from tests.helpers import json_body, make_seller, push, trade_message
 from tests.integration.test_seller_api import session
@@ -102,23 +103,23 @@ def test_no_rules_value_makes_a_route_fail_or_a_push_answer_error(client, aws, c
     tid = str(next(_tids))
     pushed = json_body(push(client, [trade_message(seller, tid, clock.now())], clock.now()))
     assert pushed["results"][0]["status"] != "error", (document, pushed)
-    assert isinstance(runtime.rules(), Rules)
+    assert isinstance(rules_in_force(), Rules)
 
 
 def test_an_unusable_override_keeps_the_last_good_rules_logs_and_counts(aws, clock, seller, caplog, monkeypatch):
     counted: list[str] = []
-    monkeypatch.setattr(runtime, "count", lambda name, value=1: counted.append(name))
+    monkeypatch.setattr(rules_module, "count", lambda name, value=1: counted.append(name))
     control.write_rules_override({"version": "2026.9-short", "rating_window_days": 10}, now=clock.now())
-    assert runtime.rules().version == "2026.9-short"
+    assert rules_in_force().version == "2026.9-short"
 
     control.write_rules_override({"version": "2026.9-broken", "rating_window_days": 10**9}, now=clock.now())
     with caplog.at_level(logging.ERROR):
-        kept = runtime.rules()
+        kept = rules_in_force()
 
     assert (kept.version, kept.rating_window_days) == ("2026.9-short", 10)
     assert "the last good rules stay in force" in caplog.text
     assert counted == ["RulesOverrideUnusable"]
-    assert runtime.rules().version == "2026.9-short" and counted == ["RulesOverrideUnusable"]  # once per override
+    assert rules_in_force().version == "2026.9-short" and counted == ["RulesOverrideUnusable"]  # once per override
 
 
 def test_a_container_with_no_good_rules_yet_uses_the_packaged_default(aws, clock, seller):
@@ -128,7 +129,7 @@ def test_a_container_with_no_good_rules_yet_uses_the_packaged_default(aws, clock
     container().kept.clear()
     container().forget_caches()
 
-    assert runtime.rules().version == "2025.1" and runtime.rules().content_max_length == 500
+    assert rules_in_force().version == "2025.1" and rules_in_force().content_max_length == 500
 
 
 def _ops(*argv: str) -> int:
@@ -158,7 +159,7 @@ def test_rules_show_validate_and_set_with_a_diff_and_an_audit_entry(aws, clock, 
         {"key": "rating_window_days", "from": 15, "to": 12},
         {"key": "version", "from": "2025.1", "to": "2026.10"},
     ]
-    assert runtime.rules().rating_window_days == 12
+    assert rules_in_force().rating_window_days == 12
 
     entry = next(r for r in audit.trail(GLOBAL, limit=50) if r.action == "ops.rules.set")
     assert (entry.actor, entry.target) == ("operator:alice", "2026.10")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.task_state import Event, State
 from chalicelib.security.signed_tokens import issue
-from chalicelib.services.seller_views import CursorInvalid, day_stats, decode_cursor, encode_cursor
+from chalicelib.services.sellers.seller_views import CursorInvalid, day_stats, decode_cursor, encode_cursor
 from chalicelib.store import audit, stats, tasks
 from tests.helpers import json_body, make_seller, push, trade_message
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import app
 from bench.counting import DynamoCounter
-from chalicelib.container import get_settings
-from chalicelib.services import reconcile_seller, seller_jobs
+from chalicelib.container import container
+from chalicelib.services.jobs import reconcile_seller, seller_jobs
 from chalicelib.store import seller_writes, sellers
 from chalicelib.store.sellers import SELLER_SHARDS, index_page
 from sandbox.chaos import InjectedCrash
@@ -68,7 +68,7 @@ def run_until_done(aws, clock, name: str, context) -> tuple[dict, int]:
     failed messages included); returns the schedule's answer and the worker invocations."""
     schedule, worker = {"reconcile": ("reconcile_fanout", "reconcile_worker")}[name]
     started = getattr(app, schedule)(scheduled_event(clock.now()), context())
-    url = get_settings().reconcile_queue_url
+    url = container().settings.reconcile_queue_url
     invocations = 0
 
     def invoke(event):
@@ -96,7 +96,7 @@ def test_a_run_serves_every_seller_exactly_once_across_continuations(aws, clock,
 
     def watched(job, body, **kwargs):
         handled = real_handle(job, body, **kwargs)
-        handed_on["sellers" if "sellers" in body else "cursors"] += handled.handed_on
+        handed_on["sellers" if body.kind == "sellers" else "cursors"] += handled.handed_on
         return handled
 
     monkeypatch.setattr(sellers, "index_page", page)
@@ -109,7 +109,7 @@ def test_a_run_serves_every_seller_exactly_once_across_continuations(aws, clock,
     assert seller_jobs.report("reconcile", started["run"]) == (60, Counter({"skipped_no_session": 60}))
     assert handed_on["sellers"] > 0 and handed_on["cursors"] > 0  # both kinds of message were cut and handed on
     assert invocations > (60 + SELLER_SHARDS) // 10  # far more than the work's own batches: continuations
-    dlq = aws["sqs"].get_queue_url(QueueName=get_settings().reconcile_queue_url.rsplit("/", 1)[-1] + "-dlq")
+    dlq = aws["sqs"].get_queue_url(QueueName=container().settings.reconcile_queue_url.rsplit("/", 1)[-1] + "-dlq")
     messages = aws["sqs"].get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["ApproximateNumberOfMessages"])
     assert messages["Attributes"]["ApproximateNumberOfMessages"] == "0"
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chalicelib.ops import main
-from chalicelib.services import seller_sessions
+from chalicelib.services.sessions import seller_sessions
 from chalicelib.store import audit, seller_writes
 from sandbox.run import dashboard_url
 from sandbox.stack import rebind_app

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.services.seller_tokens import access_token
+from chalicelib.services.sellers.seller_tokens import access_token
 from chalicelib.store import audit, outbox, sellers, tasks
 from sandbox.lambda_driver import scheduled_event, sqs_event
 from sandbox.stack import rebind_app

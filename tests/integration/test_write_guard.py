@@ -10,8 +10,9 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chalicelib.container import CACHE_TTLS, get_settings
-from chalicelib.services.schedule_review import IDENTITY_LINT_REASON
+from chalicelib.container import container
+from chalicelib.runtime import CACHE_TTLS
+from chalicelib.services.reviews.schedule_review import IDENTITY_LINT_REASON
 from chalicelib.store import audit, control, outbox, stats, tasks
 from chalicelib.store.models import Task
 from sandbox.lambda_driver import scheduled_event, sqs_event
@@ -107,8 +108,8 @@ def test_a_kill_switch_set_from_another_container_holds_within_a_minute(client, 
     assert CACHE_TTLS["control"] <= 60
     control.read_switches()  # this container has the switches cached: all off
     # The operator's command runs elsewhere: this container's cache is not told.
-    boto3.client("dynamodb", region_name=get_settings().region).update_item(
-        TableName=get_settings().table("Control"),
+    boto3.client("dynamodb", region_name=container().settings.region).update_item(
+        TableName=container().settings.table("Control"),
         Key={"key": {"S": control.SWITCHES}},
         UpdateExpression="ADD kill_sellers :s",
         ExpressionAttributeValues={":s": {"SS": [shop]}},

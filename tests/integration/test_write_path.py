@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.container import container, get_settings
+from chalicelib.container import container
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.client import TopClient
-from chalicelib.services import runtime
 from chalicelib.store import audit, control, sellers, stats, tasks
 from sandbox.lambda_driver import scheduled_event
 from tests.helpers import add_market_trade, json_body, push, topic_message, trade_message, work_review_queue
@@ -26,7 +25,7 @@ TID = "3900000000000881"
 @pytest.fixture
 def quick_client(clock, market, monkeypatch):
     """The TOP client without real backoff sleeps."""
-    s = get_settings()
+    s = container().settings
     top = TopClient(
         s.marketplace_url,
         s.app_key,
@@ -35,7 +34,7 @@ def quick_client(clock, market, monkeypatch):
         sleep=lambda _: None,
         rng=random.Random(1),
     )
-    monkeypatch.setattr(runtime, "top_client", lambda: top)
+    monkeypatch.setattr(container(), "top", lambda: top)
 
 
 def rated(client, clock, market, shop, tid: str = TID) -> None:

@@ -1,0 +1,103 @@
+"""Use case: the buyer rated the trade: record it, release or suppress the review, and follow the seller's policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.container import container
+from chalicelib.domain import timing
+from chalicelib.domain.buyer_rating import decide_on_buyer_rating
+from chalicelib.domain.market_time import market_date
+from chalicelib.domain.task_state import Event
+from chalicelib.marketplace.topics import TradeRated
+from chalicelib.services.alerts.alerts import alert
+from chalicelib.services.rules import rules_in_force
+from chalicelib.services.sellers.seller_state import view_of
+from chalicelib.store import audit, blacklist, sellers, stats, tasks
+from chalicelib.store.audit import skip_record
+from chalicelib.store.models import Task
+from chalicelib.telemetry import count
+
+
+class TradeNotKnownYet(RuntimeError):
+    """The rating came before the trade's own message: the sender retries it later."""
+
+
+def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: str | None = None) -> str:
+    """Apply a buyer's rating once; a redelivery repeats nothing (every effect is keyed or conditional).
+
+    ``text`` is the buyer's words when the caller has them (reconcile reads them with the rating); a push has
+    none, and the bad-review center reads them from the marketplace.
+    """
+    if rated.rater != "buyer":
+        return "ignored"
+    first = tasks.set_buyer_rating(seller_id, rated.tid, rated.result, now=now)
+    task = first or tasks.get(seller_id, rated.tid)
+    if task is None or task.stub:
+        raise TradeNotKnownYet(rated.tid)
+    if task.buyer_rating != rated.result:
+        return "duplicate"  # a different earlier rating stands; ratings are not changed here
+    if first is not None:
+        stats.bump(seller_id, stats.day_bucket(market_date(now).isoformat()), {f"rating_{rated.result}": 1}, now=now)
+        count(f"BuyerRating_{rated.result}")
+    if first is None and task.rating_applied_at is not None:
+        return "duplicate"  # applied whole before: nothing to repeat
+    seller = sellers.cached(seller_id)
+    if seller is None:
+        return "ok"
+    view = view_of(seller)
+    outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features())
+    _apply_task_action(task, outcome.task_action, view.timing_settings(), now)
+    if outcome.blacklist and task.buyer_hash:
+        masked = task.buyer_masked or "*"
+        if blacklist.add(seller_id, task.buyer_hash, masked=masked, reason="auto_bad_rating", now=now, tid=rated.tid):
+            audit.append(
+                seller_id,
+                actor="auto",
+                action="blacklist.add",
+                target=task.buyer_hash,
+                result="ok",
+                detail={"source": "auto_bad_rating", "tid": rated.tid},
+                now=now,
+            )
+    if outcome.alert:
+        alert(
+            seller_id,
+            f"buyer_rating_{rated.result}",
+            f"A buyer rated trade {rated.tid} {rated.result}.",
+            now=now,
+            detail={"tid": rated.tid, "result": rated.result, "buyer": task.buyer_masked},
+            once_key=f"rating:{seller_id}:{rated.tid}",
+        )
+    if rated.result != "good":
+        from chalicelib.services.ratings.rating_center import on_bad_rating
+
+        on_bad_rating(seller_id, task, view, text=text, auto=outcome.explain, now=now)
+    if task.rating_applied_at is None:
+        # Last: the rating was recorded first, so an invocation that timed out in between is completed by the
+        # next delivery or reconcile, which sees the rating recorded but not applied.
+        tasks.mark_rating_applied(seller_id, rated.tid, now=now)
+    return "ok" if first is not None else "duplicate"
+
+
+def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
+    shards = container().settings.due_shards
+    if action == "release":
+        due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
+        tasks.reschedule(task.seller_id, task.tid, due, now=now)
+    elif action == "skip":
+        done = tasks.transition(
+            task.seller_id,
+            task.tid,
+            Event.SKIP,
+            now=now,
+            shards=shards,
+            reason="buyer_bad_rating",
+            fields={"holds": None},
+            audit=skip_record(task.seller_id, task.tid, "buyer_bad_rating", now=now),
+        )
+        if done is not None:
+            day = stats.day_bucket(market_date(now).isoformat())
+            stats.bump(task.seller_id, day, {"skipped_buyer_bad_rating": 1}, now=now)
+    elif action == "hold":
+        tasks.add_hold(task.seller_id, task.tid, "buyer_review", now=now)
