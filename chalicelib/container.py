@@ -51,6 +51,18 @@ class Container(Runtime):
             lambda: OAuthClient(s.oauth_url, s.app_key, secret, now=self.clock.now, pool=self.http_pool),
         )
 
+    def robots(self):
+        """The group robots' client (DingTalk, WeCom) on the container's HTTP pool."""
+        from chalicelib.marketplace.robots import RobotClient
+
+        s = self.settings
+        return self.kept(
+            "robots",
+            lambda: RobotClient(
+                dingtalk_url=s.dingtalk_robot_url, wecom_url=s.wecom_robot_url, now=self.clock.now, pool=self.http_pool
+            ),
+        )
+
     @cached_property
     def token_cipher(self):
         """Encrypts seller tokens with the stage's KMS key."""

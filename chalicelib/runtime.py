@@ -90,6 +90,7 @@ CACHE_TTLS: dict[str, float] = {
     "control": 30.0,  # kill switches take effect within half a minute
     "rules": 60.0,
     "triage": 60.0,  # complaint model and categories: an operator's replacement is in force within a minute
+    "extortion_flags": 300.0,  # a new or removed flag is seen by every container within five minutes
     "tokens": 300.0,  # decrypted session keys: one KMS Decrypt per seller per five minutes, not per review
 }
 

@@ -29,21 +29,13 @@ from chalicelib.domain.settings import SettingsInvalid
 from chalicelib.handlers import api_models as m
 from chalicelib.handlers.http import NotAuthenticated, error_response, seller_of
 from chalicelib.handlers.openapi import document
-from chalicelib.marketplace.robots import CredentialInvalid
-from chalicelib.services import (
-    extortion_signals,
-    rating_center,
-    robot_alerts,
-    seller_blacklist,
-    seller_inbox,
-    seller_log,
-    seller_numbers,
-    seller_settings,
-    seller_views,
-    task_actions,
-)
+from chalicelib.services.alerts import robot_alerts, seller_inbox
+from chalicelib.services.alerts.robot_alerts import CredentialInvalid
 from chalicelib.services.onboarding.journey import journey_of
+from chalicelib.services.ratings import extortion_signals, rating_center
+from chalicelib.services.reviews import task_actions
 from chalicelib.services.rules import rules_in_force
+from chalicelib.services.sellers import seller_blacklist, seller_log, seller_numbers, seller_settings, seller_views
 from chalicelib.telemetry import count, logger
 
 MAX_BODY_BYTES = 64 * 1024

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import urllib3
 
 from chalicelib.config import DINGTALK_ROBOT_URL, WECOM_ROBOT_URL
-from chalicelib.marketplace.client import shared_pool
 from chalicelib.security.robot_signing import dingtalk_sign
 
 # "send too fast, exceed 20 times per minute" (DingTalk) and "api freq out of limit" (WeCom).
@@ -115,7 +114,7 @@ class RobotClient:
     ) -> None:
         self._urls = {"dingtalk": dingtalk_url, "wecom": wecom_url}
         self._now = now
-        self._pool = pool
+        self._pool = pool or urllib3.PoolManager(num_pools=1, retries=False)
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     def __repr__(self) -> str:
@@ -132,7 +131,7 @@ class RobotClient:
     def send(self, credential: Credential, text: str) -> None:
         """Send one text message; raises ``RobotThrottled``, ``RobotRefused`` or ``RobotUnavailable``."""
         body = json.dumps({"msgtype": "text", "text": {"content": text}}, ensure_ascii=False).encode("utf-8")
-        pool = self._pool or shared_pool()
+        pool = self._pool
         try:
             response = pool.request(
                 "POST",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.container import TtlCache, container
+from chalicelib.container import container
 from chalicelib.domain.extortion import Signal as SignalFact
+from chalicelib.runtime import TtlCache
 from chalicelib.store.conditional import update_if
 from chalicelib.store.models import Signal
 

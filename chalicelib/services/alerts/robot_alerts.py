@@ -26,6 +26,9 @@ from chalicelib.marketplace.robots import (
     RobotUnavailable,
     parse_credential,
 )
+
+# CredentialInvalid is what the API answers as a field error for a robot address that cannot be used.
+from chalicelib.marketplace.robots import CredentialInvalid as CredentialInvalid
 from chalicelib.security.crypto import DecryptionFailed
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import audit, outbox, sellers
@@ -53,9 +56,8 @@ class RobotState:
 
 
 def client() -> RobotClient:
-    """The robots' client at the configured send URLs."""
-    s = container().settings
-    return RobotClient(dingtalk_url=s.dingtalk_robot_url, wecom_url=s.wecom_robot_url, now=container().clock.now)
+    """The robots' client at the configured send URLs (one per container)."""
+    return container().robots()
 
 
 def _context(seller_id: str, channel: str) -> dict[str, str]:
