@@ -47,7 +47,8 @@ def rated_badly(client, clock, market, shop):
     add_market_trade(market, clock, TID)
     push(client, [trade_message(shop, TID, clock.now())], clock.now())
     clock.advance(3600)
-    market.add_buyer_rate(int(TID), "bad", "质量一般")
+    # A kind of complaint measured precise enough to be answered automatically (see docs/triage.md).
+    market.add_buyer_rate(int(TID), "bad", "毛衣起球了，质量一般")
     return topic_message(topics.TRADE_RATED, shop, TID, clock.now(), msg_id="rate-1", rater="buyer", result="bad")
 
 
