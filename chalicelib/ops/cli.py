@@ -232,6 +232,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         found = ops.skipped(limit=args.limit, actor=actor, now=now)
         lines = [f"{r['at']}  {r.get('api')}  {r.get('ref') or '-'}  {r['reason']}" for r in found]
         _emit(out, args, found, lines or ["(no skipped items)"])
+        return 0
     if command == "triage-corrections":
         if args.limit < 1:
             raise UsageError("--limit must be at least 1")

@@ -10,7 +10,7 @@ from chalicelib.services import skipped_items
 def top_client():
     """The container's TOP client (one connection pool), reporting the items it skips to ``skipped_items``."""
     client = container().top()
-    if client.on_unreadable is None:
+    if getattr(client, "on_unreadable", False) is None:  # set once per client (a stand-in may have no such hook)
         now = container().clock.now
 
         def keep(api: str, reason: str, ref: str | None) -> None:

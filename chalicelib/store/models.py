@@ -471,7 +471,7 @@ class Rejected(_Model):
     expire_at = TTLAttribute(null=True)
 
 
-class Signal(Model):
+class Signal(_Model):
     """Extortion signals shared across shops, kept per buyer hash only (``store.signals``).
 
     ``subject`` is a buyer hash (its signals ``shop#<shop key>`` and its flag ``flag``) or ``quota#<shop key>`` (a

@@ -126,7 +126,7 @@ def test_a_container_with_no_good_rules_yet_uses_the_packaged_default(aws, clock
     from chalicelib.container import container
 
     control.write_rules_override({"version": "2026.9-broken", "content_max_length": 0}, now=clock.now())
-    container().kept.clear()
+    container().kept("rules_last_good", dict).clear()
     container().forget_caches()
 
     assert rules_in_force().version == "2025.1" and rules_in_force().content_max_length == 500
