@@ -196,6 +196,20 @@ def requests_figure(day: DayRun, burst) -> dict:
                 "writes": day.per_review("write", day.day_phases()),
                 "reads_besides_the_sweep": day.per_review("read", tuple(p for p in day.day_phases() if p != "sweep")),
             },
+            "conditions": {
+                "seller_caches": "cold: every invocation starts without the seller, blacklist and token caches",
+                "burst_batch_fill": {
+                    "reviews": burst.reviews,
+                    "messages_per_push": round(burst.reviews / max(1, burst.webhook_batches), 1),
+                    "records_per_worker_invocation": round(burst.reviews / max(1, burst.worker_batches), 1),
+                },
+                "trickle_batch_fill": {
+                    "posted": day.posted,
+                    "worker_invocations": day.worker_batches,
+                    "records_per_worker_invocation": round(day.posted / max(1, day.worker_batches), 2),
+                },
+                "dynamodb": "moto, in this process (requests and units are counted, not timed)",
+            },
             "review_path_breakdown_burst": burst.counter.breakdown(phases=REVIEW_PHASES),
             "review_path_breakdown_trickle": day.counter.breakdown(phases=REVIEW_PHASES),
             "day_phases": {p: v for p, v in day.counter.phase_totals().items() if p not in NOT_THE_DAY},
@@ -255,6 +269,7 @@ def hot_shop_figure(day: DayRun, burst, *, shop_trades_per_s: float = HOT_SHOP_T
                 for target, key, units in burst.counter.write_units.hottest(phases=REVIEW_PHASES)
             ],
             "shops_in_burst": burst.shops,
+            "conditions": {"burst_trades_per_shop": trades_per_shop, "replayed_day_shops": day.sellers},
         },
     }
 
