@@ -171,7 +171,8 @@ def worker_floor_figure(*, trades: int = 60, seed: int = 23) -> dict:
                 "cpu_cores": os.cpu_count(),
             },
             "note": "the app's extra time is its own CPU (event parsing, guard, lint, signing, logging) plus what "
-            "the floor leaves out (the SQS batch's bookkeeping); on moto every DynamoDB call is CPU in this "
-            "process too, so the ratio there says little",
+            "the floor leaves out: the SQS batch's bookkeeping and the requests listed above beyond the six (the "
+            "switches' read, the refund read-back's seller read and watermark write, the KMS decrypt of a token); "
+            "on moto every DynamoDB call is CPU in this process too, so the ratio there says little",
         },
     }
