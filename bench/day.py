@@ -32,7 +32,7 @@ class DayRun:
     """What one replayed day did, as counted."""
 
     cold: bool
-    tick_minutes: int
+    steps: dict
     sellers: int
     trades: int
     posted: int
@@ -59,24 +59,34 @@ class DayRun:
 
 
 @contextmanager
-def _trading_tick(minutes: int) -> Iterator[None]:
-    """The replay's clock step while the market trades (the sandbox steps 5 minutes; the report reads the same
-    value). Every step runs the sweep and drains every queue, so the step, not the trades, sets the replay's cost."""
+def _replay_steps(trading_minutes: int, quiet_hours: int) -> Iterator[None]:
+    """The replay's clock steps: while the market trades, and in the quiet days after (the sandbox steps 5 minutes
+    and 1 hour; its report reads the same values). Every step runs the sweep and drains every queue, so the steps,
+    not the trades, set the replay's cost; longer steps put more reviews in a worker invocation (figure 1 says how
+    many)."""
     import sandbox.replay
 
-    saved = sandbox.replay.TRADING_TICK
-    sandbox.replay.TRADING_TICK = timedelta(minutes=minutes)
+    saved = sandbox.replay.TRADING_TICK, sandbox.replay.QUIET_TICK
+    sandbox.replay.TRADING_TICK = timedelta(minutes=trading_minutes)
+    sandbox.replay.QUIET_TICK = timedelta(hours=quiet_hours)
     try:
         yield
     finally:
-        sandbox.replay.TRADING_TICK = saved
+        sandbox.replay.TRADING_TICK, sandbox.replay.QUIET_TICK = saved
 
 
 def replay_day(
-    *, sellers: int, trades: int, cold: bool, fault_rate: float, tick_minutes: int = 5, seed: int = 7
+    *,
+    sellers: int,
+    trades: int,
+    cold: bool,
+    fault_rate: float,
+    step_minutes: int = 5,
+    quiet_step_hours: int = 1,
+    seed: int = 7,
 ) -> DayRun:
-    """Replay one market day (and the 15 days after it) in-process, the clock stepping ``tick_minutes`` while the
-    market trades; count everything after onboarding."""
+    """Replay one market day (and the 15 days after it) in-process, the clock stepping ``step_minutes`` while the
+    market trades and ``quiet_step_hours`` after; count everything after onboarding."""
     day = market_midnight(datetime(2026, 11, 11, 12, tzinfo=UTC))
     clock = FakeClock(day.astimezone(UTC) - timedelta(days=1))
     specs = default_sellers(trades)[:sellers]
@@ -92,7 +102,7 @@ def replay_day(
             stack.marketplace.faults.set("taobao.traderate.add", error_rate=fault_rate)
         stack.invocations.counts.clear()
         log_start = _log_position()
-        with _trading_tick(tick_minutes):
+        with _replay_steps(step_minutes, quiet_step_hours):
             with counter.phase_of("other"):
                 replay.run()
             log_end = _log_position()
@@ -105,7 +115,7 @@ def replay_day(
         market = stack.marketplace
         run = DayRun(
             cold=cold,
-            tick_minutes=tick_minutes,
+            steps={"trading_minutes": step_minutes, "quiet_hours": quiet_step_hours},
             sellers=sellers,
             trades=len(world_trades),
             posted=posted,
@@ -231,7 +241,7 @@ def requests_figure(day: DayRun, burst) -> dict:
                 },
                 "trickle_batch_fill": {
                     "posted": day.posted,
-                    "replay_step_minutes_while_trading": day.tick_minutes,
+                    "replay_clock_steps": day.steps,
                     "worker_invocations": day.worker_batches,
                     "records_per_worker_invocation": round(day.posted / max(1, day.worker_batches), 2),
                 },

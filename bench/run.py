@@ -25,11 +25,14 @@ ROOT_LOG = Path(__file__).resolve().parent.parent / "build" / "bench.log"
 FAULT_RATE = 0.05  # transient marketplace errors injected into the replayed day (figure 2's retries)
 
 
-def _pipeline_figures(*, sellers: int, trades: int, burst_shops: int, burst_trades_per_shop: int) -> list[dict]:
+def _pipeline_figures(
+    *, sellers: int, trades: int, step_minutes: int, quiet_step_hours: int, burst_shops: int, burst_trades_per_shop: int
+) -> list[dict]:
     from bench.day import hot_shop_figure, marketplace_figure, replay_day, requests_figure
     from bench.throughput import run_burst
 
-    day = replay_day(sellers=sellers, trades=trades, cold=True, fault_rate=FAULT_RATE)
+    steps = {"step_minutes": step_minutes, "quiet_step_hours": quiet_step_hours}
+    day = replay_day(sellers=sellers, trades=trades, cold=True, fault_rate=FAULT_RATE, **steps)
     burst = run_burst(shops=burst_shops, trades_per_shop=burst_trades_per_shop)
     return [requests_figure(day, burst), marketplace_figure(day, FAULT_RATE), hot_shop_figure(day, burst)]
 
@@ -141,18 +144,32 @@ class Group:
 FIGURES: dict[tuple[int, ...], Group] = {
     (5,): Group(_cold_start, {"rehearsals": 1, "boto3_runs": 3}, {"rehearsals": 3, "boto3_runs": 5}),
     (7,): Group(_package),
-    (4,): Group(_sweep, {"small": 2_000, "large": 20_000}, {"small": 10_000, "large": 100_000}),
-    (6,): Group(_latency, {"batches": 3}, {"batches": 20}),
+    (4,): Group(_sweep, {"small": 1_000, "large": 10_000}, {"small": 10_000, "large": 100_000}),
+    (6,): Group(_latency, {"batches": 2}, {"batches": 20}),
     (1, 2, 12): Group(
         _pipeline_figures,
-        {"sellers": 3, "trades": 20, "burst_shops": 2, "burst_trades_per_shop": 50},
-        {"sellers": 3, "trades": 40, "burst_shops": 4, "burst_trades_per_shop": 50},
+        {
+            "sellers": 3,
+            "trades": 20,
+            "step_minutes": 60,
+            "quiet_step_hours": 6,
+            "burst_shops": 2,
+            "burst_trades_per_shop": 50,
+        },
+        {
+            "sellers": 3,
+            "trades": 40,
+            "step_minutes": 5,
+            "quiet_step_hours": 1,
+            "burst_shops": 4,
+            "burst_trades_per_shop": 50,
+        },
     ),
     (3,): Group(_worker_floor, {"trades": 60}, {"trades": 300}),
-    (8,): Group(_jobs, {"sellers": 4_000, "token_due": 100}, {"sellers": 20_000, "token_due": 500}),
-    (9,): Group(_push_to_posted, {"trades": 30}, {"trades": 200}),
+    (8,): Group(_jobs, {"sellers": 1_200, "token_due": 40}, {"sellers": 20_000, "token_due": 500}),
+    (9,): Group(_push_to_posted, {"trades": 20}, {"trades": 200}),
     (10,): Group(_worker, {"trades": 40}, {"trades": 200}),
-    (11,): Group(_sweep_sender, {"jobs": 3_000}, {"jobs": 10_000}),
+    (11,): Group(_sweep_sender, {"jobs": 2_000}, {"jobs": 10_000}),
     (16,): Group(_lint),
     (20, 21, 22, 23, 24, 25): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
 }

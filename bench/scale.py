@@ -190,7 +190,7 @@ def jobs_figure(*, sellers: int = 20_000, token_due: int = 500, deadline_s: floa
             "token_due": token_due,
             "seeding_seconds": round(seeding, 1),
             "dynamodb": engine,
-            "conditions": {"dynamodb": engine, "deadline_per_invocation_s": deadline_s, "seller_caches": "cold"},
+            "conditions": {"dynamodb": engine, "deadline_per_invocation_s": deadline_s, "sellers": sellers},
             "note": "bulk sellers' serves are each job's real cheapest path (billing: not due yet, rescheduled; "
             "reconcile: no session, skipped; tokens: not due, never read); the token-due sellers refresh for "
             "real through the sandbox's OAuth, are attended by billing and reconciled with three marketplace "
