@@ -168,7 +168,7 @@ FIGURES: dict[tuple[int, ...], Group] = {
     (3,): Group(_worker_floor, {"trades": 60}, {"trades": 300}),
     (8,): Group(_jobs, {"sellers": 1_200, "token_due": 40}, {"sellers": 20_000, "token_due": 500}),
     (9,): Group(_push_to_posted, {"trades": 20}, {"trades": 200}),
-    (10,): Group(_worker, {"trades": 40}, {"trades": 200}),
+    (10,): Group(_worker, {"trades": 60}, {"trades": 200}),
     (11,): Group(_sweep_sender, {"jobs": 2_000}, {"jobs": 10_000}),
     (16,): Group(_lint),
     (20, 21, 22, 23, 24, 25): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
