@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ROOT / "build" / "rehearse" / "runtime"
-COLD_START_TARGET = 5.0
+COLD_START_TARGET = 5.0  # the issue's goal is 2.0 once the first event makes at most two round trips
 BOTO3_SNIPPET = (
     "import sys, time; sys.path[:0] = [{runtime!r}]; t = time.perf_counter(); import boto3; "
     "print(time.perf_counter() - t)"
@@ -38,12 +38,11 @@ def boto3_import_seconds(runs: int) -> float:
     return statistics.median(samples)
 
 
-def cold_start_figure(*, runs: int = 5) -> dict:
-    """Heaviest function's (init + first event) ÷ `import boto3`, from one rehearsal of the packaged bundle."""
+def _rehearsed_functions() -> tuple[dict[str, dict], bool]:
+    """One rehearsal of the packaged bundle: each function's init, first and warm event, in ms."""
     from deploy.rehearse import rehearse
 
     report = rehearse(stage="prod")
-    boto3_s = boto3_import_seconds(runs)
     functions: dict[str, dict] = {}
     for logical, info in report.functions.items():
         events = [inv for inv in report.invocations if inv.function == logical]
@@ -56,14 +55,41 @@ def cold_start_figure(*, runs: int = 5) -> dict:
             "cold_start_ms": round(info["init_ms"] + events[0].ms, 1),
             "warm_event_ms": round(statistics.median(warm), 1) if warm else None,
         }
-    heaviest = max(functions, key=lambda name: functions[name]["cold_start_ms"])
-    ratio = functions[heaviest]["cold_start_ms"] / (boto3_s * 1000)
+    return functions, report.ok
+
+
+def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
+    """Heaviest function's (init + first event) ÷ `import boto3`: the minimum and median over ``rehearsals``
+    rehearsals of the packaged bundle (each function's cold start is noisy on a shared machine)."""
+    boto3_s = boto3_import_seconds(runs)
+    each = [_rehearsed_functions() for _ in range(rehearsals)]
+    ok = all(passed for _, passed in each)
+    names = set.intersection(*(set(functions) for functions, _ in each))
+    cold = {name: [functions[name]["cold_start_ms"] for functions, _ in each] for name in names}
+    heaviest = max(cold, key=lambda name: statistics.median(cold[name]))
+    ratios = [ms / (boto3_s * 1000) for ms in cold[heaviest]]
+    median = statistics.median(ratios)
     return {
         "name": "cold_start_first_event",
-        "value": round(ratio, 2),
+        "value": {"min": round(min(ratios), 2), "median": round(median, 2)},
         "unit": "(handler import + first event) of the heaviest function ÷ `import boto3`, packaged bundle",
-        "baseline": {"import_boto3_ms": round(boto3_s * 1000, 1)},
-        "target": f"<= {COLD_START_TARGET}",
-        "met": ratio <= COLD_START_TARGET and report.ok,
-        "detail": {"heaviest": heaviest, "functions": functions, "rehearsal_ok": report.ok},
+        "baseline": {"import_boto3_ms": round(boto3_s * 1000, 1), "import_boto3_runs": runs},
+        "target": f"<= {COLD_START_TARGET} (median)",
+        "met": median <= COLD_START_TARGET and ok,
+        "detail": {
+            "heaviest": heaviest,
+            "functions": each[-1][0],
+            "cold_start_ms_per_rehearsal": {name: cold[name] for name in sorted(cold)},
+            "rehearsal_ok": ok,
+            "conditions": {
+                "rehearsals": rehearsals,
+                "caches": "none: each function in a fresh interpreter, its first event builds the container",
+                "aws": "moto's server on this machine (its latency is in the first event)",
+            },
+            "why_missed_here": None
+            if median <= COLD_START_TARGET
+            else "most of the first event is round trips to moto's server (a secret fetch, one DescribeTable per "
+            "table PynamoDB touches) and the X-Ray SDK import powertools' Tracer pays with tracing off; removing "
+            "them is app work outside the bench",
+        },
     }

@@ -1,9 +1,11 @@
 """`make bench`: every figure as one JSON line on stdout and in bench/results.jsonl.
 
-python -m bench.run [--only 1,3] [--quick]
+python -m bench.run [--only 1,3] [--full]
 
-Each figure is measured in the same run as its baseline: the app runs in-process on moto with the sandbox
-marketplace, the app's logs go to build/bench.log, progress goes to stderr.
+Each figure is measured in the same run as its baseline: the app runs in-process on moto (DynamoDB Local where a
+figure says so) with the sandbox marketplace, the app's logs go to build/bench.log, progress goes to stderr. Every
+line says the sizes it ran at (``sizes``: the default ones, or ``--full``'s) and, in ``detail.conditions`` where
+they matter, what else its number depends on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,69 +25,73 @@ ROOT_LOG = Path(__file__).resolve().parent.parent / "build" / "bench.log"
 FAULT_RATE = 0.05  # transient marketplace errors injected into the replayed day (figure 2's retries)
 
 
-def _pipeline_figures(quick: bool) -> list[dict]:
+def _pipeline_figures(
+    *, sellers: int, trades: int, step_minutes: int, quiet_step_hours: int, burst_shops: int, burst_trades_per_shop: int
+) -> list[dict]:
     from bench.day import hot_shop_figure, marketplace_figure, replay_day, requests_figure
-    from bench.throughput import run_burst, throughput_figure
+    from bench.throughput import run_burst
 
-    day = replay_day(sellers=3, trades=20 if quick else 40, cold=True, fault_rate=FAULT_RATE)
-    burst = run_burst(shops=2 if quick else 4, trades_per_shop=25 if quick else 50)
-    return [
-        requests_figure(day, burst),
-        marketplace_figure(day, FAULT_RATE),
-        throughput_figure(burst),
-        hot_shop_figure(day, burst),
-    ]
+    steps = {"step_minutes": step_minutes, "quiet_step_hours": quiet_step_hours}
+    day = replay_day(sellers=sellers, trades=trades, cold=True, fault_rate=FAULT_RATE, **steps)
+    burst = run_burst(shops=burst_shops, trades_per_shop=burst_trades_per_shop)
+    return [requests_figure(day, burst), marketplace_figure(day, FAULT_RATE), hot_shop_figure(day, burst)]
 
 
-def _jobs(quick: bool) -> list[dict]:
+def _worker_floor(*, trades: int) -> list[dict]:
+    from bench.worker_floor import worker_floor_figure
+
+    return [worker_floor_figure(trades=trades)]
+
+
+def _jobs(*, sellers: int, token_due: int) -> list[dict]:
     from bench.scale import jobs_figure
 
-    return [jobs_figure(sellers=4_000 if quick else 20_000, token_due=100 if quick else 500)]
+    return [jobs_figure(sellers=sellers, token_due=token_due)]
 
 
-def _push_to_posted(quick: bool) -> list[dict]:
+def _push_to_posted(*, trades: int) -> list[dict]:
     from bench.scale import latency_figure
 
-    return [latency_figure(trades=60 if quick else 200)]
+    return [latency_figure(trades=trades)]
 
 
-def _worker(quick: bool) -> list[dict]:
+def _worker(*, trades: int) -> list[dict]:
     from bench.scale import worker_figure
 
-    return [worker_figure(trades=80 if quick else 200)]
+    return [worker_figure(trades=trades)]
 
 
-def _sweep_sender(quick: bool) -> list[dict]:
+def _sweep_sender(*, jobs: int) -> list[dict]:
     from bench.scale import sweep_rate_figure
 
-    return [sweep_rate_figure(jobs=3_000 if quick else 10_000)]
+    return [sweep_rate_figure(jobs=jobs)]
 
 
-def _sweep(quick: bool) -> list[dict]:
+def _sweep(*, small: int, large: int) -> list[dict]:
     from bench.sweep_cost import sweep_figure
 
-    return [sweep_figure(small=2_000 if quick else 10_000, large=20_000 if quick else 100_000)]
+    return [sweep_figure(small=small, large=large)]
 
 
-def _cold_start(quick: bool) -> list[dict]:
+def _cold_start(*, rehearsals: int, boto3_runs: int) -> list[dict]:
     from bench.cold_start import cold_start_figure
 
-    return [cold_start_figure(runs=3 if quick else 5)]
+    return [cold_start_figure(rehearsals=rehearsals, runs=boto3_runs)]
 
 
-def _latency(quick: bool) -> list[dict]:
+def _latency(*, batches: int) -> list[dict]:
     from bench.throughput import webhook_latency_figure
 
-    return [webhook_latency_figure(batches=10 if quick else 20)]
+    return [webhook_latency_figure(batches=batches)]
 
 
-def _lint(quick: bool) -> list[dict]:
+def _lint() -> list[dict]:
     from bench.lint_cost import lint_figure
 
     return [lint_figure()]
 
 
-def _package(quick: bool) -> list[dict]:
+def _package() -> list[dict]:
     return [package_figure()]
 
 
@@ -117,32 +124,61 @@ def package_figure() -> dict:
     }
 
 
-def _triage(quick: bool) -> list[dict]:
+def _triage(*, speed_rounds: int) -> list[dict]:
     from bench.triage import triage_figures
 
-    return triage_figures(quick)
+    return triage_figures(speed_rounds=speed_rounds)
 
 
-# Figure numbers → how to measure them; 1 and 12 use both the replayed day (2) and the burst (3).
-FIGURES: dict[tuple[int, ...], Callable[[bool], list[dict]]] = {
-    (5,): _cold_start,
-    (7,): _package,
-    (4,): _sweep,
-    (6,): _latency,
-    (1, 2, 3, 12): _pipeline_figures,
-    (8,): _jobs,
-    (9,): _push_to_posted,
-    (10,): _worker,
-    (11,): _sweep_sender,
-    (16,): _lint,
-    (20, 21, 22, 23, 24, 25): _triage,
+@dataclass(frozen=True)
+class Group:
+    """Figures measured together, and the sizes they run at: by default (fits ``make bench`` in about six minutes
+    on a 2-core machine) and with ``--full`` (the sizes the figures were first recorded at)."""
+
+    measure: Callable[..., list[dict]]
+    default: dict = field(default_factory=dict)
+    full: dict = field(default_factory=dict)
+
+
+# Figure numbers → how to measure them; 1, 2 and 12 share the replayed day and the burst.
+FIGURES: dict[tuple[int, ...], Group] = {
+    (5,): Group(_cold_start, {"rehearsals": 1, "boto3_runs": 3}, {"rehearsals": 3, "boto3_runs": 5}),
+    (7,): Group(_package),
+    (4,): Group(_sweep, {"small": 1_000, "large": 10_000}, {"small": 10_000, "large": 100_000}),
+    (6,): Group(_latency, {"batches": 2}, {"batches": 20}),
+    (1, 2, 12): Group(
+        _pipeline_figures,
+        {
+            "sellers": 3,
+            "trades": 20,
+            "step_minutes": 60,
+            "quiet_step_hours": 6,
+            "burst_shops": 2,
+            "burst_trades_per_shop": 50,
+        },
+        {
+            "sellers": 3,
+            "trades": 40,
+            "step_minutes": 5,
+            "quiet_step_hours": 1,
+            "burst_shops": 4,
+            "burst_trades_per_shop": 50,
+        },
+    ),
+    (3,): Group(_worker_floor, {"trades": 60}, {"trades": 300}),
+    (8,): Group(_jobs, {"sellers": 1_200, "token_due": 40}, {"sellers": 20_000, "token_due": 500}),
+    (9,): Group(_push_to_posted, {"trades": 20}, {"trades": 200}),
+    (10,): Group(_worker, {"trades": 60}, {"trades": 200}),
+    (11,): Group(_sweep_sender, {"jobs": 2_000}, {"jobs": 10_000}),
+    (16,): Group(_lint),
+    (20, 21, 22, 23, 24, 25): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
 }
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated figure numbers (default: all)")
-    parser.add_argument("--quick", action="store_true", help="smaller runs, for a quick look (not for the record)")
+    parser.add_argument("--full", action="store_true", help="the larger sizes the figures were first recorded at")
     return parser.parse_args(argv)
 
 
@@ -154,22 +190,23 @@ def main(argv: list[str] | None = None) -> int:
     ROOT_LOG.parent.mkdir(exist_ok=True)
     started = time.perf_counter()
     context = {"run_at": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version()}
-    if args.quick:
-        context["quick"] = True
+    scale = "full" if args.full else "default"
     lines = []
     with ROOT_LOG.open("w", encoding="utf-8") as log, RESULTS.open("w", encoding="utf-8") as out:
-        for numbers, measure in FIGURES.items():
+        for numbers, group in FIGURES.items():
             if wanted and not wanted & set(numbers):
                 continue
             print(f"bench: figure {'+'.join(map(str, numbers))} …", file=sys.stderr, flush=True)
             figure_started = time.perf_counter()
+            sizes = group.full if args.full else group.default
             with app_output_to(log):
-                figures = measure(args.quick)
+                figures = group.measure(**sizes)
             seconds = round(time.perf_counter() - figure_started, 1)
             for number, figure in zip(numbers, figures, strict=True):
                 if wanted and number not in wanted:
                     continue
-                line = json.dumps({"figure": number, **figure, "seconds": seconds, **context}, ensure_ascii=False)
+                row = {"figure": number, **figure, "sizes": {"scale": scale, **sizes}, "seconds": seconds, **context}
+                line = json.dumps(row, ensure_ascii=False)
                 print(line, flush=True)
                 out.write(line + "\n")
                 out.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from bench.counting import DynamoCounter
 from bench.items import batch_write, task_item
+from bench.spread import ROUNDS, spread
 from bench.stack import REGION, BenchReplay, InProcessStack
 from sandbox.lambda_driver import BATCH, lambda_context, sqs_event
 from sandbox.market.clock import FakeClock
@@ -44,7 +46,6 @@ DDB_LOCAL = Path(__file__).resolve().parent.parent / "build" / "ddblocal" / "pac
 def _dynamodb_engine():
     """DynamoDB on Amazon's DynamoDB Local (a real engine, in its own process) when ``make test-ddblocal`` has
     installed it and Java is here, else moto in this process; yields which."""
-    import os
     import shutil
 
     from tests import ddb_local
@@ -190,6 +191,7 @@ def jobs_figure(*, sellers: int = 20_000, token_due: int = 500, deadline_s: floa
             "token_due": token_due,
             "seeding_seconds": round(seeding, 1),
             "dynamodb": engine,
+            "conditions": {"dynamodb": engine, "deadline_per_invocation_s": deadline_s, "sellers": sellers},
             "note": "bulk sellers' serves are each job's real cheapest path (billing: not due yet, rescheduled; "
             "reconcile: no session, skipped; tokens: not due, never read); the token-due sellers refresh for "
             "real through the sandbox's OAuth, are attended by billing and reconciled with three marketplace "
@@ -274,117 +276,154 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 # -- 9. push → posted ------------------------------------------------------------------------------------------
-def latency_figure(*, trades: int = 200, per_push: int = 10, interval_s: float = 1.0, seed: int = 17) -> dict:
-    """Figure 9: seconds from a TradeSuccess push to its review posted on the marketplace, immediate mode."""
-    specs = _immediate_shops(4, trades // 4, "latency_shop")
+def latency_figure(
+    *, trades: int = 200, rounds: int = ROUNDS, per_push: int = 10, interval_s: float = 1.0, seed: int = 17
+) -> dict:
+    """Figure 9: seconds from a TradeSuccess push to its review posted on the marketplace, immediate mode;
+    ``rounds`` rounds of ``trades`` trades, each percentile as the minimum and median over the rounds."""
+    specs = _immediate_shops(4, rounds * trades // 4, "latency_shop")
     day, world_trades, events = _world(specs, seed)
     clock = FakeClock(day.astimezone(UTC) + timedelta(days=1, hours=1))
+    per_round: list[dict] = []
     with InProcessStack(clock) as stack:
         replay = BenchReplay(stack, specs, world_trades, events, day)
         replay.onboard()
         stack.marketplace.faults.set("taobao.traderate.add", latency_ms=MARKET_LATENCY_MS)
         messages = replay.happen(events)
-        pushed_at: dict[int, float] = {}
-        posted_at: dict[int, float] = {}
-        done = threading.Event()
-
-        def watch() -> None:
-            # The marketplace's side: the moment each review shows there (polled every 5 ms).
-            while not done.is_set():
-                for tid in [t for t in list(pushed_at) if t not in posted_at]:
-                    if stack.marketplace.post_counts(tid) >= 1:
-                        posted_at[tid] = time.perf_counter()
-                time.sleep(0.005)
-
-        watcher = threading.Thread(target=watch, name="bench-posted-watcher", daemon=True)
-        with _Poller(stack), _Poller(stack):
-            watcher.start()
-            for i in range(0, len(messages), per_push):
-                now = time.perf_counter()
-                for event in events[i : i + per_push]:
-                    pushed_at[int(event.trade.tid)] = now
-                stack.push(messages[i : i + per_push])
-                time.sleep(interval_s)
-            deadline = time.perf_counter() + 120
-            while len(posted_at) < len(pushed_at) and time.perf_counter() < deadline:
-                time.sleep(0.05)
-            done.set()
-            watcher.join(timeout=10)
-        latencies = [posted_at[tid] - pushed_at[tid] for tid in posted_at]
+        size = len(messages) // rounds
+        for r in range(rounds):
+            window = slice(r * size, (r + 1) * size)
+            per_round.append(_one_latency_round(stack, events[window], messages[window], per_push, interval_s))
         swept = stack.tick()["queued"]
-    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    every = all(len(lat) == size for lat in per_round)
+    p50 = spread((_percentile(lat, 0.5) for lat in per_round if lat), 3)
+    p99 = spread((_percentile(lat, 0.99) for lat in per_round if lat), 3)
     return {
         "name": "push_to_posted_latency",
-        "value": {"p50_s": round(p50, 3), "p99_s": round(p99, 3)},
-        "unit": "seconds from a TradeSuccess push to its review posted (immediate mode)",
+        "value": {"p50_s": p50, "p99_s": p99},
+        "unit": f"seconds from a TradeSuccess push to its review posted (immediate mode); min and median of {rounds} "
+        "rounds",
         "baseline": {
             "sweep_only_p50_s": 30.0,
             "sweep_only_p99_s": 59.4,
             "note": "before, a review due now waited for the next minute's sweep (uniform over the minute) "
             "and for hours once a backlog formed",
         },
-        "target": "p99 <= 5 s",
-        "met": len(latencies) == len(pushed_at) and p99 <= 5.0,
+        "target": "p99 <= 5 s (median of the rounds)",
+        "met": every and p99["median"] <= 5.0,
         "detail": {
-            "trades": len(pushed_at),
-            "posted": len(latencies),
-            "max_s": round(max(latencies, default=0), 3),
-            "mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
-            "pushes": f"{per_push} trades every {interval_s} s",
-            "pollers": 2,
-            "marketplace_latency_ms": MARKET_LATENCY_MS,
+            "posted_per_round": [len(lat) for lat in per_round],
+            "max_s": round(max((max(lat) for lat in per_round if lat), default=0), 3),
             "queued_by_a_sweep_afterwards": swept,
+            "conditions": {
+                "trades_per_round": size,
+                "rounds": rounds,
+                "pushes": f"{per_push} trades every {interval_s} s",
+                "pollers": 2,
+                "marketplace_latency_ms": MARKET_LATENCY_MS,
+                "dynamodb": "moto, in this process",
+                "seller_caches": "warm after each seller's first trade",
+            },
         },
     }
 
 
+def _one_latency_round(stack: InProcessStack, events, messages, per_push: int, interval_s: float) -> list[float]:
+    """Push ``messages`` ``per_push`` at a time while two pollers work the queue; each review's push→posted s."""
+    pushed_at: dict[int, float] = {}
+    posted_at: dict[int, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        # The marketplace's side: the moment each review shows there (polled every 5 ms).
+        while not done.is_set():
+            for tid in [t for t in list(pushed_at) if t not in posted_at]:
+                if stack.marketplace.post_counts(tid) >= 1:
+                    posted_at[tid] = time.perf_counter()
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, name="bench-posted-watcher", daemon=True)
+    with _Poller(stack), _Poller(stack):
+        watcher.start()
+        for i in range(0, len(messages), per_push):
+            now = time.perf_counter()
+            for event in events[i : i + per_push]:
+                pushed_at[int(event.trade.tid)] = now
+            stack.push(messages[i : i + per_push])
+            time.sleep(interval_s)
+        deadline = time.perf_counter() + 120
+        while len(posted_at) < len(pushed_at) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        done.set()
+        watcher.join(timeout=10)
+    return [posted_at[tid] - pushed_at[tid] for tid in posted_at]
+
+
 # -- 10. worker container throughput ---------------------------------------------------------------------------
-def worker_figure(*, trades: int = 200, seed: int = 19) -> dict:
+def worker_figure(*, trades: int = 200, rounds: int = ROUNDS, seed: int = 19) -> dict:
     """Figure 10: reviews per second of one worker container draining the review queue, records one at a time
     versus concurrently, with the marketplace answering after ``MARKET_LATENCY_MS`` and DynamoDB on DynamoDB
-    Local when it is installed."""
-    import os
+    Local when it is installed; ``rounds`` rounds of ``trades`` trades (half each way), min and median."""
 
     from chalicelib.container import container
     from sandbox.stack import rebind_app
 
-    specs = _immediate_shops(4, trades // 2, "worker_shop")
+    specs = _immediate_shops(4, rounds * trades // 4, "worker_shop")
     day, world_trades, events = _world(specs, seed)
     clock = FakeClock(day.astimezone(UTC) + timedelta(days=1, hours=1))
-    rates: dict[int, dict] = {}
+    per_round: list[dict[int, dict]] = []
     with _dynamodb_engine() as engine, InProcessStack(clock) as stack:
         replay = BenchReplay(stack, specs, world_trades, events, day)
         replay.onboard()
         stack.marketplace.faults.set("taobao.traderate.add", latency_ms=MARKET_LATENCY_MS)
         messages = replay.happen(events)
-        halves = (messages[: len(messages) // 2], messages[len(messages) // 2 :])
         concurrency = container().settings.record_concurrency
-        for workers, half in zip((1, concurrency), halves, strict=True):
-            os.environ["HAOPING_RECORD_CONCURRENCY"] = str(workers)
-            rebind_app()
-            for i in range(0, len(half), 100):
-                stack.push(half[i : i + 100])
-            before = _posted(stack, half)
-            started = time.perf_counter()
-            stack.drain()
-            seconds = time.perf_counter() - started
-            posted = _posted(stack, half) - before
-            rates[workers] = {"reviews": posted, "seconds": round(seconds, 2), "per_s": round(posted / seconds, 1)}
+        half = len(messages) // (2 * rounds)
+        for r in range(rounds):
+            rates: dict[int, dict] = {}
+            for k, workers in enumerate((1, concurrency)):
+                block = messages[(2 * r + k) * half : (2 * r + k + 1) * half]
+                warm, chunk = block[:BATCH], block[BATCH:]
+                os.environ["HAOPING_RECORD_CONCURRENCY"] = str(workers)
+                rebind_app()
+                # A rebound container starts cold (settings, clients, secrets, switches, seller caches): one
+                # delivery, not timed, brings it to the steady state the figure is about.
+                stack.push(warm)
+                stack.drain()
+                for i in range(0, len(chunk), 100):
+                    stack.push(chunk[i : i + 100])
+                before = _posted(stack, chunk)
+                started = time.perf_counter()
+                stack.drain()
+                seconds = time.perf_counter() - started
+                posted = _posted(stack, chunk) - before
+                rates[workers] = {"reviews": posted, "seconds": round(seconds, 2), "per_s": round(posted / seconds, 1)}
+            per_round.append(rates)
         os.environ.pop("HAOPING_RECORD_CONCURRENCY", None)
         rebind_app()
-    ratio = rates[concurrency]["per_s"] / max(0.001, rates[1]["per_s"])
+    ratios = [rates[concurrency]["per_s"] / max(0.001, rates[1]["per_s"]) for rates in per_round]
+    ratio = spread(ratios, 2)
     return {
         "name": "worker_container_reviews_per_s",
-        "value": round(ratio, 2),
-        "unit": f"reviews/s of one container with {concurrency} records at once ÷ one at a time",
-        "baseline": {"one_at_a_time": rates[1]},
-        "target": ">= 3",
-        "met": ratio >= 3,
+        "value": ratio,
+        "unit": f"reviews/s of one container with {concurrency} records at once ÷ one at a time; min and median of "
+        f"{rounds} rounds",
+        "baseline": {"one_at_a_time_per_s": spread((rates[1]["per_s"] for rates in per_round), 1)},
+        "target": ">= 3 (median of the rounds)",
+        "met": ratio["median"] >= 3,
         "detail": {
-            "concurrent": rates[concurrency],
-            "record_concurrency": concurrency,
-            "marketplace_latency_ms": MARKET_LATENCY_MS,
-            "dynamodb": engine,
+            "concurrent_per_s": spread((rates[concurrency]["per_s"] for rates in per_round), 1),
+            "rounds": [{str(k): v for k, v in rates.items()} for rates in per_round],
+            "conditions": {
+                "trades_per_round": 2 * half,
+                "warm_up": f"one delivery of {BATCH} each way, not timed, after the container is rebound",
+                "rounds": rounds,
+                "record_concurrency": concurrency,
+                "delivery_size": BATCH,
+                "marketplace_latency_ms": MARKET_LATENCY_MS,
+                "dynamodb": engine,
+                "seller_caches": "warm (the warm-up delivery)",
+            },
             "note": "the threads overlap the waits on DynamoDB and the marketplace; on moto, DynamoDB's work is CPU "
             "in this process and cannot overlap, so the ratio there is lower than on a real engine",
         },
@@ -463,9 +502,10 @@ class _SqsStandIn:
         self._server.server_close()
 
 
-def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
+def sweep_rate_figure(*, jobs: int = 10_000, rounds: int = ROUNDS, shards: int = 16) -> dict:
     """Figure 11: jobs per second the sweep's sender queues, one thread against the rules' ``sweep_senders``, each
-    SendMessageBatch answered after an in-region round trip; and a whole sweep of ``jobs`` due tasks each way."""
+    SendMessageBatch answered after an in-region round trip (``rounds`` rounds, min and median); and a whole sweep of
+    ``jobs`` due tasks each way, once."""
     import boto3
 
     from chalicelib.container import container
@@ -484,14 +524,17 @@ def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
         ddb = boto3.client("dynamodb", region_name=REGION)
         items = (task_item(s, t, due_shard=due_shard(s, t, shards), due_at=base) for s, t in keys)
         batch_write(ddb, Task.Meta.table_name, items)
-        sender: dict[str, int] = {}
         sweeps: dict[str, dict] = {}
         with _SqsStandIn(SQS_ROUND_TRIP_S):
             url = container().settings.review_queue_url
-            for threads in (1, senders):
-                started = time.perf_counter()
-                sent = queues.send_jobs(url, bodies, senders=threads)
-                sender[f"{threads}_senders"] = round(sent / (time.perf_counter() - started))
+            rates: dict[int, list[float]] = {1: [], senders: []}
+            cpu_ms_per_batch: list[float] = []
+            for _ in range(rounds):
+                for threads in (1, senders):
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    sent = queues.send_jobs(url, bodies, senders=threads)
+                    rates[threads].append(sent / (time.perf_counter() - started))
+                    cpu_ms_per_batch.append((time.process_time() - cpu_started) * 1000 / max(1, sent / 10))
             for threads in (1, senders):
                 override = {"version": f"bench-senders-{threads}", "sweep_senders": threads}
                 control.write_rules_override(override, now=clock.now())
@@ -499,19 +542,27 @@ def sweep_rate_figure(*, jobs: int = 10_000, shards: int = 16) -> dict:
                 queued = stack.tick()["queued"]
                 seconds = time.perf_counter() - started
                 sweeps[f"{threads}_senders"] = {"queued": queued, "jobs_per_s": round(queued / seconds)}
-    sequential, parallel = sender["1_senders"], sender[f"{senders}_senders"]
+    sequential, parallel = spread(rates[1], 0), spread(rates[senders], 0)
+    cpu_ms = statistics.median(cpu_ms_per_batch)
+    ratio = spread((p / s for p, s in zip(rates[senders], rates[1], strict=True)), 2)
     return {
         "name": "sweep_sender_jobs_per_s",
-        "value": {"sequential": sequential, "parallel": parallel, "ratio": round(parallel / max(1, sequential), 2)},
+        "value": {"sequential": sequential, "parallel": parallel, "ratio": ratio},
         "unit": f"jobs/s queued by the sweep's sender, 1 thread vs {senders} (rules: sweep_senders), "
         f"{SQS_ROUND_TRIP_S * 1000:g} ms per SendMessageBatch round trip",
         "baseline": {"design_point_jobs_per_s": DESIGN_JOBS_PER_S, "before": "one sender, a budget of 100 jobs/s"},
-        "target": f"parallel >= {DESIGN_JOBS_PER_S} jobs/s",
-        "met": parallel >= DESIGN_JOBS_PER_S,
+        "target": f"parallel >= {DESIGN_JOBS_PER_S} jobs/s (median of the rounds)",
+        "met": parallel["median"] >= DESIGN_JOBS_PER_S,
         "detail": {
+            "why_missed_here": None
+            if parallel["median"] >= DESIGN_JOBS_PER_S
+            else f"this machine: the senders are CPU-bound here ({cpu_ms:.1f} ms of this process's CPU per batch of "
+            f"ten, the SQS stand-in's included, on {os.cpu_count()} cores shared at a load average of "
+            f"{os.getloadavg()[0]:.1f}); in Lambda the sweep has its vCPU to itself and SQS's CPU is not its own",
+            "cpu_ms_per_batch_of_ten": round(cpu_ms, 2),
             "whole_sweep": sweeps,
-            "jobs": jobs,
-            "design_point_senders_needed": math.ceil(DESIGN_JOBS_PER_S / max(1, sequential)),
+            "design_point_senders_needed": math.ceil(DESIGN_JOBS_PER_S / max(1, sequential["median"])),
+            "conditions": {"jobs": jobs, "rounds": rounds, "due_shards": shards, "cpu_cores": os.cpu_count()},
             "note": "SQS is a stand-in on 127.0.0.1 answering each SendMessageBatch after the round trip (moto's "
             "SendMessage recounts the queue per message); the whole sweep also runs moto's due-index queries, "
             "which walk the table",

@@ -85,6 +85,7 @@ def sweep_figure(*, small: int = 10_000, large: int = 100_000, shards: int = 16)
             "items_examined_ratio": round(examined_ratio, 3),
             "read_units_ratio": round(units_ratio, 3),
             "due_shards": shards,
+            "conditions": {"dynamodb": "moto, in this process", "due_tasks": DUE, "not_due": [small, large]},
             "load_and_sweep_seconds": round(loading, 1),
             "note": "moto answers an index query by walking the whole table, so its seconds grow; DynamoDB reads "
             "only the index range, which is what items_examined and read_units measure",

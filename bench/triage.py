@@ -71,6 +71,10 @@ def sentiment_figure() -> dict:
         "target": "≥ 0.88",
         "met": accuracy >= 0.88,
         "detail": {
+            "why_missed_here": None
+            if accuracy >= 0.88
+            else "not this machine: the accuracy is the model's and the corpus's (no timing); a model of the shipped "
+            "kind trained on this split reads the held-out reviews this well",
             "train": len(train),
             "test": len(test),
             "split": "sha256(text) < 0.2 → test; distinct texts only; texts in both files dropped",
@@ -151,6 +155,11 @@ def category_figure() -> dict:
         "target": "≥ 0.75",
         "met": macro >= 0.75,
         "detail": {
+            "why_missed_here": None
+            if macro >= 0.80
+            else "not this machine: the score is the shipped model's on fixed labelled texts (no timing); two people "
+            "agree about as well as baseline.second_labeler_macro_f1 says, the ceiling a model can be expected to "
+            "reach",
             "texts": len(rows),
             "accuracy": round(accuracy, 4),
             "unsure_share": round(unsure / len(rows), 4),
@@ -325,7 +334,7 @@ def mixed_figure() -> dict:
     }
 
 
-def speed_figure(quick: bool) -> dict:
+def speed_figure(rounds: int = 10) -> dict:
     """Figure 22: time to triage one text, and the model's size in the bundle."""
     from chalicelib.domain.triage import Categories, TriageModel, classify
 
@@ -335,7 +344,6 @@ def speed_figure(quick: bool) -> dict:
     load_ms = (time.perf_counter() - started) * 1000
     categories = Categories.from_document(json.loads((MODEL.parent / "triage_categories.json").read_text("utf-8")))
     texts = [r["text"] for name in ("triage_eval.jsonl", "triage_shop_eval.jsonl") for r in _rows(name)]
-    rounds = 3 if quick else 10
     per_text, cpu_per_text = [], []
     for _ in range(rounds):
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -362,16 +370,18 @@ def speed_figure(quick: bool) -> dict:
             "model_bytes": len(raw),
             "model_gzip_bytes": len(gzip.compress(raw, 6)),
             "mean_text_chars": round(statistics.mean(len(t) for t in texts), 1),
+            "cpu_ms_per_text": {"min": round(min(cpu_per_text), 3), "median": round(value, 3)},
+            "conditions": {"rounds": rounds, "texts_per_round": len(texts), "model": "loaded once, warm"},
         },
     }
 
 
-def triage_figures(quick: bool) -> list[dict]:
+def triage_figures(*, speed_rounds: int = 10) -> list[dict]:
     """Figures 20 to 25."""
     return [
         sentiment_figure(),
         category_figure(),
-        speed_figure(quick),
+        speed_figure(speed_rounds),
         bad_faith_figure(),
         shop_figure(),
         mixed_figure(),
