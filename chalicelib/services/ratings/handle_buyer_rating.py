@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.domain.buyer_rating import decide_on_buyer_rating
 from chalicelib.domain.market_time import market_date
-from chalicelib.domain.task_state import Event
 from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services.alerts.alerts import alert
+from chalicelib.services.reviews.skip_task import skip_task
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import audit, blacklist, sellers, stats, tasks
-from chalicelib.store.audit import skip_record
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count
 
@@ -81,23 +79,10 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
 
 
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
-    shards = container().settings.due_shards
     if action == "release":
         due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
         tasks.reschedule(task.seller_id, task.tid, due, now=now)
     elif action == "skip":
-        done = tasks.transition(
-            task.seller_id,
-            task.tid,
-            Event.SKIP,
-            now=now,
-            shards=shards,
-            reason="buyer_bad_rating",
-            fields={"holds": None},
-            audit=skip_record(task.seller_id, task.tid, "buyer_bad_rating", now=now),
-        )
-        if done is not None:
-            day = stats.day_bucket(market_date(now).isoformat())
-            stats.bump(task.seller_id, day, {"skipped_buyer_bad_rating": 1}, now=now)
+        skip_task(task, "buyer_bad_rating", now=now)
     elif action == "hold":
         tasks.add_hold(task.seller_id, task.tid, "buyer_review", now=now)

@@ -7,14 +7,13 @@ from datetime import datetime
 from chalicelib.container import container
 from chalicelib.domain import refunds as refund_rules
 from chalicelib.domain import timing
-from chalicelib.domain.market_time import market_date
-from chalicelib.domain.task_state import TERMINAL, Event, State
+from chalicelib.domain.task_state import TERMINAL, State
 from chalicelib.marketplace.topics import RefundEvent
 from chalicelib.security.buyer_id import buyer_keys
+from chalicelib.services.reviews.skip_task import skip_task
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
-from chalicelib.store import buyer_history, sellers, stats, tasks
-from chalicelib.store.audit import skip_record
+from chalicelib.store import buyer_history, sellers, tasks
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count
 
@@ -65,19 +64,7 @@ def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
     """Skip on a paid refund, hold while one is open, release when none is open any more."""
     shards = container().settings.due_shards
     if effect == "succeeded":
-        done = tasks.transition(
-            task.seller_id,
-            task.tid,
-            Event.SKIP,
-            now=now,
-            shards=shards,
-            reason="refunded",
-            fields={"holds": None},
-            audit=skip_record(task.seller_id, task.tid, "refunded", now=now),
-        )
-        if done is not None:
-            day = stats.day_bucket(market_date(now).isoformat())
-            stats.bump(task.seller_id, day, {"skipped_refunded": 1}, now=now)
+        if skip_task(task, "refunded", now=now):
             count("ReviewSkippedRefunded")
     elif effect == "open":
         tasks.add_hold(task.seller_id, task.tid, "refund", now=now)
