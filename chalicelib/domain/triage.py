@@ -357,12 +357,15 @@ class TriageModel:
 @dataclass(frozen=True)
 class Category:
     """A complaint category: its key, names per language, default reply templates, and whether it may be
-    answered automatically (bad faith never is: it is reported, not apologised for)."""
+    answered automatically (bad faith never is: it is reported, not apologised for). ``by_default`` says whether
+    it is answered automatically for a seller who switched automatic replies on without choosing categories:
+    a kind whose reply takes a stand in public (authenticity) is answered automatically only when chosen."""
 
     key: str
     names: Mapping[str, str]
     templates: tuple[str, ...]
     auto_explain: bool
+    by_default: bool = True
 
     def name(self, lang: str) -> str:
         """The category's name in ``lang`` (falling back to Chinese)."""
@@ -402,6 +405,7 @@ class Categories:
                     names={str(k): str(v) for k, v in item["names"].items()},
                     templates=tuple(str(t) for t in item.get("templates", ())),
                     auto_explain=bool(item.get("auto_explain", True)) and item["key"] not in NEVER_AUTO,
+                    by_default=bool(item.get("auto_by_default", True)),
                 )
                 for item in doc["categories"]
             )

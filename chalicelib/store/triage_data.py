@@ -78,6 +78,13 @@ def auto_categories() -> frozenset[str]:
     return frozenset(c.key for c in categories().items if c.auto_explain and c.key in eligible)
 
 
+def default_auto_categories() -> frozenset[str]:
+    """The categories answered automatically for a seller who chose none: the automatic ones that are
+    answered by default (``Category.by_default``)."""
+    by_key = categories().by_key()
+    return frozenset(key for key in auto_categories() if by_key[key].by_default)
+
+
 def write_override(key: str, doc: dict, *, now: datetime) -> None:
     """Replace the model (``triage_model``) or the categories (``triage_categories``) after checking them."""
     if key == MODEL_KEY:

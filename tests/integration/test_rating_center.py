@@ -348,3 +348,24 @@ def test_changing_a_ratings_category_records_a_correction_without_the_buyer(clie
     assert unsure.status_code == 400 and json_body(unsure)["error"]["code"] == "invalid_request"
     missing = call(client, "PUT", "/api/ratings/3900000000000859/category", auth, {"category": "price"})
     assert missing.status_code == 404
+
+
+def test_an_authenticity_complaint_is_answered_automatically_only_when_the_seller_chose_it(client, clock, market, shop):
+    # Auto-explain on, no category chosen: the kinds answered by default; authenticity takes a stand in public,
+    # so it waits for the seller unless chosen by name.
+    assert "counterfeit" in rating_center.auto_categories()
+    assert "counterfeit" not in triage_data.default_auto_categories()
+    assert "pilling_fading" in triage_data.default_auto_categories()
+    settle(clock, shop, auto_explain=True)
+    rate(client, clock, market, shop, "3900000000000821", "bad", "这是假货吧，和专柜的完全不一样，防伪码也扫不出来")
+    rate(client, clock, market, shop, "3900000000000822", "bad", "毛衣穿了一次就起球了，掉色也厉害")
+    work_review_queue(client)
+    fake = tasks.get(shop, "3900000000000821")
+    assert fake.triage["category"] == "counterfeit" and fake.explanation is None
+    assert ratings.explanation_of(tasks.get(shop, "3900000000000822"))["state"] == "explained"
+
+    settle(clock, shop, auto_explain=True, auto_explain_categories=["counterfeit"])
+    rate(client, clock, market, shop, "3900000000000823", "bad", "这是假货吧，和专柜的完全不一样，防伪码也扫不出来")
+    work_review_queue(client)
+    assert ratings.explanation_of(tasks.get(shop, "3900000000000823"))["state"] == "explained"
+    assert "均为正品" not in json.dumps(triage_data.categories().get("counterfeit").templates, ensure_ascii=False)

@@ -118,7 +118,7 @@ def on_bad_rating(
     if not auto:
         return None
     categories, model = triage_data.categories(), triage_data.model()
-    enabled = frozenset(view.settings.auto_explain_categories) or triage_data.auto_categories()
+    enabled = frozenset(view.settings.auto_explain_categories) or triage_data.default_auto_categories()
     if found is None:
         return None  # no text, no category: never answer blind
     reading = triage.Triage(
