@@ -1,5 +1,6 @@
 """The per-container runtime, the bottom of the house: settings, clock, AWS clients, secrets, caches and every
-piece of per-process state (pools, locks).
+piece of per-process state (pools, locks); the logger's configuration alone stays with Python's logging, for the
+reasons in ``chalicelib/security/logging.py``.
 
 Built lazily, once per Lambda container, on first use (never at import); ``chalicelib.container.reset()`` forgets
 all of it so tests and the local stack can rebuild against a changed environment. Everything a container keeps

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, ValidationError, ValidationInfo, field_serializer, field_validator, model_validator
 
 from chalicelib.domain.entitlement import BillingOrder
-from chalicelib.marketplace.models import VasOrder, parse_top_time
+from chalicelib.marketplace.models import OrderFields, VasOrder, _long, parse_top_time
 
+_TEXT_MAX, _CYCLE_MAX = 64, 8  # nick and plan code; the order cycle ("1", "12")
 BIZ_TYPES = frozenset({1, 2, 3, 4, 5, 6})  # new, renew, upgrade, gift, auto-renew, created after order review
 
 
@@ -52,35 +53,45 @@ def _time(value: object) -> datetime:
     return parsed
 
 
-class OrderContent(BaseModel):
+class OrderContent(OrderFields):
     """The validation rules of an order's content as a billing message (or ``taobao.vas.order.search``) reports
-    it; ``parse_order`` turns a valid one into the app's ``BillingOrder``."""
+    it, over the order's fields as ``OrderFields`` declares them; ``parse_order`` turns a valid one into the app's
+    ``BillingOrder``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+    # Defaults are judged too: an order without its article code, times or payment is refused by name.
+    model_config = ConfigDict(validate_default=True, coerce_numbers_to_str=True)
 
-    order_id: str = Field(min_length=1, max_length=32, pattern=r"^\d+$")
-    biz_order_id: str | None = Field(default=None, max_length=32, pattern=r"^\d+$")
-    nick: str = Field(min_length=1, max_length=64)
-    article_code: str = Field(min_length=1, max_length=64)
-    item_code: str = Field(min_length=1, max_length=64)
-    biz_type: int
-    order_cycle: str | None = Field(default=None, max_length=8)
-    order_cycle_start: datetime
-    order_cycle_end: datetime
-    create: datetime
-    total_pay_fee: int = Field(ge=0)
-    refund_fee: int = Field(default=0, ge=0)
+    @model_validator(mode="before")
+    @classmethod
+    def _paid_is_stated(cls, data: object) -> object:
+        if isinstance(data, Mapping) and "total_pay_fee" not in data:
+            raise ValueError("total_pay_fee: Field required")
+        return data
+
+    @field_validator("order_id", mode="before")
+    @classmethod
+    def _id(cls, value: object) -> int:
+        return _long(value)
 
     @field_validator("biz_order_id", "order_cycle", mode="before")
     @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value in ("", 0, "0") else value
+    def _empty_is_none(cls, value: object, info: ValidationInfo) -> object:
+        if value in (None, "", 0, "0"):
+            return None
+        return _long(value) if info.field_name == "biz_order_id" else value
+
+    @field_serializer("order_id", "biz_order_id")
+    def _id_as_text(self, value: int | None) -> str | None:
+        # The app keeps ids as text (the Orders table's range key).
+        return None if value is None else str(value)
 
     @field_validator("nick", "item_code", mode="after")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if len(value) > _TEXT_MAX:
+            raise ValueError(f"must be at most {_TEXT_MAX} characters")
         return value
 
     @field_validator("biz_type", mode="before")
@@ -107,6 +118,20 @@ class OrderContent(BaseModel):
     def _refunded(cls, value: object) -> object:
         return 0 if value in (None, "") else _fen(value)
 
+    @field_validator("order_cycle", mode="after")
+    @classmethod
+    def _short_cycle(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > _CYCLE_MAX:
+            raise ValueError(f"must be at most {_CYCLE_MAX} characters")
+        return value
+
+    @field_validator("total_pay_fee", "refund_fee", mode="after")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
     @field_validator("order_cycle_start", "order_cycle_end", "create", mode="before")
     @classmethod
     def _times(cls, value: object) -> datetime:
@@ -124,7 +149,7 @@ class OrderContent(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderContent:
-        if self.order_cycle_end <= self.order_cycle_start:
+        if self.order_cycle_end <= self.order_cycle_start:  # type: ignore[operator]  # both judged present
             raise ValueError("order_cycle_end must be after order_cycle_start")
         if self.refund_fee > self.total_pay_fee:
             raise ValueError("refund_fee must not exceed total_pay_fee")
@@ -160,4 +185,4 @@ def parse_order(content: Mapping[str, Any], *, article_code: str, closed: bool =
 def searched_order(order: VasOrder) -> dict[str, Any]:
     """A ``taobao.vas.order.search`` result in message-content form, to validate with ``parse_order`` (the search
     names its fields as the messages do)."""
-    return {name: getattr(order, name) for name in OrderContent.model_fields}
+    return order.model_dump(include=set(OrderFields.model_fields))

@@ -8,12 +8,14 @@ Fields holding buyer identities are left out of ``repr`` so a logged object leak
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chalicelib.domain.market_time import format_market_time, parse_market_value
 
@@ -238,46 +240,61 @@ class Subscription:
         return cls(_str(data["item_code"]), parse_top_time(data.get("deadline")))
 
 
-@dataclass(frozen=True, slots=True)
-class VasOrder:
-    """A service-market billing order (``taobao.vas.order.search`` and fuwu messages); fees in fen."""
+class OrderFields(BaseModel):
+    """The fields of a service-market billing order as the market names them, in ``taobao.vas.order.search``
+    results and in its order messages alike: declared here once. ``VasOrder`` reads them leniently from a search,
+    ``billing_topics.OrderContent`` judges them by the app's rules, and the app's ``BillingOrder`` is made from
+    the judged ones by name. Ids are Longs, fees integer fen, times aware UTC."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     order_id: int
-    biz_order_id: int
+    biz_order_id: int | None = None
     nick: str
-    article_code: str
+    article_code: str = ""
     item_code: str
-    article_item_name: str  # the plan's display name; the platform names it so, not ``item_name``
     biz_type: int
-    order_cycle: str
-    order_cycle_start: datetime | None
-    order_cycle_end: datetime | None
-    create: datetime | None
-    fee: int
-    prom_fee: int
-    total_pay_fee: int
-    refund_fee: int
+    order_cycle: str | None = None
+    order_cycle_start: datetime | None = None
+    order_cycle_end: datetime | None = None
+    create: datetime | None = None
+    total_pay_fee: int = 0
+    refund_fee: int = 0
+
+
+def _opt_id(value: object) -> int | None:
+    return int(value) if value not in (None, "", 0, "0") else None
+
+
+# How a search result's field is read, by its declared type: absent numbers are 0, absent text is "".
+_LENIENT: dict[object, Callable[[Any], object]] = {
+    int: lambda value: int(value or 0),
+    int | None: _opt_id,
+    str: _str,
+    str | None: _str,
+    datetime | None: parse_top_time,
+}
+
+
+class VasOrder(OrderFields):
+    """A service-market billing order as ``taobao.vas.order.search`` answers it: the order's fields, read as the
+    search typed them (judged later, by ``billing_topics.OrderContent``), and what only the search reports."""
+
+    # The plan's display name; the platform names it so, not ``item_name`` (an older port of the SDK lists
+    # ``item_name`` as well; the current answer has only this one).
+    article_item_name: str = Field("", validation_alias=AliasChoices("article_item_name", "item_name"))
+    fee: int = 0
+    prom_fee: int = 0
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _read(cls, value: object, info: ValidationInfo) -> object:
+        return _LENIENT[cls.model_fields[info.field_name].annotation](value)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> VasOrder:
-        return cls(
-            order_id=int(data["order_id"]),
-            biz_order_id=int(data.get("biz_order_id") or 0),
-            nick=_str(data["nick"]),
-            article_code=_str(data.get("article_code")),
-            item_code=_str(data["item_code"]),
-            # An older port of the SDK lists ``item_name`` as well; the current answer has only this one.
-            article_item_name=_str(data.get("article_item_name") or data.get("item_name")),
-            biz_type=int(data["biz_type"]),
-            order_cycle=_str(data.get("order_cycle")),
-            order_cycle_start=parse_top_time(data.get("order_cycle_start")),
-            order_cycle_end=parse_top_time(data.get("order_cycle_end")),
-            create=parse_top_time(data.get("create")),
-            fee=int(data.get("fee") or 0),
-            prom_fee=int(data.get("prom_fee") or 0),
-            total_pay_fee=int(data.get("total_pay_fee") or 0),
-            refund_fee=int(data.get("refund_fee") or 0),
-        )
+        """Read one search result; a missing required field or an unreadable value raises ``ValueError``."""
+        return cls.model_validate(data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,17 @@
-"""Structured loggers whose every record passes through ``redact`` before it is written."""
+"""Structured loggers whose every record passes through ``redact`` before it is written.
+
+Why the loggers are not kept in the per-container runtime (``chalicelib/runtime.py``) like every other piece of
+per-process state: a powertools ``Logger`` keeps nothing of its own worth forgetting. Its handler, formatter (and
+so the appended keys), level and sampling live on the standard library's logger of the same name
+(``logging.getLogger(service)``), which Python keeps for the whole process and ``reset()`` cannot forget; powertools
+marks that logger configured (its ``init`` attribute) and a ``Logger`` built again for the service only reuses it,
+without a second handler (aws-lambda-powertools 3.x, ``Logger._init_logger``; ``tests/unit/test_redaction.py``
+shows a rebuild after ``reset()`` writes each line once). A logger reached through ``container()`` would also fail
+exactly when it is needed most: when the container cannot be built (a deployment missing a setting) and the entry
+point logs why, and ``lambda_entry`` wraps every handler in ``inject_lambda_context`` at import, before any
+container exists. So nothing here keeps a logger: ``get_logger`` builds a cheap handle on the process's one
+configured logger, and ``telemetry.logger`` is the handle the code imports.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,7 @@ import logging
 from typing import IO, Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from chalicelib.security.redaction import redact
@@ -31,8 +45,6 @@ _RUNTIME_KEYS = frozenset(
     }
 )
 
-_LOGGERS: dict[str, Logger] = {}
-
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
     """Powertools JSON formatter that redacts the whole record (message, keys, exception) last."""
@@ -47,17 +59,14 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 
 def get_logger(service: str = "haoping", *, stream: IO[str] | None = None) -> Logger:
-    """Return the process-wide redacting Logger for ``service``, creating it on first use.
+    """A redacting Logger for ``service``: the service's logger is configured on first use (one handler, writing
+    to ``stream``, for tests, or standard output) and every later call is a handle on that same configuration.
 
-    ``stream`` (for tests) is used only when the logger is created. Raises ``RuntimeError`` if a
-    logger for ``service`` was already configured elsewhere without redaction.
+    Raises ``RuntimeError`` if a logger for ``service`` was already configured elsewhere without redaction.
     """
-    cached = _LOGGERS.get(service)
-    if cached is not None:
-        return cached
-    handler = logging.StreamHandler(stream) if stream is not None else None
+    configured = getattr(logging.getLogger(service), LOGGER_ATTRIBUTE_PRECONFIGURED, False)
+    handler = logging.StreamHandler(stream) if stream is not None and not configured else None
     logger = Logger(service=service, logger_formatter=RedactingFormatter(), logger_handler=handler)
     if not isinstance(logger.registered_formatter, RedactingFormatter):
         raise RuntimeError(f"logger {service!r} was configured without redaction")
-    _LOGGERS[service] = logger
     return logger

@@ -8,7 +8,9 @@ until the seller authorizes the app and ``adopt`` moves them.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
+from typing import get_type_hints
 
 from chalicelib.domain.entitlement import BillingOrder
 from chalicelib.store.conditional import save_if, update_if
@@ -24,12 +26,27 @@ def pending_owner(nick: str) -> str:
     return f"{PENDING_PREFIX}{nick}"
 
 
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
+# The order's fields are ``BillingOrder``'s, stored under the same names: times as epoch seconds, ``closed`` only
+# once set (so a conditional update can test for it), ``refund_fee`` 0 when absent.
+_FIELDS = tuple(field.name for field in fields(BillingOrder))
+_TIMES = frozenset(name for name, kind in get_type_hints(BillingOrder).items() if kind is datetime)
+_NUMBERS = frozenset(name for name, kind in get_type_hints(BillingOrder).items() if kind is int)
 
 
-def _at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(int(epoch), UTC)
+def _stored(name: str, value: object) -> object:
+    if name in _TIMES:
+        return int(value.timestamp())  # type: ignore[attr-defined]
+    if name == "closed":
+        return True if value else None
+    return value
+
+
+def _read(name: str, value: object) -> object:
+    if name in _TIMES:
+        return datetime.fromtimestamp(int(value), UTC)  # type: ignore[call-overload]
+    if name in _NUMBERS:
+        return int(value or 0)  # type: ignore[call-overload]
+    return bool(value) if name == "closed" else value
 
 
 def record(seller_id: str, order: BillingOrder, *, now: datetime) -> str:
@@ -37,19 +54,8 @@ def record(seller_id: str, order: BillingOrder, *, now: datetime) -> str:
     ``duplicate``."""
     item = Order(
         seller_id,
-        order.order_id,
-        biz_order_id=order.biz_order_id,
-        nick=order.nick,
-        article_code=order.article_code,
-        item_code=order.item_code,
-        biz_type=order.biz_type,
-        cycle_start=_epoch(order.cycle_start),
-        cycle_end=_epoch(order.cycle_end),
-        total_pay_fee=order.total_pay_fee,
-        refund_fee=order.refund_fee,
-        closed=True if order.closed else None,
-        created=_epoch(order.created),
-        received_at=_epoch(now),
+        **{name: _stored(name, getattr(order, name)) for name in _FIELDS},
+        received_at=int(now.timestamp()),
     )
     if save_if(item, condition=Order.order_id.does_not_exist()):
         return STORED
@@ -73,20 +79,7 @@ def _close(seller_id: str, order_id: str) -> bool:
 
 def as_order(item: Order) -> BillingOrder:
     """The stored item as a ``BillingOrder``."""
-    return BillingOrder(
-        order_id=item.order_id,
-        biz_order_id=item.biz_order_id,
-        nick=item.nick,
-        article_code=item.article_code,
-        item_code=item.item_code,
-        biz_type=int(item.biz_type),
-        cycle_start=_at(item.cycle_start),
-        cycle_end=_at(item.cycle_end),
-        total_pay_fee=int(item.total_pay_fee),
-        refund_fee=int(item.refund_fee or 0),
-        created=_at(item.created),
-        closed=bool(item.closed),
-    )
+    return BillingOrder(**{name: _read(name, getattr(item, name)) for name in _FIELDS})
 
 
 def of_seller(seller_id: str) -> list[BillingOrder]:

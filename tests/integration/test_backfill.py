@@ -233,3 +233,45 @@ def test_a_timeout_between_the_runs_start_and_its_first_job_is_resumed_by_the_da
     progress = sellers.get(seller_id).backfill
     assert progress["state"] == "done" and progress["windows_done"] == progress["windows"]
     assert tasks.get(seller_id, str(cases["unrated"])) is not None
+
+
+def test_a_run_stalled_halfway_resumes_from_the_job_it_lost_not_from_its_start(
+    client, aws, clock, market, installed, monkeypatch
+):
+    from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+    from chalicelib.services.onboarding import backfill
+
+    seller_id, _, cases = installed
+    lost_window = 12  # days 0-11 are read, among them three of the shop's trades
+    real_send = backfill.queues.send_jobs
+    lost = []
+
+    def send_but_lose_one(queue_url, bodies):
+        kept = [b for b in bodies if not (b.get("step") == "trades" and b.get("window") == lost_window and not lost)]
+        lost.extend(b for b in bodies if b not in kept)
+        return real_send(queue_url, kept)
+
+    monkeypatch.setattr(backfill.queues, "send_jobs", send_but_lose_one)
+    work_reconcile_queue(client)  # the permit, the refunds, then days 0-11; day 12's job is lost
+    monkeypatch.setattr(backfill.queues, "send_jobs", real_send)
+    assert len(lost) == 1
+    stalled = sellers.get(seller_id).backfill
+    assert (stalled["state"], stalled["windows_done"], stalled["trades"]) == ("running", lost_window, 3)
+    assert stalled["next"]["window"] == lost_window
+
+    clock.advance(3600)
+    reconcile_seller(seller_id, now=clock.now())  # too early to call it stalled
+    assert work_reconcile_queue(client) == 0
+    clock.advance(86_400)
+    reconcile_seller(seller_id, now=clock.now())  # the daily run finds it stalled and queues the lost job again
+    increments = market.calls["taobao.trades.sold.increment.get"]
+    jobs = work_reconcile_queue(client)
+
+    # Days 12-14 only: one job (one page) each, no refunds job, no day read twice.
+    assert jobs == 15 - lost_window
+    assert market.calls["taobao.trades.sold.increment.get"] - increments == 15 - lost_window
+    progress = sellers.get(seller_id).backfill
+    assert progress["state"] == "done" and progress["windows_done"] == 15 and "next" not in progress
+    assert progress["trades"] == 6  # every trade of the window counted once
+    assert sum(progress[name] for name in ("scheduled", "already_rated", "existing", "skipped")) == 6
+    assert tasks.get(seller_id, str(cases["unrated"])) is not None

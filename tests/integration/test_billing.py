@@ -13,8 +13,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from chalicelib.marketplace import topics
+from chalicelib.marketplace.billing_topics import parse_order
 from chalicelib.marketplace.messages import build_message, encode_batch
-from chalicelib.store import audit, blacklist, outbox, sellers, tasks
+from chalicelib.store import audit, blacklist, orders, outbox, sellers, tasks
 from chalicelib.store.models import Order, Rejected
 from sandbox.lambda_driver import scheduled_event, sqs_event
 from tests.helpers import json_body, make_seller, market_ts, push, run_job, signed_path, trade_message
@@ -112,6 +113,34 @@ def test_a_paid_order_entitles_its_seller_and_a_duplicate_changes_nothing(client
     assert entitlement_of(seller_id) == (epoch(now + 30 * DAY), BASIC, "active")
     assert [o.order_id for o in Order.query(seller_id)] == ["1001"]
     assert Order.get(seller_id, "1001").received_at == first.received_at
+
+
+def test_a_stored_order_keeps_its_item_shape_and_reads_back_as_it_was_judged(client, aws, clock):
+    now = clock.now().replace(microsecond=0)
+    seller_id = new_seller(clock, "shop_shape")
+    order = content(1002, "shop_shape", now - DAY, now + 30 * DAY, refund=300)
+
+    push_orders(client, now, order)
+    push_orders(client, now, order, topic=topics.ORDER_CLOSED)
+
+    assert Order.get(seller_id, "1002", consistent_read=True).serialize() == {
+        "seller_id": {"S": seller_id},
+        "order_id": {"S": "1002"},
+        "biz_order_id": {"S": "8000001002"},
+        "nick": {"S": "shop_shape"},
+        "article_code": {"S": ARTICLE},
+        "item_code": {"S": BASIC},
+        "biz_type": {"N": "1"},
+        "cycle_start": {"N": str(epoch(now - DAY))},
+        "cycle_end": {"N": str(epoch(now + 30 * DAY))},
+        "total_pay_fee": {"N": "1500"},
+        "refund_fee": {"N": "300"},
+        "closed": {"BOOL": True},
+        "created": {"N": str(epoch(now - DAY))},
+        "received_at": {"N": str(epoch(now))},
+    }
+    (read,) = orders.of_seller(seller_id)
+    assert read == parse_order({**order, "refund_fee": 300}, article_code=ARTICLE, closed=True)
 
 
 def _orders_of_a_year(nick: str, t0: datetime) -> list[tuple[str, dict]]:

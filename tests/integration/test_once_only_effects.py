@@ -9,6 +9,7 @@ import pytest
 from chalicelib.services.alerts import alerts
 from chalicelib.services.ratings import handle_buyer_rating
 from chalicelib.store import audit, outbox, sellers, tasks
+from tests.helpers import json_body
 from tests.integration.test_tokens_job import (  # noqa: F401
     SESSION_HOURS,
     market,
@@ -126,3 +127,90 @@ def test_billing_a_timeout_after_the_purged_status_keeps_its_one_audit_entry(
 
     assert sellers.get(seller_id).status == "purged"
     assert [r.result for r in audit.trail(seller_id, limit=100) if r.action == "seller.purge"] == ["purged"]
+
+
+PERMIT = "taobao.tmc.user.permit"
+
+
+def _permit_entries(seller_id: str) -> list[str]:
+    return [r.result for r in audit.trail(seller_id, limit=100) if r.action == PERMIT]
+
+
+@pytest.fixture
+def first_permit_mark_times_out(monkeypatch):
+    """The first ``messages_permitted`` write of the test is made, then its invocation times out."""
+    from chalicelib.services.onboarding import message_permits
+
+    real = message_permits.seller_marks.set_messages_permitted
+    state = {"struck": 0}
+
+    def set_then_time_out(*args, **kwargs):
+        real(*args, **kwargs)
+        if not state["struck"]:
+            state["struck"] += 1
+            raise TimedOut("the Lambda deadline")
+
+    monkeypatch.setattr(message_permits.seller_marks, "set_messages_permitted", set_then_time_out)
+    return state
+
+
+def test_permits_a_timeout_after_the_permit_is_recorded_leaves_no_call_without_its_audit_entry(
+    client,
+    aws,
+    clock,
+    market,  # noqa: F811
+    first_permit_mark_times_out,
+):
+    from chalicelib.domain.queue_messages import PermitJob
+    from chalicelib.services.onboarding.message_permits import ensure_permitted, run_permit_job
+    from tests.helpers import oauth_login
+
+    seller_id = onboard(client, clock, "permit_timeout_shop")
+    # The queued permit job (the OAuth callback only queues it) dies right after the seller is marked permitted.
+    with pytest.raises(TimedOut):
+        run_permit_job(PermitJob(seller_id=seller_id), now=clock.now())
+    assert sellers.get(seller_id).messages_permitted is True
+    assert _permit_entries(seller_id) == ["permitted"]  # the call was recorded before its outcome
+
+    clock.advance(60)
+    assert run_permit_job(PermitJob(seller_id=seller_id), now=clock.now()) == "permitted"  # delivered again
+    assert ensure_permitted(seller_id, now=clock.now())  # the backfill's end: nothing to do
+    assert market.permitted("permit_timeout_shop")
+    assert _permit_entries(seller_id) == ["permitted"] * market.calls[PERMIT] == ["permitted", "permitted"]
+
+    # A permit retried by the backfill's end (``ensure_permitted``) that dies after its mark is never repeated:
+    # its entry is already written.
+    first_permit_mark_times_out["struck"] = 0
+    other = json_body(oauth_login(client, "ensure_timeout_shop"))["seller_id"]
+    with pytest.raises(TimedOut):
+        ensure_permitted(other, now=clock.now())
+    assert ensure_permitted(other, now=clock.now())  # the redelivered job finds the seller permitted
+    assert _permit_entries(other) == ["permitted"]
+
+
+def test_permits_a_timeout_after_the_reauth_status_still_alerts_once(
+    client,
+    aws,
+    clock,
+    market,  # noqa: F811
+    first_alert_times_out,
+):
+    from chalicelib.domain.queue_messages import PermitJob
+    from chalicelib.services.onboarding.message_permits import run_permit_job
+
+    seller_id = onboard(client, clock, "ended_permit_shop")
+    market.end_sessions("ended_permit_shop")  # the seller cancelled the authorization on the platform
+
+    with pytest.raises(TimedOut):  # the permit is refused, the seller is marked reauth, then the deadline strikes
+        run_permit_job(PermitJob(seller_id=seller_id), now=clock.now())
+    assert sellers.get(seller_id).status == "reauth" and outbox.recent(seller_id) == []
+    assert _permit_entries(seller_id) == ["failed"]
+
+    clock.advance(60)
+    assert run_permit_job(PermitJob(seller_id=seller_id), now=clock.now()) == "failed"  # delivered again
+    clock.advance(3600)
+    assert run_permit_job(PermitJob(seller_id=seller_id), now=clock.now()) == "failed"  # and again, later
+
+    assert [n.kind for n in outbox.recent(seller_id)] == ["reauth_needed"]
+    assert market.calls[PERMIT] == 1 and _permit_entries(seller_id) == ["failed"]
+    assert not sellers.get(seller_id).messages_permitted

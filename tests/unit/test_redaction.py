@@ -1,6 +1,7 @@
 import copy
 import io
 import json
+import logging
 import uuid
 
 import pytest
@@ -8,7 +9,8 @@ from aws_lambda_powertools import Logger
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.security.logging import get_logger
+from chalicelib.container import reset
+from chalicelib.security.logging import RedactingFormatter, get_logger
 from chalicelib.security.redaction import MASK, is_sensitive_key, redact
 
 TOKEN = "6201a9f0c3e4b5d6e7f8091a2b3c4d5e6f7a8b9c0d1e"
@@ -199,10 +201,20 @@ def test_logger_keeps_runtime_identifiers_readable():
     assert line["topic"] == "taobao_trade_TradeSuccess"
 
 
-def test_loggers_are_created_once_per_service():
+def test_a_logger_built_again_after_a_reset_writes_each_line_once():
     service = _service()
+    buffer = io.StringIO()
+    first = get_logger(service, stream=buffer)
+    reset()  # the container is forgotten; the loggers are built again by whoever asks next
+    again = get_logger(service, stream=io.StringIO())
 
-    assert get_logger(service) is get_logger(service)
+    first.info("before")
+    again.info("after")
+    get_logger(service).warning("once more")
+
+    assert [line["message"] for line in _lines(buffer)] == ["before", "after", "once more"]
+    assert len(logging.getLogger(service).handlers) == 1
+    assert isinstance(again.registered_formatter, RedactingFormatter)
 
 
 def test_refuses_a_service_logger_already_configured_without_redaction():

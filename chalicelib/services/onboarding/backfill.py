@@ -20,7 +20,9 @@ jobs (the queue's consumers, the global pause during a quota ban) and no invocat
 
 Tasks are keyed by trade, so a second run (a reinstall) finds the first run's tasks and doubles nothing. The run's
 progress is on the seller (``backfill``) for the API and the dashboard; a newer run replaces an older one, whose
-remaining jobs stop.
+remaining jobs stop. Each step writes the job after it into that progress (``next``) before sending it, so a run
+whose job was lost (a timeout between the two, a dead-letter queue) is taken up by the daily reconcile from that job,
+not from its start (``resume_if_stalled``).
 """
 
 from __future__ import annotations
@@ -112,20 +114,34 @@ def start_backfill(seller_id: str, *, now: datetime) -> int:
 
 
 def resume_if_stalled(seller, *, now: datetime) -> bool:
-    """Queue again the first job of a run shown as running that has not moved for ``STALLED``: an invocation that
-    timed out between the run's start (its progress written) and its first job left it without one. Every step is
-    keyed by trade, so what was done is found as ``existing``. True when it was queued again."""
+    """Queue again the job a run shown as running waits for, when it has not moved for ``STALLED``: an invocation
+    that timed out between a step's progress and the send of the next job (or before the run's first job), or a job
+    lost to the dead-letter queue, left the run without one. The run goes on from the first job it has not done
+    (the progress names it, ``next``), not from its start; every step is keyed by trade, so a page read twice finds
+    its tasks as ``existing``. True when it was queued again."""
     progress = seller.backfill or {}
     if progress.get("state") != "running" or seller.backfill_run is None:
         return False
     moved = progress.get("updated_at") or progress.get("started_at") or 0
     if now.timestamp() - moved < STALLED.total_seconds():
         return False
-    job = Job(seller.seller_id, int(seller.backfill_run), "refunds")
+    job = _waiting(seller.seller_id, int(seller.backfill_run), progress)
     queues.send_jobs(container().settings.reconcile_queue_url, [job.as_message()])
     count("BackfillResumed")
-    logger.warning("stalled backfill queued again", extra={"seller_id": seller.seller_id, "run": job.run})
+    logger.warning(
+        "stalled backfill queued again",
+        extra={"seller_id": seller.seller_id, "run": job.run, "step": job.step, "window": job.window},
+    )
     return True
+
+
+def _waiting(seller_id: str, run: int, progress: dict) -> Job:
+    """The job the run waits for: the one its last step queued (``next``), else its first."""
+    try:
+        job = Job.from_message(BackfillJob.model_validate(progress["next"]))
+    except (KeyError, TypeError, ValidationError):
+        return Job(seller_id, run, "refunds")
+    return job if (job.seller_id, job.run) == (seller_id, run) else Job(seller_id, run, "refunds")
 
 
 def run_job(job: Job, *, now: datetime) -> str:
@@ -154,7 +170,11 @@ def run_job(job: Job, *, now: datetime) -> str:
         raise
     if following is None:
         progress.update(state="done", finished_at=int(now.timestamp()))
+        progress.pop("next", None)
         ensure_permitted(job.seller_id, now=now)  # a permit that failed at install is tried once more here
+    else:
+        # Written with the step's progress, before the send: a run whose next job is lost resumes here.
+        progress["next"] = following.as_message()
     if not seller_marks.save_backfill(job.seller_id, job.run, _stamped(progress, now), now=now):
         return "stale"
     if following is None:

@@ -44,20 +44,28 @@ def permit_messages(seller_id: str, *, now: datetime) -> bool:
 
 
 def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
-    """``permit_messages`` for a seller its caller has just read."""
+    """``permit_messages`` for a seller its caller has just read.
+
+    Each step is written before the next, so a timeout anywhere leaves no permit call without its audit entry and
+    no re-authorization without its alert: the call's audit entry first, then the re-authorization (its alert keyed
+    on the grant), then ``messages_permitted`` last. A seller still unpermitted is asked again by the redelivery
+    (the platform's permit is idempotent), each call with its own entry; a seller left ``reauth`` without its
+    alert gets it, once, from the next attempt.
+    """
     session = access_token(seller, now=now) if seller is not None else None
     if session is None:
+        if seller is not None and seller.status == "reauth":
+            mark_reauth(seller_id, now=now)  # finishes a re-authorization a timeout cut short (the alert is keyed)
         count("MessagePermitNoSession")
         return False
+    reauth = False
     try:
         permitted = top_client().tmc_user_permit(session)
     except mkt.SessionInvalid:
-        mark_reauth(seller_id, now=now)
-        permitted = False
+        permitted, reauth = False, True
     except mkt.MarketplaceError as exc:
         logger.warning("message permit failed", extra={"seller_id": seller_id, "error": type(exc).__name__})
         permitted = False
-    seller_marks.set_messages_permitted(seller_id, permitted, now=now)
     count("MessagePermitted" if permitted else "MessagePermitFailed")
     audit.append(
         seller_id,
@@ -68,6 +76,9 @@ def _permit(seller_id: str, seller: Seller | None, *, now: datetime) -> bool:
         detail=None,
         now=now,
     )
+    if reauth:
+        mark_reauth(seller_id, now=now)
+    seller_marks.set_messages_permitted(seller_id, permitted, now=now)
     return permitted
 
 

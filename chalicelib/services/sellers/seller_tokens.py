@@ -79,8 +79,7 @@ def mark_reauth(seller_id: str, *, now: datetime) -> None:
     forget_tokens(seller_id)
     # One conditional write of the status alone: a grant stored meanwhile, or a settings change, is kept.
     seller = seller_writes.mark_reauth(seller_id, now=now)
-    again = seller is None
-    if again:
+    if seller is None:
         # Already waiting for the seller (or gone). The alert is keyed on the grant, so it is asked for again: an
         # invocation that timed out between the status and the alert left it unsent, and this sends it once.
         seller = sellers.get(seller_id)
@@ -89,9 +88,10 @@ def mark_reauth(seller_id: str, *, now: datetime) -> None:
     try:
         _alert_reauth(seller_id, seller, now=now)
     except Exception as exc:
-        if not (again and in_progress(exc)):
+        if not in_progress(exc):
             raise
-        # Whoever marked the seller is sending it this moment.
+        # Another job that met the same refused grant (the permit and the backfill of one install run side by
+        # side) is sending it this moment; should it die first, its own redelivery sends it.
 
 
 def _alert_reauth(seller_id: str, seller: Seller, *, now: datetime) -> None:
