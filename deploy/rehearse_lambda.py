@@ -203,6 +203,8 @@ class Invocation:
     error: dict | None = None
     logs: list[str] = field(default_factory=list)
     cold: bool = False
+    # Each AWS request it made, init included: ("Service.Operation", the table or secret it names, or "").
+    aws_calls: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
