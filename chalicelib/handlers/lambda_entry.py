@@ -1,5 +1,6 @@
 """Every Lambda entry point passes through here: powertools' logger context with a correlation id, metrics
-flushed once per invocation, X-Ray tracing, and the invocation's deadline registered for idempotency.
+flushed once per invocation, X-Ray tracing of the invocations X-Ray samples, and the invocation's deadline registered
+for idempotency.
 
 Chalice hands the Lambda context to HTTP routes on ``app.current_request.lambda_context`` and to schedule and
 queue functions on ``event.context``; ``app.py`` passes it on, and the raw event, to these wrappers.
