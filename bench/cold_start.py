@@ -205,10 +205,11 @@ def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
         for name, t in trips.items()
         if t["beyond_own_work"] > SETUP_BUDGET or t["setup_repeated"]
     }
-    cold_ms = statistics.median(cold[heaviest])
-    heaviest_info = each[-1][0][heaviest]
+    # The rehearsal whose cold start is the median one (the lower middle of an even count) describes it.
+    middle = sorted(range(len(each)), key=lambda i: cold[heaviest][i])[(len(each) - 1) // 2]
+    heaviest_info = each[middle][0][heaviest]
     breakdown |= {
-        "cold_start_ms": cold_ms,
+        "cold_start_ms": heaviest_info["cold_start_ms"],
         "init_ms": heaviest_info["init_ms"],
         "first_event_ms": heaviest_info["first_event_ms"],
         "first_event_round_trips": heaviest_info["round_trips"]["all"],
