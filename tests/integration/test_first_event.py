@@ -5,10 +5,14 @@ the invocation."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from botocore import handlers
@@ -145,3 +149,45 @@ def test_an_untraced_invocation_runs_without_the_xray_sdk(aws, clock, monkeypatc
 
     assert telemetry._tracer is None
     assert already or "aws_xray_sdk" not in sys.modules
+
+
+TRACED_FUNCTION = """
+import json, sys
+from chalicelib import telemetry
+from chalicelib.handlers.lambda_entry import SCHEDULED, lambda_entry
+from sandbox.lambda_driver import lambda_context, scheduled_event
+
+@lambda_entry(SCHEDULED)
+def handle(event, context):
+    return {"traced": telemetry.tracer() is not None}
+
+answer = handle(scheduled_event(), lambda_context("haoping-prod-sweep"))
+print(json.dumps({**answer, "xray_sdk_loaded": "aws_xray_sdk" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(("sampled", "traced"), [("Sampled=1", True), ("Sampled=0", False)])
+def test_a_fresh_lambda_container_loads_the_xray_sdk_only_for_a_sampled_invocation(sampled, traced):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "ap-southeast-1",
+        "HAOPING_STAGE": "prod",
+        "HAOPING_TABLE_PREFIX": "haoping-prod",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens: the entry point itself calls no AWS
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:9",  # segments are UDP datagrams to this machine, never read
+        "_X_AMZN_TRACE_ID": f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;{sampled}",
+    }
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", TRACED_FUNCTION],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"traced": traced, "xray_sdk_loaded": traced}
