@@ -144,17 +144,23 @@ class Runtime:
         return urllib3.PoolManager(num_pools=4, maxsize=self.settings.record_concurrency, retries=False)
 
     # -- secrets -----------------------------------------------------------------------------------------------
-    @cached_property
+    @property
     def _secrets_provider(self):
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        # One provider (and so one cache) per container, even when the first records ask from several threads.
+        def build():
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-        return SecretsProvider(boto3_client=self.aws("secretsmanager"))
+            return SecretsProvider(boto3_client=self.aws("secretsmanager"))
+
+        return self.kept("secrets_provider", build)
 
     def secret(self, secret_id: str, *, name: str) -> str:
         """A secret's current value, cached per container for ``secrets_max_age`` seconds."""
         if not secret_id:
             raise SecretMissing(f"{name} is not configured for this function")
-        value = self._secrets_provider.get(secret_id, max_age=self.settings.secrets_max_age)
+        # A worker's records start together: without the lock each thread would miss the empty cache and fetch.
+        with self.lock(("secret", secret_id)):
+            value = self._secrets_provider.get(secret_id, max_age=self.settings.secrets_max_age)
         if isinstance(value, bytes):
             value = value.decode("utf-8")
         return str(value)

@@ -6,11 +6,14 @@ powertools' own decorators (``inject_lambda_context``, ``log_metrics``, ``captur
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from chalicelib.security.logging import get_logger
 
@@ -18,10 +21,37 @@ NAMESPACE = "haoping"
 SERVICE = "haoping"
 
 logger = get_logger(SERVICE)
-# Metrics and Tracer keep their state at class level (one per process), so these are cheap handles; the
-# tracer stays off outside Lambda and wherever POWERTOOLS_TRACE_DISABLED is set.
+# Metrics keep their state at class level (one per process), so this is a cheap handle.
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE, patch_modules=["botocore"])
+# powertools' Tracer imports the X-Ray SDK and patches botocore even when tracing is off (about as long as
+# ``import boto3`` again), so it is built on the first invocation X-Ray records, and never in one that is not.
+_tracer = None
+_tracer_lock = threading.Lock()
+
+
+def tracing_active() -> bool:
+    """Whether X-Ray records the current invocation: in Lambda (not a local emulator), not switched off by
+    ``POWERTOOLS_TRACE_DISABLED``, and sampled (``Sampled=1`` in the invocation's trace header, which Lambda
+    sets only when the function's active tracing, or a traced caller, samples the request)."""
+    if resolve_truthy_env_var_choice(env=os.getenv(constants.TRACER_DISABLED_ENV, "false")):
+        return False
+    if not os.getenv(constants.LAMBDA_TASK_ROOT_ENV):
+        return False
+    if os.getenv(constants.SAM_LOCAL_ENV) or os.getenv(constants.CHALICE_LOCAL_ENV):
+        return False
+    return "Sampled=1" in os.getenv(constants.XRAY_TRACE_ID_ENV, "")
+
+
+def tracer():
+    """powertools' Tracer (patching botocore) once an invocation has been traced in this container, else None."""
+    global _tracer
+    if _tracer is None and tracing_active():
+        with _tracer_lock:
+            if _tracer is None:
+                from aws_lambda_powertools import Tracer
+
+                _tracer = Tracer(service=SERVICE, patch_modules=["botocore"])
+    return _tracer
 
 
 # powertools keeps one metric set per process and flushes it when it is full; a queue worker's records add

@@ -474,7 +474,9 @@ class Rehearsal:
     # -- invoking ----------------------------------------------------------------------------------------------
     def invoke(self, logical: str, event: dict, kind: str) -> Invocation:
         function = self.functions[logical]
+        mark = self.aws.recorder.mark()
         inv = function.process.invoke(event, kind)
+        inv.aws_calls = self.aws.recorder.since(mark, function.process.env["AWS_ACCESS_KEY_ID"])
         self.report.invocations.append(inv)
         info = self.report.functions[logical]
         info["events"] += 1

@@ -54,6 +54,9 @@ class Recorder:
         self.app = app
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()  # "Service.Operation" from the functions
+        # Every function request in order, as (access key id, "Service.Operation", what it acts on): each
+        # function has its own credentials, so a slice of this log taken around one event is its round trips.
+        self.log: list[tuple[str, str, str]] = []
         self.errors: list[AwsError] = []
         self.missing_table_names: list[str] = []
 
@@ -84,10 +87,22 @@ class Recorder:
         with self._lock:
             if origin == "function":
                 self.requests[operation] += 1
+                self.log.append((_access_key(environ), operation, _subject(body)))
             if status and status[0] >= 400:
                 code, message = _error_of(data)
                 self.errors.append(AwsError(origin, operation, code, message[:300], status[0]))
         return [data]
+
+    def mark(self) -> int:
+        """A position in the request log, to take the requests made after it with ``since``."""
+        with self._lock:
+            return len(self.log)
+
+    def since(self, mark: int, access_key: str) -> list[tuple[str, str]]:
+        """The requests made with ``access_key`` (one function's credentials) after ``mark``, in order, as
+        ("Service.Operation", the table or secret it names, or "")."""
+        with self._lock:
+            return [(operation, subject) for key, operation, subject in self.log[mark:] if key == access_key]
 
     def unexpected_errors(self) -> list[AwsError]:
         """Errors that are not the ordinary outcome of a conditional write."""
@@ -111,6 +126,23 @@ def _operation(environ, body: bytes) -> str:
         service = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", host)
         return f"{service.group(1).upper() if service else 'AWS'}.{action}"
     return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+
+
+def _access_key(environ) -> str:
+    """The access key id a request was signed with (SigV4's ``Credential=<key>/...``)."""
+    found = re.search(r"Credential=([^/,\s]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return found.group(1) if found else ""
+
+
+def _subject(body: bytes) -> str:
+    """The table or secret a JSON request names (``TableName``, ``SecretId``), else ""."""
+    if not body.startswith(b"{"):
+        return ""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return ""
+    return str(doc.get("TableName") or doc.get("SecretId") or "")
 
 
 def _table_name_problem(operation: str, body: bytes) -> str | None:

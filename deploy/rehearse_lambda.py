@@ -156,7 +156,18 @@ except Exception as exc:
     _init_error = _error(exc)
 if _init_error is not None:
     _log_error(_init_error)
-_send({"init": {"ms": round((time.monotonic() - _started) * 1000, 1), "error": _init_error, "path": sys.path}})
+# The modules each phase imported, in order (the bench times them apart from the round trips).
+_known = set(sys.modules)
+
+
+def _imported():
+    new = [name for name in list(sys.modules) if name not in _known]
+    _known.update(new)
+    return new
+
+
+_send({"init": {"ms": round((time.monotonic() - _started) * 1000, 1), "error": _init_error, "path": sys.path,
+                "modules": _imported()}})
 
 for _line in _events:
     _request = json.loads(_line)
@@ -187,7 +198,7 @@ for _line in _events:
     sys.stderr.write(f"REPORT RequestId: {_rid}\tDuration: {_ms:.2f} ms\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    _send({"requestId": _rid, "ms": round(_ms, 1), **_answer})
+    _send({"requestId": _rid, "ms": round(_ms, 1), "modules": _imported(), **_answer})
 '''
 
 
@@ -203,6 +214,9 @@ class Invocation:
     error: dict | None = None
     logs: list[str] = field(default_factory=list)
     cold: bool = False
+    # Each AWS request it made, init included: ("Service.Operation", the table or secret it names, or "").
+    aws_calls: list[tuple[str, str]] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)  # the modules it imported (its init's too when cold)
 
     @property
     def failed(self) -> bool:
@@ -237,6 +251,7 @@ class FunctionProcess:
         self.init_ms: float | None = None
         self.init_error: dict | None = None
         self.sys_path: list[str] = []
+        self.init_modules: list[str] = []
         self.starts = 0
         self._proc: subprocess.Popen | None = None
         self._results: queue.Queue = queue.Queue()
@@ -275,6 +290,7 @@ class FunctionProcess:
         self.init_ms = init["init"]["ms"]
         self.init_error = init["init"]["error"]
         self.sys_path = init["init"]["path"]
+        self.init_modules = init["init"].get("modules", [])
 
     def _read_results(self, proc: subprocess.Popen, sink: queue.Queue) -> None:
         for line in proc.stdout:
@@ -359,6 +375,7 @@ class FunctionProcess:
             error=answer.get("error"),
             logs=self._logs_since(first_log),
             cold=cold,
+            modules=(self.init_modules if cold else []) + answer.get("modules", []),
         )
 
     def _wait_for_log(self, line: str, timeout: float = 5.0) -> None:

@@ -1,5 +1,6 @@
 """Every Lambda entry point passes through here: powertools' logger context with a correlation id, metrics
-flushed once per invocation, X-Ray tracing, and the invocation's deadline registered for idempotency.
+flushed once per invocation, X-Ray tracing of the invocations X-Ray samples, and the invocation's deadline registered
+for idempotency.
 
 Chalice hands the Lambda context to HTTP routes on ``app.current_request.lambda_context`` and to schedule and
 queue functions on ``event.context``; ``app.py`` passes it on, and the raw event, to these wrappers.
@@ -57,13 +58,19 @@ def lambda_entry(correlation_id_path: str) -> Callable:
     """Decorate ``handler(event: dict, context, **kwargs)`` as a Lambda entry point."""
 
     def decorate(handler: Callable) -> Callable:
-        @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
-        @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
         @wraps(handler)
-        def run(event: dict, context, **kwargs: Any):
+        def measured(event: dict, context, **kwargs: Any):
             container().begin_invocation(context)
             return handler(event, context, **kwargs)
+
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
+        @wraps(handler)
+        def run(event: dict, context, **kwargs: Any):
+            traced = tracer()
+            if traced is None:  # X-Ray does not record this invocation: no SDK, no segment
+                return measured(event, context, **kwargs)
+            return traced.capture_lambda_handler(measured, capture_response=False)(event, context, **kwargs)
 
         return run
 

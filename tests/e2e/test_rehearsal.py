@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,16 @@ def test_the_packaged_bundle_runs_like_lambda_and_posts_the_review_once(tmp_path
     assert all(info["events"] and not info["errors"] for info in report.functions.values()), report.text
     assert {"app.app", "app.sweep_due", "app.review_worker"} <= {f["handler"] for f in report.functions.values()}
     assert report.wall_seconds < 120, report.text
+    for logical, info in report.functions.items():
+        events = [inv for inv in report.invocations if inv.function == logical]
+        calls = [call for inv in events for call in inv.aws_calls]
+        assert events[0].aws_calls, f"{logical}: no AWS request attributed to its first event"
+        assert "DynamoDB.DescribeTable" not in {operation for operation, _ in calls}, logical
+        if info["starts"] == 1:  # one container: each secret fetched once (they stay fresh for minutes)
+            fetched = Counter(subject for operation, subject in calls if operation == "secretsmanager.GetSecretValue")
+            assert set(fetched.values()) <= {1}, f"{logical}: {fetched}"
+        # The rehearsal's trace headers say Sampled=0: X-Ray records nothing, so nothing of its SDK is loaded.
+        assert not [m for inv in events for m in inv.modules if m.startswith("aws_xray_sdk")], logical
 
 
 # -- the harness catches what it must ------------------------------------------------------------------------------
