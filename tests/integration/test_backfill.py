@@ -120,6 +120,9 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
         "skipped": 0,
     }
 
+    journey = json_body(client.http.get("/api/journey", headers={"Authorization": f"Bearer {session}"}))
+    assert ("backfill", "done") in [(step["step"], step["state"]) for step in journey["steps"]]
+
     # The scheduled reviews are posted by the worker as any other (their jobs were queued with the page).
     work_review_queue(client)
     assert market.post_counts(cases["unrated"]) == 1 and market.post_counts(cases["rated_good_by_buyer"]) == 1
