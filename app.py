@@ -12,6 +12,7 @@ app = Chalice(app_name="haoping", configure_logs=False)
 # Queue names are fixed per stage at deploy time (the packaged template creates them; ``chalicelib/queue_names``).
 REVIEW_QUEUE = queue_name("reviews")
 RECONCILE_QUEUE = queue_name("reconcile")
+BACKFILL_QUEUE = queue_name("backfill")
 TOKENS_QUEUE = queue_name("tokens")
 BILLING_QUEUE = queue_name("billing")
 PUSH_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
@@ -258,6 +259,12 @@ def reconcile_fanout(event):
 @app.on_sqs_message(queue=RECONCILE_QUEUE, batch_size=5, name="reconcile_worker")
 def reconcile_worker(event):
     return _handler("reconcile").handle(event.to_dict(), event.context)
+
+
+# The install backfills: their own queue and function, so a day of many installs never delays the daily reconcile.
+@app.on_sqs_message(queue=BACKFILL_QUEUE, batch_size=5, name="backfill_worker")
+def backfill_worker(event):
+    return _handler("backfill").handle(event.to_dict(), event.context)
 
 
 # -- any other path -------------------------------------------------------------------------------------------

@@ -85,6 +85,12 @@ def _latency(*, batches: int) -> list[dict]:
     return [webhook_latency_figure(batches=batches)]
 
 
+def _install_burst(*, sellers: int, trades_per_day: int, dearer: list[int]) -> list[dict]:
+    from bench.install_burst import install_burst_figure
+
+    return [install_burst_figure(sellers=sellers, trades_per_day=trades_per_day, dearer=tuple(dearer))]
+
+
 def _lint() -> list[dict]:
     from bench.lint_cost import lint_figure
 
@@ -171,6 +177,11 @@ FIGURES: dict[tuple[int, ...], Group] = {
     (10,): Group(_worker, {"trades": 60}, {"trades": 200}),
     (11,): Group(_sweep_sender, {"jobs": 2_000}, {"jobs": 10_000}),
     (16,): Group(_lint),
+    (26,): Group(
+        _install_burst,
+        {"sellers": 5, "trades_per_day": 1, "dearer": [10]},
+        {"sellers": 5, "trades_per_day": 6, "dearer": [3, 10]},
+    ),
     (20, 21, 22, 23, 24, 25): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
 }
 

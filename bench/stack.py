@@ -40,6 +40,7 @@ class Endpoints:
     app: str = ""
     review_queue_url: str = ""
     reconcile_queue_url: str = ""
+    backfill_queue_url: str = ""
 
 
 @dataclass
@@ -185,6 +186,7 @@ class InProcessStack:
         local = provision_local("bench", endpoint=None, app_key=APP_KEY, app_secret=self.app_secret)
         self.endpoints.review_queue_url = local.review_queue_url
         self.endpoints.reconcile_queue_url = local.reconcile_queue_url
+        self.endpoints.backfill_queue_url = local.backfill_queue_url
         self._set_env({**local.env, "HAOPING_PUBLIC_URL": ""})
         rebind_app()
         self._sqs = boto3.client("sqs", region_name=REGION)
@@ -259,7 +261,20 @@ class InProcessStack:
         for name, (_schedule, worker, setting) in JOBS.items():
             url = getattr(container().settings, setting)
             drained += self.drain(queue_url=url, worker=getattr(app, worker), phase=name)
-        return drained
+        return drained + self.drain(
+            queue_url=self.endpoints.backfill_queue_url, worker=app.backfill_worker, phase="backfill"
+        )
+
+    def drain_install_jobs(self) -> int:
+        """What authorizations queued: the message permits (reconcile queue), then the backfills (their own queue)."""
+        import app
+
+        permits = self.drain(
+            queue_url=self.endpoints.reconcile_queue_url, worker=app.reconcile_worker, phase="reconcile"
+        )
+        return permits + self.drain(
+            queue_url=self.endpoints.backfill_queue_url, worker=app.backfill_worker, phase="backfill"
+        )
 
     def pump(self, **_) -> dict:
         """A sweep tick, then draining every queue (what ``sandbox.replay.Replay`` calls each tick)."""

@@ -24,6 +24,7 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_TABLE_PREFIX": "table_prefix",
     "HAOPING_REVIEW_QUEUE_URL": "review_queue_url",
     "HAOPING_RECONCILE_QUEUE_URL": "reconcile_queue_url",
+    "HAOPING_BACKFILL_QUEUE_URL": "backfill_queue_url",
     "HAOPING_TOKENS_QUEUE_URL": "tokens_queue_url",
     "HAOPING_BILLING_QUEUE_URL": "billing_queue_url",
     "HAOPING_RECORD_CONCURRENCY": "record_concurrency",
@@ -52,6 +53,7 @@ _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
 DEPLOYED_REQUIRED = (
     "HAOPING_REVIEW_QUEUE_URL",
     "HAOPING_RECONCILE_QUEUE_URL",
+    "HAOPING_BACKFILL_QUEUE_URL",
     "HAOPING_TOKENS_QUEUE_URL",
     "HAOPING_BILLING_QUEUE_URL",
     "HAOPING_ALERTS_TOPIC_ARN",
@@ -95,6 +97,7 @@ class Settings(BaseModel):
     table_prefix: str = Field("haoping-dev", pattern=r"^[A-Za-z0-9_.-]{3,200}$")
     review_queue_url: str = ""
     reconcile_queue_url: str = ""
+    backfill_queue_url: str = ""
     tokens_queue_url: str = ""
     billing_queue_url: str = ""
     # Records of one SQS batch a queue worker handles at once (threads; ~75 % of a review is waiting on I/O).

@@ -17,6 +17,7 @@ QUEUE_ENV = {
     "reconcile": "HAOPING_RECONCILE_QUEUE_NAME",
     "tokens": "HAOPING_TOKENS_QUEUE_NAME",
     "billing": "HAOPING_BILLING_QUEUE_NAME",
+    "backfill": "HAOPING_BACKFILL_QUEUE_NAME",
 }
 _DEPLOYING = ("deploy", "package")
 

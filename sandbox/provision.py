@@ -24,6 +24,7 @@ class LocalAws:
     review_queue_url: str
     review_dlq_url: str
     reconcile_queue_url: str
+    backfill_queue_url: str
     topic_arn: str
     secret_values: dict[str, str]
 
@@ -68,6 +69,7 @@ def provision_local(
         review_queue_url=physical["ReviewQueue"].ref,
         review_dlq_url=physical["ReviewQueueDLQ"].ref,
         reconcile_queue_url=physical["ReconcileQueue"].ref,
+        backfill_queue_url=physical["BackfillQueue"].ref,
         topic_arn=physical["AlertsTopic"].ref,
         secret_values=done.secret_values,
     )

@@ -121,7 +121,6 @@ class Replay:
     # -- setup ------------------------------------------------------------------------------------------------
     def onboard(self) -> None:
         """Each shop authorizes the app through the marketplace's OAuth flow and saves its settings."""
-        from app import reconcile_worker
         from chalicelib.domain.plans import features_for
         from chalicelib.domain.settings import validate_settings
         from chalicelib.services.rules import rules_in_force
@@ -146,7 +145,7 @@ class Replay:
             seller_writes.set_settings(seller_id, settings.model_dump(mode="json"), expected_version=version, now=now)
             self._set_up_robots(spec)
         # What the authorizations queued (each shop's message permit, its backfill) runs before the first trade.
-        self.stack.drain(queue_url=self.stack.endpoints.reconcile_queue_url, worker=reconcile_worker)
+        self.stack.drain_install_jobs()
 
     def _set_up_robots(self, spec: SellerSpec) -> None:
         """The shop adds its group robots on the sandbox's DingTalk and WeCom through the API, and test-sends."""

@@ -35,6 +35,7 @@ class Endpoints:
     review_queue_url: str = ""
     review_dlq_url: str = ""
     reconcile_queue_url: str = ""
+    backfill_queue_url: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -179,6 +180,7 @@ class LocalStack:
         self.endpoints.review_queue_url = local.review_queue_url
         self.endpoints.review_dlq_url = local.review_dlq_url
         self.endpoints.reconcile_queue_url = local.reconcile_queue_url
+        self.endpoints.backfill_queue_url = local.backfill_queue_url
         # The local stack's pages may be framed from any local port, as the workbench frames them in production.
         frames = "'self' http://127.0.0.1:*"
         os.environ.update({**local.env, "HAOPING_PUBLIC_URL": "", "HAOPING_FRAME_ANCESTORS": frames})
@@ -226,8 +228,8 @@ class LocalStack:
         return len(done.received)
 
     def pump(self, *, tolerate_failures: bool = False) -> dict:
-        """A sweep tick, then draining the review queue, the reconcile queue (install jobs), and the other job queues
-        while they hold failed messages.
+        """A sweep tick, then draining the review queue, the reconcile and backfill queues (install jobs), and the
+        other job queues while they hold failed messages.
 
         With ``tolerate_failures`` a sweep that raised is counted and the next tick runs it again, as the next
         EventBridge minute does; otherwise the error propagates.
@@ -244,10 +246,18 @@ class LocalStack:
         retried = 0
         for name, (_schedule, worker, setting) in JOBS.items():
             url = getattr(container().settings, setting)
-            # The reconcile queue also carries what an authorization starts (the permit, the backfill), any time.
+            # The reconcile queue also carries what an authorization starts (the permit), any time.
             if url in self._retry_pending or name == "reconcile":
                 retried += self.drain(queue_url=url, worker=getattr(app, worker))
+        retried += self.drain(queue_url=self.endpoints.backfill_queue_url, worker=app.backfill_worker)
         return {"queued": swept.get("queued", 0), "delivered": self.drain(), "reconciled": retried}
+
+    def drain_install_jobs(self) -> int:
+        """What authorizations queued: the message permits (reconcile queue), then the backfills (their own queue)."""
+        import app
+
+        permits = self.drain(queue_url=self.endpoints.reconcile_queue_url, worker=app.reconcile_worker)
+        return permits + self.drain(queue_url=self.endpoints.backfill_queue_url, worker=app.backfill_worker)
 
     def run_job(self, name: str) -> dict:
         """A per-seller job's scheduled run (``JOBS``): the schedule fires, then the job's queue is drained into

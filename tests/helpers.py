@@ -195,14 +195,31 @@ def work_review_queue(client) -> None:
 
 
 def work_reconcile_queue(client) -> int:
-    """Run the reconcile worker on every message waiting in the reconcile queue (what an authorization queued:
-    the message permit, the backfill), as Lambda's event source would; returns how many were delivered."""
+    """Run the reconcile worker on every message waiting in the reconcile queue (the daily run's messages, and the
+    message permit an authorization queued), as Lambda's event source would; returns how many were delivered."""
     from chalicelib.container import container
     from sandbox.lambda_driver import drain
 
     queue = container().settings.reconcile_queue_url
     done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("reconcile_worker", event).payload)
     return len(done.received)
+
+
+def work_backfill_queue(client) -> int:
+    """Run the backfill worker on every job waiting in the backfill queue (the install backfills' pages, each queuing
+    the next), as Lambda's event source would; returns how many were delivered."""
+    from chalicelib.container import container
+    from sandbox.lambda_driver import drain
+
+    queue = container().settings.backfill_queue_url
+    done = drain(container().aws("sqs"), queue, lambda event: client.lambda_.invoke("backfill_worker", event).payload)
+    return len(done.received)
+
+
+def work_install_queues(client) -> int:
+    """Everything an authorization queued: the message permit (reconcile queue), then the backfill (its own queue);
+    returns how many messages were delivered."""
+    return work_reconcile_queue(client) + work_backfill_queue(client)
 
 
 def lose_queued_jobs(aws) -> None:

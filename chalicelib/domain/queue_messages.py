@@ -121,4 +121,6 @@ ReconcileMessage = Annotated[
 # Per queue, what its worker accepts.
 REVIEW_QUEUE: TypeAdapter[ReviewJob] = TypeAdapter(ReviewJob)
 JOB_QUEUE: TypeAdapter[JobPlan | JobSellers] = TypeAdapter(JobMessage)
+# The reconcile queue still accepts backfill jobs: those queued there before the backfill queue existed.
 RECONCILE_QUEUE: TypeAdapter[JobPlan | JobSellers | PermitJob | BackfillJob] = TypeAdapter(ReconcileMessage)
+BACKFILL_QUEUE: TypeAdapter[BackfillJob] = TypeAdapter(BackfillJob)

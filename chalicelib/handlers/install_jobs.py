@@ -1,8 +1,10 @@
-"""Entry point (part of the reconcile queue's worker): the jobs an authorization starts — the permit of the seller's
-messages (``services.onboarding.message_permits``) and the install backfill (``services.onboarding.backfill``).
+"""Entry point (part of the reconcile and backfill queues' workers): the jobs an authorization starts — the permit of
+the seller's messages (``services.onboarding.message_permits``) and the install backfill
+(``services.onboarding.backfill``).
 
-They travel the reconcile queue with the daily reconcile's messages, and its router (``handlers.reconcile``) hands
-them here by their ``kind``; each record is one permit or one page of one seller's backfill.
+A permit travels the reconcile queue, whose router (``handlers.reconcile``) hands it here by its ``kind``; the
+backfill's jobs travel their own queue (``handlers.backfill``), and those queued on the reconcile queue before it
+existed still come here through the reconcile router. Each record is one permit or one page of one seller's backfill.
 """
 
 from __future__ import annotations

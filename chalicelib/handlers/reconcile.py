@@ -25,7 +25,8 @@ def fan_out(event: dict, context) -> dict:
 @lambda_entry(SQS_FIRST_MESSAGE)
 def handle(event: dict, context) -> dict:
     """The reconcile queue's router: each record parsed once, the run's plan and seller messages to the job, the
-    jobs authorizations start to ``install_jobs``; returns ``{"batchItemFailures": [...]}`` naming the failed."""
+    jobs authorizations start to ``install_jobs`` (the permits, and backfill jobs queued here before the backfill
+    queue existed); returns ``{"batchItemFailures": [...]}`` naming the failed."""
     parsed = parse_records(event, RECONCILE_QUEUE)
     install = [one for one in parsed.received if install_jobs.is_install_job(one.message)]
     run = [one for one in parsed.received if not install_jobs.is_install_job(one.message)]

@@ -80,6 +80,7 @@ def test_outside_the_command_line_the_local_names_apply(monkeypatch):
         "haoping-reconcile",
         "haoping-tokens",
         "haoping-billing",
+        "haoping-backfill",
     ]
     monkeypatch.setenv("HAOPING_TOKENS_QUEUE_NAME", "haoping-prod-tokens")
     assert queue_name("tokens") == "haoping-prod-tokens"

@@ -1,6 +1,7 @@
 """Install triggers the backfill (补评): every finished trade of the last 15 days the seller has not rated gets its
 review task, as if its message had been pushed (settings, blacklist, refunds and buyer ratings apply), a page at a
-time through the reconcile queue; its progress shows in the API; a second run doubles nothing."""
+time through its own queue (never in front of the daily reconcile); its progress shows in the API; a second run
+doubles nothing; a backfill job queued on the reconcile queue before the backfill queue existed still runs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from chalicelib.services.sellers.seller_blacklist import add_buyer
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
 from sandbox.lambda_driver import scheduled_event
-from tests.helpers import json_body, oauth_login, work_reconcile_queue, work_review_queue
+from tests.helpers import (
+    json_body,
+    oauth_login,
+    work_backfill_queue,
+    work_install_queues,
+    work_reconcile_queue,
+    work_review_queue,
+)
 
 NICK = "backfill_shop"
 PLAN = "FW_GOODS-1000000-2"
@@ -83,7 +91,8 @@ def installed(client, aws, clock, market):
 
 def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, clock, market, installed):
     seller_id, session, cases = installed
-    pages = work_reconcile_queue(client)
+    permits = work_reconcile_queue(client)
+    pages = work_backfill_queue(client)
 
     state = {name: tasks.get(seller_id, str(tid)) for name, tid in cases.items()}
     assert state["unrated"].state == "scheduled"
@@ -92,9 +101,9 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
     assert (state["refunded"].state, state["refunded"].reason) == ("skipped", "refunded")
     assert (state["blacklisted_buyer"].state, state["blacklisted_buyer"].reason) == ("skipped", "blacklisted")
     assert state["rated_by_seller"] is None and state["too_old"] is None and state["not_finished"] is None
-    # The authorization's permit job, one job for the refunds, then one per day window of the 15 (each a single
-    # page here).
-    assert pages == 1 + 1 + 15 and market.calls["taobao.trades.sold.increment.get"] == 15
+    # The authorization's permit job on the reconcile queue; on the backfill queue one job for the refunds, then one
+    # per day window of the 15 (each a single page here): nothing of the backfill waits on the reconcile queue.
+    assert permits == 1 and pages == 1 + 15 and market.calls["taobao.trades.sold.increment.get"] == 15
 
     progress = json_body(client.http.get("/api/subscription", headers={"Authorization": f"Bearer {session}"}))
     assert progress["backfill"] == {
@@ -111,6 +120,9 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
         "skipped": 0,
     }
 
+    journey = json_body(client.http.get("/api/journey", headers={"Authorization": f"Bearer {session}"}))
+    assert ("backfill", "done") in [(step["step"], step["state"]) for step in journey["steps"]]
+
     # The scheduled reviews are posted by the worker as any other (their jobs were queued with the page).
     work_review_queue(client)
     assert market.post_counts(cases["unrated"]) == 1 and market.post_counts(cases["rated_good_by_buyer"]) == 1
@@ -119,13 +131,13 @@ def test_install_backfills_the_unrated_trades_of_the_rating_window(client, aws, 
 
 def test_a_second_run_doubles_nothing(client, aws, clock, market, installed):
     seller_id, _, cases = installed
-    work_reconcile_queue(client)
+    work_install_queues(client)
     work_review_queue(client)
     posted = {tid: market.post_counts(tid) for tid in cases.values()}
 
     clock.advance(3600)
     start_backfill(seller_id, now=clock.now())  # a reinstall starts the backfill again
-    work_reconcile_queue(client)
+    work_install_queues(client)
     client.lambda_.invoke("sweep", scheduled_event(clock.now()))  # anything due would be queued again
     work_review_queue(client)
 
@@ -140,7 +152,7 @@ def test_a_newer_run_stops_the_older_ones_jobs(client, aws, clock, market, insta
     seller_id, _, _ = installed
     clock.advance(60)
     start_backfill(seller_id, now=clock.now())  # replaces the install's run before its first job ran
-    work_reconcile_queue(client)
+    work_install_queues(client)
     backfill = sellers.get(seller_id).backfill
     assert backfill["state"] == "done" and backfill["started_at"] == int(clock.now().timestamp())
     assert market.calls["taobao.trades.sold.increment.get"] == 15  # the old run read nothing
@@ -149,30 +161,62 @@ def test_a_newer_run_stops_the_older_ones_jobs(client, aws, clock, market, insta
 def test_a_lost_authorization_stops_the_backfill_until_the_seller_returns(client, aws, clock, market, installed):
     seller_id, _, cases = installed
     market.end_sessions(NICK)
-    work_reconcile_queue(client)
+    work_backfill_queue(client)  # the backfill is first to meet the ended session (the permit job waits)
     backfill = sellers.get(seller_id).backfill
     assert (backfill["state"], backfill["reason"]) == ("stopped", "reauth")
     assert sellers.get(seller_id).status == "reauth"
 
     json_body(oauth_login(client, NICK))  # authorizing again starts a new run
-    work_reconcile_queue(client)
+    work_install_queues(client)
     assert sellers.get(seller_id).backfill["state"] == "done"
     assert tasks.get(seller_id, str(cases["unrated"])).state == "scheduled"
 
 
-def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, installed):
+@pytest.mark.parametrize(("worker", "queue"), [("backfill_worker", "backfill"), ("reconcile_worker", "reconcile")])
+def test_a_malformed_backfill_job_fails_alone(client, aws, clock, market, installed, worker, queue):
     from sandbox.lambda_driver import sqs_event
 
-    queue = container().settings.reconcile_queue_url
+    url = getattr(container().settings, f"{queue}_queue_url")
     good = {"Body": '{"kind":"backfill","seller_id":"nobody","run":1,"step":"trades","window":0,"page":1}'}
     bad = {"Body": '{"kind":"backfill","seller_id":"x","run":"soon","step":"trades","window":0,"page":1}'}
     messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", **m} for i, m in enumerate((good, bad))]
-    answer = client.lambda_.invoke("reconcile_worker", sqs_event(messages, queue)).payload
+    answer = client.lambda_.invoke(worker, sqs_event(messages, url)).payload
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # the good one is a stale job: done
-    bad_permit = {"Body": '{"kind":"permit","seller_id":7}'}
-    messages = [{"MessageId": "p0", "ReceiptHandle": "rp", **bad_permit}]
-    answer = client.lambda_.invoke("reconcile_worker", sqs_event(messages, queue)).payload
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "p0"}]}
+
+
+def test_the_backfill_queue_takes_no_other_kind_and_a_bad_permit_fails_alone(client, aws, clock, market, installed):
+    from sandbox.lambda_driver import sqs_event
+
+    permit = [{"MessageId": "p0", "ReceiptHandle": "rp", "Body": '{"kind":"permit","seller_id":"someone"}'}]
+    backfill_url = container().settings.backfill_queue_url
+    answer = client.lambda_.invoke("backfill_worker", sqs_event(permit, backfill_url)).payload
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "p0"}]}  # permits belong to the reconcile queue
+    bad_permit = [{"MessageId": "p1", "ReceiptHandle": "rq", "Body": '{"kind":"permit","seller_id":7}'}]
+    reconcile_url = container().settings.reconcile_queue_url
+    answer = client.lambda_.invoke("reconcile_worker", sqs_event(bad_permit, reconcile_url)).payload
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "p1"}]}
+
+
+def test_a_backfill_job_queued_on_the_reconcile_queue_before_the_backfill_queue_existed_still_runs(
+    client, aws, clock, market, installed
+):
+    seller_id, _, cases = installed
+    sqs = container().aws("sqs")
+    settings = container().settings
+    # The install's first job, as the previous release queued it: on the reconcile queue.
+    (first,) = sqs.receive_message(QueueUrl=settings.backfill_queue_url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=settings.backfill_queue_url, ReceiptHandle=first["ReceiptHandle"])
+    assert '"kind":"backfill"' in first["Body"].replace(" ", "")
+    sqs.send_message(QueueUrl=settings.reconcile_queue_url, MessageBody=first["Body"])
+
+    assert work_reconcile_queue(client) == 2  # the permit, and the old backfill job (its refunds step)
+    assert sellers.get(seller_id).backfill["state"] == "running"
+    assert work_reconcile_queue(client) == 0  # the run's next jobs went to the backfill queue
+    assert work_backfill_queue(client) == 15
+
+    progress = sellers.get(seller_id).backfill
+    assert progress["state"] == "done" and progress["windows_done"] == progress["windows"] == 15
+    assert tasks.get(seller_id, str(cases["unrated"])).state == "scheduled"
 
 
 def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, clock, market, monkeypatch):
@@ -191,7 +235,7 @@ def test_a_day_beyond_the_page_limit_is_split_and_backfilled_whole(client, aws, 
     seller_id = json_body(oauth_login(client, NICK))["seller_id"]
     _subscribe(seller_id, clock)
 
-    jobs = work_reconcile_queue(client)
+    jobs = work_install_queues(client)
 
     progress = sellers.get(seller_id).backfill
     assert progress["state"] == "done" and progress["scheduled"] == len(tids)
@@ -210,7 +254,7 @@ def test_a_timeout_between_the_runs_start_and_its_first_job_is_resumed_by_the_da
     from chalicelib.services.onboarding import backfill
 
     seller_id, _, cases = installed
-    work_reconcile_queue(client)  # the install's own run
+    work_install_queues(client)  # the install's own run
 
     def killed(*args, **kwargs):
         raise Killed("the Lambda deadline")
@@ -221,14 +265,14 @@ def test_a_timeout_between_the_runs_start_and_its_first_job_is_resumed_by_the_da
         start_backfill(seller_id, now=clock.now())  # the run is written, its first job never sent
     monkeypatch.setattr(backfill.queues, "send_jobs", real_send)
     assert sellers.get(seller_id).backfill["state"] == "running"
-    assert work_reconcile_queue(client) == 0  # nothing queued: the run would show "running" forever
+    assert work_install_queues(client) == 0  # nothing queued: the run would show "running" forever
 
     clock.advance(3600)
     reconcile_seller(seller_id, now=clock.now())  # too early to call it stalled
-    assert work_reconcile_queue(client) == 0
+    assert work_install_queues(client) == 0
     clock.advance(86_400)
     reconcile_seller(seller_id, now=clock.now())  # the daily run finds it stalled and queues it again
-    assert work_reconcile_queue(client) > 0
+    assert work_reconcile_queue(client) == 0 and work_backfill_queue(client) > 0  # queued again on its own queue
 
     progress = sellers.get(seller_id).backfill
     assert progress["state"] == "done" and progress["windows_done"] == progress["windows"]

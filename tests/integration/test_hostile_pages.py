@@ -20,7 +20,7 @@ from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 from chalicelib.services.onboarding import backfill
 from chalicelib.store import sellers, tasks
 from chalicelib.store.models import Seller
-from tests.helpers import json_body, oauth_login, work_reconcile_queue
+from tests.helpers import json_body, oauth_login, work_install_queues
 
 SELLER = "test_shop"
 _tids = itertools.count(3_950_000_000_000_001)
@@ -207,7 +207,7 @@ def test_a_trade_ending_in_the_future_or_in_1999_never_stops_the_install_backfil
     Seller(seller_id).update(actions=[Seller.plan.set("FW_GOODS-1000000-2"), Seller.paid_until.set(paid_until)])
     sellers.forget(seller_id)
 
-    work_reconcile_queue(client)
+    work_install_queues(client)
 
     progress = sellers.get(seller_id).backfill
     assert progress["state"] == "done" and progress["windows_done"] == progress["windows"]

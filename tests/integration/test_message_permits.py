@@ -18,7 +18,15 @@ from chalicelib.services.onboarding.message_permits import CancelDeferred
 from chalicelib.services.rules import rules_in_force
 from chalicelib.store import audit, sellers, tasks
 from sandbox.market.publisher import NOTHING_SENT
-from tests.helpers import json_body, make_seller, oauth_login, push, trade_message, work_reconcile_queue
+from tests.helpers import (
+    json_body,
+    make_seller,
+    oauth_login,
+    push,
+    trade_message,
+    work_install_queues,
+    work_reconcile_queue,
+)
 
 PERMIT = "taobao.tmc.user.permit"
 CANCEL = "taobao.tmc.user.cancel"
@@ -83,7 +91,7 @@ def test_service_market_messages_need_no_permit(market, clock):
 def test_a_failed_permit_is_tried_again_by_the_daily_reconcile(client, aws, clock, market):
     market.faults.set(PERMIT, error_rate=1.0, error_code=TopCode.SERVICE_UNAVAILABLE)
     seller_id = json_body(oauth_login(client, "unlucky_shop"))["seller_id"]
-    work_reconcile_queue(client)  # the queued permit, and the install backfill's last try at its end
+    work_install_queues(client)  # the queued permit, and the install backfill's last try at its end
     assert not market.permitted("unlucky_shop") and sellers.get(seller_id).messages_permitted is False
     assert {a.result for a in audit.trail(seller_id) if a.action == PERMIT} == {"failed"}
 

@@ -149,6 +149,7 @@ def test_tasks_have_the_sparse_due_index_and_expire(template):
     [
         ("Worker", "ReviewQueue", "HAOPING_REVIEW_QUEUE_URL"),
         ("ReconcileWorker", "ReconcileQueue", "HAOPING_RECONCILE_QUEUE_URL"),
+        ("BackfillWorker", "BackfillQueue", "HAOPING_BACKFILL_QUEUE_URL"),
         ("TokensWorker", "TokensQueue", "HAOPING_TOKENS_QUEUE_URL"),
         ("BillingWorker", "BillingQueue", "HAOPING_BILLING_QUEUE_URL"),
     ],
@@ -169,6 +170,7 @@ def test_queue_event_sources_report_partial_batch_failures_from_the_templates_qu
     [
         ("ReviewQueue", "Worker"),
         ("ReconcileQueue", "ReconcileWorker"),
+        ("BackfillQueue", "BackfillWorker"),
         ("TokensQueue", "TokensWorker"),
         ("BillingQueue", "BillingWorker"),
     ],
@@ -198,6 +200,36 @@ def test_alarms_on_dead_letters_and_worker_errors_notify_the_alerts_topic(templa
     for alarm in (dlq, errors):
         assert {"Ref": "AlertsTopic"} in alarm["AlarmActions"]
     assert dlq["Threshold"] == 0 and dlq["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_every_dead_letter_queue_raises_an_alarm_to_the_alerts_topic(template):
+    queues = resources_of(template, "AWS::SQS::Queue")
+    dead_letter = sorted(
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    )
+    assert "BackfillQueueDLQ" in dead_letter and len(dead_letter) == 5
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm").values()
+    for dlq in dead_letter:
+        (alarm,) = [
+            a["Properties"]
+            for a in alarms
+            if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            and {"Fn::GetAtt": [dlq, "QueueName"]} in [d["Value"] for d in a["Properties"]["Dimensions"]]
+        ]
+        assert {"Ref": "AlertsTopic"} in alarm["AlarmActions"] and alarm["Threshold"] == 0, dlq
+
+
+def test_the_backfill_worker_has_its_own_queue_and_concurrency_beside_the_reconcile(template):
+    def event_source(function: str) -> dict:
+        (event,) = template["Resources"][function]["Properties"]["Events"].values()
+        return event["Properties"]
+
+    backfill, reconcile = event_source("BackfillWorker"), event_source("ReconcileWorker")
+    assert resolve(backfill["Queue"], template) != resolve(reconcile["Queue"], template)
+    assert backfill["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "BackfillMaxConcurrency"}
+    assert reconcile["ScalingConfig"]["MaximumConcurrency"] == 10
 
 
 def test_functions_get_every_setting_the_code_reads(template):
@@ -343,6 +375,7 @@ SECRETS_NEEDED = {
     "Billing": {APP, BUYER},  # vas.* calls; releasing holds reschedules trades
     "BillingWorker": {APP, BUYER},  # the daily pass per seller: vas.* calls, holds and releases
     "ReconcileWorker": {APP, BUYER},  # TOP reads, schedules missed trades
+    "BackfillWorker": {APP, BUYER},  # TOP reads, schedules the trades before the install
     "Sweep": set(),
     "Reconcile": set(),  # fan-out only
 }

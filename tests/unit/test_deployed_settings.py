@@ -12,6 +12,7 @@ DEPLOYED = {
     "HAOPING_TABLE_PREFIX": "haoping-prod",
     "HAOPING_REVIEW_QUEUE_URL": "https://sqs.local/1/haoping-prod-reviews",
     "HAOPING_RECONCILE_QUEUE_URL": "https://sqs.local/1/haoping-prod-reconcile",
+    "HAOPING_BACKFILL_QUEUE_URL": "https://sqs.local/1/haoping-prod-backfill",
     "HAOPING_TOKENS_QUEUE_URL": "https://sqs.local/1/haoping-prod-tokens",
     "HAOPING_BILLING_QUEUE_URL": "https://sqs.local/1/haoping-prod-billing",
     "HAOPING_ALERTS_TOPIC_ARN": "arn:aws:sns:ap-southeast-1:123456789012:haoping-prod-alerts",

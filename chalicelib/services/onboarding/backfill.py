@@ -1,8 +1,9 @@
 """Use case: on install, review the trades the seller finished before it (补评): every finished trade still inside the
 rating window, not rated by the seller yet, gets its task as if its message had been pushed.
 
-A run is a chain of jobs on the reconcile queue, one marketplace page each, so it is paced like the other per-seller
-jobs (the queue's consumers, the global pause during a quota ban) and no invocation runs long:
+A run is a chain of jobs on the backfill queue, one marketplace page each, so it is paced by that queue's own
+consumers (never in front of the daily reconcile) and the global pause during a quota ban, and no invocation runs
+long:
 
 1. ``refunds`` — the refunds of the window (``taobao.refunds.receive.get``), applied as their pushes would be, so a
    refunded trade is held or skipped when it is scheduled;
@@ -78,12 +79,12 @@ class Job:
     down: bool = False
 
     def as_message(self) -> dict:
-        """The job as the reconcile queue carries it."""
+        """The job as the backfill queue carries it."""
         return BackfillJob(**asdict(self)).body()
 
     @classmethod
     def from_message(cls, message: BackfillJob) -> Job:
-        """The job a (parsed) reconcile-queue message names."""
+        """The job a (parsed) backfill-queue message names."""
         return cls(**message.model_dump(exclude={"kind"}))
 
 
@@ -103,7 +104,7 @@ def start_backfill(seller_id: str, *, now: datetime) -> int:
     if not seller_marks.start_backfill(seller_id, run, progress, now=now):
         return run
     try:
-        queues.send_jobs(container().settings.reconcile_queue_url, [Job(seller_id, run, "refunds").as_message()])
+        queues.send_jobs(container().settings.backfill_queue_url, [Job(seller_id, run, "refunds").as_message()])
     except Exception:
         # Shown as stopped, and started again by the seller's next authorization.
         _stop(Job(seller_id, run, "refunds"), progress, "not_started", now=now)
@@ -126,7 +127,7 @@ def resume_if_stalled(seller, *, now: datetime) -> bool:
     if now.timestamp() - moved < STALLED.total_seconds():
         return False
     job = _waiting(seller.seller_id, int(seller.backfill_run), progress)
-    queues.send_jobs(container().settings.reconcile_queue_url, [job.as_message()])
+    queues.send_jobs(container().settings.backfill_queue_url, [job.as_message()])
     count("BackfillResumed")
     logger.warning(
         "stalled backfill queued again",
@@ -189,7 +190,7 @@ def run_job(job: Job, *, now: datetime) -> str:
         count("BackfillDone")
         logger.info("backfill done", extra={"seller_id": job.seller_id, **{k: progress[k] for k in COUNTERS}})
         return "done"
-    queues.send_jobs(container().settings.reconcile_queue_url, [following.as_message()])
+    queues.send_jobs(container().settings.backfill_queue_url, [following.as_message()])
     return "next"
 
 
