@@ -296,7 +296,7 @@ def test_a_run_stalled_halfway_resumes_from_the_job_it_lost_not_from_its_start(
         return real_send(queue_url, kept)
 
     monkeypatch.setattr(backfill.queues, "send_jobs", send_but_lose_one)
-    work_reconcile_queue(client)  # the permit, the refunds, then days 0-11; day 12's job is lost
+    work_install_queues(client)  # the permit, the refunds, then days 0-11; day 12's job is lost
     monkeypatch.setattr(backfill.queues, "send_jobs", real_send)
     assert len(lost) == 1
     stalled = sellers.get(seller_id).backfill
@@ -305,11 +305,11 @@ def test_a_run_stalled_halfway_resumes_from_the_job_it_lost_not_from_its_start(
 
     clock.advance(3600)
     reconcile_seller(seller_id, now=clock.now())  # too early to call it stalled
-    assert work_reconcile_queue(client) == 0
+    assert work_backfill_queue(client) == 0
     clock.advance(86_400)
     reconcile_seller(seller_id, now=clock.now())  # the daily run finds it stalled and queues the lost job again
     increments = market.calls["taobao.trades.sold.increment.get"]
-    jobs = work_reconcile_queue(client)
+    jobs = work_backfill_queue(client)
 
     # Days 12-14 only: one job (one page) each, no refunds job, no day read twice.
     assert jobs == 15 - lost_window
