@@ -17,6 +17,9 @@ from sandbox.world import TEMPLATES, SellerSpec, generate, market_midnight
 
 PRO = "FW_GOODS-1000000-2"
 BATCH = 100
+# A push of 100 is accepted within twice the 100 conditional writes it needs (p99): slower, and the platform's
+# resends at a peak feed on themselves.
+PUSH_RATIO_TARGET = 2.0
 
 
 def _shops(count: int, trades: int) -> list[SellerSpec]:
@@ -124,6 +127,7 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
         batch_table = _scratch_table(ddb, "haoping-bench-BaselineBatch")
         put_table = _scratch_table(ddb, "haoping-bench-BaselinePut")
         table = _tasks_table()
+        sqs = boto3.client("sqs", region_name=REGION)
         for r in range(rounds):
             times: dict[str, list[float]] = {"push": [], "batch_write": [], "conditional_puts": []}
             for i in range(r * batches * BATCH, (r + 1) * batches * BATCH, BATCH):
@@ -134,6 +138,9 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
                 times["push"].append(time.perf_counter() - started)
                 if status != 200 or any(res["status"] != "ok" for res in body["results"]):
                     raise RuntimeError(f"webhook did not accept a batch: {status}")
+                # Workers keep the review queue short; moto's SendMessageBatch slows with the queue's depth,
+                # which SQS's does not, so the jobs a push queued are taken away before the next one (untimed).
+                _empty(sqs, stack.endpoints.review_queue_url)
                 items = _written_tasks(ddb, table, chunk, replay.seller_ids)
                 started = time.perf_counter()
                 batch_write(ddb, batch_table, items)
@@ -152,6 +159,8 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
         per_round = [_percentile(m["push"], q) / _percentile(m[kind], q) for m in measured]
         return {"min": round(min(per_round), 2), "median": round(statistics.median(per_round), 2)}
 
+    p99_to_puts = ratio("conditional_puts", 0.99)
+    met = p99_to_puts["median"] <= PUSH_RATIO_TARGET
     return {
         "name": "webhook_batch_latency",
         "value": {"p50_ms": spread("push", 0.5), "p99_ms": spread("push", 0.99)},
@@ -163,13 +172,18 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
             "conditional_put_item_x100_p50_ms": spread("conditional_puts", 0.5),
             "conditional_put_item_x100_p99_ms": spread("conditional_puts", 0.99),
         },
-        "target": "report; ratios to the bare writes of the same 100 items",
-        "met": None,
+        "target": f"p99 ≤ {PUSH_RATIO_TARGET:g} × the 100 conditional put_item of the same items (median of the "
+        "rounds); the ratio to a bare batch_write_item is reported",
+        "met": met,
         "detail": {
+            "why_missed_here": None
+            if met
+            else "the push's own CPU (validation, rendering, lint, logging) on a loaded 2-core machine; moto's "
+            "per-request cost is the unit, so a busy machine stretches both sides but not evenly",
             "ratio_p50_to_batch_write": ratio("batch_write", 0.5),
             "ratio_p99_to_batch_write": ratio("batch_write", 0.99),
             "ratio_p50_to_conditional_puts": ratio("conditional_puts", 0.5),
-            "ratio_p99_to_conditional_puts": ratio("conditional_puts", 0.99),
+            "ratio_p99_to_conditional_puts": p99_to_puts,
             "conditions": {
                 "dynamodb": "moto, in this process",
                 "rounds": rounds,
@@ -178,9 +192,18 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
                 "shops": len(specs),
                 "seller_caches": "warm (a busy webhook container)",
                 "p99_note": "with few batches per round, p99 is the round's slowest batch",
+                "review_queue": "emptied after each push, untimed (moto's send cost grows with the queue's depth)",
+                "push_requests": "per push: 100 conditional PutItem, a BatchGetItem of the buyers' last texts per "
+                "100 keys, a BatchWriteItem of them per 25, a SendMessageBatch per 10 jobs",
             },
         },
     }
+
+
+def _empty(sqs, queue_url: str) -> None:
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
 def _tasks_table() -> str:
