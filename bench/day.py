@@ -35,6 +35,7 @@ class DayRun:
     steps: dict
     sellers: int
     trades: int
+    messages: int
     posted: int
     ok: bool
     counter: DynamoCounter
@@ -84,6 +85,7 @@ def replay_day(
     step_minutes: int = 5,
     quiet_step_hours: int = 1,
     seed: int = 7,
+    services=None,
 ) -> DayRun:
     """Replay one market day (and the 15 days after it) in-process, the clock stepping ``step_minutes`` while the
     market trades and ``quiet_step_hours`` after; count everything after onboarding."""
@@ -92,6 +94,8 @@ def replay_day(
     specs = default_sellers(trades)[:sellers]
     world_trades, events = generate(day, specs, seed=seed)
     counter = DynamoCounter().meter_writes().install()
+    if services is not None:
+        services.phases = counter  # other AWS requests are counted under the same phases
     started = time.perf_counter()
     stack = InProcessStack(clock, counter=counter, cold_seller_caches=cold, marketplace_options={"seed": seed})
     with stack:
@@ -118,6 +122,7 @@ def replay_day(
             steps={"trading_minutes": step_minutes, "quiet_hours": quiet_step_hours},
             sellers=sellers,
             trades=len(world_trades),
+            messages=len(events),
             posted=posted,
             ok=report.ok,
             counter=counter,

@@ -28,13 +28,23 @@ FAULT_RATE = 0.05  # transient marketplace errors injected into the replayed day
 def _pipeline_figures(
     *, sellers: int, trades: int, step_minutes: int, quiet_step_hours: int, burst_shops: int, burst_trades_per_shop: int
 ) -> list[dict]:
+    from bench.cost import ServiceCounter, cost_figure
     from bench.day import hot_shop_figure, marketplace_figure, replay_day, requests_figure
     from bench.throughput import run_burst
 
     steps = {"step_minutes": step_minutes, "quiet_step_hours": quiet_step_hours}
-    day = replay_day(sellers=sellers, trades=trades, cold=True, fault_rate=FAULT_RATE, **steps)
-    burst = run_burst(shops=burst_shops, trades_per_shop=burst_trades_per_shop)
-    return [requests_figure(day, burst), marketplace_figure(day, FAULT_RATE), hot_shop_figure(day, burst)]
+    with ServiceCounter().counting() as day_services:
+        day = replay_day(
+            sellers=sellers, trades=trades, cold=True, fault_rate=FAULT_RATE, services=day_services, **steps
+        )
+    with ServiceCounter().counting() as burst_services:
+        burst = run_burst(shops=burst_shops, trades_per_shop=burst_trades_per_shop, services=burst_services)
+    return [
+        requests_figure(day, burst),
+        marketplace_figure(day, FAULT_RATE),
+        hot_shop_figure(day, burst),
+        cost_figure(day, burst, day_services, burst_services),
+    ]
 
 
 def _worker_floor(*, trades: int) -> list[dict]:
@@ -146,13 +156,13 @@ class Group:
     full: dict = field(default_factory=dict)
 
 
-# Figure numbers → how to measure them; 1, 2 and 12 share the replayed day and the burst.
+# Figure numbers → how to measure them; 1, 2, 12 and 13 share the replayed day and the burst.
 FIGURES: dict[tuple[int, ...], Group] = {
     (5,): Group(_cold_start, {"rehearsals": 1, "boto3_runs": 3}, {"rehearsals": 3, "boto3_runs": 5}),
     (7,): Group(_package),
     (4,): Group(_sweep, {"small": 1_000, "large": 10_000}, {"small": 10_000, "large": 100_000}),
     (6,): Group(_latency, {"batches": 2}, {"batches": 20}),
-    (1, 2, 12): Group(
+    (1, 2, 12, 13): Group(
         _pipeline_figures,
         {
             "sellers": 3,

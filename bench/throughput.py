@@ -11,12 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 from bench.counting import DynamoCounter
 from bench.items import batch_write
+from bench.scale import SQS_ROUND_TRIP_S, _SqsStandIn
 from bench.stack import REGION, BenchReplay, InProcessStack
 from sandbox.market.clock import FakeClock
 from sandbox.world import TEMPLATES, SellerSpec, generate, market_midnight
 
 PRO = "FW_GOODS-1000000-2"
 BATCH = 100
+# A push of 100 is accepted within twice the 100 conditional writes it needs (p99): slower, and the platform's
+# resends at a peak feed on themselves.
+PUSH_RATIO_TARGET = 2.0
 
 
 def _shops(count: int, trades: int) -> list[SellerSpec]:
@@ -60,7 +64,7 @@ class Burst:
     counter: DynamoCounter
 
 
-def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11, cold: bool = True) -> Burst:
+def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11, cold: bool = True, services=None) -> Burst:
     """Push every trade of ``shops`` (immediate mode, all due: each push queues its reviews at once), drain the
     worker, then sweep once (the safety net finds nothing left); count it all, write units included.
 
@@ -69,19 +73,24 @@ def run_burst(*, shops: int = 4, trades_per_shop: int = 50, seed: int = 11, cold
     specs = _shops(shops, trades_per_shop)
     day, clock, trades, events = _world(specs, seed)
     counter = DynamoCounter().meter_writes().install()
+    if services is not None:
+        services.phases = counter  # other AWS requests are counted under the same phases
     with InProcessStack(clock, counter=counter, cold_seller_caches=cold) as stack:
         replay = BenchReplay(stack, specs, trades, events, day)
         with counter.phase_of("setup"):
             replay.onboard()
             messages = replay.happen(events)
-        started = time.perf_counter()
-        for i in range(0, len(messages), BATCH):
-            stack.push(messages[i : i + BATCH])
-        pushed = time.perf_counter()
-        stack.drain()
-        drained = time.perf_counter()
-        queued = stack.tick()["queued"]
-        swept = time.perf_counter()
+        # The pushes, deliveries and sweep set their own phases; what the stack itself asks of SQS between them
+        # (the event source's receives and deletes) is the burst's.
+        with counter.phase_of("burst"):
+            started = time.perf_counter()
+            for i in range(0, len(messages), BATCH):
+                stack.push(messages[i : i + BATCH])
+            pushed = time.perf_counter()
+            stack.drain()
+            drained = time.perf_counter()
+            queued = stack.tick()["queued"]
+            swept = time.perf_counter()
         posted = sum(1 for t in trades if stack.marketplace.post_counts(int(t.tid)) == 1)
         invocations = dict(stack.invocations.counts)
     counter.uninstall()
@@ -124,25 +133,28 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
         batch_table = _scratch_table(ddb, "haoping-bench-BaselineBatch")
         put_table = _scratch_table(ddb, "haoping-bench-BaselinePut")
         table = _tasks_table()
-        for r in range(rounds):
-            times: dict[str, list[float]] = {"push": [], "batch_write": [], "conditional_puts": []}
-            for i in range(r * batches * BATCH, (r + 1) * batches * BATCH, BATCH):
-                chunk = events[i : i + BATCH]
-                messages = replay.messages_for(chunk)
-                started = time.perf_counter()
-                status, body = stack.push(messages)
-                times["push"].append(time.perf_counter() - started)
-                if status != 200 or any(res["status"] != "ok" for res in body["results"]):
-                    raise RuntimeError(f"webhook did not accept a batch: {status}")
-                items = _written_tasks(ddb, table, chunk, replay.seller_ids)
-                started = time.perf_counter()
-                batch_write(ddb, batch_table, items)
-                times["batch_write"].append(time.perf_counter() - started)
-                started = time.perf_counter()
-                for item in items:
-                    ddb.put_item(TableName=put_table, Item=item, ConditionExpression="attribute_not_exists(tid)")
-                times["conditional_puts"].append(time.perf_counter() - started)
-            measured.append(times)
+        # The push's jobs go to an SQS stand-in answering each SendMessageBatch after an in-region round trip:
+        # moto's SendMessage recounts the whole queue for every message (~20 ms each even when it is empty).
+        with _SqsStandIn(SQS_ROUND_TRIP_S):
+            for r in range(rounds):
+                times: dict[str, list[float]] = {"push": [], "batch_write": [], "conditional_puts": []}
+                for i in range(r * batches * BATCH, (r + 1) * batches * BATCH, BATCH):
+                    chunk = events[i : i + BATCH]
+                    messages = replay.messages_for(chunk)
+                    started = time.perf_counter()
+                    status, body = stack.push(messages)
+                    times["push"].append(time.perf_counter() - started)
+                    if status != 200 or any(res["status"] != "ok" for res in body["results"]):
+                        raise RuntimeError(f"webhook did not accept a batch: {status}")
+                    items = _written_tasks(ddb, table, chunk, replay.seller_ids)
+                    started = time.perf_counter()
+                    batch_write(ddb, batch_table, items)
+                    times["batch_write"].append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    for item in items:
+                        ddb.put_item(TableName=put_table, Item=item, ConditionExpression="attribute_not_exists(tid)")
+                    times["conditional_puts"].append(time.perf_counter() - started)
+                measured.append(times)
 
     def spread(kind: str, q: float, scale: float = 1000) -> dict:
         per_round = [_percentile(m[kind], q) * scale for m in measured]
@@ -152,6 +164,8 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
         per_round = [_percentile(m["push"], q) / _percentile(m[kind], q) for m in measured]
         return {"min": round(min(per_round), 2), "median": round(statistics.median(per_round), 2)}
 
+    p99_to_puts = ratio("conditional_puts", 0.99)
+    met = p99_to_puts["median"] <= PUSH_RATIO_TARGET
     return {
         "name": "webhook_batch_latency",
         "value": {"p50_ms": spread("push", 0.5), "p99_ms": spread("push", 0.99)},
@@ -163,13 +177,18 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
             "conditional_put_item_x100_p50_ms": spread("conditional_puts", 0.5),
             "conditional_put_item_x100_p99_ms": spread("conditional_puts", 0.99),
         },
-        "target": "report; ratios to the bare writes of the same 100 items",
-        "met": None,
+        "target": f"p99 ≤ {PUSH_RATIO_TARGET:g} × the 100 conditional put_item of the same items (median of the "
+        "rounds); the ratio to a bare batch_write_item is reported",
+        "met": met,
         "detail": {
+            "why_missed_here": None
+            if met
+            else "the push's own CPU (validation, rendering, lint, logging) on a loaded 2-core machine; moto's "
+            "per-request cost is the unit, so a busy machine stretches both sides but not evenly",
             "ratio_p50_to_batch_write": ratio("batch_write", 0.5),
             "ratio_p99_to_batch_write": ratio("batch_write", 0.99),
             "ratio_p50_to_conditional_puts": ratio("conditional_puts", 0.5),
-            "ratio_p99_to_conditional_puts": ratio("conditional_puts", 0.99),
+            "ratio_p99_to_conditional_puts": p99_to_puts,
             "conditions": {
                 "dynamodb": "moto, in this process",
                 "rounds": rounds,
@@ -178,6 +197,10 @@ def webhook_latency_figure(*, batches: int = 20, rounds: int = 3, seed: int = 13
                 "shops": len(specs),
                 "seller_caches": "warm (a busy webhook container)",
                 "p99_note": "with few batches per round, p99 is the round's slowest batch",
+                "review_queue": f"an SQS stand-in answering each SendMessageBatch after {SQS_ROUND_TRIP_S * 1000:g} ms "
+                "(as figure 11): moto's SendMessage recounts the queue per message",
+                "push_requests": "per push: 100 conditional PutItem, a BatchGetItem of the buyers' last texts per "
+                "100 keys, a BatchWriteItem of them per 25, a SendMessageBatch per 10 jobs",
             },
         },
     }

@@ -10,9 +10,7 @@ from chalicelib.container import container
 from chalicelib.handlers.http import error_response
 from chalicelib.marketplace.messages import Batch, MalformedBatch, parse_batch
 from chalicelib.security.inbound import PushRejected, verify_push
-from chalicelib.services.reviews import review_queue
-from chalicelib.services.reviews.inbound_messages import handle_message
-from chalicelib.services.sellers.seller_state import prefetch
+from chalicelib.services.reviews.inbound_messages import handle_message, push_scope
 from chalicelib.telemetry import count, logger
 
 
@@ -76,9 +74,7 @@ def marketplace_push(request) -> Response:
         count("PushMalformed")
         return error_response(400, "malformed_batch", exc.reason)
     now = container().clock.now()
-    # The batch's sellers are read in one request, and the reviews it makes due are queued together at its end.
-    prefetch(str(msg.user_id) for msg in batch.messages if msg.user_id)
-    with review_queue.batched():
+    with push_scope(batch.messages, now=now):
         results = handle_bounded(batch.messages, handle_message, now)
     for refused in batch.refused:
         logger.warning("message rejected", extra={"message_id": refused.id, "reason": refused.reason})

@@ -45,6 +45,11 @@ _RUNTIME_KEYS = frozenset(
     }
 )
 
+# Keys every line would repeat that the Lambda log stream already states (its function's ARN and memory in the
+# stream and its REPORT line, a cold start as "Init Duration", one service per log group): ~150 bytes a line,
+# a third of a short one, billed by the byte.
+_STATED_BY_THE_STREAM = ("function_arn", "function_memory_size", "cold_start", "service")
+
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
     """Powertools JSON formatter that redacts the whole record (message, keys, exception) last."""
@@ -53,6 +58,8 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
         # Round-trip through JSON first so exception objects and other values are the strings that
         # would be written, then redact those strings.
         plain = json.loads(json.dumps(log, default=self.json_default))
+        for key in _STATED_BY_THE_STREAM:
+            plain.pop(key, None)
         safe = redact(plain)
         safe.update({key: plain[key] for key in _RUNTIME_KEYS.intersection(plain)})
         return self.json_serializer(safe)

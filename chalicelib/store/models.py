@@ -416,11 +416,13 @@ class Stats(_Model):
     explains = NumberAttribute(null=True)  # explanations posted in the hour: they count against the cap too
     memos = NumberAttribute(null=True)  # order memos written in the hour: they count against the cap too
     robot_sends = NumberAttribute(null=True)  # messages sent to one group robot in a minute bucket (store.robots)
-    # Buyer buckets (``buyer#<hash>``, ``store.buyer_history``): the buyer's first refund and dispute in the shop,
-    # and the key of the review text they got last.
+    # Buyer buckets (``buyer#<hash>``, ``store.buyer_history``): the buyer's first refund and dispute in the shop.
     refund_at = NumberAttribute(null=True)
     dispute_at = NumberAttribute(null=True)
+    # Phrase buckets (``phrase#<hash>``, ``store.buyer_history``): the key of the review text the buyer got last,
+    # and when.
     last_text = UnicodeAttribute(null=True)
+    text_at = NumberAttribute(null=True)
     expire_at = TTLAttribute(null=True)
 
 

@@ -201,6 +201,18 @@ def test_logger_keeps_runtime_identifiers_readable():
     assert line["topic"] == "taobao_trade_TradeSuccess"
 
 
+def test_log_lines_leave_out_what_the_lambda_log_stream_states():
+    buffer = io.StringIO()
+    logger = get_logger(_service(), stream=buffer)
+    logger.append_keys(cold_start=True, function_arn="arn:aws:lambda:ap-southeast-1:1:function:w")
+    logger.info("review posted", extra={"tid": "1"})
+    logger.remove_keys(["cold_start", "function_arn"])
+
+    (line,) = _lines(buffer)
+    assert line["message"] == "review posted" and line["tid"] == "1" and "level" in line
+    assert not {"function_arn", "function_memory_size", "cold_start", "service"} & set(line)
+
+
 def test_a_logger_built_again_after_a_reset_writes_each_line_once():
     service = _service()
     buffer = io.StringIO()

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
+from chalicelib.container import container
 from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage, Message
+from chalicelib.security.buyer_id import buyer_keys
 from chalicelib.services.ratings.handle_buyer_rating import TradeNotKnownYet
+from chalicelib.services.reviews import review_queue
 from chalicelib.services.reviews.schedule_review import UnknownSeller, schedule_trade
 from chalicelib.services.rules import rules_in_force
-from chalicelib.store import sellers
+from chalicelib.services.sellers.seller_state import prefetch
+from chalicelib.store import buyer_history, sellers
 from chalicelib.telemetry import count, failure, logger
 
 
@@ -30,6 +36,44 @@ class MessageResult:
         if self.detail:
             out["detail"] = self.detail
         return out
+
+
+@contextmanager
+def push_scope(messages: Sequence[Message], *, now: datetime) -> Iterator[None]:
+    """Around the handling of one push: its sellers and its buyers' last review texts are read up front, a
+    few requests for the whole push; the review jobs it makes due and the texts it gives are written together
+    when it ends (SQS batches of ten, BatchWriteItem pages of 25), before the push is answered."""
+    prefetch(str(msg.user_id) for msg in messages if msg.user_id)
+    with review_queue.batched():
+        try:
+            with buyer_history.texts_batched(now=now):
+                _prefetch_texts(messages)
+                yield
+        except buyer_history.TextsNotSaved as exc:
+            # The push's tasks and jobs are stored: a resend would find them done. What is lost is only which
+            # text these buyers got, so their next trade may repeat it; counted so it is seen.
+            count("PhraseMemoryNotSaved")
+            logger.warning("buyers' last texts not saved", extra=failure(exc.__cause__ or exc))
+
+
+def _prefetch_texts(messages: Sequence[Message]) -> None:
+    try:
+        buyer_history.prefetch_texts(_buyers(messages))
+    except Exception as exc:
+        # Each trade then reads its buyer's text itself, and a failure there is that message's alone.
+        logger.warning("buyers' last texts not prefetched", extra=failure(exc))
+
+
+def _buyers(messages: Sequence[Message]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    secret = container().buyer_hash_secret()
+    for msg in messages:
+        if msg.topic != topics.TRADE_SUCCESS or not msg.user_id or sellers.cached(str(msg.user_id)) is None:
+            continue
+        try:
+            trade = topics.TradeSuccess.model_validate(msg.payload())
+        except (ValidationError, MalformedMessage):
+            continue  # rejected with its reason when its turn comes
+        yield str(msg.user_id), buyer_keys(secret, trade.buyer_nick, trade.buyer_open_uid)
 
 
 def _trade_success(msg: Message, seller_id: str, now: datetime) -> str:

@@ -101,7 +101,7 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     hashes = buyer_keys(container().buyer_hash_secret(), trade.buyer_nick, trade.buyer_open_uid)
     masked = mask_nick(trade.buyer_nick) if trade.buyer_nick else None
     several = len(review_texts(settings)) > 1
-    last = buyer_history.read(seller_id, hashes).last_text if several and hashes else None
+    last = buyer_history.last_text(seller_id, hashes) if several and hashes else None
     index, content = render_content(
         settings,
         tid=trade.tid,
