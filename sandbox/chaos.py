@@ -369,6 +369,9 @@ def allowed_outcomes(trade, lost: set[str], near: timedelta, planned: datetime |
     if trade.expect == "skipped:filter_dispute_buyer" and lost & REFUND_KINDS:
         # The dispute was never heard of (nothing marks the buyer), or its closing message never came.
         allowed |= {"posted", "held:refund"}
+    if trade.skip_by_item_id and lost & REFUND_KINDS:
+        # A refund never heard of neither holds nor skips the review: the item filter skips it before posting.
+        allowed.add("skipped:filter_item_skipped")
     if trade.expect.startswith("expired:"):
         allowed.add("missing")
     return allowed

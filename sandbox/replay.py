@@ -19,6 +19,7 @@ from sandbox.chaos import ChaosPlan
 from sandbox.market.state import refund_id_for
 from sandbox.stack import LocalStack
 from sandbox.world import (
+    ITEM_IDS,
     Purchase,
     SellerSpec,
     TradeSpec,
@@ -376,6 +377,7 @@ class Replay:
                 buyer_open_uid=t.buyer_open_uid,
                 payment=t.payment,
                 item_title=t.item_title,
+                num_iid=ITEM_IDS[t.item_title],
                 created=t.paid_at or t.ended_at - timedelta(days=4),
                 end_time=None if event.kind == "buyer_paid" else t.ended_at,
                 **({"status": "WAIT_SELLER_SEND_GOODS"} if event.kind == "buyer_paid" else {}),
@@ -480,6 +482,7 @@ class Replay:
                 "shops on the dashboard: " + ", ".join(f"{k} {n}" for k, n in sorted(self.seller_actions.items()))
             )
         lines += self._what_if_lines()
+        lines += self._item_id_lines(by_tid, calls.get("taobao.trade.fullinfo.get", 0))
         pause_lines, pause_ok = self._pause_report(by_tid)
         lines += pause_lines
         guard_lines, guard_ok = self._guard_report()
@@ -510,6 +513,25 @@ class Replay:
         verdict = "the invariants held under chaos" if self.chaos else "every trade reached its expected outcome"
         lines.append("RESULT: " + (f"OK — {verdict}, none posted twice" if ok else "FAILED"))
         return Report("\n".join(lines), ok)
+
+    def _item_id_lines(self, by_tid: dict, reads: int) -> list[str]:
+        """The shops whose filters skip an item by its id: the pushed messages carry none, so the app reads the
+        trade's items (``taobao.trade.fullinfo.get``) before posting."""
+        lines = []
+        for spec in self.sellers:
+            ids = [r for r in (spec.settings.get("filters") or {}).get("skip_items") or [] if r.isdigit()]
+            if not ids:
+                continue
+            skipped = sum(
+                1
+                for t in self.trades
+                if t.seller_nick == spec.nick
+                and str(ITEM_IDS[t.item_title]) in ids
+                and t.tid in by_tid
+                and (by_tid[t.tid].state, by_tid[t.tid].reason) == ("skipped", "filter_item_skipped")
+            )
+            lines.append(f"  {spec.nick}: skipped {skipped} by item id {', '.join(ids)}")
+        return [f"item filters by id ({reads} trades' items read before posting):", *lines] if lines else []
 
     def _pause_report(self, by_tid: dict) -> tuple[list[str], bool]:
         """The shops that paused automatic reviews: nothing may be posted while paused; what waited went out later."""

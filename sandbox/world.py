@@ -77,6 +77,7 @@ class TradeSpec:
     buyer_words: str | None = None  # what the buyer writes with the rating (else a complaint picked by tid)
     paid_at: datetime | None = None  # the buyer's payment is pushed (TradeBuyerPay) at this moment
     confirm_at: datetime | None = None  # the shop confirms the rating as extortion (one click) at this moment
+    skip_by_item_id: bool = False  # the shop skips this trade's item by its id (judged before posting)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ CAPPED = "FW_GOODS-1000000-9"  # a plan with a tiny hourly cap, defined by the r
 # The operator reads the overnight alerts and resumes paused shops at 09:00 the next market day.
 OPERATOR_RESUME = timedelta(days=1, hours=9)
 ITEMS = ("纯棉T恤", "保温杯", "蓝牙耳机", "儿童绘本", "手工皂", "帆布包", "茶叶礼盒", "数据线")
+# Each item's id on the marketplace (``num_iid``): the trades carry it, the pushed messages do not.
+ITEM_IDS = {title: 600_000_000_100 + n for n, title in enumerate(ITEMS)}
 TEMPLATES = [
     "感谢{buyer_masked}的支持，{shop_name}期待您再次光临！",
     "亲爱的{buyer_masked}，您购买的{item_title}已确认收货，祝生活愉快。",
@@ -193,7 +196,12 @@ def default_sellers(trades_per_seller: int = 40) -> list[SellerSpec]:
                 "delay_hours": 6,
                 "random_delay": {"min_minutes": 0, "max_minutes": 120},
                 "on_buyer_neutral_or_bad": "rate_good_anyway",
-                "filters": {"min_amount": "50", "skip_items": ["数据线"], "skip_dispute_buyers": True},
+                # 手工皂 by its item id: the app reads it from the marketplace before posting, as the push has none.
+                "filters": {
+                    "min_amount": "50",
+                    "skip_items": ["数据线", str(ITEM_IDS["手工皂"])],
+                    "skip_dispute_buyers": True,
+                },
                 "phrase_types": ["home", "digital"],
             },
             BASIC,
@@ -437,6 +445,10 @@ def expected_outcome(spec: SellerSpec, trade: TradeSpec, paid: list[tuple[dateti
     rated_badly_first = trade.buyer_rating and trade.buyer_rating[1] != "good" and trade.buyer_rating[0] <= post_at
     if rated_badly_first and spec.settings.get("on_buyer_neutral_or_bad", "skip") == "skip":
         return "skipped:buyer_bad_rating"
+    by_id = _item_id_filter(spec, trade)
+    trade.skip_by_item_id = by_id is not None
+    if by_id and post_at < trade.ended_at + RATING_WINDOW:  # judged when the worker reads the trade's items
+        return f"skipped:{by_id}"
     if spec.settings.get("filters", {}).get("skip_dispute_buyers") and refund_open_at and refund_open_at < post_at:
         # Every refund of the world is after-sale (a dispute): once it closes, the released review is skipped.
         return "skipped:filter_dispute_buyer"
@@ -447,8 +459,16 @@ def expected_outcome(spec: SellerSpec, trade: TradeSpec, paid: list[tuple[dateti
     return "posted"
 
 
+def _item_id_filter(spec: SellerSpec, trade: TradeSpec) -> str | None:
+    """The seller's item-id rule that skips the trade: the push names no item, so the app judges it before
+    posting, once it has read the trade's items (and a refund paid before then skips it first)."""
+    rules = (spec.settings.get("filters") or {}).get("skip_items") or []
+    return "filter_item_skipped" if str(ITEM_IDS[trade.item_title]) in rules else None
+
+
 def _filter_reason(spec: SellerSpec, trade: TradeSpec) -> str | None:
-    """The seller's amount or item filter that skips the trade as it arrives (the world's items have no ids)."""
+    """The seller's amount or item-title filter that skips the trade as it arrives (the message carries the
+    amount and, in this world, the title; item ids are judged later, ``_item_id_filter``)."""
     filters = spec.settings.get("filters") or {}
     amount = Decimal(trade.payment)
     if filters.get("min_amount") is not None and amount < Decimal(filters["min_amount"]):

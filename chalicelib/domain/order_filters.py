@@ -61,12 +61,26 @@ class OrderFilters(BaseModel):
         return self.skip_refund_buyers or self.skip_dispute_buyers
 
 
+MAX_TRADE_ITEMS = 50  # item ids kept for one trade; more sub-orders than this are not sold in one trade
+
+
+def item_ids_text(ids: tuple[int | str, ...]) -> str | None:
+    """A trade's item ids as stored with its task: comma-separated digits, or None when there are none."""
+    return ",".join(str(i) for i in ids[:MAX_TRADE_ITEMS]) or None
+
+
+def item_ids_of(text: str | None) -> tuple[str, ...]:
+    """The item ids stored as ``item_ids_text`` made them."""
+    return tuple(part for part in (text or "").split(",") if part)
+
+
 @dataclass(frozen=True)
 class TradeFacts:
-    """What the filters look at; ``None`` is unknown, and an unknown fact filters nothing."""
+    """What the filters look at; empty or ``None`` is unknown, and an unknown fact filters nothing. A trade of
+    several items matches an item rule when any of its items does."""
 
     amount_fen: int | None = None
-    item_id: str | None = None
+    item_ids: tuple[str, ...] = ()
     item_title: str | None = None
     buyer_refunded: bool = False
     buyer_disputed: bool = False
@@ -78,8 +92,17 @@ def _fen(amount: Decimal) -> int:
 
 def _matches(rule: str, facts: TradeFacts) -> bool:
     if rule.isdigit():
-        return facts.item_id == rule
+        return rule in facts.item_ids
     return rule.casefold() in (facts.item_title or "").casefold()
+
+
+def items_unknown(filters: OrderFilters, facts: TradeFacts) -> bool:
+    """True when the filters name items by id and the trade's ids are unknown, or by title word and its title
+    is: the trade's items must be read before the filters can judge it."""
+    rules = filters.include_items + filters.skip_items
+    wants_ids = any(rule.isdigit() for rule in rules) and not facts.item_ids
+    wants_title = any(not rule.isdigit() for rule in rules) and not facts.item_title
+    return wants_ids or wants_title
 
 
 def skip_reason(filters: OrderFilters, facts: TradeFacts) -> str | None:
@@ -89,7 +112,7 @@ def skip_reason(filters: OrderFilters, facts: TradeFacts) -> str | None:
             return "filter_amount_low"
         if filters.max_amount is not None and facts.amount_fen > _fen(filters.max_amount):
             return "filter_amount_high"
-    known_item = facts.item_id is not None or bool(facts.item_title)
+    known_item = bool(facts.item_ids) or bool(facts.item_title)
     if filters.include_items and known_item and not any(_matches(r, facts) for r in filters.include_items):
         return "filter_item_not_included"
     if any(_matches(r, facts) for r in filters.skip_items):

@@ -99,15 +99,22 @@ def due_after_buyer_rated(rated_at: datetime, trade_end: datetime, settings: Sel
 
 
 def due_after_refund_closed(
-    now: datetime, trade_end: datetime, settings: SellerSettings, rules: Rules
+    now: datetime, trade_end: datetime, settings: SellerSettings, rules: Rules, *, spread: float = 0.0
 ) -> datetime | None:
-    """Due time of a task held for a refund that has now closed; ``None`` if the window already closed.
+    """Due time of a held task whose hold is lifted (a refund closed, the seller resumed); ``None`` if the window
+    already closed.
 
-    The timing is recomputed from the seller's mode; if the planned time has passed, it is due now.
+    The timing is recomputed from the seller's mode with a fresh random delay at ``spread`` (in [0, 1), drawn by
+    the caller). If that time has passed, the task is due that random delay after ``now``, so reviews released
+    together do not all go out at once; never later than the fallback time (or ``now`` once that has passed).
     """
     if is_window_closed(now, trade_end, rules):
         return None
-    return max(now, initial_due_at(settings.mode, trade_end, settings, rules))
+    planned = initial_due_at(settings.mode, trade_end, settings, rules, spread=spread)
+    if planned > now:
+        return planned
+    latest = max(now, fallback_at(trade_end, settings.fallback_margin_hours, rules))
+    return min(now + random_delay(settings, spread), latest)
 
 
 def retry_due_at(now: datetime, attempts: int, rules: Rules, rng_value: float) -> datetime:

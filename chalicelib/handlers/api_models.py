@@ -207,11 +207,13 @@ class BuyerIdentity(_Model):
 
 
 class BlacklistRemoval(_Model):
-    """Which entry to remove: its ``id``, or the buyer's nick/open uid."""
+    """Which entry to remove: its ``id``, or the buyer's nick/open uid; ``confirm`` must be true (the seller
+    confirmed the removal), or nothing is removed."""
 
     id: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     nick: str | None = Field(default=None, min_length=1, max_length=64)
     open_uid: str | None = Field(default=None, min_length=1, max_length=128)
+    confirm: bool = Field(default=False, description="must be true: the seller confirmed the removal")
 
     @model_validator(mode="after")
     def _one_way(self) -> BlacklistRemoval:

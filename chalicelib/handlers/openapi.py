@@ -108,7 +108,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "DELETE",
         "/api/blacklist",
-        "Remove a buyer by entry id, nick or open uid",
+        "Remove a buyer by entry id, nick or open uid; only with confirm=true (400 confirmation_required otherwise)",
         m.BlacklistRemovedView,
         body=m.BlacklistRemoval,
         errors=(400, *ALWAYS, 404),

@@ -50,6 +50,12 @@ class RequestInvalid(ValueError):
         self.fields = fields or {}
 
 
+class RemovalNotConfirmed(RequestInvalid):
+    """A removal sent without the seller's confirmation (``confirm: true``)."""
+
+    code = "confirmation_required"
+
+
 class ForeignSeller(PermissionError):
     """The request names a seller other than the session's."""
 
@@ -319,7 +325,11 @@ def blacklist(request, seller_id: str) -> Response:
         )
         view = m.BlacklistAddedView(entries=[_entry_view(e) for e in entries], created=created)
         return _ok(view, 201 if created else 200)
-    removal = _removal(request, seller_id)  # the page asks the seller to confirm before it sends this
+    removal = _removal(request, seller_id)
+    if not removal.confirm:  # a removal cannot be undone by the seller's hand alone: it is asked for explicitly
+        raise RemovalNotConfirmed(
+            "the removal was not confirmed", {"confirm": "must be true to remove the buyer from the blacklist"}
+        )
     removed = seller_blacklist.remove(
         seller_id, entry_id=removal.id, nick=removal.nick, open_uid=removal.open_uid, now=now
     )

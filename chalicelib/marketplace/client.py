@@ -43,6 +43,7 @@ from chalicelib.marketplace.models import (
     Subscription,
     TokenGrant,
     Trade,
+    TradeItems,
     TradeMemoUpdated,
     TradeRate,
     TradeRateAdded,
@@ -61,8 +62,9 @@ TRADE_RATE_FIELDS = (
 )
 TRADE_FIELDS = (
     "tid,status,title,buyer_nick,buyer_open_uid,end_time,modified,payment,seller_rate,buyer_rate,"
-    "orders.oid,orders.title,orders.status"
+    "orders.oid,orders.title,orders.status,orders.num_iid"
 )
+TRADE_ITEM_FIELDS = "orders.num_iid,orders.title"
 REFUND_FIELDS = "refund_id,tid,oid,status,modified,refund_fee,refund_phase"
 INCREMENT_WINDOW = timedelta(days=1)  # trades.sold.increment.get accepts at most one day per query
 TIME_STEP = timedelta(seconds=1)  # marketplace times have second precision and ranges are inclusive
@@ -454,6 +456,12 @@ class TopClient:
         return None
 
     # -- trades ---------------------------------------------------------------------------------
+
+    def trade_items(self, session: str, tid: int) -> TradeItems:
+        """The items of one of the seller's trades (``taobao.trade.fullinfo.get``, sub-orders' ids and titles
+        only): what a TradeSuccess message does not carry."""
+        data = self.call("taobao.trade.fullinfo.get", {"tid": tid, "fields": TRADE_ITEM_FIELDS}, session)
+        return self._typed(lambda d: TradeItems.from_api(d["trade"]), data)
 
     def trades_sold_increment_page(
         self,

@@ -161,6 +161,7 @@ class Trade:
     buyer_open_uid: str = field(repr=False)
     seller_rate: bool = False  # the seller already rated the buyer
     buyer_rate: bool = False  # the buyer already rated the seller
+    item_ids: tuple[int, ...] = ()  # the sub-orders' items (``orders.num_iid``), each once, in order
 
     @property
     def oid(self) -> int | None:
@@ -177,12 +178,42 @@ class Trade:
             end_time=parse_top_time(data.get("end_time")),
             modified=parse_top_time(data.get("modified")),
             payment=yuan_to_fen(data.get("payment") or 0),
-            item_title=_str(data.get("title") or (orders[0].get("title") if orders else "")),
+            item_title=order_titles(orders) or _str(data.get("title")),
             buyer_nick=_str(data.get("buyer_nick")),
             buyer_open_uid=_str(data.get("buyer_open_uid")),
             seller_rate=_flag(data.get("seller_rate")),
             buyer_rate=_flag(data.get("buyer_rate")),
+            item_ids=order_item_ids(orders),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeItems:
+    """The items of one trade (``taobao.trade.fullinfo.get`` with ``orders.num_iid,orders.title``)."""
+
+    item_ids: tuple[int, ...]
+    item_title: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TradeItems:
+        orders = top_items(data.get("orders"), "order")
+        return cls(item_ids=order_item_ids(orders), item_title=order_titles(orders))
+
+
+# Sub-order titles are the items' names (a trade's own ``title`` is not always one), joined for a trade of several.
+TITLE_JOIN = " / "
+
+
+def order_item_ids(orders: list[Mapping[str, Any]]) -> tuple[int, ...]:
+    """The distinct ``num_iid`` of the sub-orders, in order (sub-orders without one are left out)."""
+    ids = (_opt_int(order.get("num_iid")) for order in orders)
+    return tuple(dict.fromkeys(i for i in ids if i is not None))
+
+
+def order_titles(orders: list[Mapping[str, Any]]) -> str:
+    """The distinct sub-order titles, joined; empty when no sub-order has one."""
+    titles = (_str(order.get("title")).strip() for order in orders)
+    return TITLE_JOIN.join(dict.fromkeys(t for t in titles if t))
 
 
 def _flag(value: object) -> bool:

@@ -14,6 +14,7 @@ REFUND_CLOSED = "taobao_refund_RefundClosed"
 REFUND_SUCCESS = "taobao_refund_RefundSuccess"
 ORDER_PAID = "taobao_fuwu_OrderPaid"
 ORDER_CLOSED = "taobao_fuwu_OrderClosed"
+ITEM_IDS_MAX = 50 * 21  # comma-separated ids of a trade's items (at most 50 of 20 digits)
 
 
 class _Content(BaseModel):
@@ -47,8 +48,9 @@ class TradeSuccess(_Content):
     status: str | None = Field(default=None, max_length=64)
     item_title: str | None = Field(default=None, max_length=120)
     end_time: str | None = None
-    # The item's id, when the message or the trade read back names it (the order filters match it).
-    num_iid: str | None = Field(default=None, max_length=20, pattern=r"^\d+$")
+    # The items' ids, comma-separated, when the message or the trade read back names them (the order filters
+    # match them). A pushed TradeSuccess carries none; reconcile and backfill fill them from the trade's orders.
+    num_iid: str | None = Field(default=None, max_length=ITEM_IDS_MAX, pattern=r"^\d{1,20}(,\d{1,20})*$")
 
     @field_validator("end_time", mode="before")
     @classmethod

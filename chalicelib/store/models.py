@@ -267,7 +267,7 @@ class Task(_Model):
     bad_rated_at = NumberAttribute(null=True)  # when a neutral/bad buyer rating came; absent for good ones
     rating_text = UnicodeAttribute(null=True)  # the buyer's words on a neutral/bad rating
     payment = NumberAttribute(null=True)  # the trade's amount in fen, for the seller's order filters
-    item_id = UnicodeAttribute(null=True)  # the item's id when the trade message names it
+    item_id = UnicodeAttribute(null=True)  # the trade's item ids, comma-separated, once known (order_filters)
     triage = JSONAttribute(null=True)  # what rating_text complains about: category, confidence, sentiment
     explanation = MapAttribute(null=True)  # the seller's reply to the rating: state, text, at
     extortion_confirmed_at = NumberAttribute(null=True)  # the seller confirmed the rating as extortion (once)

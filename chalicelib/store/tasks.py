@@ -71,6 +71,7 @@ class NewTask:
     reason: str | None = None
     payment: int | None = None
     item_id: str | None = None
+    wake_at: datetime | None = None  # a held task's time in the due index (see ``add_hold``)
 
 
 def create(new: NewTask, *, now: datetime, shards: int) -> bool:
@@ -100,6 +101,9 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
         task.due_at = _epoch(new.due_at)
     if new.state is State.HELD:
         task.held_shard, task.held_at = held_shard(new.seller_id, new.tid), _epoch(now)
+        if new.wake_at is not None:
+            task.due_shard = due_shard(new.seller_id, new.tid, shards)
+            task.due_at = _epoch(new.wake_at)
     if new.state in TERMINAL:
         task.expire_at = now + TERMINAL_RETENTION
     return save_if(task, condition=Task.tid.does_not_exist())
@@ -210,8 +214,19 @@ def _transact(task: Task, actions: list, condition, audit: Audit) -> Task | None
     return task
 
 
-def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | None:
-    """Hold an open task for ``hold`` (refund, plan_expired, reauth, guard); holds accumulate."""
+def _wake_keys(seller_id: str, tid: str, wake_at: datetime | None, shards: int) -> list:
+    # A held task is out of the due index, unless it must be looked at again at ``wake_at`` (its rating window
+    # closes while it waits): the sweep then sends it to the worker, which expires it.
+    if wake_at is None:
+        return [Task.due_shard.remove(), Task.due_at.remove()]
+    return [Task.due_shard.set(due_shard(seller_id, tid, shards)), Task.due_at.set(_epoch(wake_at))]
+
+
+def add_hold(
+    seller_id: str, tid: str, hold: str, *, now: datetime, wake_at: datetime | None = None, shards: int = 1
+) -> Task | None:
+    """Hold an open task for ``hold`` (refund, plan_expired, reauth, guard, paused); holds accumulate. With
+    ``wake_at`` the held task stays in the due index at that time (in one of ``shards``)."""
     task = Task(seller_id, tid)
     if not update_if(
         task,
@@ -221,8 +236,7 @@ def add_hold(seller_id: str, tid: str, hold: str, *, now: datetime) -> Task | No
             Task.reason.set(hold),
             Task.updated_at.set(_epoch(now)),
             Task.rev.add(1),
-            Task.due_shard.remove(),
-            Task.due_at.remove(),
+            *_wake_keys(seller_id, tid, wake_at, shards),
             Task.claimed_until.remove(),
             *_held_keys(seller_id, tid, now),
         ],
@@ -308,7 +322,16 @@ def held_tasks(seller_id: str) -> Iterator[Task]:
 
 def expire_held(seller_id: str, tid: str, *, now: datetime, reason: str = "window_closed") -> Task | None:
     """A held task whose window closed while it waited."""
-    return transition(seller_id, tid, Event.EXPIRE, now=now, shards=1, reason=reason, fields={"holds": None})
+    return transition(
+        seller_id,
+        tid,
+        Event.EXPIRE,
+        now=now,
+        shards=1,
+        reason=reason,
+        fields={"holds": None},
+        also=Task.state == State.HELD.value,
+    )
 
 
 def put_stub(seller_id: str, tid: str, *, refunds: dict, now: datetime) -> bool:
@@ -364,6 +387,11 @@ def fill_stub(new: NewTask, *, rev: int, now: datetime, shards: int) -> bool:
         ]
     else:
         actions.append(Task.expire_at.set(now + TERMINAL_RETENTION))
+    if new.state is State.HELD and new.wake_at is not None:
+        actions += [
+            Task.due_shard.set(due_shard(new.seller_id, new.tid, shards)),
+            Task.due_at.set(_epoch(new.wake_at)),
+        ]
     return update_if(task, actions=actions, condition=(Task.stub == True) & (Task.rev == rev))  # noqa: E712
 
 
@@ -374,6 +402,17 @@ def set_refunds(seller_id: str, tid: str, refunds: dict, *, rev: int, now: datet
     if not update_if(task, actions=actions, condition=Task.rev == rev):
         return None
     return task
+
+
+def set_items(seller_id: str, tid: str, *, item_ids: str | None, item_title: str | None, now: datetime) -> None:
+    """Record the trade's items read from the marketplace (comma-separated ids, and the title when the task had
+    none), so the order filters, the what-if and the log see them from now on; the task's state is untouched."""
+    actions = [Task.updated_at.set(_epoch(now))]
+    if item_ids:
+        actions.append(Task.item_id.set(item_ids))
+    if item_title:
+        actions.append(Task.item_title.set(item_title))
+    update_if(Task(seller_id, tid), actions=actions, condition=Task.tid.exists())
 
 
 def reschedule(seller_id: str, tid: str, due_at: datetime, *, now: datetime) -> Task | None:

@@ -140,6 +140,16 @@ def trades_sold_increment_get(sandbox: SandboxMarketplace, params: Params, nick:
     return _page(projected, params, "trades", "trade", 40, 100)
 
 
+def trade_fullinfo_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
+    """One of the seller's own trades with the requested fields (``fields`` and ``tid`` required); another
+    seller's trade is refused as one that does not exist."""
+    fields = _fields(params)
+    tid = int_param(params, "tid")
+    if tid is None:
+        raise missing("tid")
+    return {"trade": _project(sandbox.state.seller_trade_api(nick or "", tid), fields)}
+
+
 def vas_subscribe_get(sandbox: SandboxMarketplace, params: Params, nick: str | None) -> dict:
     subscriptions = sandbox.state.subscriptions(required(params, "article_code"), required(params, "nick"))
     return {"article_user_subscribes": {"article_user_subscribe": subscriptions}} if subscriptions else {}
@@ -189,6 +199,7 @@ APIS: dict[str, Api] = {
     "taobao.traderates.get": Api(traderates_get, needs_session=True),
     "taobao.trade.memo.update": Api(trade_memo_update, needs_session=True),
     "taobao.trades.sold.increment.get": Api(trades_sold_increment_get, needs_session=True),
+    "taobao.trade.fullinfo.get": Api(trade_fullinfo_get, needs_session=True),
     "taobao.vas.subscribe.get": Api(vas_subscribe_get, needs_session=False),
     "taobao.vas.order.search": Api(vas_order_search, needs_session=False),
     "taobao.refunds.receive.get": Api(refunds_receive_get, needs_session=True),

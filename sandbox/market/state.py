@@ -447,6 +447,11 @@ class MarketState:
             raise business(SUB_TRADE_NOT_EXIST, "trade does not exist")
         return trade
 
+    def seller_trade_api(self, seller_nick: str, tid: int) -> dict:
+        """The seller's own trade as the trade APIs answer it (refused as absent for another seller's)."""
+        with self._lock:
+            return self._trade_api(self._seller_trade(seller_nick, tid))
+
     def rate(self, seller_nick: str, tid: int, oid: int | None, result: str, content: str, anony: bool) -> Rate:
         """The seller rates a trade, or one sub-order of it, under the platform's rules."""
         if len(content) > MAX_CONTENT:

@@ -3,7 +3,10 @@ random delay and the next reviews' times, the phrase library, and the what-if of
 
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import pairwise
+
+import pytest
 
 from chalicelib.marketplace import topics
 from chalicelib.services.reviews.schedule_review import rng
@@ -76,13 +79,42 @@ def test_pausing_holds_scheduled_reviews_and_those_past_their_window_expire_on_r
     assert market.post_counts(int(TID)) == 0
 
 
+def test_reviews_of_a_seller_who_never_resumes_expire_when_their_window_closes(client, aws, clock, market, shop):
+    auth = session(shop, clock.now())
+    _put_settings(client, auth, {"mode": "delay", "delay_hours": 48})
+    before, during = TID, "3900000000000111"
+    _push_trade(client, clock, market, shop, before)  # scheduled, then held by the pause
+    assert call(client, "POST", "/api/auto-review/pause", auth).status_code == 200
+    clock.advance(3600)
+    _push_trade(client, clock, market, shop, during)  # held as it is created
+    assert {tasks.get(shop, t).state for t in (before, during)} == {"held"}
+
+    clock.advance(15 * 86400 - 3600 - 60)  # a minute before the first window closes: nothing changes
+    _sweep_and_work(client, clock)
+    assert {tasks.get(shop, t).state for t in (before, during)} == {"held"}
+    clock.advance(120)  # the first window has closed, the second is open for another hour
+    _sweep_and_work(client, clock)
+    assert (tasks.get(shop, before).state, tasks.get(shop, before).reason) == ("expired", "paused_window_closed")
+    assert tasks.get(shop, during).state == "held"
+    clock.advance(3600)
+    _sweep_and_work(client, clock)
+    assert (tasks.get(shop, during).state, tasks.get(shop, during).reason) == ("expired", "paused_window_closed")
+    assert market.post_counts(int(before)) == market.post_counts(int(during)) == 0
+    state = json_body(call(client, "GET", "/api/auto-review", session(shop, clock.now())))
+    assert state["paused"] is True and state["waiting"] == 0
+    _sweep_and_work(client, clock)  # expired tasks left the due index: nothing is sent again
+    assert client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload["queued"] == 0
+
+
 def test_the_worker_holds_a_review_it_meets_while_paused(client, aws, clock, market, shop):
     from chalicelib.store import seller_marks
 
     _push_trade(client, clock, market, shop, TID)  # queued at once, immediate mode
     seller_marks.set_review_paused(shop, True, now=clock.now())  # paused between the push and the worker
     work_review_queue(client)
-    assert tasks.get(shop, TID).holds == {"paused"} and market.post_counts(int(TID)) == 0
+    task = tasks.get(shop, TID)
+    assert task.holds == {"paused"} and market.post_counts(int(TID)) == 0
+    assert int(task.due_at) == int(task.trade_end) + 15 * 86400  # looked at again when its window closes
 
 
 def test_the_operator_sees_the_pause(client, aws, clock, shop):
@@ -136,6 +168,100 @@ def test_an_include_list_changed_after_scheduling_still_applies_before_posting(c
     assert market.post_counts(int(TID)) == 0
 
 
+ITEM = 600000000777  # the sandbox trade's item id in the item-filter tests
+FULLINFO = "taobao.trade.fullinfo.get"
+
+
+def _market_trade(market, clock, tid: str, *, item_id: int = ITEM, title: str = "保温杯") -> None:
+    market.add_trade(
+        "test_shop",
+        tid=int(tid),
+        oid=int(tid) + 1,
+        buyer_nick="tb_buyer_77",
+        buyer_open_uid=f"AAH{tid}",
+        payment="59.00",
+        item_title=title,
+        created=clock.now() - timedelta(days=3),
+        end_time=clock.now(),
+        num_iid=item_id,
+    )
+
+
+def _push_real_shaped(client, clock, shop, tid: str) -> None:
+    # What the platform pushes for TradeSuccess: no item id and no title (TOP-NOTES, docs/platform.md).
+    message = trade_message(shop, tid, clock.now(), msg_id=f"m{tid}")
+    assert "num_iid" not in message["content"] and "item_title" not in message["content"]
+    assert json_body(push(client, [message], clock.now()))["results"][0]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("filters", "reason"),
+    [
+        ({"skip_items": [str(ITEM)]}, "filter_item_skipped"),
+        ({"skip_items": ["保温"]}, "filter_item_skipped"),
+        ({"include_items": ["600000000001"]}, "filter_item_not_included"),
+        ({"include_items": [str(ITEM)]}, None),
+    ],
+)
+def test_a_pushed_trade_without_its_items_is_judged_by_item_filters_read_before_posting(
+    client, aws, clock, market, shop, filters, reason
+):
+    auth = session(shop, clock.now())
+    _put_settings(client, auth, {"filters": filters})
+    _market_trade(market, clock, TID)
+    _push_real_shaped(client, clock, shop, TID)
+    assert tasks.get(shop, TID).state == "scheduled"  # unknown items filter nothing when the trade arrives
+    work_review_queue(client)
+    task = tasks.get(shop, TID)
+    assert (task.state, task.reason) == (("skipped", reason) if reason else ("posted", None))
+    assert market.post_counts(int(TID)) == (0 if reason else 1)
+    assert market.calls[FULLINFO] == 1
+    assert (task.item_id, task.item_title) == (str(ITEM), "保温杯")  # kept for the log and the what-if
+    if reason:
+        skipped = json_body(call(client, "GET", "/api/tasks?state=skipped", session(shop, clock.now())))["tasks"]
+        assert [(t["tid"], t["reason"]) for t in skipped] == [(TID, reason)]
+
+
+@pytest.mark.parametrize("filters", [{}, {"min_amount": "10", "skip_refund_buyers": True}])
+def test_a_seller_without_item_filters_costs_no_read_of_the_trade(client, aws, clock, market, shop, filters):
+    if filters:
+        _put_settings(client, session(shop, clock.now()), {"filters": filters})
+    _market_trade(market, clock, TID)
+    _push_real_shaped(client, clock, shop, TID)
+    work_review_queue(client)
+    assert tasks.get(shop, TID).state == "posted"
+    assert market.calls[FULLINFO] == 0
+
+
+def test_an_item_read_that_fails_retries_the_review_and_never_posts_unfiltered(client, aws, clock, market, shop):
+    _put_settings(client, session(shop, clock.now()), {"filters": {"skip_items": [str(ITEM)]}})
+    _market_trade(market, clock, TID)
+    market.faults.set(FULLINFO, error_rate=1.0)  # the platform fails the read (isp: retry later)
+    _push_real_shaped(client, clock, shop, TID)
+    work_review_queue(client)
+    task = tasks.get(shop, TID)
+    assert (task.state, task.reason) == ("scheduled", "items_unread") and market.post_counts(int(TID)) == 0
+    market.faults.clear()
+    clock.advance(3600)
+    _sweep_and_work(client, clock)
+    assert (tasks.get(shop, TID).state, tasks.get(shop, TID).reason) == ("skipped", "filter_item_skipped")
+
+
+def test_a_reconciled_trade_carries_its_items_and_is_skipped_by_an_item_id_filter(client, aws, clock, market, shop):
+    from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+
+    _put_settings(client, session(shop, clock.now()), {"filters": {"skip_items": [str(ITEM)]}})
+    _market_trade(market, clock, TID)  # its TradeSuccess was never pushed
+    other = "3900000000000102"
+    _market_trade(market, clock, other, item_id=600000000001, title="连衣裙")
+    clock.advance(3600)
+    assert reconcile_seller(shop, now=clock.now()).scheduled == 2
+    task = tasks.get(shop, TID)
+    assert (task.state, task.reason, task.item_id) == ("skipped", "filter_item_skipped", str(ITEM))
+    assert (tasks.get(shop, other).state, tasks.get(shop, other).item_title) == ("scheduled", "连衣裙")
+    assert market.calls[FULLINFO] == 0  # the reconcile's trades carry their items
+
+
 def test_buyers_who_asked_for_a_refund_or_opened_a_dispute_are_skipped(client, aws, clock, market, shop):
     auth = session(shop, clock.now())
     _put_settings(client, auth, {"filters": {"skip_dispute_buyers": True}})
@@ -184,6 +310,44 @@ def test_a_random_delay_spreads_reviews_inside_the_range_and_the_preview_shows_t
     assert len(shown["upcoming"]) == 6
     planned = [u["planned_at"] for u in shown["upcoming"]]
     assert planned == sorted(planned) and all(u["planned_at"] >= u["due_at"] for u in shown["upcoming"])
+
+
+def _due_in_minutes(shop, tid: str, clock) -> float:
+    return (int(tasks.get(shop, tid).due_at) - int(clock.now().timestamp())) / 60
+
+
+def test_a_review_released_from_a_refund_hold_gets_a_fresh_random_delay(client, aws, clock, market, shop):
+    auth = session(shop, clock.now())
+    _put_settings(client, auth, {"random_delay": {"min_minutes": 30, "max_minutes": 90}})
+    rng().seed(7)
+    _push_trade(client, clock, market, shop, TID)
+    opened = topic_message(topics.REFUND_CREATED, shop, TID, clock.now(), msg_id="r1", refund_id="501")
+    push(client, [opened], clock.now())
+    assert tasks.get(shop, TID).holds == {"refund"}
+    clock.advance(6 * 3600)  # past its planned time
+    closed = topic_message(topics.REFUND_CLOSED, shop, TID, clock.now(), msg_id="r2", refund_id="501")
+    push(client, [closed], clock.now())
+    assert tasks.get(shop, TID).state == "scheduled"
+    assert 30 <= _due_in_minutes(shop, TID, clock) <= 90
+    clock.advance(91 * 60)
+    _sweep_and_work(client, clock)
+    assert tasks.get(shop, TID).state == "posted"
+
+
+def test_reviews_released_on_resume_are_spread_over_the_random_delay(client, aws, clock, market, shop):
+    auth = session(shop, clock.now())
+    _put_settings(client, auth, {"random_delay": {"min_minutes": 30, "max_minutes": 240}})
+    rng().seed(11)
+    assert call(client, "POST", "/api/auto-review/pause", auth).status_code == 200
+    tids = [f"39000000000005{n:02d}" for n in range(5)]
+    for tid in tids:
+        _push_trade(client, clock, market, shop, tid)
+    clock.advance(8 * 3600)  # every planned time passed while paused
+    assert call(client, "POST", "/api/auto-review/resume", session(shop, clock.now())).status_code == 200
+    dues = [_due_in_minutes(shop, tid, clock) for tid in tids]
+    assert all(30 <= d <= 240 for d in dues) and len(set(dues)) > 1, dues
+    upcoming = json_body(call(client, "GET", "/api/auto-review", session(shop, clock.now())))["upcoming"]
+    assert len(upcoming) == 5  # the preview shows when they go out
 
 
 def test_a_random_delay_past_the_rating_window_is_refused(client, aws, clock, shop):

@@ -491,13 +491,14 @@ def test_blacklist_add_list_and_remove_never_return_the_nick(client, seller, clo
     entries = json_body(listed)["entries"]
     assert len(entries) == 2 and all(e["reason"] == "manual" for e in entries)
 
-    by_nick = call(client, "DELETE", "/api/blacklist", auth, {"nick": "tb_rude_buyer"})
+    by_nick = call(client, "DELETE", "/api/blacklist", auth, {"nick": "tb_rude_buyer", "confirm": True})
     assert by_nick.status_code == 200 and json_body(by_nick)["removed"] == 1
     remaining = json_body(client.http.get("/api/blacklist", headers=auth))["entries"]
-    by_id = client.http.delete(f"/api/blacklist?id={remaining[0]['id']}", headers=auth)
+    by_id = client.http.delete(f"/api/blacklist?id={remaining[0]['id']}&confirm=true", headers=auth)
     assert by_id.status_code == 200
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
-    assert call(client, "DELETE", "/api/blacklist", auth, {"id": remaining[0]["id"]}).status_code == 404
+    gone = call(client, "DELETE", "/api/blacklist", auth, {"id": remaining[0]["id"], "confirm": True})
+    assert gone.status_code == 404
     actions = [r.action for r in audit.trail(seller, limit=10)]
     assert actions.count("blacklist.add") == 1 and actions.count("blacklist.remove") == 2  # one buyer added
 
@@ -507,6 +508,25 @@ def test_a_blacklisted_nick_is_skipped_when_its_trade_arrives(client, seller, cl
     push(client, [trade_message(seller, "3900000000000040", clock.now())], clock.now())
     task = tasks.get(seller, "3900000000000040")
     assert (task.state, task.reason) == ("skipped", "blacklisted")
+
+
+@pytest.mark.parametrize("how", ["body", "query", "false"])
+def test_removing_a_blacklisted_buyer_needs_an_explicit_confirmation(client, seller, auth, how):
+    added = json_body(call(client, "POST", "/api/blacklist", auth, {"nick": "tb_rude_buyer"}))["entries"][0]
+    if how == "query":
+        refused = client.http.delete(f"/api/blacklist?id={added['id']}", headers=auth)
+    else:
+        body = {"id": added["id"]} | ({"confirm": False} if how == "false" else {})
+        refused = call(client, "DELETE", "/api/blacklist", auth, body)
+    assert refused.status_code == 400
+    error = json_body(refused)["error"]
+    assert error["code"] == "confirmation_required" and "确认" in error["message"]
+    assert error["fields"] == {"confirm": "需要确认后才能移出黑名单（confirm 要为 true）"}
+    english = call(client, "DELETE", "/api/blacklist", {**auth, "Accept-Language": "en"}, {"id": added["id"]})
+    assert json_body(english)["error"]["fields"] == {"confirm": "must be true to remove the buyer from the blacklist"}
+    assert "confirmation" in json_body(english)["error"]["message"]
+    assert [e["id"] for e in json_body(client.http.get("/api/blacklist", headers=auth))["entries"]] == [added["id"]]
+    assert "blacklist.remove" not in [r.action for r in audit.trail(seller, limit=10)]
 
 
 def test_blacklist_pages_by_cursor(client, auth):

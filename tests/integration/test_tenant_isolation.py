@@ -77,9 +77,10 @@ def attempts(client, theirs, clock) -> dict[tuple[str, str], list[tuple[str, str
         ("GET", "/api/blacklist"): [("GET", f"/api/blacklist?seller_id={theirs}", None, 403)],
         ("POST", "/api/blacklist"): [("POST", "/api/blacklist", {**named, "nick": "tb_someone"}, 403)],
         ("DELETE", "/api/blacklist"): [
-            ("DELETE", "/api/blacklist", {"id": entry}, 404),
-            ("DELETE", f"/api/blacklist?id={entry}", None, 404),
-            ("DELETE", "/api/blacklist", {"nick": THEIR_BUYER}, 404),
+            ("DELETE", "/api/blacklist", {"id": entry, "confirm": True}, 404),
+            ("DELETE", f"/api/blacklist?id={entry}&confirm=true", None, 404),
+            ("DELETE", "/api/blacklist", {"nick": THEIR_BUYER, "confirm": True}, 404),
+            ("DELETE", "/api/blacklist", {**named, "id": entry, "confirm": True}, 403),
             ("DELETE", "/api/blacklist", {**named, "id": entry}, 403),
         ],
         ("GET", "/api/stats"): [("GET", f"/api/stats?seller_id={theirs}", None, 403)],
@@ -187,6 +188,6 @@ def test_another_sellers_cursor_only_ever_pages_through_ones_own_tasks(client, t
 def test_the_same_buyer_blacklisted_by_two_sellers_is_two_separate_entries(client, tenants, clock):
     _, theirs, my_auth = tenants
     assert call(client, "POST", "/api/blacklist", my_auth, {"nick": THEIR_BUYER}).status_code == 201
-    assert call(client, "DELETE", "/api/blacklist", my_auth, {"nick": THEIR_BUYER}).status_code == 200
+    assert call(client, "DELETE", "/api/blacklist", my_auth, {"nick": THEIR_BUYER, "confirm": True}).status_code == 200
     their_entries = json_body(client.http.get("/api/blacklist", headers=session(theirs, clock.now())))["entries"]
     assert len(their_entries) == 1

@@ -7,12 +7,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.domain.order_filters import FILTER_REASONS, OrderFilters, TradeFacts, is_filter_reason, skip_reason
+from chalicelib.domain.order_filters import (
+    FILTER_REASONS,
+    MAX_TRADE_ITEMS,
+    OrderFilters,
+    TradeFacts,
+    is_filter_reason,
+    item_ids_of,
+    item_ids_text,
+    skip_reason,
+)
+from chalicelib.marketplace.topics import TradeSuccess
 
 
 def test_no_filters_skip_nothing():
     assert (
-        skip_reason(OrderFilters(), TradeFacts(amount_fen=1, item_id="1", item_title="x", buyer_refunded=True)) is None
+        skip_reason(OrderFilters(), TradeFacts(amount_fen=1, item_ids=("1",), item_title="x", buyer_refunded=True))
+        is None
     )
 
 
@@ -26,11 +37,14 @@ def test_no_filters_skip_nothing():
         ({"min_amount": "10"}, {"amount_fen": None}, None),
         ({"include_items": ["连衣裙"]}, {"item_title": "夏季连衣裙"}, None),
         ({"include_items": ["连衣裙"]}, {"item_title": "保温杯"}, "filter_item_not_included"),
-        ({"include_items": ["123"]}, {"item_id": "123", "item_title": "保温杯"}, None),
+        ({"include_items": ["123"]}, {"item_ids": ("123",), "item_title": "保温杯"}, None),
         ({"include_items": ["连衣裙"]}, {}, None),
         ({"skip_items": ["样品"]}, {"item_title": "试用样品"}, "filter_item_skipped"),
         ({"skip_items": ["Cup"]}, {"item_title": "big cup"}, "filter_item_skipped"),
-        ({"skip_items": ["123"]}, {"item_id": "1234"}, None),
+        ({"skip_items": ["123"]}, {"item_ids": ("1234",)}, None),
+        ({"skip_items": ["123"]}, {"item_ids": ("9", "123")}, "filter_item_skipped"),
+        ({"include_items": ["123"]}, {"item_ids": ("9", "123")}, None),
+        ({"include_items": ["123"]}, {"item_ids": ("9", "1234")}, "filter_item_not_included"),
         ({"skip_items": ["123"]}, {"item_title": "型号123"}, None),
         ({"skip_refund_buyers": True}, {"buyer_refunded": True}, "filter_refund_buyer"),
         ({"skip_refund_buyers": True}, {"buyer_disputed": True}, None),
@@ -40,6 +54,13 @@ def test_no_filters_skip_nothing():
 )
 def test_each_filter_says_why(filters, facts, reason):
     assert skip_reason(OrderFilters(**filters), TradeFacts(**facts)) == reason
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10**19), max_size=60))
+def test_stored_item_ids_read_back_as_they_were_kept(ids):
+    text = item_ids_text(tuple(ids))
+    assert item_ids_of(text) == tuple(str(i) for i in ids[:MAX_TRADE_ITEMS])
+    assert text is None or TradeSuccess(tid="1", num_iid=text).num_iid == text
 
 
 def test_the_first_filter_in_order_names_the_skip():

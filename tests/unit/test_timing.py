@@ -231,6 +231,37 @@ def test_refund_release_is_not_in_the_past_and_inside_the_window(end, minutes, m
         assert now <= due < window_closes_at(end, RULES)
 
 
+@given(
+    instants,
+    st.integers(0, 24 * 20 * 60),
+    st.sampled_from(MODES),
+    st.integers(0, 240),
+    st.integers(0, 240),
+    st.floats(0, 1, exclude_max=True),
+)
+def test_a_released_review_gets_a_fresh_random_delay_inside_the_window(end, minutes, mode, low, extra, spread):
+    now = end + timedelta(minutes=minutes)
+    s = settings(mode=mode, random_delay={"min_minutes": low, "max_minutes": low + extra})
+    due = due_after_refund_closed(now, end, s, RULES, spread=spread)
+    if is_window_closed(now, end, RULES):
+        assert due is None
+        return
+    fallback = fallback_at(end, s.fallback_margin_hours, RULES)
+    assert now <= due < window_closes_at(end, RULES)
+    assert due <= max(now, fallback)
+    planned = initial_due_at(mode, end, s, RULES, spread=spread)
+    if planned <= now and now + timedelta(minutes=low + extra) <= fallback:
+        # Its planned time passed: the delay is counted from the release, inside the seller's range.
+        assert now + timedelta(minutes=low) <= due <= now + timedelta(minutes=low + extra)
+
+
+def test_reviews_released_together_are_spread_over_the_range():
+    s = settings(mode="immediate", random_delay={"min_minutes": 10, "max_minutes": 70})
+    now = END + timedelta(days=2)
+    dues = {due_after_refund_closed(now, END, s, RULES, spread=i / 10) for i in range(10)}
+    assert len(dues) == 10 and min(dues) == now + timedelta(minutes=10) and max(dues) <= now + timedelta(minutes=70)
+
+
 # Retry
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from chalicelib.container import container
-from chalicelib.domain import timing
+from chalicelib.domain import order_filters, timing
 from chalicelib.domain.market_time import format_market_time
 from chalicelib.domain.task_state import OPEN, Event, State
 from chalicelib.marketplace import errors as mkt
@@ -141,6 +141,7 @@ def trade_success_of(trade: Trade) -> TradeSuccess:
         payment=fen_to_yuan(trade.payment),
         status=trade.status,
         item_title=trade.item_title[:TITLE_MAX] or None,
+        num_iid=order_filters.item_ids_text(trade.item_ids),
         end_time=format_market_time(trade.end_time) if trade.end_time else None,
     )
 

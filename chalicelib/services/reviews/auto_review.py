@@ -15,6 +15,7 @@ from chalicelib.container import container
 from chalicelib.domain import timing
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.task_state import State
+from chalicelib.services.reviews.review_rng import rng
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.services.sellers.seller_views import SellerMissing, TaskFilter, list_tasks
@@ -83,13 +84,33 @@ def pause(seller_id: str, *, now: datetime, actor: str = "seller") -> AutoReview
     if seller_marks.set_review_paused(seller_id, True, now=now):
         held = 0
         for task in tasks.open_tasks(seller_id):
-            if not tasks.is_explanation(task.tid) and tasks.add_hold(seller_id, task.tid, PAUSED, now=now):
+            if not tasks.is_explanation(task.tid) and hold_paused(task, now=now):
                 held += 1
         audit.append(
             seller_id, actor=actor, action="auto_review.pause", target=None, result="ok", detail={"held": held}, now=now
         )
         count("AutoReviewPaused")
     return state_of(seller_id, now=now)
+
+
+def hold_paused(task: Task, *, now: datetime) -> Task | None:
+    """Hold a review while its seller is paused. It stays in the due index at the close of its rating window, so
+    it expires then (``expire_past_window``) even if the seller never resumes."""
+    closes = timing.window_closes_at(tasks.trade_end_of(task), rules_in_force())
+    shards = container().settings.due_shards
+    return tasks.add_hold(task.seller_id, task.tid, PAUSED, now=now, wake_at=closes, shards=shards)
+
+
+def expire_past_window(task: Task, *, now: datetime) -> Task | None:
+    """Expire a held review whose rating window has closed (``paused_window_closed`` when the seller's pause
+    held it); None when it is not held or its window is still open."""
+    if task.state != State.HELD.value or not timing.is_window_closed(now, tasks.trade_end_of(task), rules_in_force()):
+        return None
+    reason = EXPIRED_WHILE_PAUSED if PAUSED in (task.holds or set()) else "window_closed"
+    expired = tasks.expire_held(task.seller_id, task.tid, now=now, reason=reason)
+    if expired is not None:
+        count("HeldReviewExpired")
+    return expired
 
 
 def resume(seller_id: str, *, now: datetime, actor: str = "seller") -> AutoReviewState:
@@ -121,7 +142,7 @@ def release_paused(seller_id: str, *, now: datetime) -> tuple[int, int]:
     for task in tasks.held_tasks(seller_id):
         if PAUSED not in (task.holds or set()):
             continue
-        due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, rules)
+        due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, rules, spread=rng().random())
         if due is None:
             if tasks.expire_held(seller_id, task.tid, now=now, reason=EXPIRED_WHILE_PAUSED) is not None:
                 expired += 1

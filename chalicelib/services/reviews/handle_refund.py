@@ -10,6 +10,7 @@ from chalicelib.domain import timing
 from chalicelib.domain.task_state import TERMINAL, State
 from chalicelib.marketplace.topics import RefundEvent
 from chalicelib.security.buyer_id import buyer_keys
+from chalicelib.services.reviews.review_rng import rng
 from chalicelib.services.reviews.skip_task import skip_task
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
@@ -71,7 +72,9 @@ def apply_refund_effect(task: Task, effect: str, *, now: datetime) -> None:
     elif "refund" in (task.holds or set()):
         seller = sellers.cached(task.seller_id)
         settings = view_of(seller).timing_settings()
-        due = timing.due_after_refund_closed(now, tasks.trade_end_of(task), settings, rules_in_force())
+        due = timing.due_after_refund_closed(
+            now, tasks.trade_end_of(task), settings, rules_in_force(), spread=rng().random()
+        )
         if due is None:
             tasks.expire_held(task.seller_id, task.tid, now=now)
         else:

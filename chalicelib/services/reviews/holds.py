@@ -6,6 +6,7 @@ from datetime import datetime
 
 from chalicelib.container import container
 from chalicelib.domain import timing
+from chalicelib.services.reviews.review_rng import rng
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import sellers, tasks
@@ -37,7 +38,7 @@ def release_seller_holds(seller_id: str, hold: str, *, now: datetime) -> int:
         trade_end = tasks.trade_end_of(task)
         # An explanation (or a memo) is due at once: its window is its own, and the worker judges it.
         at_once = tasks.is_explanation(task.tid) or tasks.is_memo(task.tid)
-        due = now if at_once else timing.due_after_refund_closed(now, trade_end, settings, rules)
+        due = now if at_once else timing.due_after_refund_closed(now, trade_end, settings, rules, spread=rng().random())
         if due is None:
             tasks.expire_held(seller_id, task.tid, now=now)
             continue

@@ -22,9 +22,16 @@ from chalicelib.domain.lint import LintKind, lint
 from chalicelib.domain.market_time import MARKET_TZ, market_date
 from chalicelib.domain.task_state import Event
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace import models as mkt_models
 from chalicelib.services.alerts.alerts import alert
 from chalicelib.services.reviews import review_queue
-from chalicelib.services.reviews.auto_review import PAUSED, is_paused
+from chalicelib.services.reviews.auto_review import (
+    EXPIRED_WHILE_PAUSED,
+    PAUSED,
+    expire_past_window,
+    hold_paused,
+    is_paused,
+)
 from chalicelib.services.reviews.refund_sync import refunds_stale, sync_if_stale
 from chalicelib.services.reviews.trade_filters import filter_reason
 from chalicelib.services.rules import rules_in_force
@@ -46,6 +53,8 @@ class Write:
     metric: str
     failed_alert: str
 
+
+ITEM_TITLE_MAX = 120  # the task's item title is display text, cut as the trade messages' titles are
 
 REVIEW = Write("taobao.traderate.add", "review", "posts", "Review", "review_failed")
 EXPLANATION = Write("taobao.traderate.explain.add", "explain", "explains", "Explanation", "explanation_failed")
@@ -169,8 +178,7 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
         require_due=True,
     )
     if claimed is None:
-        count("ReviewNotDue")
-        return Outcome("not_due")
+        return _not_claimed(seller_id, tid, now=now)
     seller = sellers.cached(seller_id)
     if seller is None:
         return _finish(_Job(claimed, None, now, shards), Event.SKIP, "disabled", counter="skipped_disabled")
@@ -186,6 +194,17 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
             # worker that died here).
             raise
         return _unexpected(job, exc)
+
+
+def _not_claimed(seller_id: str, tid: str, *, now: datetime) -> Outcome:
+    """A job whose task could not be claimed: not due (a duplicate job, a live claim, a later time), finished, or
+    held. A held task is in the due index only to be looked at when its window closes (a paused seller's review):
+    it expires now."""
+    task = tasks.get(seller_id, tid)
+    if task is not None and task.state == "held" and expire_past_window(task, now=now) is not None:
+        return Outcome("expired", EXPIRED_WHILE_PAUSED if PAUSED in (task.holds or set()) else "window_closed")
+    count("ReviewNotDue")
+    return Outcome("not_due")
 
 
 def _give_back(job: _Job) -> None:
@@ -220,10 +239,14 @@ def _decide_and_post(job: _Job) -> Outcome:
         if task.buyer_rating in ("neutral", "bad") and view.settings.on_buyer_neutral_or_bad == "skip":
             return _finish(job, Event.SKIP, "buyer_bad_rating", counter="skipped_buyer_bad_rating")
         filtered = _filtered(job)
+        if isinstance(filtered, Outcome):
+            return filtered
         if filtered:
             return _finish(job, Event.SKIP, filtered, counter="skipped_filtered")
         if is_paused(view.seller):
-            return _hold(job, PAUSED)
+            held = hold_paused(task, now=now)
+            count(f"{job.write.metric}Held")
+            return Outcome("held" if held else "lost_claim", PAUSED)
     if not view.entitled(now):
         return _hold(job, "plan_expired")
     if view.seller.status == "reauth":
@@ -250,17 +273,66 @@ def _decide_and_post(job: _Job) -> Outcome:
     return _post(job)
 
 
-def _filtered(job: _Job) -> str | None:
+def _filtered(job: _Job) -> str | Outcome | None:
     """The order filter that skips this review under the seller's filters as they are now (they may have changed
-    since the review was scheduled), or None."""
+    since the review was scheduled), or None; an ``Outcome`` when the trade's items had to be read and were not."""
     task = job.task
+    filters = job.view.settings.filters
     facts = order_filters.TradeFacts(
         amount_fen=int(task.payment) if task.payment is not None else None,
-        item_id=task.item_id,
+        item_ids=order_filters.item_ids_of(task.item_id),
         item_title=task.item_title,
     )
+    if order_filters.items_unknown(filters, facts):
+        # A pushed TradeSuccess names no item: read them, only for a seller whose filters name items.
+        read = _read_items(job)
+        if isinstance(read, Outcome):
+            return read
+        if read is not None:
+            facts = replace(
+                facts,
+                item_ids=facts.item_ids or tuple(str(i) for i in read.item_ids),
+                item_title=facts.item_title or read.item_title or None,
+            )
     hashes = [h for h in (task.buyer_hash, task.buyer_uid_hash) if h]
     return filter_reason(job.seller_id, job.view.settings, facts, hashes)
+
+
+def _read_items(job: _Job) -> mkt_models.TradeItems | Outcome | None:
+    """The trade's items from the marketplace, recorded on the task; None when they cannot be known (the
+    filters then judge without them), an ``Outcome`` when the review must wait."""
+    session = _session(job)
+    if session is None:
+        return None  # the post finds no session either, and holds the task for re-authorization
+    try:
+        items = top_client().trade_items(session, int(tasks.trade_tid(job.tid)))
+    except mkt.MarketplaceError as exc:
+        return _read_failed(job, exc, unread="items_unread", unreadable="TradeItemsUnreadable")
+    count("TradeItemsRead")
+    ids = order_filters.item_ids_text(items.item_ids)
+    title = None if job.task.item_title else (items.item_title[:ITEM_TITLE_MAX] or None)
+    tasks.set_items(job.seller_id, job.tid, item_ids=ids, item_title=title, now=job.now)
+    return items
+
+
+def _read_failed(job: _Job, exc: mkt.MarketplaceError, *, unread: str, unreadable: str) -> Outcome | None:
+    """What a failed read before a post means: a dead session holds the task, a throttle pauses the app and
+    retries, our app's own refusal lets the post go on (None), anything else retries as a spent attempt."""
+    if isinstance(exc, mkt.SessionInvalid):
+        _mark_reauth(job)
+        return _hold(job, "reauth")
+    if isinstance(exc, mkt.Throttled):
+        ban = timedelta(seconds=exc.ban_seconds or 60)
+        control.pause_until(job.now + ban, now=job.now)
+        return _retry(job, "throttled", job.now + ban, spend_attempt=False)
+    if isinstance(exc, (mkt.PermissionDenied, mkt.RequestRejected, mkt.BusinessError)):
+        # Our app's configuration or this trade, not a passing fault: the post goes on without what was read.
+        logger.error("read before a post refused", extra={"seller_id": job.seller_id, "error": type(exc).__name__})
+        count(unreadable)
+        return None
+    logger.warning("read before a post failed", extra={"tid": job.tid, "error": type(exc).__name__})
+    due = timing.retry_due_at(job.now, int(job.task.attempts or 0) + 1, rules_in_force(), random.random())
+    return _retry(job, unread, due, spend_attempt=True)
 
 
 def _read_refunds(job: _Job) -> Outcome | None:
@@ -271,22 +343,8 @@ def _read_refunds(job: _Job) -> Outcome | None:
         return None  # the post finds no session either, and holds the task for re-authorization
     try:
         sync_if_stale(job.view.seller, session, trade_end=job.trade_end, now=job.now)
-    except mkt.SessionInvalid:
-        _mark_reauth(job)
-        return _hold(job, "reauth")
-    except mkt.Throttled as exc:
-        ban = timedelta(seconds=exc.ban_seconds or 60)
-        control.pause_until(job.now + ban, now=job.now)
-        return _retry(job, "throttled", job.now + ban, spend_attempt=False)
-    except (mkt.PermissionDenied, mkt.RequestRejected, mkt.BusinessError) as exc:
-        # Our app's configuration, not the seller's trade: the pushes and the daily reconcile still see refunds.
-        logger.error("refunds cannot be read", extra={"seller_id": job.seller_id, "error": type(exc).__name__})
-        count("RefundsUnreadable")
-        return None
     except mkt.MarketplaceError as exc:
-        logger.warning("refunds not read before a post", extra={"tid": job.tid, "error": type(exc).__name__})
-        due = timing.retry_due_at(job.now, int(job.task.attempts or 0) + 1, rules_in_force(), random.random())
-        return _retry(job, "refunds_unread", due, spend_attempt=True)
+        return _read_failed(job, exc, unread="refunds_unread", unreadable="RefundsUnreadable")
     task = tasks.get(job.seller_id, job.tid)
     if task is None or task.state != "claimed":
         count("ReviewStoppedByRefund")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from chalicelib.security.buyer_id import buyer_hash, buyer_keys, mask_nick
 from chalicelib.services.alerts.alerts import alert
 from chalicelib.services.reviews import review_queue
 from chalicelib.services.reviews.auto_review import PAUSED, is_paused
+from chalicelib.services.reviews.review_rng import rng
 from chalicelib.services.reviews.trade_filters import amount_fen, filter_reason
 from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import SellerView, view_of
@@ -113,7 +113,9 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
     state, reason, holds = _initial_state(view, trade_end, now, hashes)
     payment = amount_fen(trade.payment)
     if state in (State.SCHEDULED, State.HELD):
-        facts = order_filters.TradeFacts(amount_fen=payment, item_id=trade.num_iid, item_title=trade.item_title)
+        facts = order_filters.TradeFacts(
+            amount_fen=payment, item_ids=order_filters.item_ids_of(trade.num_iid), item_title=trade.item_title
+        )
         skipped_by = filter_reason(seller_id, settings, facts, hashes)
         if skipped_by:
             state, reason, holds = State.SKIPPED, skipped_by, frozenset()
@@ -145,6 +147,8 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         buyer_masked=masked,
         payment=payment,
         item_id=trade.num_iid,
+        # A review held while the seller pauses is looked at again when its window closes, and expires then.
+        wake_at=timing.window_closes_at(trade_end, rules) if state is State.HELD and PAUSED in holds else None,
     )
     created = tasks.create(new, now=now, shards=container().settings.due_shards)
     if not created:
@@ -220,9 +224,3 @@ def _fill_placeholder(new: tasks.NewTask, view: SellerView, now: datetime) -> Sc
     if new.state is State.SCHEDULED:
         review_queue.queue_when_due(new.seller_id, new.tid, new.due_at, now=now)
     return Scheduled("created", new.state, new.reason)
-
-
-def rng() -> random.Random:
-    """The one source of chance in scheduling (the sellers' random delays), one per container; tests seed it
-    (``rng().seed(n)``) to make runs repeatable."""
-    return container().kept("schedule_rng", random.Random)

@@ -71,7 +71,7 @@ def _past_trade(
         trade_end=tasks.trade_end_of(task),
         facts=order_filters.TradeFacts(
             amount_fen=int(task.payment) if task.payment is not None else None,
-            item_id=task.item_id,
+            item_ids=order_filters.item_ids_of(task.item_id),
             item_title=task.item_title,
         ),
         buyer_refund_at=_epoch(refund),
