@@ -140,6 +140,14 @@ def _send(message):
     _results.flush()
 
 
+def _imported():
+    new = [name for name in list(sys.modules) if name not in _known]
+    _known.update(new)
+    return new
+
+
+# The modules each phase imports, in order, go with its answer (the bench times them apart from the round trips).
+_known = set(sys.modules)
 _module_name, _, _function_name = os.environ["_HANDLER"].rpartition(".")
 _started = time.monotonic()
 _handler_fn, _init_error = None, None
@@ -156,16 +164,6 @@ except Exception as exc:
     _init_error = _error(exc)
 if _init_error is not None:
     _log_error(_init_error)
-# The modules each phase imported, in order (the bench times them apart from the round trips).
-_known = set(sys.modules)
-
-
-def _imported():
-    new = [name for name in list(sys.modules) if name not in _known]
-    _known.update(new)
-    return new
-
-
 _send({"init": {"ms": round((time.monotonic() - _started) * 1000, 1), "error": _init_error, "path": sys.path,
                 "modules": _imported()}})
 
