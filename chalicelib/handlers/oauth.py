@@ -4,7 +4,8 @@
 nonce, path ``/oauth``) that binds the flow to this browser. ``callback`` finishes it and starts a seller
 session (``seller_session`` token, 12 hours):
 
-- a browser (``Accept`` names ``text/html``) gets 302 to ``/`` with the session in the ``hp_session``
+- a browser (``Accept`` names ``text/html``) gets 302 to ``/oauth/done`` (the landing page that says the
+  authorization is done and leads back to the workbench) with the session in the ``hp_session``
   cookie (HttpOnly; SameSite=None and Secure when the public URL is https, so it works inside
   the workbench's frame; SameSite=Lax on a plain-http local stack) — the token never enters a URL;
 - any other client gets 200 JSON ``{"seller_id", "session_token", "token_type", "expires_at"}`` plus the
@@ -30,6 +31,8 @@ STATE_COOKIE = "hp_oauth"
 SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())
 _NO_STORE = {"Cache-Control": "no-store"}
 RETRY_AFTER_SECONDS = 60
+# Where a browser lands once authorized (``dashboard.authorized``): in the window 去授权 opened, it leads back.
+LANDING = "/oauth/done"
 
 
 def cookie_value(request, name: str) -> str | None:
@@ -93,7 +96,7 @@ def callback(request) -> Response:
         cookie(STATE_COOKIE, "", max_age=0, path="/oauth"),
     ]
     if _wants_html(request):
-        return Response(body="", status_code=302, headers={"Location": "/", "Set-Cookie": cookies, **_NO_STORE})
+        return Response(body="", status_code=302, headers={"Location": LANDING, "Set-Cookie": cookies, **_NO_STORE})
     body = {
         "seller_id": seller_id,
         "session_token": session.token,
