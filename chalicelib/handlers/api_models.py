@@ -472,10 +472,12 @@ class JourneyStep(_Model):
 
 
 class JourneyView(_Model):
-    """Where a new seller stands, step by step, and whether all of it is done."""
+    """Where a new seller stands, step by step, whether all of it is done, and where to subscribe (this app's
+    listing in the service market, ``HAOPING_SERVICE_LISTING_URL``)."""
 
     steps: list[JourneyStep]
     complete: bool
+    subscribe_url: str
 
 
 class ExtortionConfirmView(_Model):

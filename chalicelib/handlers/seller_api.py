@@ -611,7 +611,8 @@ def journey(request, seller_id: str) -> Response:
     """A new seller's first run: subscription → authorization → backfill → first reviews posted."""
     steps = journey_of(seller_id, now=container().clock.now())
     views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
-    return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))
+    complete = all(s.state == "done" for s in steps)
+    return _ok(m.JourneyView(steps=views, complete=complete, subscribe_url=container().settings.listing_url))
 
 
 # -- 差评师预警 -----------------------------------------------------------------------------------------------------

@@ -405,6 +405,9 @@ def test_an_unsubscribed_seller_is_sent_to_the_service_market_and_authorizes_out
     signed_in_frame(driver, stack, workbench, seller_id, 1366)
     subscribe = by_css(driver, '#journey-steps a[data-action="subscribe"]')
     assert subscribe.text == "去服务市场订购" and subscribe.get_attribute("target") == "_blank"
+    # This app's own listing (the setting's default: the article code's page), not the market's home page.
+    listing = "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-1000000"
+    assert subscribe.get_attribute("href") == listing
     authorize = by_css(driver, '#journey-steps a[data-action="authorize"]')
     assert authorize.text == "去授权" and "primary" in authorize.get_attribute("class")
     assert authorize.get_attribute("target") == "_blank"  # the platform's login pages refuse to be framed

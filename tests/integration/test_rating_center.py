@@ -18,6 +18,7 @@ from chalicelib.domain import triage
 from chalicelib.marketplace import topics
 from chalicelib.services.ratings import rating_center
 from chalicelib.store import audit, outbox, ratings, tasks, triage_corrections, triage_data
+from sandbox.stack import rebind_app
 from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session
 
@@ -268,6 +269,16 @@ def test_the_journey_shows_the_next_step(client, clock, shop):
         ("first_reviews", "current"),
     ]
     assert steps["complete"] is False
+    # "去服务市场订购" goes to this app's own listing in the service market, not to the market's home page.
+    assert steps["subscribe_url"] == "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-1000000"
+
+
+def test_the_subscribe_link_follows_the_listing_setting(client, clock, shop, monkeypatch):
+    listing = "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-7654321&tracelog=haoping"
+    monkeypatch.setenv("HAOPING_SERVICE_LISTING_URL", listing)
+    rebind_app()
+    steps = json_body(call(client, "GET", "/api/journey", session(shop, clock.now())))
+    assert steps["subscribe_url"] == listing
 
 
 @pytest.mark.parametrize(("weekday_offset", "sent"), [(0, True), (1, False)])
