@@ -202,7 +202,8 @@ class BuyerIdentity(_Model):
     @model_validator(mode="after")
     def _named(self) -> BuyerIdentity:
         if not (self.nick or "").strip() and not (self.open_uid or "").strip() and not self.tid:
-            raise ValueError("name the buyer by nick, open_uid or the order's tid")
+            # In the seller's words: an API client may still send ``open_uid``, but no seller knows one.
+            raise ValueError("enter the buyer's nick or the order number")
         return self
 
 

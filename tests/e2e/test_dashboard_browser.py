@@ -191,6 +191,9 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     assert by_css(driver, retried).text == "待发布"
     assert tasks.get(seller_id, "4100000000000007").state == "scheduled"
 
+    # An empty add says what to fill in, in the seller's words (the API's open_uid is not theirs).
+    click(driver, "#bl-add")
+    wait_for(driver, lambda d: by_css(d, "#bl-status").text == "请填写买家昵称或订单号", "the empty add refused")
     # Blacklist a buyer: only the masked nick is ever shown.
     by_css(driver, "#bl-nick").send_keys("tb_rude_buyer")
     click(driver, "#bl-add")

@@ -36,6 +36,7 @@ AXE_VERSION = "4.11.0"
 AXE_JS = Path("build/axe/node_modules/axe-core/axe.min.js")
 WIDTHS = (1366, 375)
 SHOP = "workbench_shop"
+BLACKLIST_EMPTY = {"zh-CN": "请填写买家昵称或订单号", "en": "enter the buyer's nick or the order number"}
 COMPLAINTS = {
     "4200000000000001": ("bad", "物流太慢了，等了一个星期才到，快递员还不送上门"),
     "4200000000000002": ("neutral", "衣服洗了一次就掉色起球，质量一般"),
@@ -268,6 +269,15 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
             )
             assert len(paddings) == 5 and len(set(paddings)) == 1, paddings  # the fifth tile keeps its padding
             assert "FW_GOODS" not in by_css(driver, "body").text  # the plan by its name, never its code
+            # The blacklist asks for what a seller knows (a nick or an order number), in their words.
+            words = driver.execute_script(
+                "return document.body.innerText + ' ' + [...document.querySelectorAll('[placeholder]')]"
+                ".map((e) => e.placeholder).join(' ')"
+            )
+            assert not [jargon for jargon in ("open uid", "open_uid", "openuid") if jargon in words.lower()]
+            click(driver, "#bl-add")
+            said = BLACKLIST_EMPTY[lang]
+            wait_for(driver, lambda d, said=said: by_css(d, "#bl-status").text == said, "the empty add refused")
             assert fits_the_width(driver) == [], (lang, width)
             assert small_targets(driver) == [], (lang, width)
             assert axe_violations(driver, axe_source) == [], (lang, width)

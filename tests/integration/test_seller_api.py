@@ -544,7 +544,9 @@ def test_blacklist_validates_its_input(client, auth):
         assert json_body(response)["error"]["code"] == "invalid_request"
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
     empty = json_body(call(client, "POST", "/api/blacklist", auth, {}))["error"]
-    assert list(empty["fields"].values()) == ["请填写买家昵称、open uid 或订单号"]  # the seller's words, not the API's
+    assert list(empty["fields"].values()) == ["请填写买家昵称或订单号"]  # the seller's words, not the API's
+    english = json_body(call(client, "POST", "/api/blacklist", {**auth, "Accept-Language": "en"}, {"nick": " "}))
+    assert list(english["error"]["fields"].values()) == ["enter the buyer's nick or the order number"]
 
 
 # -- stats and subscription ----------------------------------------------------------------------------------------
