@@ -596,12 +596,12 @@ def export_ratings(request, seller_id: str) -> Response:
             row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked)]
             row += [i18n.text(f"value.{t.buyer_rating}", lang), _market(t.bad_rated_at), cell.text(t.rating_text)]
             row += [cell.text(item.category.name(lang)) if found else "", cell.percent(found.get("confidence"))]
-            row += [i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
             row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), cell.text(reply.get("text"))]
             rows.append([*row, format_market_time(item.explain_due)[:16] if item.explain_due else ""])
         if not cursor:
             break
-    header = ["tid", "item", "buyer", "buyer_rating", "rated_at", "text", "category", "confidence", "sentiment"]
+    # No tone column: a model's "positive" beside a bad rating's complaint misleads more than it tells.
+    header = ["tid", "item", "buyer", "buyer_rating", "rated_at", "text", "category", "confidence"]
     header += ["explanation_state", "explanation", "explain_due"]
     return _csv(f"ratings-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, rows, lang)
 
