@@ -11,7 +11,8 @@ session (``seller_session`` token, 12 hours):
 - any other client gets 200 JSON ``{"seller_id", "session_token", "token_type", "expires_at"}`` plus the
   same cookie, and sends the token back as ``Authorization: Bearer``.
 
-Refusals use the shared JSON error shape: 400 ``invalid_request`` (no code or state),
+Refusals are a page in the seller's language for a browser (what happened, and 重新授权), else the shared JSON
+error shape: 400 ``invalid_request`` (no code or state),
 400 ``authorization_denied`` (the seller declined), 401 ``state_rejected`` (forged, expired, replayed or
 from another browser), 400 ``authorization_failed`` (the marketplace refused the code),
 503 ``marketplace_unavailable``.
@@ -24,6 +25,7 @@ from chalice import Response
 from chalicelib import i18n
 from chalicelib.container import container
 from chalicelib.handlers.http import SESSION_COOKIE, cookie, error_response
+from chalicelib.handlers.message_page import message_page, wants_page
 from chalicelib.services.onboarding import oauth_flow
 from chalicelib.services.sessions import seller_sessions
 
@@ -46,14 +48,18 @@ def cookie_value(request, name: str) -> str | None:
 
 
 def _refused(request, status: int, code: str, fields: dict | None = None, *, headers: dict | None = None):
-    # The seller reads this page mid-onboarding: the message is in their language (Chinese unless asked); the code
-    # stays the identifier, and a state's refusal reason (safe to show) rides in ``fields``.
-    message = i18n.text(f"error.{code}", i18n.request_language(request.headers))
+    # The seller reads this mid-onboarding, in the window 去授权 opened: a browser gets a page in their language
+    # that says what happened, with 重新授权 (the opener is kept, so a retry still comes back to the workbench);
+    # other clients the JSON shape, the code the identifier and a state's refusal reason (safe) in ``fields``.
+    lang = i18n.request_language(request.headers)
+    key = "page.oauth.incomplete" if code == "invalid_request" else f"error.{code}"
+    if wants_page(request):
+        title, again = i18n.text("page.oauth.title", lang), i18n.text("page.oauth.again", lang)
+        page = message_page(lang, status, title, [i18n.text(key, lang)], [(again, "start", True)], code)
+        page.headers.update(headers or {})
+        return page
+    message = i18n.text(f"error.{code}", lang)
     return error_response(status, code, message, fields, headers={**_NO_STORE, **(headers or {})})
-
-
-def _wants_html(request) -> bool:
-    return "text/html" in ((request.headers or {}).get("accept") or "").lower()
 
 
 def start(request) -> Response:
@@ -95,7 +101,7 @@ def callback(request) -> Response:
         cookie(SESSION_COOKIE, session.token, max_age=SESSION_MAX_AGE, path="/"),
         cookie(STATE_COOKIE, "", max_age=0, path="/oauth"),
     ]
-    if _wants_html(request):
+    if wants_page(request):
         return Response(body="", status_code=302, headers={"Location": LANDING, "Set-Cookie": cookies, **_NO_STORE})
     body = {
         "seller_id": seller_id,

@@ -494,6 +494,20 @@ def test_authorizing_in_its_own_window_comes_back_to_the_workbench(stack, browse
             assert fits_the_width(driver) == [] and small_targets(driver) == [], (lang, width)
             assert axe_violations(driver, axe_source) == [], (lang, width)
             driver.save_screenshot(str(SHOTS / f"authorized-{lang}-{width}.png"))
+
+    # A declined authorization is a page in the seller's language with a way to try again, never a JSON body.
+    refused = {"en": ("Authorization not completed", "Authorize again"), "zh-CN": ("授权没有完成", "重新授权")}
+    for lang in ("en", "zh-CN"):  # English as last chosen on the landing page (its cookie), then the browser's
+        if lang == "zh-CN":
+            driver.delete_cookie("hp_lang")
+        driver.set_window_size(375, 900)
+        driver.get(f"{stack.endpoints.app}/oauth/callback?error=access_denied&state=x")
+        title, again = refused[lang]
+        assert by_css(driver, "h1").text == title and by_css(driver, "a.primary").text == again
+        assert fits_the_width(driver) == [] and small_targets(driver) == [], lang
+        assert axe_violations(driver, axe_source) == [], lang
+        driver.save_screenshot(str(SHOTS / f"authorization-refused-{lang}-375.png"))
+    driver.get(f"{stack.endpoints.app}/oauth/done")
     click(driver, "#open-here")  # the session the callback set opens the shop's dashboard in this window
     wait_for(driver, lambda d: d.execute_script("return document.body.getAttribute('data-ready')") == "1", "the app")
     assert by_css(driver, "#shop").text == nick

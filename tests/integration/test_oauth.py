@@ -161,6 +161,24 @@ def test_the_authorized_page_says_it_is_done_and_leads_back_under_a_strict_polic
     assert "oauth_shop" not in page  # it needs no session and names no shop
 
 
+@pytest.mark.parametrize(
+    ("query", "lang", "said"),
+    [
+        ("error=access_denied&state=s", "zh-CN", "您没有同意授权，应用无法为您自动评价。"),
+        ("code=abc", "zh-CN", "平台没有带回授权结果，这次授权没有完成。请重新授权。"),
+        ("code=abc&state=forged", "en", "This authorization link has expired or belongs to another browser;"),
+    ],
+)
+def test_a_browser_reads_a_refused_authorization_as_a_page_with_a_way_to_try_again(app, query, lang, said):
+    headers = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": lang}
+    response = app.http.get(f"/oauth/callback?{query}", headers=headers)
+    assert 400 <= response.status_code < 500 and response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert f'<html lang="{lang}">' in page and said in page and "\\u" not in page and '"error"' not in page
+    assert '<a href="start" class=primary>' in page  # 重新授权: /oauth/start again, in the same window
+    assert "script" not in response.headers["Content-Security-Policy"] and "<script" not in page
+
+
 def test_the_session_expires_after_twelve_hours(app, clock):
     flow = Flow(app)
     token = json_body(flow.callback(flow.grant()))["session_token"]
