@@ -386,7 +386,7 @@ def subscription(request, seller_id: str) -> Response:
             shop=sub.shop,
             status=sub.status,
             plan=sub.plan,
-            plan_name=sub.plan_name,
+            plan_name=sub.plan_name_en if i18n.request_language(request.headers) == "en" else sub.plan_name,
             active=sub.active,
             paid_until=sub.paid_until,
             days_left=sub.days_left,

@@ -269,6 +269,7 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
             )
             assert len(paddings) == 5 and len(set(paddings)) == 1, paddings  # the fifth tile keeps its padding
             assert "FW_GOODS" not in by_css(driver, "body").text  # the plan by its name, never its code
+            assert by_css(driver, "#plan").text == {"zh-CN": "专业版", "en": "Pro plan"}[lang]
             # The blacklist asks for what a seller knows (a nick or an order number), in their words.
             words = driver.execute_script(
                 "return document.body.innerText + ' ' + [...document.querySelectorAll('[placeholder]')]"

@@ -608,6 +608,8 @@ def test_stats_validates_days(client, auth):
 def test_subscription_shows_plan_paid_until_features_and_days_left(client, seller, clock, auth):
     body = json_body(client.http.get("/api/subscription", headers=auth))
     assert body["plan"] == "FW_GOODS-1000000-2" and body["plan_name"] == "专业版"
+    english = json_body(client.http.get("/api/subscription", headers={**auth, "Accept-Language": "en"}))
+    assert english["plan_name"] == "Pro plan"  # the English page names the plan in English, never by its code
     assert body["active"] is True and body["days_left"] == 30 and body["status"] == "active"
     assert body["paid_until"] == (clock.now() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert set(body["features"]) == {"immediate", "delay", "after_buyer", "auto_explain", "auto_blacklist"}
