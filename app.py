@@ -58,6 +58,11 @@ def oauth_callback():
     return _handler("oauth").callback(app.current_request)
 
 
+@app.route("/oauth/done", methods=["GET"])
+def oauth_done():
+    return _handler("dashboard").authorized(app.current_request)
+
+
 @app.route("/login", methods=["GET"])
 def login():
     return _handler("sessions").login(app.current_request)

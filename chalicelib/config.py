@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -45,6 +45,7 @@ ENV_FIELDS: dict[str, str] = {
     "HAOPING_DINGTALK_ROBOT_URL": "dingtalk_robot_url",
     "HAOPING_WECOM_ROBOT_URL": "wecom_robot_url",
     "HAOPING_ROBOTS_LOCAL_HTTP": "robots_local_http",
+    "HAOPING_SERVICE_LISTING_URL": "service_listing_url",
 }
 _FIELD_ENV = {field: env for env, field in ENV_FIELDS.items()}
 # What the template gives every deployed function (its ``Globals``): inside Lambda a missing one is a broken
@@ -78,6 +79,10 @@ DINGTALK_ROBOT_URL = "https://oapi.dingtalk.com/robot/send"
 WECOM_ROBOT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 _ROBOT_HOSTS = {"dingtalk_robot_url": "oapi.dingtalk.com", "wecom_robot_url": "qyapi.weixin.qq.com"}
 LOCAL_HOST = "127.0.0.1"
+# The platform's service market (卖家服务市场), where a seller subscribes. An app's listing there is
+# ``/ser/detail.htm?service_code=<article code>``: the default listing is this app's, from ``article_code``.
+SERVICE_MARKET_HOST = "fuwu.taobao.com"
+SERVICE_LISTING = "https://" + SERVICE_MARKET_HOST + "/ser/detail.htm?{query}"
 # The region everything runs in unless ``AWS_REGION`` names another: the local stack, the tests, the bench and the
 # rehearsal use it too.
 DEFAULT_REGION = "ap-southeast-1"
@@ -122,6 +127,23 @@ class Settings(BaseModel):
     wecom_robot_url: str = WECOM_ROBOT_URL
     # Only a local stack sets this: the robots' URLs may then be plain HTTP on 127.0.0.1 (the sandbox's robots).
     robots_local_http: bool = False
+    # This app's listing in the service market, where "去服务市场订购" sends a seller: https on the market's host
+    # only. Empty (the default) means the listing of ``article_code`` (``listing_url``).
+    service_listing_url: str = ""
+
+    @property
+    def listing_url(self) -> str:
+        """Where a seller subscribes to this app: the configured listing, else the one of ``article_code``."""
+        return self.service_listing_url or SERVICE_LISTING.format(query=urlencode({"service_code": self.article_code}))
+
+    @field_validator("service_listing_url")
+    @classmethod
+    def _on_the_service_market(cls, value: str) -> str:
+        url = urlsplit(value)
+        plain = url.scheme == "https" and url.hostname == SERVICE_MARKET_HOST and not (url.port or url.username)
+        if value and not (plain and value.isprintable() and " " not in value):
+            raise ValueError(f"must be an https://{SERVICE_MARKET_HOST}/… address (this app's listing)")
+        return value
 
     @model_validator(mode="after")
     def _robot_hosts(self) -> Settings:

@@ -25,6 +25,9 @@ LintKind = Literal["review", "explain"]
 _PHONE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]){8}(?![0-9])")
 # 15-19 digit runs (checked after case folding): resident IDs (15 or 18, the last may be X), bank cards.
 _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{14,18}[0-9x](?![0-9])")
+# A messaging account given after its app's name, as sellers write them: 微信 shop_888, V信：abc123, QQ 12345678,
+# 扣扣12345. (vx/wx/weixin/wechat are banned patterns of the rules already, 微信号/QQ号 banned words.)
+_ACCOUNT = re.compile(r"(?:微信|[v薇徽]信|(?<![a-z])qq|扣扣|企鹅)(?:号码?|id)?\s*[:是为]?\s*[a-z0-9_-]{5,20}")
 _WHITESPACE = re.compile(r"\s+")
 # How far past the longest postable text the checks still look: a banned word or number straddling the limit
 # is still found, and a too-long text gets its other problems reported too.
@@ -93,6 +96,10 @@ def lint(
         at = phone.start() + 1
         message = f"content contains something like a phone number starting at character {at}"
         problems.append(LintProblem("phone_number", message))
+    if account := _ACCOUNT.search(normalised):
+        at = account.start() + 1
+        message = f"content contains something like a WeChat or QQ account starting at character {at}"
+        problems.append(LintProblem("contact_account", message))
     if number := _ID_NUMBER.search(normalised):
         at = number.start() + 1
         message = f"content contains something like an ID or card number starting at character {at}"

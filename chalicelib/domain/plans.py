@@ -28,6 +28,8 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
+    # The name on the English page (the Chinese one when absent): a seller who switched to English reads it too.
+    name_en: str | None = Field(default=None, min_length=1, max_length=64)
     features: frozenset[str]
     hourly_cap: int = Field(ge=1, le=1_000_000)
 

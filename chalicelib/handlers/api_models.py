@@ -202,7 +202,8 @@ class BuyerIdentity(_Model):
     @model_validator(mode="after")
     def _named(self) -> BuyerIdentity:
         if not (self.nick or "").strip() and not (self.open_uid or "").strip() and not self.tid:
-            raise ValueError("name the buyer by nick, open_uid or the order's tid")
+            # In the seller's words: an API client may still send ``open_uid``, but no seller knows one.
+            raise ValueError("enter the buyer's nick or the order number")
         return self
 
 
@@ -474,10 +475,12 @@ class JourneyStep(_Model):
 
 
 class JourneyView(_Model):
-    """Where a new seller stands, step by step, and whether all of it is done."""
+    """Where a new seller stands, step by step, whether all of it is done, and where to subscribe (this app's
+    listing in the service market, ``HAOPING_SERVICE_LISTING_URL``)."""
 
     steps: list[JourneyStep]
     complete: bool
+    subscribe_url: str
 
 
 class ExtortionConfirmView(_Model):

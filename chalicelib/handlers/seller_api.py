@@ -396,7 +396,7 @@ def subscription(request, seller_id: str) -> Response:
             shop=sub.shop,
             status=sub.status,
             plan=sub.plan,
-            plan_name=sub.plan_name,
+            plan_name=sub.plan_name_en if i18n.request_language(request.headers) == "en" else sub.plan_name,
             active=sub.active,
             paid_until=sub.paid_until,
             days_left=sub.days_left,
@@ -606,12 +606,12 @@ def export_ratings(request, seller_id: str) -> Response:
             row = [cell.identifier(t.tid), cell.text(t.item_title), cell.text(t.buyer_masked)]
             row += [i18n.text(f"value.{t.buyer_rating}", lang), _market(t.bad_rated_at), cell.text(t.rating_text)]
             row += [cell.text(item.category.name(lang)) if found else "", cell.percent(found.get("confidence"))]
-            row += [i18n.text(f"value.{found['sentiment']}", lang) if found else ""]
             row += [i18n.text(f"explain.{reply.get('state') or item.state}", lang), cell.text(reply.get("text"))]
             rows.append([*row, format_market_time(item.explain_due)[:16] if item.explain_due else ""])
         if not cursor:
             break
-    header = ["tid", "item", "buyer", "buyer_rating", "rated_at", "text", "category", "confidence", "sentiment"]
+    # No tone column: a model's "positive" beside a bad rating's complaint misleads more than it tells.
+    header = ["tid", "item", "buyer", "buyer_rating", "rated_at", "text", "category", "confidence"]
     header += ["explanation_state", "explanation", "explain_due"]
     return _csv(f"ratings-{first:%Y%m%d}-{last:%Y%m%d}.csv", header, rows, lang)
 
@@ -621,7 +621,8 @@ def journey(request, seller_id: str) -> Response:
     """A new seller's first run: subscription → authorization → backfill → first reviews posted."""
     steps = journey_of(seller_id, now=container().clock.now())
     views = [m.JourneyStep(step=s.step, state=s.state, detail=dict(s.detail)) for s in steps]
-    return _ok(m.JourneyView(steps=views, complete=all(s.state == "done" for s in steps)))
+    complete = all(s.state == "done" for s in steps)
+    return _ok(m.JourneyView(steps=views, complete=complete, subscribe_url=container().settings.listing_url))
 
 
 # -- 差评师预警 -----------------------------------------------------------------------------------------------------

@@ -13,9 +13,6 @@ language; other clients get the JSON error shape. Logging out ends every session
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from html import escape
 from urllib.parse import urlencode
 
 from chalice import Response
@@ -23,56 +20,19 @@ from chalice import Response
 from chalicelib import i18n
 from chalicelib.container import container
 from chalicelib.handlers.http import SESSION_COOKIE, NotAuthenticated, cookie, error_response, seller_of
+from chalicelib.handlers.message_page import message_page, wants_page
 from chalicelib.handlers.oauth import cookie_value
 from chalicelib.services.sessions import seller_sessions
 from chalicelib.telemetry import count, logger
 
 _NO_STORE = {"Cache-Control": "no-store"}
 SESSION_MAX_AGE = int(seller_sessions.SESSION_TTL.total_seconds())
-_STYLE = (
-    "body{margin:0;background:#f4f5f7;color:#1f2329;font:15px/1.6 -apple-system,'PingFang SC','Microsoft YaHei',"
-    "'WenQuanYi Micro Hei',sans-serif}main{max-width:520px;margin:48px auto;padding:22px;background:#fff;"
-    "border:1px solid #e5e7eb;border-radius:10px}h1{font-size:18px;margin:0 0 10px;color:#b3360b}"
-    ".actions{display:flex;flex-wrap:wrap;gap:10px;margin-top:16px}a{display:inline-flex;align-items:center;"
-    "min-height:40px;padding:7px 14px;border-radius:6px;border:1px solid #9ca3af;color:#1f2329;text-decoration:none}"
-    "a.primary{background:#b3360b;border-color:#b3360b;color:#fff}a:focus-visible{outline:3px solid #2563eb}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-
-
-def _wants_page(request) -> bool:
-    return "text/html" in ((request.headers or {}).get("accept") or "").lower()
-
-
-def _page(lang: str, status: int, title: str, lines: list[str], links: list[tuple[str, str, bool]], code: str = ""):
-    # A small page of its own (no script): the dashboard's style is not needed to say what happened.
-    body = "".join(f"<p>{escape(line)}</p>" for line in lines)
-    buttons = "".join(
-        f'<a href="{escape(href)}"{" class=primary" if primary else ""}>{escape(label)}</a>'
-        for label, href, primary in links
-    )
-    html = (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f'<body data-code="{escape(code)}"><main><h1>{escape(title)}</h1>{body}<div class="actions">{buttons}</div>'
-        "</main></body></html>"
-    )
-    headers = {
-        "Content-Type": "text/html; charset=utf-8",
-        "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'",
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-        **_NO_STORE,
-    }
-    return Response(body=html, status_code=status, headers=headers)
 
 
 def _refused(request, status: int, code: str) -> Response:
     lang = i18n.request_language(request.headers)
-    if _wants_page(request):
-        return _page(
+    if wants_page(request):
+        return message_page(
             lang, status, i18n.text("page.session.error_title", lang), [i18n.text(f"error.{code}", lang)], [], code
         )
     return error_response(status, code, i18n.text(f"error.{code}", lang))
@@ -115,7 +75,7 @@ def _ask_before_switching(request, current: str, code: str) -> Response | None:
     lang = i18n.request_language(request.headers)
     names = {"current": seller_sessions.shop_name(signed_in), "other": seller_sessions.shop_name(other)}
     switch = "login?" + urlencode({"code": code, "switch": seller_sessions.switch_proof(current, code)})
-    return _page(
+    return message_page(
         lang,
         200,
         i18n.text("page.session.title", lang),

@@ -118,8 +118,11 @@ def log_in_through_oauth(driver, stack) -> str:
     answer = urllib3.PoolManager().request("GET", f"{authorize}&nick={SHOP}", redirect=False)
     callback = answer.headers["Location"]
     assert urlsplit(callback).path == "/oauth/callback"
-    driver.get(callback)  # sets the HttpOnly session cookie and lands on the dashboard
-    wait_for(driver, lambda d: urlsplit(d.current_url).path == "/", "the redirect to the dashboard")
+    driver.get(callback)  # sets the HttpOnly session cookie and lands on the page that says it is done
+    wait_for(driver, lambda d: urlsplit(d.current_url).path == "/oauth/done", "the authorized page")
+    # Not opened by the workbench's page: nothing to tell, a way on to the dashboard instead.
+    wait_for(driver, lambda d: by_css(d, "body").get_attribute("data-opener") == "none", "the way back")
+    assert by_css(driver, "#open-here").is_displayed() and not by_css(driver, "#back").is_displayed()
     return account.user_id
 
 
@@ -188,6 +191,9 @@ def test_a_seller_manages_the_app_from_the_dashboard(stack, browser):
     assert by_css(driver, retried).text == "待发布"
     assert tasks.get(seller_id, "4100000000000007").state == "scheduled"
 
+    # An empty add says what to fill in, in the seller's words (the API's open_uid is not theirs).
+    click(driver, "#bl-add")
+    wait_for(driver, lambda d: by_css(d, "#bl-status").text == "请填写买家昵称或订单号", "the empty add refused")
     # Blacklist a buyer: only the masked nick is ever shown.
     by_css(driver, "#bl-nick").send_keys("tb_rude_buyer")
     click(driver, "#bl-add")

@@ -78,7 +78,8 @@ def test_a_seller_pauses_filters_and_tries_settings_from_the_page(stack, browser
     # English as a switch; and on a phone nothing runs off the screen.
     click(driver, "#lang-toggle")
     wait_for(driver, lambda d: _text(d, "#ar-pill") == "Auto-review is on", "English")
-    assert "Food (27)" in _text(driver, "#c-phrases")
+    # Each part reloads on its own after the switch: wait for the phrase types, not only the first part.
+    wait_for(driver, lambda d: "Food (27)" in _text(d, "#c-phrases"), "the phrase types in English")
     driver.set_window_size(375, 800)
     wide = driver.execute_script(
         "return [...document.querySelectorAll('#auto-review, #controls')]"

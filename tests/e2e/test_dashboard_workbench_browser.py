@@ -22,7 +22,7 @@ import pytest
 from chalicelib.domain.market_time import market_date
 from chalicelib.domain.triage import classify
 from chalicelib.services.sessions import seller_sessions
-from chalicelib.store import ratings, stats, tasks, triage_data
+from chalicelib.store import ratings, sellers, stats, tasks, triage_data
 from tests.e2e import test_dashboard_browser as base
 from tests.e2e.test_dashboard_browser import by_css, click, give_the_shop_a_history, wait_for
 from tests.helpers import make_seller, set_seller
@@ -36,6 +36,7 @@ AXE_VERSION = "4.11.0"
 AXE_JS = Path("build/axe/node_modules/axe-core/axe.min.js")
 WIDTHS = (1366, 375)
 SHOP = "workbench_shop"
+BLACKLIST_EMPTY = {"zh-CN": "请填写买家昵称或订单号", "en": "enter the buyer's nick or the order number"}
 COMPLAINTS = {
     "4200000000000001": ("bad", "物流太慢了，等了一个星期才到，快递员还不送上门"),
     "4200000000000002": ("neutral", "衣服洗了一次就掉色起球，质量一般"),
@@ -268,6 +269,16 @@ def test_the_dashboard_in_the_workbench_frame_in_both_languages_at_both_widths(s
             )
             assert len(paddings) == 5 and len(set(paddings)) == 1, paddings  # the fifth tile keeps its padding
             assert "FW_GOODS" not in by_css(driver, "body").text  # the plan by its name, never its code
+            assert by_css(driver, "#plan").text == {"zh-CN": "专业版", "en": "Pro plan"}[lang]
+            # The blacklist asks for what a seller knows (a nick or an order number), in their words.
+            words = driver.execute_script(
+                "return document.body.innerText + ' ' + [...document.querySelectorAll('[placeholder]')]"
+                ".map((e) => e.placeholder).join(' ')"
+            )
+            assert not [jargon for jargon in ("open uid", "open_uid", "openuid") if jargon in words.lower()]
+            click(driver, "#bl-add")
+            said = BLACKLIST_EMPTY[lang]
+            wait_for(driver, lambda d, said=said: by_css(d, "#bl-status").text == said, "the empty add refused")
             assert fits_the_width(driver) == [], (lang, width)
             assert small_targets(driver) == [], (lang, width)
             assert axe_violations(driver, axe_source) == [], (lang, width)
@@ -405,7 +416,99 @@ def test_an_unsubscribed_seller_is_sent_to_the_service_market_and_authorizes_out
     signed_in_frame(driver, stack, workbench, seller_id, 1366)
     subscribe = by_css(driver, '#journey-steps a[data-action="subscribe"]')
     assert subscribe.text == "去服务市场订购" and subscribe.get_attribute("target") == "_blank"
+    # This app's own listing (the setting's default: the article code's page), not the market's home page.
+    listing = "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-1000000"
+    assert subscribe.get_attribute("href") == listing
     authorize = by_css(driver, '#journey-steps a[data-action="authorize"]')
     assert authorize.text == "去授权" and "primary" in authorize.get_attribute("class")
     assert authorize.get_attribute("target") == "_blank"  # the platform's login pages refuse to be framed
     shoot(driver, "first-run-unpaid-zh-CN-1366", 1366)
+
+
+def authorize_in_the_window_the_frame_opens(driver, stack, nick: str) -> None:
+    """Click 去授权 in the frame; in the window it opens, the seller logs in at the sandbox marketplace and is sent
+    back to the app's callback. Leaves the driver on the workbench's window, inside the frame."""
+    import urllib3
+
+    workbench_window = driver.current_window_handle
+    click(driver, '#journey-steps a[data-action="authorize"]')
+    wait_for(driver, lambda d: len(d.window_handles) == 2, "the authorization's window")
+    popup = next(handle for handle in driver.window_handles if handle != workbench_window)
+    driver.switch_to.window(popup)
+    wait_for(driver, lambda d: d.current_url.startswith(stack.endpoints.marketplace), "the authorize page")
+    answer = urllib3.PoolManager().request("GET", f"{driver.current_url}&nick={nick}", redirect=False)
+    # Navigated by the page itself (as the marketplace's redirect would be): the window may close at once.
+    driver.execute_script("location.href = arguments[0]", answer.headers["Location"])
+    wait_for(driver, lambda d: d.window_handles == [workbench_window], "the authorization's window to close itself")
+    driver.switch_to.window(workbench_window)
+    driver.switch_to.frame(by_css(driver, "#app"))
+
+
+def test_authorizing_in_its_own_window_comes_back_to_the_workbench(stack, browser, workbench, axe_source):
+    driver = browser
+    driver.set_script_timeout(60)
+    now = stack.clock.now()
+    nick = "returning_shop"
+    account = stack.marketplace.add_seller(nick)
+    seller_id = make_seller(now, user_id=account.user_id, nick=nick, access_token=account.access_token)
+    told = {"zh-CN": "店铺已授权，设置进度已更新。", "en": "Shop authorized; your set-up steps are updated."}
+    for lang in ("zh-CN", "en"):
+        for width in WIDTHS:
+            set_seller(seller_id, now, status="reauth")  # the grant lapsed: authorization is the step to do
+            signed_in_frame(driver, stack, workbench, seller_id, width)
+            if driver.execute_script("return document.documentElement.lang") != lang:
+                click(driver, "#lang-toggle")
+                wait_for(driver, lambda d: d.execute_script("return document.body.getAttribute('data-ready')"), "")
+            step = '#journey-steps li[data-step="authorization"]'
+            assert "current" in by_css(driver, step).get_attribute("class")
+
+            authorize_in_the_window_the_frame_opens(driver, stack, nick)
+
+            # The landing page told this tab: its steps are read again at once, and it says so.
+            said = told[lang]
+            wait_for(driver, lambda d, said=said: by_css(d, "#journey-status").text == said, "the workbench told")
+            assert "done" in by_css(driver, step).get_attribute("class")
+            assert not driver.find_elements("css selector", '#journey-steps a[data-action="authorize"]')
+            assert sellers.get(seller_id).status != "reauth"
+            assert fits_the_width(driver) == [], (lang, width)
+            shoot(driver, f"authorized-back-{lang}-{width}", width)
+
+    # Opened some other way (a bookmark, a new tab): no page to tell, so it says what to do and offers the app.
+    expected = {
+        "zh-CN": ("店铺已授权", "在本窗口打开好评助手"),
+        "en": ("Shop authorized", "Open haoping here"),
+    }
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for lang in ("zh-CN", "en"):
+        for width in WIDTHS:
+            driver.set_window_size(width, 900)
+            driver.get(f"{stack.endpoints.app}/oauth/done")
+            wait_for(driver, lambda d: by_css(d, "body").get_attribute("data-opener") == "none", "the landing page")
+            if driver.execute_script("return document.documentElement.lang") != lang:
+                click(driver, "#lang-toggle")
+            assert driver.execute_script("return document.documentElement.lang") == lang
+            title, open_here = expected[lang]
+            assert by_css(driver, "#done-title").text == title
+            link = by_css(driver, "#open-here")
+            assert link.is_displayed() and link.text == open_here and not by_css(driver, "#back").is_displayed()
+            assert link.get_attribute("href") == f"{stack.endpoints.app}/"
+            assert fits_the_width(driver) == [] and small_targets(driver) == [], (lang, width)
+            assert axe_violations(driver, axe_source) == [], (lang, width)
+            driver.save_screenshot(str(SHOTS / f"authorized-{lang}-{width}.png"))
+
+    # A declined authorization is a page in the seller's language with a way to try again, never a JSON body.
+    refused = {"en": ("Authorization not completed", "Authorize again"), "zh-CN": ("授权没有完成", "重新授权")}
+    for lang in ("en", "zh-CN"):  # English as last chosen on the landing page (its cookie), then the browser's
+        if lang == "zh-CN":
+            driver.delete_cookie("hp_lang")
+        driver.set_window_size(375, 900)
+        driver.get(f"{stack.endpoints.app}/oauth/callback?error=access_denied&state=x")
+        title, again = refused[lang]
+        assert by_css(driver, "h1").text == title and by_css(driver, "a.primary").text == again
+        assert fits_the_width(driver) == [] and small_targets(driver) == [], lang
+        assert axe_violations(driver, axe_source) == [], lang
+        driver.save_screenshot(str(SHOTS / f"authorization-refused-{lang}-375.png"))
+    driver.get(f"{stack.endpoints.app}/oauth/done")
+    click(driver, "#open-here")  # the session the callback set opens the shop's dashboard in this window
+    wait_for(driver, lambda d: d.execute_script("return document.body.getAttribute('data-ready')") == "1", "the app")
+    assert by_css(driver, "#shop").text == nick

@@ -121,15 +121,62 @@ def test_callback_onboards_the_seller_with_encrypted_tokens_and_a_session(app, m
     assert sorted(r.action for r in audit.trail(seller_id)) == ["seller.onboard", "taobao.tmc.user.permit"]
 
 
-def test_a_browser_is_sent_to_the_dashboard_with_the_session_in_a_cookie_only(app):
+def test_a_browser_lands_on_the_authorized_page_with_the_session_in_a_cookie_only(app):
     flow = Flow(app)
     response = flow.callback(flow.grant(), accept="text/html,application/xhtml+xml,*/*;q=0.8")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/oauth/done"
     session_cookie = next(c for c in response.headers["Set-Cookie"] if c.startswith("hp_session="))
     token = session_cookie.split(";", 1)[0].split("=", 1)[1]
     assert seller_of(_Request({"cookie": f"hp_session={token}"}))
     assert token not in response.headers["Location"] and not response.body
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "title"),
+    [("zh-CN,zh;q=0.9", "zh-CN", "店铺已授权"), ("en-GB,en;q=0.8", "en", "Shop authorized")],
+)
+def test_the_authorized_page_says_it_is_done_and_leads_back_under_a_strict_policy(app, accept_language, lang, title):
+    import base64
+    import hashlib
+    import re
+
+    flow = Flow(app)
+    landing = flow.callback(flow.grant(), accept="text/html").headers["Location"]
+    response = app.http.get(landing, headers={"Accept": "text/html", "Accept-Language": accept_language})
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert f'<html lang="{lang}">' in page
+    texts = json.loads(re.search(r'<script type="application/json" id="i18n-data">(.*?)</script>', page, re.S)[1])
+    assert texts[lang]["page.authorized.title"] == title
+    assert texts["zh-CN"]["page.authorized.back"] == "返回千牛工作台" and texts["en"]["page.authorized.back"]
+    assert not [key for lang_texts in texts.values() for key in lang_texts if key.startswith(("error.", "csv."))]
+    # Its one script runs by hash; it may frame nowhere but where the dashboard may, and sends nothing anywhere.
+    policy = response.headers["Content-Security-Policy"]
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert "frame-ancestors 'self' https://qn.taobao.com" in policy
+    assert response.headers["Referrer-Policy"] == "no-referrer" and response.headers["Cache-Control"] == "no-store"
+    assert "oauth_shop" not in page  # it needs no session and names no shop
+
+
+@pytest.mark.parametrize(
+    ("query", "lang", "said"),
+    [
+        ("error=access_denied&state=s", "zh-CN", "您没有同意授权，应用无法为您自动评价。"),
+        ("code=abc", "zh-CN", "平台没有带回授权结果，这次授权没有完成。请重新授权。"),
+        ("code=abc&state=forged", "en", "This authorization link has expired or belongs to another browser;"),
+    ],
+)
+def test_a_browser_reads_a_refused_authorization_as_a_page_with_a_way_to_try_again(app, query, lang, said):
+    headers = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": lang}
+    response = app.http.get(f"/oauth/callback?{query}", headers=headers)
+    assert 400 <= response.status_code < 500 and response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert f'<html lang="{lang}">' in page and said in page and "\\u" not in page and '"error"' not in page
+    assert '<a href="start" class=primary>' in page  # 重新授权: /oauth/start again, in the same window
+    assert "script" not in response.headers["Content-Security-Policy"] and "<script" not in page
 
 
 def test_the_session_expires_after_twelve_hours(app, clock):

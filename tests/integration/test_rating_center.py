@@ -18,6 +18,7 @@ from chalicelib.domain import triage
 from chalicelib.marketplace import topics
 from chalicelib.services.ratings import rating_center
 from chalicelib.store import audit, outbox, ratings, tasks, triage_corrections, triage_data
+from sandbox.stack import rebind_app
 from tests.helpers import add_market_trade, json_body, push, set_seller, topic_message, trade_message, work_review_queue
 from tests.integration.test_seller_api import call, session
 
@@ -94,7 +95,9 @@ def test_an_edited_reply_with_braces_is_plain_text_and_queued(client, clock, mar
     ("text", "lang", "reason"),
     [
         ("亲，有问题请打13812345678联系我们", "zh-CN", "含有联系方式（第 8 个字起的手机号）"),
-        ("亲，请搜微信号shop888处理", "zh-CN", "含有平台禁用词“微信号”"),
+        ("亲，请搜微信号shop888处理", "zh-CN", "含有平台禁用词“微信号”；含有联系方式（第 5 个字起的微信或 QQ 号）"),
+        ("亲，有问题联系V信：shop_888", "zh-CN", "含有联系方式（第 8 个字起的微信或 QQ 号）"),
+        ("亲，加扣扣12345678细聊", "zh-CN", "含有联系方式（第 4 个字起的微信或 QQ 号）"),
         ("亲，vx: shop888 找我们", "zh-CN", "含有链接、网址或联系方式等平台禁止的内容"),
         ("好" * 501, "zh-CN", "内容 501 字，超过了 500 字的上限"),
         ("   ", "zh-CN", "内容不能为空"),
@@ -222,7 +225,7 @@ def test_exports_open_in_a_spreadsheet_as_written_with_whole_order_numbers(clien
 
     ratings = _spreadsheet(call(client, "GET", "/api/export/ratings.csv", auth))
     assert ratings[0] == [
-        *("订单号", "宝贝", "买家", "买家评价", "买家评价时间", "买家评价内容", "中差评原因", "识别准确度", "语气"),
+        *("订单号", "宝贝", "买家", "买家评价", "买家评价时间", "买家评价内容", "中差评原因", "识别准确度"),
         *("解释状态", "解释内容", "解释截止"),
     ]
     by_tid = {row[0]: row for row in ratings[1:]}
@@ -268,6 +271,16 @@ def test_the_journey_shows_the_next_step(client, clock, shop):
         ("first_reviews", "current"),
     ]
     assert steps["complete"] is False
+    # "去服务市场订购" goes to this app's own listing in the service market, not to the market's home page.
+    assert steps["subscribe_url"] == "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-1000000"
+
+
+def test_the_subscribe_link_follows_the_listing_setting(client, clock, shop, monkeypatch):
+    listing = "https://fuwu.taobao.com/ser/detail.htm?service_code=FW_GOODS-7654321&tracelog=haoping"
+    monkeypatch.setenv("HAOPING_SERVICE_LISTING_URL", listing)
+    rebind_app()
+    steps = json_body(call(client, "GET", "/api/journey", session(shop, clock.now())))
+    assert steps["subscribe_url"] == listing
 
 
 @pytest.mark.parametrize(("weekday_offset", "sent"), [(0, True), (1, False)])
@@ -280,7 +293,7 @@ def test_the_weekly_summary_goes_out_on_a_market_monday_once(client, clock, mark
     summaries = [n for n in outbox.recent(shop) if n.kind == "weekly_summary"]
     assert len(summaries) == (1 if sent else 0)
     if sent:
-        assert "服务态度 1 条" in summaries[0].message
+        assert "中差评原因主要是：服务态度 1 条" in summaries[0].message  # the seller's words, not 买家主要抱怨
 
 
 def test_a_category_not_measured_precise_enough_cannot_be_made_automatic(client, clock, shop):

@@ -564,7 +564,9 @@ def test_blacklist_validates_its_input(client, auth):
         assert json_body(response)["error"]["code"] == "invalid_request"
     assert json_body(client.http.get("/api/blacklist", headers=auth))["entries"] == []
     empty = json_body(call(client, "POST", "/api/blacklist", auth, {}))["error"]
-    assert list(empty["fields"].values()) == ["请填写买家昵称、open uid 或订单号"]  # the seller's words, not the API's
+    assert list(empty["fields"].values()) == ["请填写买家昵称或订单号"]  # the seller's words, not the API's
+    english = json_body(call(client, "POST", "/api/blacklist", {**auth, "Accept-Language": "en"}, {"nick": " "}))
+    assert list(english["error"]["fields"].values()) == ["enter the buyer's nick or the order number"]
 
 
 # -- stats and subscription ----------------------------------------------------------------------------------------
@@ -626,6 +628,8 @@ def test_stats_validates_days(client, auth):
 def test_subscription_shows_plan_paid_until_features_and_days_left(client, seller, clock, auth):
     body = json_body(client.http.get("/api/subscription", headers=auth))
     assert body["plan"] == "FW_GOODS-1000000-2" and body["plan_name"] == "专业版"
+    english = json_body(client.http.get("/api/subscription", headers={**auth, "Accept-Language": "en"}))
+    assert english["plan_name"] == "Pro plan"  # the English page names the plan in English, never by its code
     assert body["active"] is True and body["days_left"] == 30 and body["status"] == "active"
     assert body["paid_until"] == (clock.now() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert set(body["features"]) == {"immediate", "delay", "after_buyer", "auto_explain", "auto_blacklist"}

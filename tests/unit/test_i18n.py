@@ -47,3 +47,5 @@ def test_domain_reasons_are_translated_by_shape():
     assert i18n.reason("content contains the banned word '红包'", "zh-CN") == "含有平台禁用词“红包”"
     assert i18n.reason("something new", "zh-CN") == "something new"
     assert i18n.reason("unknown variable at position 3", "en") == "unknown variable at position 3"
+    # pydantic's "Value error, " before a model's own check is not shown in either language
+    assert i18n.reason("Value error, enter the buyer's nick or the order number", "en").startswith("enter the")

@@ -84,6 +84,27 @@ def test_id_and_card_numbers_are_refused(text):
     assert codes(text) == ["id_number"]
 
 
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("联系微信：shop_888", 3),
+        ("V信 shop888", 1),
+        ("薇信shop888", 1),
+        ("有事找扣扣 12345678", 4),
+        ("ＱＱ：12345678", 1),
+    ],
+)
+def test_wechat_and_qq_accounts_are_contact_details_named_by_position(text, at):
+    (problem,) = lint(text, RULES, kind="explain")
+    assert problem.code == "contact_account" and problem.message.endswith(f"starting at character {at}")
+    assert not re.search(r"shop_?888|12345678", problem.message)  # never echoed
+
+
+@pytest.mark.parametrize("text", ["微信支付很方便", "我们的微信公众号会发优惠", "尺码说明在qq群里", "店铺威信很高"])
+def test_naming_an_app_without_an_account_is_fine(text):
+    assert codes(text, kind="explain") == []
+
+
 def test_digits_are_never_echoed_only_their_position():
     problems = lint("13812345678 11010119900307451X", RULES)
     assert {p.code for p in problems} == {"phone_number", "id_number"}

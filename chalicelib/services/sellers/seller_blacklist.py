@@ -57,7 +57,7 @@ def _identities(nick: str | None, open_uid: str | None) -> list[tuple[str, str]]
     if open_uid and open_uid.strip():
         found.append((buyer_hash(secret, open_uid, kind="open_uid"), mask_nick(open_uid)))
     if not found:
-        raise ValueError("name the buyer by nick or open uid")
+        raise ValueError("enter the buyer's nick or the order number")
     return found
 
 

@@ -180,6 +180,7 @@ class Subscription:
     status: str
     plan: str | None
     plan_name: str | None
+    plan_name_en: str | None
     active: bool
     paid_until: datetime | None
     days_left: int
@@ -236,14 +237,15 @@ def subscription_of(seller_id: str, *, now: datetime) -> Subscription:
     active = view.entitled(now)
     left = math.ceil((paid_until - now).total_seconds() / 86400) if active and paid_until else 0
     try:
-        plan_name = plan_for(seller.plan, rules_in_force()).name if seller.plan else None
+        plan = plan_for(seller.plan, rules_in_force()) if seller.plan else None
     except UnknownPlan:
-        plan_name = None
+        plan = None
     return Subscription(
         shop=seller.nick,
         status=seller.status,
         plan=seller.plan,
-        plan_name=plan_name,
+        plan_name=plan.name if plan else None,
+        plan_name_en=(plan.name_en or plan.name) if plan else None,
         active=active,
         paid_until=paid_until,
         days_left=left,
