@@ -26,7 +26,6 @@ def test_the_packaged_bundle_runs_like_lambda_and_posts_the_review_once(tmp_path
     assert report.posted_reviews == 1, report.text
     assert all(info["events"] and not info["errors"] for info in report.functions.values()), report.text
     assert {"app.app", "app.sweep_due", "app.review_worker"} <= {f["handler"] for f in report.functions.values()}
-    assert report.wall_seconds < 120, report.text
     for logical, info in report.functions.items():
         events = [inv for inv in report.invocations if inv.function == logical]
         calls = [call for inv in events for call in inv.aws_calls]
