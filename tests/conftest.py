@@ -100,10 +100,53 @@ def aws_endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL")
 
 
+class _PathsOnce(list):
+    """A loader's search paths, each kept once: boto3 adds its own data path for every boto3 session it makes."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@pytest.fixture(scope="session")
+def service_models_parsed_once():
+    """Every botocore session of the test run shares one data loader, so AWS's service models (JSON shipped with
+    botocore, the same for every session) are parsed once per run instead of once per test: the app builds a new
+    session with each container (``rebind_app``), as a new Lambda container would."""
+    import botocore.loaders
+    import botocore.session
+
+    loader = botocore.loaders.Loader(extra_search_paths=_PathsOnce())
+    make_session = botocore.session.get_session
+
+    def get_session(env_vars=None):
+        session = make_session(env_vars)
+        session.register_component("data_loader", loader)
+        return session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "get_session", get_session)
+        yield
+
+
+@pytest.fixture(scope="session")
+def provisioned_moto(service_models_parsed_once):
+    """The template's resources provisioned once per session on moto in-process, kept as a snapshot of moto's
+    state that the ``aws`` fixture copies back for each test (provisioning is most of a test's setup)."""
+    from tests.moto_snapshot import provisioned
+
+    env = _base_env()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield provisioned(env, app_key=APP_KEY, secret_values=TEST_SECRETS)
+
+
 @pytest.fixture
-def aws(monkeypatch, clock, aws_endpoint, ddb_local):
+def aws(request, monkeypatch, clock, aws_endpoint, ddb_local, service_models_parsed_once):
     """The template's tables, queues, key, topic and secrets on moto (or on AWS_ENDPOINT_URL when set; DynamoDB on
-    DynamoDB Local in the ``make test-ddblocal`` run)."""
+    DynamoDB Local in the ``make test-ddblocal`` run). On moto in-process each test starts from a fresh copy of the
+    session's provisioned state, as if the stack had just been created for it."""
     import boto3
     from moto import mock_aws
 
@@ -112,7 +155,8 @@ def aws(monkeypatch, clock, aws_endpoint, ddb_local):
     from tests.ddb_local import drop_tables
 
     endpoint = aws_endpoint
-    for key, value in _base_env().items():
+    fresh = None if endpoint or ddb_local else request.getfixturevalue("provisioned_moto")
+    for key, value in (fresh.base_env if fresh else _base_env()).items():
         monkeypatch.setenv(key, value)
     if endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
@@ -124,10 +168,17 @@ def aws(monkeypatch, clock, aws_endpoint, ddb_local):
         mock.start()
         _one_dynamodb_request_at_a_time(monkeypatch)
     try:
-        stage = os.environ["HAOPING_TABLE_PREFIX"].removeprefix("haoping-")
-        local = provision_local(
-            stage, endpoint=endpoint, app_key=APP_KEY, app_secret=TEST_SECRETS["AppSecret"], secret_values=TEST_SECRETS
-        )
+        if fresh:
+            local = fresh.restore()
+        else:
+            stage = os.environ["HAOPING_TABLE_PREFIX"].removeprefix("haoping-")
+            local = provision_local(
+                stage,
+                endpoint=endpoint,
+                app_key=APP_KEY,
+                app_secret=TEST_SECRETS["AppSecret"],
+                secret_values=TEST_SECRETS,
+            )
         for key, value in local.env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("HAOPING_PUBLIC_URL", "")
