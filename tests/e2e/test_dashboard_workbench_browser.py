@@ -467,7 +467,8 @@ def test_authorizing_in_its_own_window_comes_back_to_the_workbench(stack, browse
             # The landing page told this tab: its steps are read again at once, and it says so.
             said = told[lang]
             wait_for(driver, lambda d, said=said: by_css(d, "#journey-status").text == said, "the workbench told")
-            assert "done" in by_css(driver, step).get_attribute("class")
+            # The steps are drawn again with what was read: look for the step in the list as it is now.
+            wait_for(driver, lambda d, step=step: "done" in by_css(d, step).get_attribute("class"), "the step done")
             assert not driver.find_elements("css selector", '#journey-steps a[data-action="authorize"]')
             assert sellers.get(seller_id).status != "reauth"
             assert fits_the_width(driver) == [], (lang, width)
