@@ -11,8 +11,8 @@ code for every module a function loads when its handler is imported:
   imports without a source), because bytecode zips to about twice the size of its source and the zip's 5 MB
   target holds only one of the two. Their tracebacks name the file and line, without the line's text.
 
-Modules no handler loads stay as they were. The zip also drops the Swagger UI's script and style sheet that
-powertools ships for its own HTTP router: this app routes with Chalice and never serves them.
+Modules no handler loads stay as they were. The zip also drops the parts of dependencies the app never loads
+(``UNUSED_FILES``), and is compressed at zlib's highest level.
 """
 
 from __future__ import annotations
@@ -31,22 +31,40 @@ from pathlib import Path, PurePosixPath
 
 # The zip's own code: shipped as source with its bytecode beside it.
 OWN_CODE = ("app.py", "chalicelib/*", "chalice/*")
-# Static files of a dependency that nothing in this app reads (powertools' Swagger UI, served by its own router).
+# Parts of dependencies this app never loads: powertools' Swagger UI script and style sheet (served only by its own
+# HTTP router; this app routes with Chalice) and pydantic's copy of its version 1 (loaded only for a type written
+# the version-1 way, with ``__get_validators__``, which none of this app's models use: the packaging test builds
+# every model from the zip).
 UNUSED_FILES = (
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/*.js",
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/*.css",
+    "pydantic/v1/*",
 )
 RUNTIME_PYTHON = (3, 13)
+LEVEL = 9  # zlib's highest: the zip's size has a target, its build time none
 
-# Imports app.py and every handler it names, in a fresh interpreter of the packaging environment (the same pinned
-# versions as the zip), and lists the files of the modules that were loaded.
+# Imports app.py, every handler it names and every module the app's code imports anywhere (some imports sit inside
+# the function that needs them), in a fresh interpreter of the packaging environment (the same pinned versions as
+# the zip), and lists the files of the modules that were loaded.
 _DISCOVER = r"""
-import importlib, json, sys
+import ast, importlib, json, pathlib, sys
 root, handlers = sys.argv[1], json.loads(sys.argv[2])
 sys.path.insert(0, root)
 import app
 for name in handlers:
     importlib.import_module("chalicelib.handlers." + name)
+for path in sorted(pathlib.Path(root, "chalicelib").rglob("*.py")):
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            names = [f"{base}.{node.module}" if node.level and node.module else (base if node.level else node.module)]
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass  # a module this environment lacks is not in the zip either
 print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})))
 """
 
@@ -156,7 +174,10 @@ def add_bytecode(zip_path: Path, modules: frozenset[str]) -> BytecodeReport:
         raise BytecodeFailed(f"bytecode for python{'.'.join(map(str, RUNTIME_PYTHON))} needs that Python to build it")
     beside = instead = dropped = 0
     rewritten = zip_path.with_suffix(".rewrite")
-    with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as new:
+    with (
+        zipfile.ZipFile(zip_path) as old,
+        zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as new,
+    ):
         for info in old.infolist():
             name = info.filename
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in UNUSED_FILES):
@@ -164,13 +185,13 @@ def add_bytecode(zip_path: Path, modules: frozenset[str]) -> BytecodeReport:
                 continue
             data = old.read(info)
             if name not in modules:
-                new.writestr(info, data)
+                new.writestr(info, data, compresslevel=LEVEL)
             elif any(fnmatch.fnmatchcase(name, pattern) for pattern in OWN_CODE):
-                new.writestr(info, data)
-                new.writestr(_entry(info, _cached_name(name)), bytecode(data, name))
+                new.writestr(info, data, compresslevel=LEVEL)
+                new.writestr(_entry(info, _cached_name(name)), bytecode(data, name), compresslevel=LEVEL)
                 beside += 1
             else:
-                new.writestr(_entry(info, name + "c"), bytecode(data, name, docstrings=False))
+                new.writestr(_entry(info, name + "c"), bytecode(data, name, docstrings=False), compresslevel=LEVEL)
                 instead += 1
     shutil.move(rewritten, zip_path)
     return BytecodeReport(beside_source=beside, instead_of_source=instead, dropped=dropped)

@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 
 from chalicelib.config import DEFAULT_REGION
 from chalicelib.queue_names import QUEUE_ENV
-from deploy.bytecode import BytecodeReport, add_bytecode, first_event_modules
+from deploy.bytecode import BytecodeFailed, BytecodeReport, add_bytecode, first_event_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "deploy" / "resources.json"
@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     work = ROOT / "build" / "package-src"  # kept between runs: chalice caches its zip there
     try:
         bundle = build(args.out, stage=args.stage, offline=args.offline, work=work)
-    except PackagingFailed as exc:
+    except (PackagingFailed, BytecodeFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not args.offline:
             print("hint: without access to the package index, `make package ARGS=--offline`", file=sys.stderr)

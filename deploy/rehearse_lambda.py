@@ -220,6 +220,7 @@ class Invocation:
     cold: bool = False
     # Each AWS request it made, init included: ("Service.Operation", the table or secret it names, or "").
     aws_calls: list[tuple[str, str]] = field(default_factory=list)
+    aws_ms: float = 0.0  # of ``ms`` and its init, how long the local AWS took to answer those requests
     modules: list[str] = field(default_factory=list)  # the modules it imported (its init's too when cold)
 
     @property
