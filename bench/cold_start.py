@@ -6,7 +6,8 @@ its own fresh interpreter that sees only the bundle and the runtime's packages, 
 cold start is its handler import (Lambda's init phase) plus its first event, which builds the container: settings,
 clients, secrets, the first table reads. The baseline is `import boto3` in the same kind of interpreter. The
 first events talk to moto's server on this machine, so they include its latency; a warm event of the same
-function shows how much of the first one is that latency rather than cold start.
+function shows how much of the first one is that latency rather than cold start, and the rehearsal's recorder
+times how long moto's server took to answer each function's requests.
 
 Round trips come from the rehearsal's recorder in front of moto's server, which knows each function by the
 credentials it signs with: every request a function made from its start to the end of its first event. The ones
@@ -15,10 +16,10 @@ event's own work; the target is at most ``SETUP_BUDGET`` per function, none repe
 
 The breakdown of the heaviest function's cold start (``detail.breakdown``) replays, in a fresh interpreter in the
 rehearsed bundle with the function's environment, what its first event set up: `import boto3`, then every other
-module the function had imported by the end of its first event (the rehearsal's bootstrap lists them), once from
-the bytecode the rehearsal left and once compiled from source, as a Lambda container compiles them (its task root
-is read-only and the zip ships no bytecode), then the clients of the AWS services it called. What is left of the
-cold start is the round trips and the event's own work.
+module the function had imported by the end of its first event (the rehearsal's bootstrap lists them), as the zip
+ships them (bytecode for what the handlers load at import, ``deploy/bytecode.py``; the rest compiled from source,
+as a Lambda container whose task root is read-only compiles it), then the clients of the AWS services it called.
+What is left of the cold start is the round trips and the event's own work.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -45,10 +45,11 @@ BOTO3_SNIPPET = (
 )
 # Lambda's import order: the task root, the standard library, the runtime's boto3. boto3 first, then the rest of
 # the standard library and SDK modules the function loaded (both ship bytecode in Lambda), each timed apart; then
-# the bundle's modules it loaded, from the bundle's bytecode or (``pycache_prefix`` on an empty directory)
-# compiled from source; then the clients of the services it called.
+# the bundle's modules it loaded, as the zip ships them (nothing written: the task root is read-only), and how many
+# of them were compiled from source; then the clients of the services it called.
 PROBE = (
-    "import sys, time, importlib\n"
+    "import importlib, os, sys, time\n"
+    "sys.dont_write_bytecode = True\n"
     "sys.path[:] = [{bundle!r}] + [p for p in sys.path if p] + [{runtime!r}]\n"
     "def load(names):\n"
     "    for name in names:\n"
@@ -56,12 +57,13 @@ PROBE = (
     "        except Exception: pass\n"
     "t = time.perf_counter(); import boto3, botocore.client; boto = time.perf_counter() - t\n"
     "t = time.perf_counter(); load({provided!r}); provided = time.perf_counter() - t\n"
-    "sys.pycache_prefix = {prefix!r}\n"
-    "before = len(sys.modules); t = time.perf_counter(); load({bundled!r})\n"
-    "ours, count = time.perf_counter() - t, len(sys.modules) - before\n"
+    "before = set(sys.modules); t = time.perf_counter(); load({bundled!r})\n"
+    "ours, new = time.perf_counter() - t, [sys.modules[m] for m in set(sys.modules) - before]\n"
+    "compiled = sum(type(getattr(m, '__loader__', None)).__name__ == 'SourceFileLoader'\n"
+    "               and not os.path.exists(getattr(m, '__cached__', None) or '') for m in new)\n"
     "t = time.perf_counter(); session = boto3.session.Session()\n"
     "for service in {services!r}: session.client(service)\n"
-    "print(boto, provided, ours, time.perf_counter() - t, count)\n"
+    "print(boto, provided, ours, time.perf_counter() - t, len(new), compiled)\n"
 )
 
 
@@ -103,7 +105,6 @@ def _rehearsed_functions() -> tuple[dict[str, dict], bool]:
     from deploy.rehearse import rehearse
 
     report = rehearse(stage="prod", keep=True)
-    first_started = report.invocations[0].function if report.invocations else None
     functions: dict[str, dict] = {}
     for logical, info in report.functions.items():
         events = [inv for inv in report.invocations if inv.function == logical]
@@ -115,10 +116,10 @@ def _rehearsed_functions() -> tuple[dict[str, dict], bool]:
             "init_ms": round(info["init_ms"], 1),
             "first_event_ms": round(events[0].ms, 1),
             "cold_start_ms": round(info["init_ms"] + events[0].ms, 1),
+            # Of the cold start, how long moto's server took to answer its requests (overlapping ones once).
+            "local_aws_ms": events[0].aws_ms,
             "warm_event_ms": round(statistics.median(inv.ms for inv in warm), 1) if warm else None,
             "first_event": events[0].kind,
-            # The first function to start compiles the modules it shares with the rest, which read its bytecode.
-            "compiled_in_rehearsal": logical == first_started,
             "round_trips": round_trips(events[0].aws_calls),
             "warm_event_round_trips": statistics.median(len(inv.aws_calls) for inv in warm) if warm else None,
             "modules_loaded_by_first_event": len(events[0].modules),
@@ -128,48 +129,44 @@ def _rehearsed_functions() -> tuple[dict[str, dict], bool]:
     return functions, report.ok
 
 
-def _probe(bundle: Path, env: dict, modules: list[str], services: list[str], *, compiled: bool) -> list[float]:
+def _probe(bundle: Path, env: dict, modules: list[str], services: list[str]) -> list[float]:
     """Seconds of `import boto3`, of the other standard library and SDK ``modules``, of the bundle's ``modules``
-    and of making the ``services``' clients, and how many bundle modules loaded, in a fresh interpreter in the
-    bundle."""
-    with tempfile.TemporaryDirectory(prefix="haoping-pyc-") as empty:
-        code = PROBE.format(
-            bundle=str(bundle),
-            runtime=str(RUNTIME),
-            prefix=empty if compiled else None,
-            provided=[m for m in modules if _provided(m)],
-            bundled=[m for m in modules if not _provided(m)],
-            services=services,
-        )
-        done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", code],
-            cwd=bundle,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
+    and of making the ``services``' clients, how many bundle modules loaded and how many of them were compiled
+    from source, in a fresh interpreter in the bundle."""
+    code = PROBE.format(
+        bundle=str(bundle),
+        runtime=str(RUNTIME),
+        provided=[m for m in modules if _provided(m)],
+        bundled=[m for m in modules if not _provided(m)],
+        services=services,
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        cwd=bundle,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return [float(x) for x in done.stdout.split()]
 
 
 def import_breakdown(logical: str, info: dict, runs: int) -> dict:
-    """Median ms of `import boto3`, of the rest of what the function imported by the end of its first event
-    (from bytecode and compiled from source) and of its AWS clients, in the kept bundle with its environment."""
+    """Median ms of `import boto3`, of the rest of what the function imported by the end of its first event (as
+    the zip ships it) and of its AWS clients, in the kept bundle with its environment."""
     bundle = WORK / "bundle"
     env = json.loads((WORK / "env" / f"{logical}.json").read_text(encoding="utf-8"))
     modules, services = info["_modules"], info["_services"]
-    cached = [_probe(bundle, env, modules, services, compiled=False) for _ in range(runs)]
-    source = [_probe(bundle, env, modules, services, compiled=True) for _ in range(runs)]
-    both = cached + source
+    probes = [_probe(bundle, env, modules, services) for _ in range(runs)]
     return {
-        "bundle_modules": int(statistics.median(p[4] for p in cached)),
-        "import_boto3_ms": round(statistics.median(p[0] for p in both) * 1000, 1),
-        "stdlib_and_sdk_rest_ms": round(statistics.median(p[1] for p in both) * 1000, 1),
-        "our_imports_from_bytecode_ms": round(statistics.median(p[2] for p in cached) * 1000, 1),
-        "our_imports_compiled_ms": round(statistics.median(p[2] for p in source) * 1000, 1),
+        "bundle_modules": int(statistics.median(p[4] for p in probes)),
+        "bundle_modules_compiled_from_source": int(statistics.median(p[5] for p in probes)),
+        "import_boto3_ms": round(statistics.median(p[0] for p in probes) * 1000, 1),
+        "stdlib_and_sdk_rest_ms": round(statistics.median(p[1] for p in probes) * 1000, 1),
+        "our_imports_ms": round(statistics.median(p[2] for p in probes) * 1000, 1),
         "aws_clients": services,
-        "aws_clients_ms": round(statistics.median(p[3] for p in both) * 1000, 1),
+        "aws_clients_ms": round(statistics.median(p[3] for p in probes) * 1000, 1),
     }
 
 
@@ -182,6 +179,9 @@ def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
     """Heaviest function's (init + first event) ÷ `import boto3`: the minimum and median over ``rehearsals``
     rehearsals of the packaged bundle (each function's cold start is noisy on a shared machine), and every
     function's first-event round trips beyond its own work."""
+    from deploy.rehearse_lambda import build_runtime
+
+    build_runtime(RUNTIME)  # the baseline imports boto3 from it before the first rehearsal would build it
     boto3_s = boto3_import_seconds(runs)
     each = []
     try:
@@ -210,10 +210,10 @@ def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
     heaviest_info = each[middle][0][heaviest]
     breakdown |= {
         "cold_start_ms": heaviest_info["cold_start_ms"],
+        "local_aws_ms": heaviest_info["local_aws_ms"],
         "init_ms": heaviest_info["init_ms"],
         "first_event_ms": heaviest_info["first_event_ms"],
         "first_event_round_trips": heaviest_info["round_trips"]["all"],
-        "compiled_in_rehearsal": heaviest_info["compiled_in_rehearsal"],
         "warm_event_ms": heaviest_info["warm_event_ms"],
     }
     met = median <= COLD_START_TARGET and not over and ok
@@ -242,10 +242,10 @@ def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
             "conditions": {
                 "rehearsals": rehearsals,
                 "caches": "none: each function in a fresh interpreter, its first event builds the container",
-                "bytecode": "the zip ships none; the rehearsal's bundle is writable, so the first function to run "
-                "compiles the shared modules and the later ones read its bytecode (Lambda compiles in every "
-                "container)",
-                "aws": "moto's server on this machine (its latency is in the first event)",
+                "bytecode": "as the zip ships it: for the modules the handlers load at import; the rest is compiled "
+                "by each function, which writes none (Lambda's task root is read-only)",
+                "aws": "moto's server on this machine: `local_aws_ms` is how long it took to answer a function's "
+                "requests (overlapping ones once), part of its first event",
                 "round_trips": "counted by moto's server per function's credentials, init and first event",
             },
             "why_missed_here": None if met else _why_missed(median, breakdown, over, ok),
@@ -258,28 +258,17 @@ def _why_missed(median: float, breakdown: dict, over: dict, ok: bool) -> str:
     if median > COLD_START_TARGET:
         b = breakdown
         boto = b["import_boto3_ms"]
-        ratio = {
-            k: b[k] / boto
-            for k in (
-                "stdlib_and_sdk_rest_ms",
-                "our_imports_compiled_ms",
-                "our_imports_from_bytecode_ms",
-                "aws_clients_ms",
-            )
-        }
-        shared = ratio["stdlib_and_sdk_rest_ms"] + ratio["aws_clients_ms"]
+        ours = b["our_imports_ms"] / boto
+        shared = (b["stdlib_and_sdk_rest_ms"] + b["aws_clients_ms"]) / boto
         parts.append(
             f"measured in one fresh interpreter in the bundle against its own import boto3 ({boto:.0f} ms): the "
-            f"bundle's {b['bundle_modules']} modules the function loads by its first event cost "
-            f"{ratio['our_imports_compiled_ms']:.2f}× compiled from source (every Lambda container compiles them: the "
-            f"zip ships no bytecode) and {ratio['our_imports_from_bytecode_ms']:.2f}× from bytecode; the rest of the "
+            f"bundle's {b['bundle_modules']} modules the function loads by its first event cost {ours:.2f}× as "
+            f"shipped ({b['bundle_modules_compiled_from_source']} of them compiled from source); the rest of the "
             f"standard library and SDK plus its {len(b['aws_clients'])} AWS clients {shared:.2f}×. Imports alone "
-            f"come to {1 + ratio['our_imports_compiled_ms'] + shared:.2f}× ("
-            f"{1 + ratio['our_imports_from_bytecode_ms'] + shared:.2f}× with bytecode), before the first event's "
-            f"{b['first_event_round_trips']} round trips to moto's server and its own work (a warm event: "
-            f"{b['warm_event_ms']} ms); the rehearsal's cold start was {b['cold_start_ms']:.0f} ms "
-            f"({'compiling' if b['compiled_in_rehearsal'] else 'reading bytecode an earlier function compiled'}), "
-            "on a machine whose load stretches every part"
+            f"come to {1 + ours + shared:.2f}×, before the first event's {b['first_event_round_trips']} round trips "
+            f"to moto's server and its own work (a warm event: {b['warm_event_ms']} ms); the rehearsal's cold start "
+            f"was {b['cold_start_ms']:.0f} ms, {b['local_aws_ms']:.0f} ms of it moto's server answering, on a machine "
+            "whose load stretches every part"
         )
     if over:
         parts.append(f"round trips beyond own work over {SETUP_BUDGET} or repeated: {over}")

@@ -20,6 +20,9 @@ the runtime fails the build.
 ``--offline`` copies the same closure from this environment instead (no package index needed): a bundle of the
 right content and size for checking the template, reported as not deployable when a native wheel here is not
 built for Lambda's platform (on an x86_64 machine, pydantic-core).
+
+The zip then gets the bytecode of what the handlers load (``deploy/bytecode.py``): Lambda's task root is
+read-only, so without it every new container compiles those modules again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import zipfile
 from collections import Counter
@@ -40,6 +44,7 @@ from pathlib import Path, PurePosixPath
 
 from chalicelib.config import DEFAULT_REGION
 from chalicelib.queue_names import QUEUE_ENV
+from deploy.bytecode import BytecodeFailed, BytecodeReport, add_bytecode, first_event_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "deploy" / "resources.json"
@@ -139,6 +144,7 @@ class Bundle:
     offline: bool
     wheels: tuple[Wheel, ...]
     contents: tuple[tuple[str, int], ...]
+    bytecode: BytecodeReport
 
     @property
     def zip_path(self) -> Path:
@@ -181,6 +187,7 @@ class Bundle:
             "top_contents_kb": {name: round(size / 1024) for name, size in self.contents[:top]},
             "deployable": self.deployable,
             "not_lambda_compatible": list(self.incompatible),
+            **self.bytecode.summary(),
         }
 
 
@@ -523,6 +530,9 @@ def build(
         project = work or Path(scratch) / "project"
         wheels = stage_project(project, offline=offline)
         run_chalice_package(project, out, stage=stage, merge_template=merge_template)
+        # Which modules the handlers load is asked of this environment: it pins the versions the zip holds.
+        installed = [Path(p) for p in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}]
+        bytecode = add_bytecode(out / "deployment.zip", first_event_modules(project, installed))
     template = json.loads((out / "sam.json").read_text(encoding="utf-8"))
     problems = runtime_problems(template)
     if problems:
@@ -543,6 +553,7 @@ def build(
         offline=offline,
         wheels=wheels,
         contents=zip_contents(infos),
+        bytecode=bytecode,
     )
 
 
@@ -572,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     work = ROOT / "build" / "package-src"  # kept between runs: chalice caches its zip there
     try:
         bundle = build(args.out, stage=args.stage, offline=args.offline, work=work)
-    except PackagingFailed as exc:
+    except (PackagingFailed, BytecodeFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not args.offline:
             print("hint: without access to the package index, `make package ARGS=--offline`", file=sys.stderr)

@@ -476,7 +476,9 @@ class Rehearsal:
         function = self.functions[logical]
         mark = self.aws.recorder.mark()
         inv = function.process.invoke(event, kind)
-        inv.aws_calls = self.aws.recorder.since(mark, function.process.env["AWS_ACCESS_KEY_ID"])
+        key = function.process.env["AWS_ACCESS_KEY_ID"]
+        inv.aws_calls = self.aws.recorder.since(mark, key)
+        inv.aws_ms = round(self.aws.recorder.seconds_at_aws_since(mark, key) * 1000, 1)
         self.report.invocations.append(inv)
         info = self.report.functions[logical]
         info["events"] += 1

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -57,6 +58,8 @@ class Recorder:
         # Every function request in order, as (access key id, "Service.Operation", what it acts on): each
         # function has its own credentials, so a slice of this log taken around one event is its round trips.
         self.log: list[tuple[str, str, str]] = []
+        # When each of those requests was at the local AWS (monotonic seconds in, out), in the same order.
+        self.spans: list[tuple[float, float]] = []
         self.errors: list[AwsError] = []
         self.missing_table_names: list[str] = []
 
@@ -78,6 +81,7 @@ class Recorder:
             status.append(int(code.split(" ", 1)[0]))
             return start_response(code, headers, exc_info)
 
+        began = time.monotonic()
         chunks = self.app(environ, capture)
         try:
             data = b"".join(chunks)
@@ -88,6 +92,7 @@ class Recorder:
             if origin == "function":
                 self.requests[operation] += 1
                 self.log.append((_access_key(environ), operation, _subject(body)))
+                self.spans.append((began, time.monotonic()))
             if status and status[0] >= 400:
                 code, message = _error_of(data)
                 self.errors.append(AwsError(origin, operation, code, message[:300], status[0]))
@@ -103,6 +108,18 @@ class Recorder:
         ("Service.Operation", the table or secret it names, or "")."""
         with self._lock:
             return [(operation, subject) for key, operation, subject in self.log[mark:] if key == access_key]
+
+    def seconds_at_aws_since(self, mark: int, access_key: str) -> float:
+        """How long the local AWS was answering requests of ``access_key`` after ``mark`` (overlapping requests
+        counted once): time a function waited that a region's own latency would replace."""
+        with self._lock:
+            mine = zip(self.log[mark:], self.spans[mark:], strict=True)
+            spans = sorted(span for (key, _, _), span in mine if key == access_key)
+        total, end = 0.0, float("-inf")
+        for began, ended in spans:
+            total += max(0.0, ended - max(began, end))
+            end = max(end, ended)
+        return total
 
     def unexpected_errors(self) -> list[AwsError]:
         """Errors that are not the ordinary outcome of a conditional write."""

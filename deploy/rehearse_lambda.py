@@ -11,6 +11,7 @@ JSON line each; everything the function prints, on stdout or stderr, is its log 
 from __future__ import annotations
 
 import base64
+import compileall
 import contextlib
 import json
 import queue
@@ -36,8 +37,9 @@ TIMED_OUT = "Sandbox.Timedout"
 
 def build_runtime(target: Path) -> dict[str, str]:
     """Copy the runtime's packages (with their ``.dist-info``) from this environment into ``target``."""
-    marker = target / ".versions.json"
-    # What Lambda's Python runtime ships besides the standard library: the packager's list (AWS SDK and its deps).
+    marker = target / ".compiled-versions.json"
+    # What Lambda's Python runtime ships besides the standard library: the packager's list (AWS SDK and its deps),
+    # with its bytecode, as the runtime has it.
     versions = {name: metadata.version(name) for name in sorted(RUNTIME_PROVIDED)}
     if marker.exists() and json.loads(marker.read_text()) == versions:
         return versions
@@ -55,6 +57,7 @@ def build_runtime(target: Path) -> dict[str, str]:
                 destination = target / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination)
+    compileall.compile_dir(target, quiet=1, workers=0)
     marker.write_text(json.dumps(versions))
     return versions
 
@@ -64,6 +67,9 @@ BOOTSTRAP = r'''
 import importlib, json, logging, os, sys, time, traceback
 
 _task_root, _runtime_dir = sys.argv[1], sys.argv[2]
+# Lambda's task root is read-only: a module shipped without bytecode is compiled by every new container. (The
+# runtime's own packages were compiled when it was built.)
+sys.dont_write_bytecode = True
 # Lambda: the task root first, then the standard library, then the runtime's packages (boto3).
 sys.path[:] = [_task_root] + [p for p in sys.path if p] + [_runtime_dir]
 os.chdir(_task_root)
@@ -214,6 +220,7 @@ class Invocation:
     cold: bool = False
     # Each AWS request it made, init included: ("Service.Operation", the table or secret it names, or "").
     aws_calls: list[tuple[str, str]] = field(default_factory=list)
+    aws_ms: float = 0.0  # of ``ms`` and its init, how long the local AWS took to answer those requests
     modules: list[str] = field(default_factory=list)  # the modules it imported (its init's too when cold)
 
     @property

@@ -29,7 +29,7 @@ class ExtortionPolicy(BaseModel):
     bad-faith probability from which a rating is offered to the seller as suspected extortion.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     min_shops: int = Field(default=3, ge=2, le=1000)
     window_days: int = Field(default=180, ge=1, le=365)

@@ -36,7 +36,7 @@ FILTER_REASONS: tuple[str, ...] = FilterReason.__args__
 class OrderFilters(BaseModel):
     """The seller's order filters; empty lists and absent amounts filter nothing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     min_amount: Amount | None = Field(default=None, description="yuan; trades paying less get no review")
     max_amount: Amount | None = Field(default=None, description="yuan; trades paying more get no review")

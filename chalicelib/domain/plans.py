@@ -25,7 +25,7 @@ class UnknownPlan(LookupError):
 class Plan(BaseModel):
     """One purchasable version of the app: display name, granted features, hourly posting cap."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=64)
     # The name on the English page (the Chinese one when absent): a seller who switched to English reads it too.

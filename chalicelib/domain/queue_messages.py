@@ -27,7 +27,7 @@ Span = tuple[Annotated[int, Field(ge=0, lt=LAST_SECOND)], Annotated[int, Field(g
 class QueueMessage(BaseModel):
     """A message of the app's own queues: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def body(self) -> dict[str, Any]:
         """The message as it is sent (JSON-ready)."""
@@ -118,9 +118,12 @@ ReconcileMessage = Annotated[
     Discriminator(_kind),
 ]
 
-# Per queue, what its worker accepts.
+# Per queue, what its worker accepts (built at a worker's first message, not when a module imports this one).
+_DEFERRED = ConfigDict(defer_build=True)
 REVIEW_QUEUE: TypeAdapter[ReviewJob] = TypeAdapter(ReviewJob)
-JOB_QUEUE: TypeAdapter[JobPlan | JobSellers] = TypeAdapter(JobMessage)
+JOB_QUEUE: TypeAdapter[JobPlan | JobSellers] = TypeAdapter(JobMessage, config=_DEFERRED)
 # The reconcile queue still accepts backfill jobs: those queued there before the backfill queue existed.
-RECONCILE_QUEUE: TypeAdapter[JobPlan | JobSellers | PermitJob | BackfillJob] = TypeAdapter(ReconcileMessage)
+RECONCILE_QUEUE: TypeAdapter[JobPlan | JobSellers | PermitJob | BackfillJob] = TypeAdapter(
+    ReconcileMessage, config=_DEFERRED
+)
 BACKFILL_QUEUE: TypeAdapter[BackfillJob] = TypeAdapter(BackfillJob)

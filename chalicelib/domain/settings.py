@@ -52,7 +52,7 @@ class SettingsInvalid(ValueError):
 class Alerts(BaseModel):
     """Where a seller is alerted about bad ratings and failures."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     outbox: bool = True
     sns: bool = False
@@ -79,7 +79,7 @@ class RandomDelay(BaseModel):
     """A review goes out a random number of minutes in ``[min_minutes, max_minutes]`` after it would otherwise
     be due, never later than the fallback before the rating window closes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     min_minutes: int = Field(default=0, ge=0, le=MAX_DELAY_MINUTES)
     max_minutes: int = Field(default=0, ge=0, le=MAX_DELAY_MINUTES)
@@ -100,7 +100,7 @@ def _texts(value: tuple[str, ...]) -> tuple[str, ...]:
 class SellerSettings(BaseModel):
     """The per-seller settings as stored on the seller record."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     mode: ReviewMode = "immediate"
     delay_hours: int = Field(default=24, ge=0, le=360)

@@ -41,7 +41,7 @@ MarketDay = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _partial(model: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
@@ -52,7 +52,7 @@ def _partial(model: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
         optional.default = None
         optional.default_factory = None
         fields[field_name] = (info.annotation | None, optional)
-    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
+    return create_model(name, __config__=ConfigDict(extra="forbid", defer_build=True), __doc__=doc, **fields)
 
 
 # -- errors ----------------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class OrderContent(OrderFields):
     ``BillingOrder``."""
 
     # Defaults are judged too: an order without its article code, times or payment is refused by name.
-    model_config = ConfigDict(validate_default=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(validate_default=True, coerce_numbers_to_str=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

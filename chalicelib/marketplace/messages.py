@@ -53,7 +53,7 @@ def _as_text_id(value: object) -> object:
 class Message(BaseModel):
     """One pushed message; ``content`` stays the raw JSON string until ``payload()`` is asked for."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     # Ids and topics are logged and echoed in the per-message results: printable ASCII of bounded length only.
     id: str = Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")

@@ -277,7 +277,7 @@ class OrderFields(BaseModel):
     ``billing_topics.OrderContent`` judges them by the app's rules, and the app's ``BillingOrder`` is made from
     the judged ones by name. Ids are Longs, fees integer fen, times aware UTC."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     order_id: int
     biz_order_id: int | None = None

@@ -19,7 +19,7 @@ ITEM_IDS_MAX = 50 * 21  # comma-separated ids of a trade's items (at most 50 of 
 
 class _Content(BaseModel):
     # The platform adds fields over time; unknown ones are ignored, missing required ones rejected.
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
 
     tid: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$")  # ASCII only: ``\d`` takes any script's
     oid: str | None = Field(default=None, max_length=32)

@@ -12,11 +12,14 @@ import fnmatch
 import json
 import platform
 import re
+import subprocess
+import sys
 import zipfile
 from importlib import metadata
 
 import pytest
 
+from deploy.bytecode import named_handlers
 from deploy.package import (
     ROOT,
     RUNTIME_PROVIDED,
@@ -277,10 +280,59 @@ def test_the_zip_holds_the_app_and_nothing_that_is_not_deployed(bundle):
     with zipfile.ZipFile(bundle.zip_path) as archive:
         names = archive.namelist()
     assert "app.py" in names and "chalicelib/store/models.py" in names and "chalicelib/rules_default.json" in names
-    assert "pynamodb/models.py" in names  # dependencies travel in the zip
+    assert "pynamodb/models.pyc" in names  # dependencies travel in the zip
     assert not [n for n in names if n.startswith(("sandbox/", "tests/", "bench/", "deploy/"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert bundle.zip_bytes < 50 * 2**20
+
+
+def test_the_modules_the_handlers_load_ship_compiled_and_nothing_else_is_cached(bundle):
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        names = set(archive.namelist())
+    cached = {n for n in names if "__pycache__" in n}
+    sourceless = {n for n in names if n.endswith(".pyc") and n not in cached}
+    # The app's own code keeps its source beside its bytecode; a dependency's loaded module is its bytecode alone.
+    tag = sys.implementation.cache_tag
+    assert f"chalicelib/__pycache__/container.{tag}.pyc" in cached and f"__pycache__/app.{tag}.pyc" in cached
+    for name in cached:
+        source = name.replace("__pycache__/", "").replace(f".{tag}.pyc", ".py")
+        assert source in names and source.startswith(("app.py", "chalicelib/", "chalice/")), name
+    assert {"pydantic/main.pyc", "pynamodb/models.pyc"} <= sourceless
+    assert not {n[:-1] for n in sourceless} & names  # no source beside a sourceless module
+    assert "pydantic/mypy.py" in names  # nothing loads the mypy plugin: it stays as it was
+    assert not [n for n in names if "swagger_ui/" in n and n.endswith((".js", ".css"))]
+    report = bundle.summary()
+    assert report["bytecode_beside_source"] == len(cached) and report["bytecode_instead_of_source"] == len(sourceless)
+
+
+def test_a_fresh_interpreter_imports_every_handler_from_the_zips_bytecode(bundle, tmp_path):
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        archive.extractall(tmp_path)
+    # As in Lambda: the task root first and read-only (nothing written), then the standard library and the SDK.
+    probe = (
+        "import importlib, json, os, sys\n"
+        "sys.dont_write_bytecode = True\n"
+        "r = os.getcwd()\n"
+        "sys.path.insert(0, r)\n"
+        "import app\n"
+        "for name in json.loads(sys.argv[1]): importlib.import_module('chalicelib.handlers.' + name)\n"
+        "def ours(): return [m for m in list(sys.modules.values()) if str(getattr(m, '__file__', '')).startswith(r)]\n"
+        # Every model and queue adapter of the app builds its validators from the zip (they defer it to first use).
+        "from pydantic import BaseModel, TypeAdapter\n"
+        "models, pending = [], [BaseModel]\n"
+        "while pending: models.append(pending.pop()); pending += models[-1].__subclasses__()\n"
+        "built = [m.model_rebuild(force=True) for m in models if m.__module__.startswith('chalicelib.')]\n"
+        "built += [v.rebuild(force=True) for m in ours() for v in vars(m).values() if isinstance(v, TypeAdapter)]\n"
+        "compiled = [m.__name__ for m in ours() if m.__file__.endswith('.py') and not os.path.exists(m.__cached__)]\n"
+        "print(json.dumps({'loaded': len(ours()), 'compiled': compiled, 'built': built.count(True)}))\n"
+    )
+    handlers = named_handlers(ROOT / "app.py")
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe, json.dumps(handlers)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["loaded"] > 200 and result["compiled"] == []
+    assert result["built"] > 60
 
 
 def test_policy_files_are_the_ones_chalice_embedded(template):
