@@ -2,7 +2,8 @@
 
 Lambda's task root is read-only: a module shipped as source is compiled again by every new container, which cost
 the API's first event about five times an ``import boto3`` (bench figure 5). The packager therefore adds compiled
-code for every module a function loads when its handler is imported:
+code for every module the app imports: app.py, every handler it names, and every import in ``chalicelib`` (some
+sit inside the function that needs them):
 
 - the app's own code (``app.py``, ``chalicelib/``, chalice's two modules) keeps its source, so tracebacks show
   the lines, with an unchecked-hash ``__pycache__/<name>.cpython-313.pyc`` beside it (PEP 552: used without
@@ -11,7 +12,7 @@ code for every module a function loads when its handler is imported:
   imports without a source), because bytecode zips to about twice the size of its source and the zip's 5 MB
   target holds only one of the two. Their tracebacks name the file and line, without the line's text.
 
-Modules no handler loads stay as they were. The zip also drops the parts of dependencies the app never loads
+Modules the app never imports stay as they were. The zip also drops the parts of dependencies the app never loads
 (``UNUSED_FILES``), and is compressed at zlib's highest level.
 """
 
