@@ -17,6 +17,7 @@ from datetime import datetime
 
 from chalicelib.container import container
 from chalicelib.domain.queue_messages import ReviewJob
+from chalicelib.services.rules import rules_in_force
 from chalicelib.store import queues
 from chalicelib.telemetry import count, logger
 
@@ -52,7 +53,9 @@ def batched() -> Iterator[None]:
 
 def _send(jobs: list[queues.Delayed]) -> None:
     try:
-        queues.send_jobs(container().settings.review_queue_url, jobs)
+        # A push's or a seller's jobs go out from the sweep's senders: ten batches wait about one round trip.
+        senders = rules_in_force().sweep_senders
+        queues.send_jobs(container().settings.review_queue_url, jobs, senders=senders)
     except Exception as exc:
         # The tasks are stored and due: the sweep queues them within a minute.
         count("ImmediateQueueFailed", len(jobs))
