@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.marketplace.models import format_top_time, parse_top_time
+from chalicelib.domain import order_filters
+from chalicelib.domain.market_time import format_market_time
+from chalicelib.marketplace.models import Trade, fen_to_yuan, format_top_time, parse_top_time
 
 TRADE_SUCCESS = "taobao_trade_TradeSuccess"
 TRADE_RATED = "taobao_trade_TradeRated"
@@ -36,6 +38,9 @@ class _Content(BaseModel):
         return value
 
 
+TITLE_MAX = 120  # the TradeSuccess topic's limit; titles are display text, so a longer one read back is cut
+
+
 class TradeSuccess(_Content):
     """A trade finished successfully: the buyer confirmed receipt.
 
@@ -46,7 +51,7 @@ class TradeSuccess(_Content):
 
     payment: str | None = Field(default=None, max_length=32)
     status: str | None = Field(default=None, max_length=64)
-    item_title: str | None = Field(default=None, max_length=120)
+    item_title: str | None = Field(default=None, max_length=TITLE_MAX)
     end_time: str | None = None
     # The items' ids, comma-separated, when the message or the trade read back names them (the order filters
     # match them). A pushed TradeSuccess carries none; reconcile and backfill fill them from the trade's orders.
@@ -80,3 +85,18 @@ class TradeBuyerPay(_Content):
 
     payment: str | None = Field(default=None, max_length=32)
     status: str | None = Field(default=None, max_length=64)
+
+
+def trade_success_of(trade: Trade) -> TradeSuccess:
+    """The TradeSuccess message the marketplace would have pushed for ``trade`` (raises ``ValidationError``)."""
+    return TradeSuccess(
+        tid=str(trade.tid),
+        oid=None if trade.oid is None else str(trade.oid),
+        buyer_nick=trade.buyer_nick or None,
+        buyer_open_uid=trade.buyer_open_uid or None,
+        payment=fen_to_yuan(trade.payment),
+        status=trade.status,
+        item_title=trade.item_title[:TITLE_MAX] or None,
+        num_iid=order_filters.item_ids_text(trade.item_ids),
+        end_time=format_market_time(trade.end_time) if trade.end_time else None,
+    )

@@ -16,6 +16,10 @@ SWITCHES = "switches"
 RULES = "rules"
 
 
+class CallsPaused(RuntimeError):
+    """A quota-ban pause is in force: reads count against the quota too, so a job that reads waits it out."""
+
+
 @dataclass(frozen=True)
 class Switches:
     """A snapshot of the operational switches."""

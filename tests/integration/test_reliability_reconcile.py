@@ -12,8 +12,9 @@ from chalicelib.domain.task_state import Event
 from chalicelib.handlers import reconcile
 from chalicelib.marketplace.errors import Throttled
 from chalicelib.services.jobs import seller_jobs
-from chalicelib.services.jobs.reconcile_seller import ReconcilePaused, reconcile_seller
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 from chalicelib.store import audit, control, outbox, sellers, tasks
+from chalicelib.store.control import CallsPaused
 from chalicelib.store.sellers import SELLER_SHARDS
 from sandbox.lambda_driver import deliver_batch, drain, lambda_context, scheduled_event, sqs_event
 from sandbox.stack import rebind_app
@@ -165,7 +166,7 @@ def test_a_quota_ban_pauses_everyone_and_the_job_is_retried_after_it(aws, clock,
     with pytest.raises(Throttled):
         reconcile_seller(shop, now=clock.now())
     assert control.read_switches(fresh=True).paused(clock.now())
-    with pytest.raises(ReconcilePaused):
+    with pytest.raises(CallsPaused):
         reconcile_seller(shop, now=clock.now() + timedelta(minutes=5))
 
     clock.advance(601)

@@ -19,15 +19,15 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from chalicelib.container import container
-from chalicelib.domain import order_filters, timing
-from chalicelib.domain.market_time import format_market_time
+from chalicelib.domain import timing
 from chalicelib.domain.task_state import OPEN, Event, State
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage
-from chalicelib.marketplace.models import Trade, fen_to_yuan
-from chalicelib.marketplace.topics import TradeRated, TradeSuccess
+from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services import skipped_items
 from chalicelib.services.jobs.seller_jobs import Run, SellerJob
+from chalicelib.services.onboarding.backfill import resume_if_stalled
 from chalicelib.services.onboarding.message_permits import permit_messages
 from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
 from chalicelib.services.ratings.rating_center import weekly_summary
@@ -42,11 +42,6 @@ from chalicelib.telemetry import count, logger
 
 # A run looks back two days, so a day whose run failed (or never came) is covered by the next one.
 LOOKBACK = timedelta(days=2)
-TITLE_MAX = 120  # the TradeSuccess topic's limit; titles are display text, so a longer one is cut
-
-
-class ReconcilePaused(RuntimeError):
-    """A quota-ban pause is in force; reads count against the quota too, so the job is retried after it."""
 
 
 @dataclass
@@ -81,7 +76,7 @@ JOB = SellerJob(
 def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = None) -> Reconciled:
     """Reconcile one seller over [``since``, ``now``] (default: the last two days).
 
-    Raises ``ReconcilePaused`` during a quota ban and lets transient marketplace errors through, so the
+    Raises ``control.CallsPaused`` during a quota ban and lets transient marketplace errors through, so the
     queue retries the job; an invalid session marks the seller for re-authorization and skips it.
     """
     rules = rules_in_force()
@@ -96,11 +91,9 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
         count("ReconcileSkipped")
         return Reconciled("skipped", "no_session")
     if control.read_switches(fresh=True).paused(now):
-        raise ReconcilePaused(f"marketplace calls are paused; seller {seller_id} is reconciled later")
+        raise control.CallsPaused(f"marketplace calls are paused; seller {seller_id} is reconciled later")
     if not seller.messages_permitted:
         permit_messages(seller_id, now=now)  # a permit that failed before is tried again every day until it holds
-    from chalicelib.services.onboarding.backfill import resume_if_stalled  # the backfill builds on this module
-
     resume_if_stalled(seller, now=now)
     result = Reconciled()
     try:
@@ -131,21 +124,6 @@ def reconcile_seller(seller_id: str, *, now: datetime, since: datetime | None = 
     return result
 
 
-def trade_success_of(trade: Trade) -> TradeSuccess:
-    """The TradeSuccess message the marketplace would have pushed for ``trade`` (raises ``ValidationError``)."""
-    return TradeSuccess(
-        tid=str(trade.tid),
-        oid=None if trade.oid is None else str(trade.oid),
-        buyer_nick=trade.buyer_nick or None,
-        buyer_open_uid=trade.buyer_open_uid or None,
-        payment=fen_to_yuan(trade.payment),
-        status=trade.status,
-        item_title=trade.item_title[:TITLE_MAX] or None,
-        num_iid=order_filters.item_ids_text(trade.item_ids),
-        end_time=format_market_time(trade.end_time) if trade.end_time else None,
-    )
-
-
 def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled) -> None:
     rules = rules_in_force()
     for trade in top_client().trades_sold_increment_get(session, since, now):
@@ -156,7 +134,7 @@ def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: 
         if existing is not None and not existing.stub:
             continue
         try:
-            message = trade_success_of(trade)
+            message = topics.trade_success_of(trade)
             # The same use case as the pushed message: its conditional put makes a racing push harmless.
             scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
         except (ValidationError, MalformedMessage) as exc:

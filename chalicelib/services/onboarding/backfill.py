@@ -38,12 +38,12 @@ from chalicelib.domain import timing
 from chalicelib.domain.queue_messages import BackfillJob
 from chalicelib.marketplace import client as top
 from chalicelib.marketplace import errors as mkt
+from chalicelib.marketplace import topics
 from chalicelib.marketplace.messages import MalformedMessage
 from chalicelib.marketplace.models import Trade
 from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services import skipped_items
 from chalicelib.services.alerts.alerts import alert
-from chalicelib.services.jobs.reconcile_seller import ReconcilePaused, trade_success_of
 from chalicelib.services.onboarding.message_permits import ensure_permitted
 from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
 from chalicelib.services.reviews import review_queue
@@ -148,7 +148,7 @@ def _waiting(seller_id: str, run: int, progress: dict) -> Job:
 def run_job(job: Job, *, now: datetime) -> str:
     """Do one step of a run and queue the next; returns what happened (``done``, ``next``, ``stale``, ``stopped``).
 
-    Raises ``ReconcilePaused`` during a quota ban and lets transient marketplace errors through: the queue
+    Raises ``control.CallsPaused`` during a quota ban and lets transient marketplace errors through: the queue
     delivers the job again later. An invalid session stops the run (re-authorizing starts a new one).
     """
     seller = sellers.get(job.seller_id)
@@ -160,7 +160,7 @@ def run_job(job: Job, *, now: datetime) -> str:
     if session is None:
         return _stop(job, progress, "no_session", now=now)
     if control.read_switches(fresh=True).paused(now):
-        raise ReconcilePaused(f"marketplace calls are paused; backfill of {job.seller_id} goes on later")
+        raise control.CallsPaused(f"marketplace calls are paused; backfill of {job.seller_id} goes on later")
     try:
         following = _step(job, seller, session, progress, now=now)
     except mkt.SessionInvalid:
@@ -259,7 +259,7 @@ def _backfill_trade(seller_id: str, session: str, trade: Trade, *, now: datetime
     if trade.seller_rate:
         return "already_rated"
     try:
-        message = trade_success_of(trade)
+        message = topics.trade_success_of(trade)
         rating = _buyer_rating(session, trade) if trade.buyer_rate else None
         scheduled = schedule_trade(seller_id, message, pub_time=trade.end_time, now=now)
     except (ValidationError, MalformedMessage) as exc:
