@@ -13,6 +13,7 @@ write is a conditional put or transition, so a job that runs twice changes nothi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -149,16 +150,21 @@ def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: 
             logger.info("missed trade scheduled", extra={"seller_id": seller_id, "tid": message.tid})
 
 
+def _rated_trades(seller_id: str, session: str, *, given: bool, since: datetime, now: datetime) -> Iterator[tuple]:
+    """``(tid, rating, task or None)`` once per trade for the ratings of the window: the ones the seller gave, or the
+    ones buyers gave (a trade of several items is listed once per item)."""
+    kind = {"rate_type": "give", "role": "seller"} if given else {"rate_type": "get", "role": "buyer"}
+    seen: set[str] = set()
+    for rate in top_client().traderates_get(session, **kind, start_date=since, end_date=now):
+        tid = str(rate.tid)
+        if tid not in seen:
+            seen.add(tid)
+            yield tid, rate, tasks.get(seller_id, tid)
+
+
 def _settle_given_ratings(seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled) -> None:
     shards = container().settings.due_shards
-    seen: set[str] = set()
-    rates = top_client().traderates_get(session, rate_type="give", role="seller", start_date=since, end_date=now)
-    for rate in rates:
-        tid = str(rate.tid)
-        if tid in seen:
-            continue
-        seen.add(tid)
-        task = tasks.get(seller_id, tid)
+    for tid, rate, task in _rated_trades(seller_id, session, given=True, since=since, now=now):
         if task is None or task.stub or State(task.state) not in OPEN:
             continue
         rated_at = int((rate.created or now).timestamp())
@@ -190,14 +196,7 @@ def _settle_given_ratings(seller_id: str, session: str, since: datetime, now: da
 def _apply_missed_buyer_ratings(
     seller_id: str, session: str, since: datetime, now: datetime, result: Reconciled
 ) -> None:
-    seen: set[str] = set()
-    rates = top_client().traderates_get(session, rate_type="get", role="buyer", start_date=since, end_date=now)
-    for rate in rates:
-        tid = str(rate.tid)
-        if tid in seen:
-            continue
-        seen.add(tid)
-        task = tasks.get(seller_id, tid)
+    for tid, rate, task in _rated_trades(seller_id, session, given=False, since=since, now=now):
         if task is None or task.stub or (task.buyer_rating is not None and task.rating_applied_at is not None):
             continue  # a rating recorded but not applied whole (a timeout in between) is applied again
         try:
