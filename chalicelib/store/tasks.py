@@ -465,20 +465,7 @@ def is_memo(tid: str) -> bool:
 
 def create_memo(seller_id: str, tid: str, *, content: str, now: datetime, shards: int) -> bool:
     """Queue the memo of trade ``tid``, due now; False when one was queued before (a redelivered message)."""
-    key = memo_tid(tid)
-    task = Task(
-        seller_id,
-        key,
-        state=State.SCHEDULED.value,
-        trade_end=_epoch(now),
-        created_at=_epoch(now),
-        updated_at=_epoch(now),
-        attempts=0,
-        content=content,
-        due_shard=due_shard(seller_id, key, shards),
-        due_at=_epoch(now),
-    )
-    return save_if(task, condition=Task.tid.does_not_exist())
+    return _create_due_now(seller_id, memo_tid(tid), content=content, trade_end=now, now=now, shards=shards)
 
 
 def create_explanation(
@@ -497,19 +484,34 @@ def create_explanation(
     ``rated_at`` is when the buyer rated: the explanation window counts from it.
     """
     key = explanation_tid(tid)
+    return _create_due_now(
+        seller_id,
+        key,
+        content=content,
+        trade_end=trade_end,
+        now=now,
+        shards=shards,
+        oid=oid,
+        buyer_rated_at=_epoch(rated_at),
+    )
+
+
+def _create_due_now(
+    seller_id: str, key: str, *, content: str, trade_end: datetime, now: datetime, shards: int, **fields
+) -> bool:
+    """Create task ``key`` carrying ``content``, due now; False when it exists (a redelivery made it before)."""
     task = Task(
         seller_id,
         key,
-        oid=oid,
         state=State.SCHEDULED.value,
         trade_end=_epoch(trade_end),
-        buyer_rated_at=_epoch(rated_at),
         created_at=_epoch(now),
         updated_at=_epoch(now),
         attempts=0,
         content=content,
         due_shard=due_shard(seller_id, key, shards),
         due_at=_epoch(now),
+        **fields,
     )
     return save_if(task, condition=Task.tid.does_not_exist())
 
