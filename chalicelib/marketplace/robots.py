@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import urllib3
 
 from chalicelib.config import DINGTALK_ROBOT_URL, WECOM_ROBOT_URL
-from chalicelib.security.robot_signing import dingtalk_sign
+from chalicelib.marketplace.robot_signing import dingtalk_sign
 
 # "send too fast, exceed 20 times per minute" (DingTalk) and "api freq out of limit" (WeCom).
 THROTTLED_CODES = frozenset({130101, 45009})

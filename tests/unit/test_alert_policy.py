@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from chalicelib.config import SettingsInvalid, load_settings
 from chalicelib.domain import alert_policy as policy
+from chalicelib.marketplace.robot_signing import dingtalk_sign
 from chalicelib.marketplace.robots import CredentialInvalid, parse_credential
-from chalicelib.security.robot_signing import dingtalk_sign
 
 BEIJING_NOON = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 
