@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.helpers import APP_KEY, APP_SECRET
+
+# The functions' timeout in the template (``lambda_timeout`` of the Chalice config).
+LAMBDA_TIMEOUT_MS = json.loads((Path(__file__).parents[2] / ".chalice" / "config.json").read_text())["lambda_timeout"]
+LAMBDA_TIMEOUT_MS *= 1000
 
 
 @pytest.fixture
@@ -23,11 +31,17 @@ def market(aws, clock, monkeypatch):
 
 
 @pytest.fixture
-def client(aws):
-    """chalice's test client over the app."""
+def client(aws, monkeypatch):
+    """chalice's test client over the app. Its ``lambda_.invoke`` gives every invocation the template's timeout:
+    chalice's own default is 3 s, which a job's reserve for its deadline nearly uses up on a loaded machine, so a
+    test that is not about deadlines would meet one. (Tests about deadlines pass their own contexts.)"""
+    import chalice.test
     from chalice.test import Client
 
     from app import app
+
+    timed = functools.partial(chalice.test.LambdaContext, max_runtime_ms=LAMBDA_TIMEOUT_MS)
+    monkeypatch.setattr(chalice.test, "LambdaContext", timed)
 
     with Client(app) as c:
         yield c
