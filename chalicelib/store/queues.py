@@ -7,6 +7,7 @@ sweep's rate at the peak is the sender rate times the parallelism (docs/capacity
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,7 +39,9 @@ def send_jobs(queue_url: str, jobs: Iterable[dict | Delayed], *, senders: int = 
     """
     sqs = container().aws("sqs")
     batches = _batches(jobs)
-    if senders <= 1:
+    first, second = next(batches, None), next(batches, None)
+    batches = itertools.chain(filter(None, (first, second)), batches)
+    if senders <= 1 or second is None:  # one batch needs no pool of senders
         return sum(_send(sqs, queue_url, batch) for batch in batches)
     sent = 0
     failure: Exception | None = None

@@ -54,8 +54,7 @@ def batched() -> Iterator[None]:
 def _send(jobs: list[queues.Delayed]) -> None:
     try:
         # A push's or a seller's jobs go out from the sweep's senders: ten batches wait about one round trip.
-        senders = rules_in_force().sweep_senders
-        queues.send_jobs(container().settings.review_queue_url, jobs, senders=senders)
+        queues.send_jobs(container().settings.review_queue_url, jobs, senders=rules_in_force().sweep_senders)
     except Exception as exc:
         # The tasks are stored and due: the sweep queues them within a minute.
         count("ImmediateQueueFailed", len(jobs))
