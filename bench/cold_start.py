@@ -17,7 +17,7 @@ event's own work; the target is at most ``SETUP_BUDGET`` per function, none repe
 The breakdown of the heaviest function's cold start (``detail.breakdown``) replays, in a fresh interpreter in the
 rehearsed bundle with the function's environment, what its first event set up: `import boto3`, then every other
 module the function had imported by the end of its first event (the rehearsal's bootstrap lists them), as the zip
-ships them (bytecode for what the handlers load at import, ``deploy/bytecode.py``; the rest compiled from source,
+ships them (bytecode for every module the app imports, ``deploy/bytecode.py``; the rest compiled from source,
 as a Lambda container whose task root is read-only compiles it), then the clients of the AWS services it called.
 What is left of the cold start is the round trips and the event's own work.
 """
@@ -242,7 +242,7 @@ def cold_start_figure(*, rehearsals: int = 3, runs: int = 5) -> dict:
             "conditions": {
                 "rehearsals": rehearsals,
                 "caches": "none: each function in a fresh interpreter, its first event builds the container",
-                "bytecode": "as the zip ships it: for the modules the handlers load at import; the rest is compiled "
+                "bytecode": "as the zip ships it: for every module the app imports; the rest is compiled "
                 "by each function, which writes none (Lambda's task root is read-only)",
                 "aws": "moto's server on this machine: `local_aws_ms` is how long it took to answer a function's "
                 "requests (overlapping ones once), part of its first event",

@@ -48,7 +48,7 @@ LEVEL = 9  # zlib's highest: the zip's size has a target, its build time none
 # the function that needs them), in a fresh interpreter of the packaging environment (the same pinned versions as
 # the zip), and lists the files of the modules that were loaded.
 _DISCOVER = r"""
-import ast, importlib, json, pathlib, sys
+import ast, importlib, importlib.util, json, pathlib, sys
 root, handlers = sys.argv[1], json.loads(sys.argv[2])
 sys.path.insert(0, root)
 import app
@@ -59,8 +59,7 @@ for path in sorted(pathlib.Path(root, "chalicelib").rglob("*.py")):
     for node in ast.walk(ast.parse(path.read_bytes())):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
         if isinstance(node, ast.ImportFrom):
-            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-            names = [f"{base}.{node.module}" if node.level and node.module else (base if node.level else node.module)]
+            names = [importlib.util.resolve_name("." * node.level + (node.module or ""), package)]
         for name in names:
             try:
                 importlib.import_module(name)
@@ -105,8 +104,9 @@ def named_handlers(app_py: Path) -> list[str]:
     return sorted(found)
 
 
-def first_event_modules(root: Path, search_path: list[Path]) -> frozenset[str]:
-    """The zip paths (``pydantic/main.py``) of the modules loaded by importing app.py and every handler it names.
+def imported_modules(root: Path, search_path: list[Path]) -> frozenset[str]:
+    """The zip paths (``pydantic/main.py``) of the modules the app imports: app.py, every handler it names and
+    every import in ``chalicelib``, with what they import in turn.
 
     ``search_path`` lists where the packaging environment's dependencies live; a loaded file under ``root`` or
     one of them is named relative to it."""

@@ -21,7 +21,7 @@ the runtime fails the build.
 right content and size for checking the template, reported as not deployable when a native wheel here is not
 built for Lambda's platform (on an x86_64 machine, pydantic-core).
 
-The zip then gets the bytecode of what the handlers load (``deploy/bytecode.py``): Lambda's task root is
+The zip then gets the bytecode of every module the app imports (``deploy/bytecode.py``): Lambda's task root is
 read-only, so without it every new container compiles those modules again.
 """
 
@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 
 from chalicelib.config import DEFAULT_REGION
 from chalicelib.queue_names import QUEUE_ENV
-from deploy.bytecode import BytecodeFailed, BytecodeReport, add_bytecode, first_event_modules
+from deploy.bytecode import BytecodeFailed, BytecodeReport, add_bytecode, imported_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "deploy" / "resources.json"
@@ -530,9 +530,9 @@ def build(
         project = work or Path(scratch) / "project"
         wheels = stage_project(project, offline=offline)
         run_chalice_package(project, out, stage=stage, merge_template=merge_template)
-        # Which modules the handlers load is asked of this environment: it pins the versions the zip holds.
+        # Which modules the app imports is asked of this environment: it pins the versions the zip holds.
         installed = [Path(p) for p in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}]
-        bytecode = add_bytecode(out / "deployment.zip", first_event_modules(project, installed))
+        bytecode = add_bytecode(out / "deployment.zip", imported_modules(project, installed))
     template = json.loads((out / "sam.json").read_text(encoding="utf-8"))
     problems = runtime_problems(template)
     if problems:

@@ -111,7 +111,7 @@ class Recorder:
 
     def seconds_at_aws_since(self, mark: int, access_key: str) -> float:
         """How long the local AWS was answering requests of ``access_key`` after ``mark`` (overlapping requests
-        counted once): time a function waited that a region's own latency would replace."""
+        counted once): the part of a function's time that was the local AWS's, not its own."""
         with self._lock:
             mine = zip(self.log[mark:], self.spans[mark:], strict=True)
             spans = sorted(span for (key, _, _), span in mine if key == access_key)

@@ -11,8 +11,8 @@ import pytest
 from tests.helpers import APP_KEY, APP_SECRET
 
 # The functions' timeout in the template (``lambda_timeout`` of the Chalice config).
-LAMBDA_TIMEOUT_MS = json.loads((Path(__file__).parents[2] / ".chalice" / "config.json").read_text())["lambda_timeout"]
-LAMBDA_TIMEOUT_MS *= 1000
+CHALICE_CONFIG = Path(__file__).parents[2] / ".chalice" / "config.json"
+LAMBDA_TIMEOUT_MS = 1000 * json.loads(CHALICE_CONFIG.read_text(encoding="utf-8"))["lambda_timeout"]
 
 
 @pytest.fixture
