@@ -44,11 +44,19 @@ class _Meta(metaclass=_Bound):
 
 class _RuntimeConnection(Connection):
     """PynamoDB's connection on the container's one botocore session (PynamoDB would make a session per thread,
-    each parsing DynamoDB's service model again)."""
+    each parsing DynamoDB's service model again), and every table's on one DynamoDB client."""
 
     @property
     def session(self):
         return container().botocore_session
+
+    @property
+    def client(self):
+        # PynamoDB creates a client per table on its first request. A worker's records start together, so each
+        # thread would create its own at once: botocore's client creation is not thread-safe, each parses the
+        # service model again while none is cached (about 0.1 s each), and each table kept a pool of connections
+        # of its own. Built once, under the container's lock, with PynamoDB's settings (``Connection.client``).
+        return container().kept("pynamodb_client", lambda: Connection.client.fget(self))
 
 
 class _Model(Model):

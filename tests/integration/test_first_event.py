@@ -120,6 +120,54 @@ def test_a_batchs_records_share_one_fetch_of_a_secret(aws):
     assert [op for op, _ in calls].count("secretsmanager.GetSecretValue") == 1
 
 
+def test_a_batchs_records_share_one_dynamodb_client_across_tables(aws, monkeypatch):
+    """Records that start together, each on another table, create one DynamoDB client between them (botocore's
+    client creation is not thread-safe, and each racing creation parsed the service model again)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.session import Session
+    from pynamodb.exceptions import DoesNotExist
+
+    from chalicelib.container import container
+    from chalicelib.store.models import Audit, Control, Seller, Stats, Task
+
+    made: list[str] = []
+    create_client = Session.create_client
+
+    def counted(self, service_name, *args, **kwargs):
+        made.append(service_name)
+        return create_client(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "create_client", counted)
+    rebind_app()
+    reads = [
+        lambda: Seller.get("nobody"),
+        lambda: Task.get("nobody", "1"),
+        lambda: Audit.get("nobody", "1"),
+        lambda: Stats.get("nobody", "1"),
+        lambda: Control.get("nothing"),
+    ]
+    start = threading.Barrier(len(reads))
+
+    def first_read(read):
+        start.wait()
+        try:
+            read()
+        except DoesNotExist:
+            return "missing"
+        return "found"
+
+    with ThreadPoolExecutor(len(reads)) as pool:
+        answers = list(pool.map(first_read, reads))
+
+    assert answers == ["missing"] * len(reads)
+    assert made.count("dynamodb") == 1, made
+    clients = {model._get_connection().connection.client for model in (Seller, Task, Audit, Stats, Control)}
+    assert len(clients) == 1
+    assert container().kept("pynamodb_client", lambda: None) in clients
+
+
 def test_xray_is_used_only_when_it_records_the_invocation(monkeypatch):
     monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
     monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
