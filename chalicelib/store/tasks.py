@@ -117,7 +117,10 @@ def get(seller_id: str, tid: str) -> Task | None:
         return None
 
 
-def due_keys(shard: int, now: datetime, *, page_size: int = 1000) -> Iterator[tuple[str, str]]:
+DUE_PAGE = 1000  # keys per page of the ``due`` index
+
+
+def due_keys(shard: int, now: datetime, *, page_size: int = DUE_PAGE) -> Iterator[tuple[str, str]]:
     """(seller_id, tid) of tasks in ``shard`` due at or before ``now``, page by page until a page is empty."""
     for item in Task.due.query(shard, Task.due_at <= _epoch(now), page_size=page_size):
         yield item.seller_id, item.tid

@@ -30,11 +30,13 @@ from chalicelib.marketplace.robots import (
 # CredentialInvalid is what the API answers as a field error for a robot address that cannot be used.
 from chalicelib.marketplace.robots import CredentialInvalid as CredentialInvalid
 from chalicelib.security.crypto import DecryptionFailed
+from chalicelib.services.rules import rules_in_force
 from chalicelib.services.sellers.seller_state import view_of
 from chalicelib.store import audit, outbox, sellers
 from chalicelib.store import robots as robot_store
 from chalicelib.store.idempotency import run_once
 from chalicelib.store.models import Outbox, Seller
+from chalicelib.store.shard_reads import each_shard
 from chalicelib.telemetry import count, logger
 
 CLAIM = timedelta(minutes=3)  # an attempt that died mid-way is tried again after this
@@ -218,8 +220,10 @@ def deliver_due(*, now: datetime, out_of_time: Callable[[], bool] = lambda: Fals
     """Send every alert whose time has come to its robots, one message (or digest) per seller and robot."""
     done = Delivery()
     waiting: dict[str, list[str]] = defaultdict(list)
-    for shard in range(container().settings.due_shards):
-        for seller_id, ts_id in outbox.robots_due(shard, now=now):
+    shards = range(container().settings.due_shards)
+    at_once = rules_in_force().sweep_senders
+    for due in each_shard(lambda shard: outbox.robots_due(shard, now=now), shards, at_once=at_once):
+        for seller_id, ts_id in due:
             waiting[seller_id].append(ts_id)
     for seller_id, keys in waiting.items():
         if out_of_time():
