@@ -192,7 +192,7 @@ FIGURES: dict[tuple[int, ...], Group] = {
         {"sellers": 5, "trades_per_day": 1, "dearer": [10]},
         {"sellers": 5, "trades_per_day": 6, "dearer": [3, 10]},
     ),
-    (20, 21, 22, 23, 24, 25): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
+    (20, 21, 22, 23, 24, 25, 27): Group(_triage, {"speed_rounds": 3}, {"speed_rounds": 10}),
 }
 
 

@@ -176,15 +176,34 @@ def _keywords(doc: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(parsed)
 
 
-def _praise(pattern: Any) -> re.Pattern[str] | None:
+def _pattern(pattern: Any, name: str) -> re.Pattern[str] | None:
+    """An optional one-pattern section of the model document (``praise``, ``denied``)."""
     if pattern is None:
         return None
     if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN_CHARS:
-        raise TriageModelInvalid(f"praise must be one pattern of at most {MAX_PATTERN_CHARS} characters")
+        raise TriageModelInvalid(f"{name} must be one pattern of at most {MAX_PATTERN_CHARS} characters")
     try:
         return re.compile(pattern)
     except re.error:
-        raise TriageModelInvalid("praise does not compile") from None
+        raise TriageModelInvalid(f"{name} does not compile") from None
+
+
+def _alternatives(patterns: Any, name: str) -> re.Pattern[str] | None:
+    """An optional list-of-patterns section of the model document (``denied``), matched as one alternation."""
+    if patterns is None:
+        return None
+    if not isinstance(patterns, list) or not patterns or len(patterns) > MAX_PATTERNS:
+        raise TriageModelInvalid(f"{name} must be a list of 1 to {MAX_PATTERNS} patterns")
+    for pattern in patterns:
+        _pattern(pattern, name)
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+
+
+def without_denied(text: str, denied: re.Pattern[str] | None) -> str:
+    """``text`` (cut) with what it denies or says is fine ("不掉色", "没有色差", "赠品都收到了") turned into a clause
+    break: a complaint word the buyer denies is not evidence of that complaint ("一点都不掉色，就是线头多")."""
+    cut = text[:MAX_TEXT_CHARS]
+    return cut if denied is None else denied.sub("，", cut)
 
 
 @dataclass(frozen=True)
@@ -319,6 +338,7 @@ class TriageModel:
     bad_faith: BadFaithRules = BadFaithRules()
     measured: Measured = Measured({}, {})
     praise: re.Pattern[str] | None = None  # words of praise, for mixed texts (the document's ``praise``)
+    denied: re.Pattern[str] | None = None  # complaint words denied or said to be fine (the document's ``denied``)
 
     def features(self, text: str) -> Counter[str]:
         """The n-grams of ``text`` and the keyword features it matches."""
@@ -329,6 +349,14 @@ class TriageModel:
                 if pattern.search(cut):
                     found[KEYWORD_PREFIX + name] = 1
         return found
+
+    def category_features(self, text: str, features: Counter[str] | None = None) -> Counter[str]:
+        """What the category model reads: the features of ``text`` without the complaint words it denies
+        (``features``, the whole text's, are reused when it denies none)."""
+        kept = without_denied(text, self.denied)
+        if features is not None and kept == text[:MAX_TEXT_CHARS]:
+            return features
+        return self.features(kept)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> TriageModel:
@@ -350,7 +378,8 @@ class TriageModel:
             _keywords(doc.get("keywords")),
             BadFaithRules.from_document(doc.get("bad_faith")),
             Measured.from_document(doc.get("measured")),
-            _praise(doc.get("praise")),
+            _pattern(doc.get("praise"), "praise"),
+            _alternatives(doc.get("denied"), "denied"),
         )
 
 
@@ -472,7 +501,8 @@ def classify(model: TriageModel, categories: Categories, text: str) -> Triage:
     evidence = model.bad_faith.evidence(text)
     if evidence:
         return Triage(BAD_FAITH, 1.0, sentiment, round(positive, 4), 1.0, evidence)
-    category = {k: v for k, v in model.category.probabilities(features).items() if k != BAD_FAITH}
+    read = model.category_features(text, features)
+    category = {k: v for k, v in model.category.probabilities(read).items() if k != BAD_FAITH}
     total = sum(category.values()) or 1.0
     best = max(category, key=category.__getitem__)
     confidence = category[best] / total

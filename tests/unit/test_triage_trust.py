@@ -4,6 +4,7 @@ measured confidence, mixed texts read as mixed, and corrections keyed by a hash 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -112,8 +113,62 @@ def test_praise_and_a_complaint_together_read_as_mixed(text, reading):
 
 
 @pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("一点都不掉色，就是线头多", "线头多"),
+        ("没有色差，但是尺码偏小", "尺码偏小"),
+        ("赠品也收到了，可是屏幕有坏点", "屏幕有坏点"),
+        ("分量很足，就是箱子破了", "箱子破了"),
+        ("色差不大，主要是太短了", "太短了"),
+    ],
+)
+def test_a_fault_the_buyer_denies_is_not_read_as_evidence(text, kept):
+    read = triage.without_denied(text, MODEL.denied)
+    assert kept in read
+    for denied in ("掉色", "色差", "赠品", "分量"):
+        assert denied not in read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "是不是假货啊",
+        "有没有色差自己不知道吗",
+        "会不会掉色你们不测吗",
+        "没有赠品",
+        "东西不新鲜",
+        "没味道",
+        "赠品有问题",
+    ],
+)
+def test_a_question_a_missing_gift_and_a_complaint_stay_as_written(text):
+    assert triage.without_denied(text, MODEL.denied) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "not_this"),
+    [
+        ("一点都不掉色，就是线头多", "pilling_fading"),
+        ("面膜不是假的，就是送的那两片没收到", "counterfeit"),
+        ("赠品都收到了，但是衣服有破洞", "missing_gift"),
+    ],
+)
+def test_a_rating_that_denies_a_fault_is_never_answered_for_it(text, not_this):
+    every = frozenset(CATEGORIES.keys())
+    read = triage.classify(MODEL, CATEGORIES, text)
+    assert read.category != not_this
+    without = triage.classify(dataclasses.replace(MODEL, denied=None), CATEGORIES, text)
+    assert without.category == not_this  # what the same model answered before it knew denials
+    assert triage.may_auto_explain(without, CATEGORIES, MODEL, every)
+
+
+@pytest.mark.parametrize(
     "broken",
     [
+        {"denied": "one pattern, not a list"},
+        {"denied": ["("]},
+        {"denied": ["x" * 400]},
+        {"denied": []},
         {"measured": {"precision": {"logistics": 2}}},
         {"measured": {"unsure_below": "x"}},
         {"bad_faith": {"ties": ["("]}},
