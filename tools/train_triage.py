@@ -390,10 +390,10 @@ PRAISE = (
 )
 
 
-# Complaint words a buyer denies or says are fine (the model document's ``denied``): "不掉色", "没有色差", "无明显异味",
-# "色差不大", "赠品都收到了", "分量很足". The category model never reads them as evidence of that complaint, and a
-# rating that says "一点都不掉色，就是线头多" is read for its 线头. Only words that name a fault: "没有赠品" or "没味道"
-# are complaints themselves, so 赠品 and 味道 count only in their "fine" forms.
+# Complaint words a buyer denies, says are fine or only fears (the model document's ``denied``): "不掉色",
+# "没有色差", "无明显异味", "色差不大", "赠品都收到了", "分量很足". The category model never reads them as evidence
+# of that complaint, and a rating that says "一点都不掉色，就是线头多" is read for its 线头. Only words that name a
+# fault: "没有赠品" or "没味道" are complaints themselves, so 赠品 and 味道 count only in their "fine" forms.
 # Not in a question ("是不是假货", "有没有色差", "会不会掉色"): a buyer asking suspects the fault.
 _NEGATION = (
     r"(?:一点都|一点也|完全|根本|基本|几乎|丝毫|从来|并|也|都)?(?<![是会有能要])(?:不是|没有|没|无|未|不)(?:都|也)?"
@@ -403,8 +403,13 @@ _FAULTS = (
     r"色差|掉色|褪色|退色|串色|染色|起球|掉毛|脱毛|缩水|变形|开线|开胶|线头|破洞|破损|瑕疵|异味|怪味|臭味|假货|假的"
     r"|仿品|盗版|高仿|发霉|变质|过期|压坏|压扁|漏|烂|坏|碎|偏大|偏小"
 )
+# A fault only feared, hoped against or heard of ("担心会掉色", "希望别起球", "听说会起球") has not happened to the
+# buyer.
+_FEARED = r"(?<!恐)(?:希望|但愿|担心|生怕|就怕|害怕|怕|听说|据说|不知道)"
+_MAYBE = r"(?:会不会|是不是|别|不要|不会|会|以后|洗了|穿久了|用久了|时间长了|久了|有)?(?:会|是)?"
 DENIED = [
     rf"{_NEGATION}{_FILLER}(?:{_FAULTS})",
+    rf"{_FEARED}{_MAYBE}(?:{_FAULTS})",
     r"(?:色差|异味|味道|褪色|掉色)(?:很小|不大|不明显|不严重|几乎没有|基本没有|可以接受|可以忽略)",
     r"(?:赠品|小样|礼品|配件)(?:都|也|已经|全部|全)?(?:收到|有(?![问瑕破坏异点])|送了|齐|在|到了)",
     r"(?:斤两|分量|份量|重量|数量|个数)(?:很|挺|都|也|十分|非常)?(?:足|够|充足|准|正好|没问题)",

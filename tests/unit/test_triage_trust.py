@@ -113,20 +113,21 @@ def test_praise_and_a_complaint_together_read_as_mixed(text, reading):
 
 
 @pytest.mark.parametrize(
-    ("text", "kept"),
+    ("text", "denied", "kept"),
     [
-        ("一点都不掉色，就是线头多", "线头多"),
-        ("没有色差，但是尺码偏小", "尺码偏小"),
-        ("赠品也收到了，可是屏幕有坏点", "屏幕有坏点"),
-        ("分量很足，就是箱子破了", "箱子破了"),
-        ("色差不大，主要是太短了", "太短了"),
+        ("一点都不掉色，就是线头多", "掉色", "线头多"),
+        ("没有色差，但是尺码偏小", "色差", "尺码偏小"),
+        ("赠品也收到了，可是屏幕有坏点", "赠品", "屏幕有坏点"),
+        ("分量很足，就是箱子破了", "分量", "箱子破了"),
+        ("色差不大，主要是太短了", "色差", "太短了"),
+        ("担心会起球，先说发货太慢", "起球", "发货太慢"),
+        ("听说会掉色，目前还好，就是偏大", "掉色", "偏大"),
     ],
 )
-def test_a_fault_the_buyer_denies_is_not_read_as_evidence(text, kept):
+def test_a_fault_the_buyer_denies_or_only_fears_is_not_read_as_evidence(text, denied, kept):
     read = triage.without_denied(text, MODEL.denied)
     assert kept in read
-    for denied in ("掉色", "色差", "赠品", "分量"):
-        assert denied not in read
+    assert denied not in read
 
 
 @pytest.mark.parametrize(
@@ -139,6 +140,8 @@ def test_a_fault_the_buyer_denies_is_not_read_as_evidence(text, kept):
         "东西不新鲜",
         "没味道",
         "赠品有问题",
+        "恐怕是假货",
+        "掉色掉得可怕",
     ],
 )
 def test_a_question_a_missing_gift_and_a_complaint_stay_as_written(text):
