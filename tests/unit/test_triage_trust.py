@@ -122,6 +122,7 @@ def test_praise_and_a_complaint_together_read_as_mixed(text, reading):
         ("色差不大，主要是太短了", "色差", "太短了"),
         ("担心会起球，先说发货太慢", "起球", "发货太慢"),
         ("听说会掉色，目前还好，就是偏大", "掉色", "偏大"),
+        ("赠品太廉价了，还不如不送", "赠品", "不如不送"),
     ],
 )
 def test_a_fault_the_buyer_denies_or_only_fears_is_not_read_as_evidence(text, denied, kept):
@@ -140,6 +141,7 @@ def test_a_fault_the_buyer_denies_or_only_fears_is_not_read_as_evidence(text, de
         "东西不新鲜",
         "没味道",
         "赠品有问题",
+        "没收到赠品，差评",
         "恐怕是假货",
         "掉色掉得可怕",
     ],
