@@ -36,6 +36,7 @@ class TtlCache:
         self.max_entries = max_entries
         self._items: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The fresh value under ``key``, else ``default``."""
@@ -61,10 +62,27 @@ class TtlCache:
         return value
 
     def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        """The fresh value under ``key``, else ``load()``'s, which is stored (``None`` included)."""
+        """The fresh value under ``key``, else ``load()``'s, which is stored (``None`` included); a ``load`` that
+        raises stores nothing.
+
+        One load per key at a time: a worker's records start together, and without this each thread that missed
+        the same key would load it too (a KMS Decrypt, a table read, a model parsed again). The others wait for
+        the first and take its value; loads of other keys go on meanwhile.
+        """
         marker = object()
         hit = self.get(key, marker)
-        return hit if hit is not marker else self.put(key, load())
+        if hit is not marker:
+            return hit
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            try:
+                hit = self.get(key, marker)
+                return hit if hit is not marker else self.put(key, load())
+            finally:
+                with self._lock:
+                    if self._loading.get(key) is loading:
+                        del self._loading[key]
 
     def pop(self, key: Hashable) -> None:
         """Forget ``key``."""

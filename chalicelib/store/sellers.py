@@ -17,7 +17,6 @@ from chalicelib.runtime import TtlCache
 from chalicelib.store.conditional import save_if
 from chalicelib.store.models import Seller
 
-_MISSING = object()
 # Partitions of the sellers' job indexes. Every shard is paged separately, so a run's reads and the planners'
 # work spread over 16 keys; it must not shrink once sellers are indexed (their shard is kept with them).
 SELLER_SHARDS = 16
@@ -40,15 +39,17 @@ def get(seller_id: str, *, consistent: bool = True) -> Seller | None:
 
 
 def cached(seller_id: str) -> Seller | None:
-    """The seller from the container cache when fresh enough, else from the table."""
-    hit = _cache().get(seller_id, _MISSING)
-    if hit is not _MISSING:
-        return hit
-    # Whoever reads through the cache accepts a minute of staleness: an eventually consistent read is enough
-    # and costs half a read unit. A seller created a moment ago may not show in such a read yet, so absence is
-    # confirmed with a consistent one.
-    seller = get(seller_id, consistent=False)
-    return seller if seller is not None else get(seller_id)
+    """The seller from the container cache when fresh enough, else from the table (one read however many
+    threads miss it at once)."""
+
+    def read() -> Seller | None:
+        # Whoever reads through the cache accepts a minute of staleness: an eventually consistent read is enough
+        # and costs half a read unit. A seller created a moment ago may not show in such a read yet, so absence
+        # is confirmed with a consistent one.
+        seller = get(seller_id, consistent=False)
+        return seller if seller is not None else get(seller_id)
+
+    return _cache().get_or_load(seller_id, read)
 
 
 def forget(seller_id: str | None = None) -> None:

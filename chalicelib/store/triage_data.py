@@ -41,19 +41,16 @@ def _override(key: str) -> dict | None:
 
 
 def _load(key: str, shipped: str, parse):
-    cache = container().cache("triage")
-    found = cache.get(key)
-    if found is not None:
-        return found
-    try:
-        override = _override(key)
-        parsed = parse(override) if override is not None else None
-    except (TriageModelInvalid, ValueError, OSError) as exc:
-        logger.warning("triage override ignored", extra={"key": key, "error": type(exc).__name__})
-        parsed = None
-    if parsed is None:
-        parsed = _parsed_shipped(shipped, parse)
-    return cache.put(key, parsed)
+    def read():
+        try:
+            override = _override(key)
+            parsed = parse(override) if override is not None else None
+        except (TriageModelInvalid, ValueError, OSError) as exc:
+            logger.warning("triage override ignored", extra={"key": key, "error": type(exc).__name__})
+            parsed = None
+        return parsed if parsed is not None else _parsed_shipped(shipped, parse)
+
+    return container().cache("triage").get_or_load(key, read)
 
 
 @cache

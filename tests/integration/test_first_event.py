@@ -107,6 +107,22 @@ def test_every_functions_first_event_is_lean(client, aws, clock, market, shop):
         assert_lean(name, requests)
 
 
+def test_a_batchs_records_of_one_seller_share_one_decrypt_of_its_token(client, aws, clock, market, shop):
+    for tid in TIDS:
+        add_market_trade(market, clock, tid)
+    now = clock.now()
+    delivered = []
+    with aws_requests() as calls:
+        push(client, [trade_message(shop, tid, now) for tid in TIDS], now)
+        worker = first_event(
+            calls, lambda: delivered.append(work_queue(client, aws["sqs"], aws["queue_url"], "worker"))
+        )
+
+    assert delivered == [len(TIDS)]  # the shop's records started together
+    assert [op for op, _ in worker].count("kms.Decrypt") == 1, worker
+    assert {str(rate["tid"]) for rate in market.rates_given()} >= set(TIDS)  # every record used the one token
+
+
 def test_a_batchs_records_share_one_fetch_of_a_secret(aws):
     from concurrent.futures import ThreadPoolExecutor
 

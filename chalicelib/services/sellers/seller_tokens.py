@@ -36,17 +36,16 @@ def _decrypt(seller: Seller, which: str) -> str | None:
         return None
     # Decrypted tokens are kept per container for a few minutes (``CACHE_TTLS["tokens"]``), keyed by the
     # ciphertext, so a new grant is never served an old token; a session error evicts the seller's entries.
+    # A batch's records of one seller start together: one of them decrypts, the others wait for its answer.
     c = container()
     key = (seller.seller_id, which, str(blob.get("ct")) if isinstance(blob, dict) else repr(blob))
-    hit = c.cache("tokens").get(key)
-    if hit is not None:
-        return hit
     try:
-        plain = c.token_cipher.decrypt(blob, context=_context(seller.seller_id))
+        return c.cache("tokens").get_or_load(
+            key, lambda: c.token_cipher.decrypt(blob, context=_context(seller.seller_id))
+        )
     except DecryptionFailed:
         logger.error("token does not decrypt", extra={"seller_id": seller.seller_id, "which": which})
         return None
-    return c.cache("tokens").put(key, plain)
 
 
 def forget_tokens(seller_id: str) -> None:
