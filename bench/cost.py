@@ -46,6 +46,9 @@ WEBHOOK_SECONDS_PER_MESSAGE = 0.009
 REPLAYED_DAYS = 16
 JOB_PHASES = ("billing", "reconcile")
 FIXED_PHASES = ("sweep",)  # 17 queries a minute whatever the load: per app, not per seller
+# A new seller's install backfill (the refunds and the 15 days before it, ~17 jobs that update the seller's
+# progress): once per seller, priced per install, not as a part of every trade's month.
+INSTALL_PHASES = ("backfill",)
 NOT_COUNTED = ("setup", "report")
 
 
@@ -97,7 +100,7 @@ class ServiceCounter:
 def _rest_of_life_phases(day) -> tuple[str, ...]:
     from bench.day import REVIEW_PHASES
 
-    skip = (*REVIEW_PHASES, *JOB_PHASES, *FIXED_PHASES, *NOT_COUNTED)
+    skip = (*REVIEW_PHASES, *JOB_PHASES, *FIXED_PHASES, *INSTALL_PHASES, *NOT_COUNTED)
     return tuple(p for p in day.counter.phase_totals() if p not in skip)
 
 
@@ -129,7 +132,21 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
             day_services.of("secretsmanager", besides=NOT_COUNTED) / seller_days, 3
         ),
         "log_bytes_per_review": round((day.log_bytes or 0) / max(1, day.posted)),
+        "write_units_per_install": round(writes.total(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
+        "read_units_per_install": round(day.counter.units(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
+        "kms_requests_per_install": round(day_services.of("kms", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
+        "sqs_requests_per_install": round(day_services.of("sqs", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
     }
+
+
+def install_usd(inputs: dict) -> float:
+    """Dollars of one install's backfill (DynamoDB, KMS and SQS requests; its Lambda seconds are a few)."""
+    return (
+        inputs["write_units_per_install"] * PRICES["dynamodb_wru"]
+        + inputs["read_units_per_install"] * PRICES["dynamodb_rru"]
+        + inputs["kms_requests_per_install"] * PRICES["kms_request"]
+        + inputs["sqs_requests_per_install"] * PRICES["sqs_request"]
+    )
 
 
 def cost_figure(day, burst, day_services: ServiceCounter, burst_services: ServiceCounter) -> dict:
@@ -150,6 +167,7 @@ def cost_figure(day, burst, day_services: ServiceCounter, burst_services: Servic
             else "the app's requests, not this machine: lines_usd says where it goes, docs/capacity.md what cuts it",
             "lines_usd": {k: round(v, 5) for k, v in sorted(lines.items(), key=lambda kv: -kv[1])},
             "inputs_measured": inputs,
+            "per_install_usd": round(install_usd(inputs), 6),
             "inputs_from_other_figures": {
                 "worker_reviews_per_s_per_container": WORKER_REVIEWS_PER_S,
                 "webhook_seconds_per_message": WEBHOOK_SECONDS_PER_MESSAGE,
@@ -162,6 +180,8 @@ def cost_figure(day, burst, day_services: ServiceCounter, burst_services: Servic
                 "refunds, billing and reconcile; KMS with cold caches (every invocation decrypts its sellers' "
                 "tokens, as reviews minutes apart meet them)",
                 "not_per_seller": "the sweep (17 queries a minute) and the event sources' empty polls are per app",
+                "installs": "a seller's install backfill happens once: priced per install (per_install_usd), not in "
+                "the month",
                 "log_bytes": "the replayed day's app output (JSON lines and EMF) per posted review, jobs included",
             },
         },
