@@ -339,23 +339,27 @@ def _public_replies(model, categories, rows: list[dict]) -> dict:
 
     every = frozenset(categories.keys())
     readings = [classify(model, categories, r["text"]) for r in rows]
-    answered = [(r, t) for r, t in zip(rows, readings, strict=True) if may_auto_explain(t, categories, model, every)]
+    auto = [may_auto_explain(t, categories, model, every) for t in readings]
+    read = list(zip(rows, readings, auto, strict=True))
     wrong = [
-        {"text": r["text"], "label": r["label"], "read_as": t.category} for r, t in answered if t.category != r["label"]
+        {"text": r["text"], "label": r["label"], "read_as": t.category}
+        for r, t, a in read
+        if a and t.category != r["label"]
     ]
     per_form = {}
     for form in sorted({r["form"] for r in rows}):
-        mine = [(r, t) for r, t in zip(rows, readings, strict=True) if r["form"] == form]
+        mine = [(r, t, a) for r, t, a in read if r["form"] == form]
         per_form[form] = {
             "n": len(mine),
-            "best_category_right": round(sum(r["label"] == _top(model, r["text"]) for r, _ in mine) / len(mine), 4),
-            "unsure": sum(t.category == "unsure" for _, t in mine),
-            "answered_automatically": sum(may_auto_explain(t, categories, model, every) for _, t in mine),
+            "best_category_right": round(sum(r["label"] == _top(model, r["text"]) for r, _, _ in mine) / len(mine), 4),
+            "unsure": sum(t.category == "unsure" for _, t, _ in mine),
+            "answered_automatically": sum(a for _, _, a in mine),
         }
+    answered = sum(auto)
     return {
-        "answered": len(answered),
+        "answered": answered,
         "wrong": len(wrong),
-        "precision": round(1 - len(wrong) / len(answered), 4) if answered else None,
+        "precision": round(1 - len(wrong) / answered, 4) if answered else None,
         "per_form": per_form,
         "wrong_replies": wrong,
     }

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 
-from chalicelib.domain.triage import KEYWORD_PREFIX, MODEL_FORMAT, ngrams, normalise, without_denied
+from chalicelib.domain.triage import KEYWORD_PREFIX, MODEL_FORMAT, alternatives, ngrams, normalise, without_denied
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "chalicelib" / "data" / "triage_model.json"
@@ -286,7 +286,8 @@ def keyword_patterns() -> dict[str, list[str]]:
 
 @cache
 def _denied() -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{pattern})" for pattern in DENIED))
+    # Compiled as the shipped model compiles its ``denied`` section, so training reads texts as the model will.
+    return alternatives(DENIED, "denied")
 
 
 @cache

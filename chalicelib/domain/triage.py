@@ -188,8 +188,9 @@ def _pattern(pattern: Any, name: str) -> re.Pattern[str] | None:
         raise TriageModelInvalid(f"{name} does not compile") from None
 
 
-def _alternatives(patterns: Any, name: str) -> re.Pattern[str] | None:
-    """An optional list-of-patterns section of the model document (``denied``), matched as one alternation."""
+def alternatives(patterns: Any, name: str) -> re.Pattern[str] | None:
+    """An optional list-of-patterns section of the model document (``denied``), checked like every pattern of the
+    document and matched as one alternation; raise ``TriageModelInvalid``."""
     if patterns is None:
         return None
     if not isinstance(patterns, list) or not patterns or len(patterns) > MAX_PATTERNS:
@@ -379,7 +380,7 @@ class TriageModel:
             BadFaithRules.from_document(doc.get("bad_faith")),
             Measured.from_document(doc.get("measured")),
             _pattern(doc.get("praise"), "praise"),
-            _alternatives(doc.get("denied"), "denied"),
+            alternatives(doc.get("denied"), "denied"),
         )
 
 
