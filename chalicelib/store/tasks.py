@@ -282,12 +282,18 @@ def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: i
     return None
 
 
-def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime) -> Task | None:
-    """Record the buyer's rating once; None when it was already recorded (a duplicate message)."""
+def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime, applied: bool = False) -> Task | None:
+    """Record the buyer's rating once; None when it was already recorded (a duplicate message).
+
+    ``applied``: the rating has no effect on the task beyond being recorded, so it is marked applied in the same
+    write (``mark_rating_applied`` would be a second write of the same item).
+    """
     task = Task(seller_id, tid)
     actions = [Task.buyer_rating.set(result), Task.buyer_rated_at.set(_epoch(now)), Task.updated_at.set(_epoch(now))]
     if result != "good":
         actions.append(Task.bad_rated_at.set(_epoch(now)))  # enters the bad-review center's sparse index
+    if applied:
+        actions.append(Task.rating_applied_at.set(_epoch(now)))
     if not update_if(
         task,
         actions=actions,

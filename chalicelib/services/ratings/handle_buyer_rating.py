@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.domain import timing
-from chalicelib.domain.buyer_rating import decide_on_buyer_rating
+from chalicelib.domain.buyer_rating import BuyerRatingOutcome, decide_on_buyer_rating
 from chalicelib.domain.market_time import market_date
+from chalicelib.domain.task_state import State
 from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services.alerts.alerts import alert
 from chalicelib.services.reviews.skip_task import skip_task
@@ -29,7 +30,13 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     """
     if rated.rater != "buyer":
         return "ignored"
-    first = tasks.set_buyer_rating(seller_id, rated.tid, rated.result, now=now)
+    # The reaction depends on the rating and the seller's settings, not on the task: decided before the rating is
+    # recorded, so a rating with nothing to follow (a good one, outside ``after_buyer``) is recorded and marked
+    # applied in one write.
+    seller = sellers.cached(seller_id)
+    view = view_of(seller) if seller is not None else None
+    outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features()) if view else None
+    first = tasks.set_buyer_rating(seller_id, rated.tid, rated.result, now=now, applied=_nothing_follows(outcome))
     task = first or tasks.get(seller_id, rated.tid)
     if task is None or task.stub:
         raise TradeNotKnownYet(rated.tid)
@@ -40,11 +47,8 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
         count(f"BuyerRating_{rated.result}")
     if first is None and task.rating_applied_at is not None:
         return "duplicate"  # applied whole before: nothing to repeat
-    seller = sellers.cached(seller_id)
-    if seller is None:
+    if view is None or outcome is None:
         return "ok"
-    view = view_of(seller)
-    outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features())
     _apply_task_action(task, outcome.task_action, view.timing_settings(), now)
     if outcome.blacklist and task.buyer_hash:
         masked = task.buyer_masked or "*"
@@ -78,10 +82,20 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     return "ok" if first is not None else "duplicate"
 
 
+def _nothing_follows(outcome: BuyerRatingOutcome | None) -> bool:
+    return (
+        outcome is not None
+        and outcome.task_action == "none"
+        and not (outcome.blacklist or outcome.alert or outcome.explain)
+    )
+
+
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
     if action == "release":
         due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
-        tasks.reschedule(task.seller_id, task.tid, due, now=now)
+        # Only a task still waiting moves (the write's own condition); one posted or held already costs no write.
+        if task.state == State.SCHEDULED.value and task.due_at is not None and task.due_at > due.timestamp():
+            tasks.reschedule(task.seller_id, task.tid, due, now=now)
     elif action == "skip":
         skip_task(task, "buyer_bad_rating", now=now)
     elif action == "hold":

@@ -1,0 +1,84 @@
+"""A buyer's rating costs the task as few writes as its effects need: a rating with nothing to follow is recorded
+and marked applied in one write, and a release meets only a task still waiting."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.marketplace.topics import TradeRated
+from chalicelib.services.ratings.handle_buyer_rating import on_trade_rated
+from chalicelib.store import tasks
+from chalicelib.store.models import Task
+from tests.helpers import set_seller
+from tests.integration.test_tokens_job import market, onboard, run_sweep_and_worker, seed_trade  # noqa: F401
+
+
+@pytest.fixture
+def task_updates(monkeypatch):
+    """Every UpdateItem of a task, by the attributes it set."""
+    seen: list[set[str]] = []
+    real = Task.update
+
+    def update(self, actions, condition=None, **kwargs):
+        seen.append({str(a.values[0]).split()[0] if a.values else "" for a in actions})
+        return real(self, actions, condition=condition, **kwargs)
+
+    monkeypatch.setattr(Task, "update", update)
+    return seen
+
+
+def _posted(client, aws, clock, market, nick, tid, **settings):  # noqa: F811
+    seller_id = onboard(client, clock, nick, **settings)
+    seed_trade(client, clock, market, nick, seller_id, tid)
+    clock.advance(3600)
+    run_sweep_and_worker(client, aws, clock)
+    assert tasks.get(seller_id, tid).state == "posted"
+    return seller_id
+
+
+def test_a_good_rating_after_the_post_is_one_write_of_the_task(client, aws, clock, market, task_updates):  # noqa: F811
+    tid = "3900000000000301"
+    seller_id = _posted(client, aws, clock, market, "good_shop", tid, mode="immediate")
+    task_updates.clear()
+
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="good"), now=clock.now()) == "ok"
+    assert len(task_updates) == 1
+    task = tasks.get(seller_id, tid)
+    assert task.buyer_rating == "good" and task.rating_applied_at is not None
+
+    # A redelivery repeats nothing, and writes nothing more than its refused record.
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="good"), now=clock.now()) == "duplicate"
+    assert len(task_updates) == 2
+
+
+def test_a_bad_rating_is_marked_applied_only_after_its_effects(client, aws, clock, market, task_updates):  # noqa: F811
+    tid = "3900000000000302"
+    seller_id = _posted(client, aws, clock, market, "bad_shop", tid, mode="immediate")
+    task_updates.clear()
+
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="bad"), now=clock.now(), text="太慢了") == "ok"
+    task = tasks.get(seller_id, tid)
+    assert task.buyer_rating == "bad" and task.rating_applied_at is not None
+    # Recorded first, marked applied last, in writes of their own: a timeout in between is completed later.
+    assert len(task_updates) >= 2
+    assert task_updates.index(next(u for u in task_updates if "rating_applied_at" in u)) == len(task_updates) - 1
+
+
+def test_a_release_moves_a_waiting_task_and_leaves_a_posted_one_unwritten(client, aws, clock, market, task_updates):  # noqa: F811
+    waiting, posted = "3900000000000303", "3900000000000304"
+    # A task posted before the seller waited for buyers, then one that waits.
+    seller_id = _posted(client, aws, clock, market, "waiting_shop", posted, mode="immediate")
+    set_seller(seller_id, clock.now(), settings={"mode": "after_buyer"})
+    seed_trade(client, clock, market, "waiting_shop", seller_id, waiting)
+    before = tasks.get(seller_id, waiting)
+    task_updates.clear()
+
+    assert on_trade_rated(seller_id, TradeRated(tid=waiting, result="good"), now=clock.now()) == "ok"
+    assert tasks.get(seller_id, waiting).due_at < before.due_at  # released: record, reschedule, applied
+    assert len(task_updates) == 3
+    task_updates.clear()
+
+    assert on_trade_rated(seller_id, TradeRated(tid=posted, result="good"), now=clock.now()) == "ok"
+    # Recorded and marked applied; the posted task is not asked to move (a refused write costs a unit too).
+    assert len(task_updates) == 2
+    assert tasks.get(seller_id, posted).rating_applied_at is not None
