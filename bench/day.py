@@ -47,6 +47,7 @@ class DayRun:
     logical_calls: int
     retries: int
     item_bytes: dict[str, int]
+    stored_byte_days: dict[str, float]  # per table: bytes its items keep × the days they are kept
     log_bytes: int | None
     wall_seconds: float
 
@@ -112,7 +113,7 @@ def replay_day(
             log_end = _log_position()
             with counter.phase_of("report"):
                 report = replay.report(wall_seconds=time.perf_counter() - started)
-                posted, sizes = _posted_and_item_sizes(replay)
+                posted, sizes, byte_days = _posted_and_item_sizes(replay)
         from chalicelib.container import container
 
         stats = container().top().stats
@@ -134,6 +135,7 @@ def replay_day(
             logical_calls=stats.calls,
             retries=stats.retries,
             item_bytes=sizes,
+            stored_byte_days=byte_days,
             log_bytes=None if log_start is None or log_end is None else log_end - log_start,
             wall_seconds=round(time.perf_counter() - started, 1),
         )
@@ -150,23 +152,74 @@ def _log_position() -> int | None:
         return None
 
 
-def _posted_and_item_sizes(replay: BenchReplay) -> tuple[int, dict[str, int]]:
-    """Posted reviews, and the largest task and audit item (bytes as DynamoDB sizes them: write units)."""
+# The tables whose items grow with the trades, and how long each item is kept (its TTL): the storage a trade
+# leaves behind. A Stats item is a buyer's phrase memory (kept like it) or an hour or day counter.
+STORED_TABLES = ("Tasks", "Audit", "Stats", "Outbox")
+ITEM_OVERHEAD_BYTES = 100  # DynamoDB's per-item (and per index entry) storage overhead
+
+
+def retention_days(table: str, item: dict) -> tuple[int, bool]:
+    """Days an item of ``table`` is kept after its last write (the store's TTLs), and whether there is one such
+    item per trade (a task, an audit entry, a buyer's memory) rather than per seller and hour or day (a counter)."""
+    from chalicelib.store import audit, buyer_history, outbox, robots, stats, tasks
+
+    if table == "Stats":
+        bucket = item.get("bucket", {}).get("S", "")
+        if bucket.startswith((buyer_history.TEXT_PREFIX, buyer_history.PREFIX)):
+            return buyer_history.RETENTION.days, True
+        return (robots.BUDGET_RETENTION if bucket.startswith("robot#") else stats.RETENTION).days, False
+    return {"Tasks": tasks.TERMINAL_RETENTION, "Audit": audit.RETENTION, "Outbox": outbox.RETENTION}[table].days, True
+
+
+def stored_bytes(model, item: dict) -> int:
+    """Bytes DynamoDB stores for ``item``: the item and one entry in every index it is in, each with its
+    overhead (keys-only indexes hold the table's and the index's keys)."""
+    from bench.counting import attribute_size, item_size
+
+    schema = model._get_schema()
+    table_keys = [k["AttributeName"] for k in schema["key_schema"]]
+    total = item_size(item) + ITEM_OVERHEAD_BYTES
+    for gsi in schema.get("global_secondary_indexes", []):
+        index_keys = [k["AttributeName"] for k in gsi["key_schema"]]
+        if all(k in item for k in index_keys):
+            names = dict.fromkeys([*table_keys, *index_keys])
+            total += sum(len(n.encode()) + attribute_size(item[n]) for n in names) + ITEM_OVERHEAD_BYTES
+    return total
+
+
+def _posted_and_item_sizes(replay: BenchReplay) -> tuple[int, dict[str, int], dict[str, float]]:
+    """Posted reviews; the largest task and audit item (bytes as DynamoDB sizes them: write units); and per table
+    of ``STORED_TABLES``, the byte-days its items are kept (stored bytes × retention days), the items kept per
+    seller (counters) apart as ``<table> per seller``."""
     import boto3
 
     from bench.counting import item_size
     from chalicelib.container import container
-    from chalicelib.store.models import Audit, Task
+    from chalicelib.store.models import MODELS, Task
 
     posted = 0
     for seller_id in replay.seller_ids.values():
         posted += sum(1 for t in Task.query(seller_id) if t.state == "posted")
     ddb = boto3.client("dynamodb", region_name=container().settings.region)
-    sizes = {}
-    for model in (Task, Audit):
-        items = ddb.scan(TableName=model.Meta.table_name)["Items"]
-        sizes[model.Meta.logical_name] = max((item_size(i) for i in items), default=0)
-    return posted, sizes
+    sizes, byte_days = {}, {}
+    for model in MODELS:
+        table = model.Meta.logical_name
+        if table not in STORED_TABLES:
+            continue
+        items, page = [], {"TableName": model.Meta.table_name}
+        while True:
+            answer = ddb.scan(**page)
+            items += answer["Items"]
+            if "LastEvaluatedKey" not in answer:
+                break
+            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        if table in ("Tasks", "Audit"):
+            sizes[table] = max((item_size(i) for i in items), default=0)
+        for item in items:
+            days, per_trade = retention_days(table, item)
+            key = table if per_trade else f"{table} per seller"
+            byte_days[key] = byte_days.get(key, 0) + stored_bytes(model, item) * days
+    return posted, sizes, byte_days
 
 
 def requests_figure(day: DayRun, burst) -> dict:

@@ -69,6 +69,18 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
 IDEMPOTENCY = {"logical": "Idempotency", "key": "id", "ttl": "expiration"}
 # Tables whose loss cannot be rebuilt from the marketplace: continuous backups.
 PITR_TABLES = frozenset({"Sellers", "Orders"})
+# The tables whose writes follow the trades (every review writes all three): provisioned capacity with target
+# tracking auto-scaling when the ``TableCapacity`` parameter says so (a steady unit costs about 0.29 of on-demand's
+# price at full use), on-demand otherwise (the Double-11 weeks, a dev stack). The other tables' load is small or
+# comes in runs (the daily jobs): on-demand always.
+PROVISIONED_TABLES = ("Tasks", "Audit", "Stats")
+PROVISIONED_CONDITION = "ProvisionedTables"
+SCALING_TARGET_UTILIZATION = 70.0  # percent of the provisioned units in use that the scaling policies keep
+SCALING_MIN_UNITS = 5
+SCALING_MAX_UNITS = 40_000  # an account's default per-table quota
+# Written once per posted review and read back rarely (the seller's history, an operator's audit): kept 400 days on
+# the Standard-Infrequent-Access table class, whose storage costs 0.4 of Standard's and whose writes 1.25 times.
+INFREQUENT_ACCESS_TABLES = frozenset({"Audit"})
 _LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 
@@ -217,6 +229,12 @@ def table_resources() -> dict[str, dict]:
             ],
             ttl=ttl[0] if ttl else None,
         )
+    for logical in PROVISIONED_TABLES:
+        table = out[f"{logical}Table"]
+        names = [i["IndexName"] for i in table["Properties"].get("GlobalSecondaryIndexes", [])]
+        out.update(_scaling(logical, None))
+        for index in names:
+            out.update(_scaling(logical, index))
     out[f"{IDEMPOTENCY['logical']}Table"] = _table(
         IDEMPOTENCY["logical"],
         keys=[{"AttributeName": IDEMPOTENCY["key"], "KeyType": "HASH"}],
@@ -235,13 +253,29 @@ def _ordered_keys(keys: list[dict]) -> list[dict]:
     )
 
 
+def _if_provisioned(yes: object, no: object) -> dict:
+    return {"Fn::If": [PROVISIONED_CONDITION, yes, no]}
+
+
+_THROUGHPUT = {"ReadCapacityUnits": SCALING_MIN_UNITS, "WriteCapacityUnits": SCALING_MIN_UNITS}
+
+
 def _table(logical: str, *, keys: list, attributes: list, indexes: list, ttl: str | None) -> dict:
+    provisioned = logical in PROVISIONED_TABLES
     properties: dict = {
         "TableName": {"Fn::Sub": f"haoping-${{Stage}}-{logical}"},
-        "BillingMode": "PAY_PER_REQUEST",
+        "BillingMode": _if_provisioned("PROVISIONED", "PAY_PER_REQUEST") if provisioned else "PAY_PER_REQUEST",
         "KeySchema": keys,
         "AttributeDefinitions": attributes,
     }
+    if provisioned:
+        # The starting units; the scaling policies move them (a stack update leaves moved units alone).
+        properties["ProvisionedThroughput"] = _if_provisioned(_THROUGHPUT, {"Ref": "AWS::NoValue"})
+        indexes = [
+            {**i, "ProvisionedThroughput": _if_provisioned(_THROUGHPUT, {"Ref": "AWS::NoValue"})} for i in indexes
+        ]
+    if logical in INFREQUENT_ACCESS_TABLES:
+        properties["TableClass"] = "STANDARD_INFREQUENT_ACCESS"
     if indexes:
         properties["GlobalSecondaryIndexes"] = indexes
     if ttl:
@@ -256,11 +290,58 @@ def _table(logical: str, *, keys: list, attributes: list, indexes: list, ttl: st
     }
 
 
+def _scaling(logical: str, index: str | None) -> dict[str, dict]:
+    """Target tracking of read and write units for a provisioned table or one of its indexes (present only while
+    the tables are provisioned)."""
+    name = logical + "".join(part.title() for part in (index or "").split("_"))
+    resource_id = {"Fn::Sub": f"table/${{{logical}Table}}" + (f"/index/{index}" if index else "")}
+    kind = "index" if index else "table"
+    out = {}
+    for verb, unit in (("Read", "ReadCapacityUnits"), ("Write", "WriteCapacityUnits")):
+        target = f"{name}{verb}Scaling"
+        out[target] = {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "Condition": PROVISIONED_CONDITION,
+            "Properties": {
+                "ServiceNamespace": "dynamodb",
+                "ResourceId": resource_id,
+                "ScalableDimension": f"dynamodb:{kind}:{unit}",
+                "MinCapacity": SCALING_MIN_UNITS,
+                "MaxCapacity": SCALING_MAX_UNITS,
+            },
+        }
+        out[f"{name}{verb}ScalingPolicy"] = {
+            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+            "Condition": PROVISIONED_CONDITION,
+            "Properties": {
+                "PolicyName": {"Fn::Sub": f"haoping-${{Stage}}-{name}-{verb.lower()}"},
+                "PolicyType": "TargetTrackingScaling",
+                "ScalingTargetId": {"Ref": target},
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": SCALING_TARGET_UTILIZATION,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": f"DynamoDB{verb}CapacityUtilization"},
+                },
+            },
+        }
+    return out
+
+
+# The resource types ``sync_tables`` owns: every one of them is derived from the models.
+SYNCED_TYPES = frozenset(
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+    }
+)
+
+
 def sync_tables(path: Path = MERGE_TEMPLATE) -> bool:
-    """Rewrite the table resources of the merge template from the models; True when something changed."""
+    """Rewrite the table resources (and their scaling) of the merge template from the models; True when something
+    changed."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     resources = doc.setdefault("Resources", {})
-    stale = {k for k, v in resources.items() if v.get("Type") == "AWS::DynamoDB::Table"}
+    stale = {k for k, v in resources.items() if v.get("Type") in SYNCED_TYPES}
     wanted = table_resources()
     changed = stale != set(wanted) or any(resources.get(k) != v for k, v in wanted.items())
     if changed:

@@ -21,8 +21,10 @@ import pytest
 
 from deploy.bytecode import named_handlers
 from deploy.package import (
+    PROVISIONED_TABLES,
     ROOT,
     RUNTIME_PROVIDED,
+    SYNCED_TYPES,
     PackagingFailed,
     build,
     check_wheel_file,
@@ -109,17 +111,54 @@ def test_packaged_template_passes_cfn_lint(bundle):
 
 def test_every_table_is_created_as_the_models_define_it(template):
     tables = resources_of(template, "AWS::DynamoDB::Table")
-    expected = table_resources()
-    assert set(tables) == set(expected), "run `python -m deploy.package --sync-tables` after changing the models"
-    for name, resource in expected.items():
-        assert tables[name] == resource, f"{name} differs from the models: run `python -m deploy.package --sync-tables`"
+    derived = table_resources()
+    for kind in SYNCED_TYPES:  # the tables and their scaling
+        present = resources_of(template, kind)
+        expected = {name: r for name, r in derived.items() if r["Type"] == kind}
+        assert set(present) == set(expected), "run `python -m deploy.package --sync-tables` after changing the models"
+        for name, resource in expected.items():
+            assert present[name] == resource, (
+                f"{name} differs from the models: run `python -m deploy.package --sync-tables`"
+            )
     prefixes = {function_env(template, f)["HAOPING_TABLE_PREFIX"] for f in functions(template)}
     assert prefixes == {"haoping-prod"}
     for name, table in tables.items():
         props = table["Properties"]
         assert resolve(props["TableName"], template) == f"haoping-prod-{name.removesuffix('Table')}"
-        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        if name.removesuffix("Table") in PROVISIONED_TABLES:
+            assert props["BillingMode"] == {"Fn::If": ["ProvisionedTables", "PROVISIONED", "PAY_PER_REQUEST"]}
+        else:
+            assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_trade_tables_scale_their_provisioned_units_table_and_indexes_alike(template):
+    assert template["Parameters"]["TableCapacity"]["Default"] == "provisioned"
+    assert template["Conditions"]["ProvisionedTables"] == {"Fn::Equals": [{"Ref": "TableCapacity"}, "provisioned"]}
+    targets = resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    policies = resources_of(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    scaled = {}
+    for name, target in targets.items():
+        props = target["Properties"]
+        assert target["Condition"] == "ProvisionedTables" and props["MinCapacity"] <= props["MaxCapacity"]
+        resource_id = props["ResourceId"]["Fn::Sub"]
+        scaled.setdefault(resource_id, set()).add(props["ScalableDimension"].rsplit(":", 1)[1])
+        (policy,) = [p for p in policies.values() if p["Properties"]["ScalingTargetId"] == {"Ref": name}]
+        tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        assert policy["Condition"] == "ProvisionedTables" and tracking["TargetValue"] == 70.0
+        verb = "Read" if props["ScalableDimension"].endswith("ReadCapacityUnits") else "Write"
+        assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == f"DynamoDB{verb}CapacityUtilization"
+    wanted = set()
+    for logical in PROVISIONED_TABLES:
+        props = template["Resources"][f"{logical}Table"]["Properties"]
+        wanted.add(f"table/${{{logical}Table}}")
+        for index in props.get("GlobalSecondaryIndexes", []):
+            # An index of a provisioned table has units of its own: unscaled, it would throttle the table's writes.
+            assert index["ProvisionedThroughput"]["Fn::If"][0] == "ProvisionedTables"
+            wanted.add(f"table/${{{logical}Table}}/index/{index['IndexName']}")
+    assert set(scaled) == wanted
+    assert all(units == {"ReadCapacityUnits", "WriteCapacityUnits"} for units in scaled.values())
+    assert template["Resources"]["AuditTable"]["Properties"]["TableClass"] == "STANDARD_INFREQUENT_ACCESS"
 
 
 def test_tasks_have_the_sparse_due_index_and_expire(template):
