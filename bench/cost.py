@@ -148,6 +148,12 @@ def price_class(table: str) -> str:
     return classes.pop() if len(classes) == 1 else "on_demand"
 
 
+def _per(value: int | None, n: int) -> int:
+    if value is None:
+        raise RuntimeError("the app's output was not a file: run the bench through `make bench`")
+    return round(value / n)
+
+
 def _by_class(units: dict[str, float], per: float) -> dict[str, float]:
     out: Counter = Counter()
     for target, n in units.items():
@@ -211,7 +217,12 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         "secrets_requests_per_seller_day": round(
             day_services.of("secretsmanager", besides=NOT_COUNTED) / seller_days, 3
         ),
-        "log_bytes_per_review": round((day.log_bytes or 0) / max(1, day.posted)),
+        # The app's output: a review's at full batches (one EMF document an invocation, shared by its ten
+        # records), the rest of a trade's life and the jobs' in the replayed day (the sweep's per app).
+        "log_bytes_per_review": _per(burst.counter.output_bytes(phases=REVIEW_PHASES), posted),
+        "log_bytes_per_trade_rest_of_life": _per(day.counter.output_bytes(phases=rest), trades),
+        "log_bytes_per_seller_day_jobs": _per(day.counter.output_bytes(phases=JOB_PHASES), seller_days),
+        "log_bytes_per_review_replayed_day": round((day.log_bytes or 0) / max(1, day.posted)),
         "write_units_per_install": round(writes.total(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "read_units_per_install": round(day.counter.units(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "kms_requests_per_install": round(day_services.of("kms", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
@@ -285,7 +296,10 @@ def cost_figure(day, burst, day_services: ServiceCounter, burst_services: Servic
                 "the Standard-IA class",
                 "installs": "a seller's install backfill happens once: priced per install (per_install_usd), not in "
                 "the month",
-                "log_bytes": "the replayed day's app output (JSON lines and EMF) per posted review, jobs included",
+                "log_bytes": "the app's output (JSON lines and EMF) by phase: a review's in the burst (full "
+                "batches), the rest of a trade's life and the jobs' in the replayed day; the sweep's per app. "
+                "log_bytes_per_review_replayed_day is the former input (all of the replayed day's output per "
+                "review: trickle batches, jobs included), for comparison",
             },
         },
     }
@@ -349,5 +363,11 @@ def monthly_lines(inputs: dict, *, capacity: str = "provisioned") -> dict[str, f
         "sqs": sqs * PRICES["sqs_request"],
         "lambda": gb_s * PRICES["lambda_gb_s"] + invocations * PRICES["lambda_request"],
         "api_gateway": pushes * PRICES["api_gateway_request"],
-        "cloudwatch_logs": reviews * inputs["log_bytes_per_review"] / 1e9 * PRICES["logs_gb"],
+        "cloudwatch_logs": (
+            reviews * inputs["log_bytes_per_review"]
+            + trades * inputs["log_bytes_per_trade_rest_of_life"]
+            + DAYS_PER_MONTH * inputs["log_bytes_per_seller_day_jobs"]
+        )
+        / 1e9
+        * PRICES["logs_gb"],
     }

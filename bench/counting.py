@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -98,6 +99,9 @@ class DynamoCounter:
     read_units: Counter = field(default_factory=Counter)
     consistent: Counter = field(default_factory=Counter)  # strongly consistent reads, by phase
     write_units: object = None  # a ``bench.write_units.WriteUnits`` meter, when one is attached
+    # Bytes the app wrote to stdout (its JSON log lines and EMF metrics) by phase, when stdout is a file.
+    log_bytes: Counter = field(default_factory=Counter)
+    _log_mark: int | None = None
     _installed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -135,12 +139,31 @@ class DynamoCounter:
 
     @contextlib.contextmanager
     def phase_of(self, name: str) -> Iterator[None]:
-        """Attribute requests made inside the block to ``name``."""
+        """Attribute requests made inside the block, and the app's output, to ``name``."""
+        self._mark_output()
         previous, self.phase = self.phase, name
         try:
             yield
         finally:
+            self._mark_output()
             self.phase = previous
+
+    def _mark_output(self) -> None:
+        # What stdout grew by since the last mark belongs to the phase that was current meanwhile.
+        try:
+            sys.stdout.flush()
+            position = sys.stdout.tell()
+        except (OSError, ValueError, AttributeError):
+            return
+        if self._log_mark is not None and position >= self._log_mark:
+            self.log_bytes[self.phase] += position - self._log_mark
+        self._log_mark = position
+
+    def output_bytes(self, *, phases: tuple[str, ...]) -> int | None:
+        """Bytes of app output in ``phases``; None when stdout was not a file (nothing could be measured)."""
+        if self._log_mark is None:
+            return None
+        return sum(n for phase, n in self.log_bytes.items() if phase in phases)
 
     def reset(self) -> None:
         """Forget everything counted so far."""
@@ -148,6 +171,7 @@ class DynamoCounter:
         self.examined.clear()
         self.read_units.clear()
         self.consistent.clear()
+        self.log_bytes.clear()
 
     def _before(self, params, model, context, **_) -> None:
         tables = _tables_of(params) or ["?"]
