@@ -8,6 +8,7 @@ import zlib
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 
 from chalicelib.container import container
 from chalicelib.store.conditional import condition_failed
@@ -112,12 +113,14 @@ def get(seller_id: str, ts_id: str) -> Outbox | None:
         return None
 
 
-def claim(item: Outbox, *, until: datetime) -> bool:
-    """Take the item for one delivery attempt (its due time moves to ``until``); False when another took it first."""
+def claim(item: Outbox, *, until: datetime, now: datetime) -> bool:
+    """Take the item for one delivery attempt until ``until`` (an attempt that dies is taken again after it);
+    False when another attempt holds it or it moved since it was read."""
+    free = Outbox.robot_claimed_until.does_not_exist() | (Outbox.robot_claimed_until <= int(now.timestamp()))
     try:
         item.update(
-            actions=[Outbox.robot_due_at.set(int(until.timestamp()))],
-            condition=Outbox.robot_due_at == item.robot_due_at,
+            actions=[Outbox.robot_claimed_until.set(int(until.timestamp()))],
+            condition=(Outbox.robot_due_at == item.robot_due_at) & free,
         )
     except UpdateError as exc:
         if condition_failed(exc):
@@ -126,19 +129,29 @@ def claim(item: Outbox, *, until: datetime) -> bool:
     return True
 
 
-def robot_done(seller_id: str, ts_id: str, channel: str, *, sent: bool) -> None:
-    """The ``channel`` robot took the item (``sent``) or never will; the item leaves the index when none is left."""
+def robot_done(seller_id: str, ts_id: str, channel: str, *, sent: bool, pending: frozenset[str] = frozenset()) -> None:
+    """The ``channel`` robot took the item (``sent``) or never will; the item leaves the index when none is left.
+
+    ``pending``: the channels the item was read with. When ``channel`` was the only one, the item leaves the index
+    in the same write (on the condition that it still is the only one: else as below, a refused write spent).
+    """
     item = Outbox(seller_id, ts_id)
     actions = [Outbox.robots_pending.delete({channel})]
     if sent:
         actions.append(Outbox.robots_sent.add({channel}))
+    leave = [Outbox.robot_shard.remove(), Outbox.robot_due_at.remove(), Outbox.robot_claimed_until.remove()]
+    if pending == {channel}:
+        try:
+            only = (size(Outbox.robots_pending) == 1) & Outbox.robots_pending.contains(channel)
+            item.update(actions=actions + leave, condition=only)
+            return
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
     item.update(actions=actions, condition=Outbox.ts_id.exists())
     if not item.robots_pending:
         try:
-            item.update(
-                actions=[Outbox.robot_shard.remove(), Outbox.robot_due_at.remove()],
-                condition=Outbox.robots_pending.does_not_exist(),
-            )
+            item.update(actions=leave, condition=Outbox.robots_pending.does_not_exist())
         except UpdateError as exc:
             if not condition_failed(exc):
                 raise
@@ -147,7 +160,7 @@ def robot_done(seller_id: str, ts_id: str, channel: str, *, sent: bool) -> None:
 def defer(seller_id: str, ts_id: str, *, until: datetime, failed: bool) -> int:
     """Try the item again at ``until``; a ``failed`` attempt is counted. Returns the attempts so far."""
     item = Outbox(seller_id, ts_id)
-    actions = [Outbox.robot_due_at.set(int(until.timestamp()))]
+    actions = [Outbox.robot_due_at.set(int(until.timestamp())), Outbox.robot_claimed_until.remove()]
     if failed:
         actions.append(Outbox.robot_attempts.add(1))
     item.update(actions=actions, condition=Outbox.robot_shard.exists())

@@ -273,3 +273,68 @@ def test_the_operator_sees_a_refusing_robot_and_unread_alerts_never_its_key(
     assert shown["robots"]["wecom"]["hint"] == f"…{WECOM_KEY[-4:]}" and shown["unread_alerts"] == 1
     for secret in (DING_TOKEN, DING_SECRET, WECOM_KEY, '"ct"'):
         assert secret not in out
+
+
+# -- what a delivery writes ------------------------------------------------------------------------------------------
+@pytest.fixture
+def outbox_updates(monkeypatch):
+    """Every UpdateItem of an inbox item: the attributes it names."""
+    from chalicelib.store.models import Outbox
+
+    seen: list[str] = []
+    real = Outbox.update
+
+    def update(self, actions, condition=None, **kwargs):
+        seen.append(" ".join(sorted(str(a.values[0]) for a in actions)))
+        return real(self, actions, condition=condition, **kwargs)
+
+    monkeypatch.setattr(Outbox, "update", update)
+    return seen
+
+
+def test_a_delivery_to_one_robot_is_two_writes_and_never_moves_the_index_entry_for_its_claim(
+    client, seller, auth, robots, clock, outbox_updates
+):
+    from chalicelib.store import outbox
+
+    robots.add_dingtalk(DING_TOKEN, DING_SECRET)
+    call(client, "PUT", "/api/robots", auth, {"channel": "dingtalk", "webhook": DING_URL, "secret": DING_SECRET})
+    bad_rating(seller, "8001", clock)
+    outbox_updates.clear()
+    assert sweep(client, clock)["robot_messages"] == 1
+    # The claim sets only its own attribute; the done write takes the item out of the index at once.
+    assert outbox_updates[0] == "robot_claimed_until"
+    assert len(outbox_updates) == 2 and "robot_due_at" in outbox_updates[1] and "robots_pending" in outbox_updates[1]
+    (item,) = outbox.recent(seller)
+    assert item.robot_due_at is None and item.robot_shard is None and item.robot_claimed_until is None
+    assert item.robots_sent == {"dingtalk"} and not item.robots_pending
+
+
+def test_an_item_for_two_robots_leaves_the_index_when_the_second_took_it(
+    client, seller, auth, robots, clock, outbox_updates
+):
+    from chalicelib.store import outbox
+
+    robots.add_dingtalk(DING_TOKEN, DING_SECRET)
+    robots.add_wecom(WECOM_KEY)
+    set_both(client, auth)
+    bad_rating(seller, "8002", clock)
+    assert sweep(client, clock)["robot_messages"] == 2
+    (item,) = outbox.recent(seller)
+    assert item.robots_sent == {"dingtalk", "wecom"} and item.robot_due_at is None and item.robot_shard is None
+
+
+def test_a_claim_that_died_holds_its_item_until_it_lapses(client, seller, auth, robots, clock):
+    from chalicelib.services.alerts.robot_alerts import CLAIM
+    from chalicelib.store import outbox
+
+    robot = robots.add_dingtalk(DING_TOKEN, DING_SECRET)
+    call(client, "PUT", "/api/robots", auth, {"channel": "dingtalk", "webhook": DING_URL, "secret": DING_SECRET})
+    bad_rating(seller, "8003", clock)
+    (item,) = outbox.recent(seller)
+    assert outbox.claim(item, until=clock.now() + CLAIM, now=clock.now())  # its invocation dies here
+    assert not outbox.claim(outbox.get(seller, item.ts_id), until=clock.now() + CLAIM, now=clock.now())
+    clock.advance(60)
+    assert sweep(client, clock)["robot_messages"] == 0 and robot.received == []
+    clock.advance(int(CLAIM.total_seconds()))
+    assert sweep(client, clock)["robot_messages"] == 1 and len(robot.received) == 1

@@ -239,7 +239,7 @@ def _deliver_seller(seller_id: str, keys: list[str], *, now: datetime, done: Del
     by_channel: dict[str, list[Outbox]] = defaultdict(list)
     for ts_id in keys:
         item = outbox.get(seller_id, ts_id)
-        if item is None or not item.robots_pending or not outbox.claim(item, until=now + CLAIM):
+        if item is None or not item.robots_pending or not outbox.claim(item, until=now + CLAIM, now=now):
             continue
         for channel in item.robots_pending:
             by_channel[channel].append(item)
@@ -305,7 +305,7 @@ def _send_batch(seller: Seller, channel: str, credential: Credential, items: lis
 
 def _finish(seller_id: str, items: list[Outbox], channel: str, *, sent: bool, done: Delivery) -> None:
     for item in items:
-        outbox.robot_done(seller_id, item.ts_id, channel, sent=sent)
+        outbox.robot_done(seller_id, item.ts_id, channel, sent=sent, pending=frozenset(item.robots_pending or ()))
     if sent:
         done.alerts += len(items)
     else:
