@@ -69,11 +69,11 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
 IDEMPOTENCY = {"logical": "Idempotency", "key": "id", "ttl": "expiration"}
 # Tables whose loss cannot be rebuilt from the marketplace: continuous backups.
 PITR_TABLES = frozenset({"Sellers", "Orders"})
-# The tables whose writes follow the trades (every review writes all three): provisioned capacity with target
-# tracking auto-scaling when the ``TableCapacity`` parameter says so (a steady unit costs about 0.29 of on-demand's
-# price at full use), on-demand otherwise (the Double-11 weeks, a dev stack). The other tables' load is small or
-# comes in runs (the daily jobs): on-demand always.
-PROVISIONED_TABLES = ("Tasks", "Audit", "Stats")
+# The tables whose writes follow the trades (every review writes the first three; ratings and refunds alert through
+# the inbox): provisioned capacity with target tracking auto-scaling when the ``TableCapacity`` parameter says so (a
+# steady unit costs about 0.29 of on-demand's price at full use), on-demand otherwise (the Double-11 weeks, a dev
+# stack). The other tables' load is small or comes in runs (the daily jobs): on-demand always.
+PROVISIONED_TABLES = ("Tasks", "Audit", "Stats", "Outbox")
 PROVISIONED_CONDITION = "ProvisionedTables"
 SCALING_TARGET_UTILIZATION = 70.0  # percent of the provisioned units in use that the scaling policies keep
 SCALING_MIN_UNITS = 5
