@@ -303,6 +303,29 @@ def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime, ap
     return task
 
 
+def record_rating_and_release(
+    seller_id: str, tid: str, result: str, *, now: datetime, due_at: datetime, read: Task
+) -> Task | None:
+    """Record a rating whose one effect is to release the waiting task (``read``, as read just before) to
+    ``due_at``, and mark it applied: one write where recording, rescheduling and marking take three. None when the
+    task changed since it was read (a rating recorded meanwhile, a claim, a hold): nothing is written."""
+    task = Task(seller_id, tid)
+    actions = [
+        Task.buyer_rating.set(result),
+        Task.buyer_rated_at.set(_epoch(now)),
+        Task.rating_applied_at.set(_epoch(now)),
+        Task.due_at.set(_epoch(due_at)),
+        Task.updated_at.set(_epoch(now)),
+        Task.rev.add(1),
+    ]
+    if result != "good":
+        actions.append(Task.bad_rated_at.set(_epoch(now)))
+    unchanged = (Task.rev == read.rev) & (Task.state == State.SCHEDULED.value) & Task.buyer_rating.does_not_exist()
+    if not update_if(task, actions=actions, condition=unchanged & (Task.due_at > _epoch(due_at))):
+        return None
+    return task
+
+
 def mark_rating_applied(seller_id: str, tid: str, *, now: datetime) -> None:
     """Note that every effect of the buyer's rating (alert, task action, triage) was done; until then a later
     reconcile applies the rating again (each effect is keyed or conditional, so a timeout loses none)."""

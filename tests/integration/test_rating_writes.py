@@ -74,11 +74,44 @@ def test_a_release_moves_a_waiting_task_and_leaves_a_posted_one_unwritten(client
     task_updates.clear()
 
     assert on_trade_rated(seller_id, TradeRated(tid=waiting, result="good"), now=clock.now()) == "ok"
-    assert tasks.get(seller_id, waiting).due_at < before.due_at  # released: record, reschedule, applied
-    assert len(task_updates) == 3
+    released = tasks.get(seller_id, waiting)
+    assert released.due_at == int(clock.now().timestamp()) < before.due_at
+    assert released.buyer_rating == "good" and released.rating_applied_at is not None
+    assert len(task_updates) == 1  # recorded, released and marked applied in one write
     task_updates.clear()
 
     assert on_trade_rated(seller_id, TradeRated(tid=posted, result="good"), now=clock.now()) == "ok"
     # Recorded and marked applied; the posted task is not asked to move (a refused write costs a unit too).
     assert len(task_updates) == 2
     assert tasks.get(seller_id, posted).rating_applied_at is not None
+
+
+def test_a_waiting_task_that_changed_after_it_was_read_is_released_the_long_way(
+    client,
+    aws,
+    clock,
+    market,  # noqa: F811
+    task_updates,
+    monkeypatch,
+):
+    from chalicelib.services.ratings import handle_buyer_rating
+
+    seller_id = onboard(client, clock, "changing_shop", mode="after_buyer")
+    tid = "3900000000000305"
+    seed_trade(client, clock, market, "changing_shop", seller_id, tid)
+    before = tasks.get(seller_id, tid)
+    real_get = tasks.get
+
+    def stale_get(seller, trade):  # the task as it was before another write bumped its revision
+        task = real_get(seller, trade)
+        task.rev = (task.rev or 0) - 1
+        return task
+
+    monkeypatch.setattr(handle_buyer_rating.tasks, "get", stale_get)
+    task_updates.clear()
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="good"), now=clock.now()) == "ok"
+    after = real_get(seller_id, tid)
+    assert after.buyer_rating == "good" and after.rating_applied_at is not None and after.due_at < before.due_at
+    # The one write was refused (nothing written), then: record, reschedule, applied.
+    assert len(task_updates) == 4
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="good"), now=clock.now()) == "duplicate"

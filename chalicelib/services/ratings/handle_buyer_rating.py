@@ -36,6 +36,11 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     seller = sellers.cached(seller_id)
     view = view_of(seller) if seller is not None else None
     outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features()) if view else None
+    if view is not None and _nothing_follows(outcome, besides="release"):
+        released = _record_and_release(seller_id, rated, view, now)
+        if released is not None:
+            _counted(seller_id, rated.result, now)
+            return "ok"
     first = tasks.set_buyer_rating(seller_id, rated.tid, rated.result, now=now, applied=_nothing_follows(outcome))
     task = first or tasks.get(seller_id, rated.tid)
     if task is None or task.stub:
@@ -43,8 +48,7 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     if task.buyer_rating != rated.result:
         return "duplicate"  # a different earlier rating stands; ratings are not changed here
     if first is not None:
-        stats.bump(seller_id, stats.day_bucket(market_date(now).isoformat()), {f"rating_{rated.result}": 1}, now=now)
-        count(f"BuyerRating_{rated.result}")
+        _counted(seller_id, rated.result, now)
     if first is None and task.rating_applied_at is not None:
         return "duplicate"  # applied whole before: nothing to repeat
     if view is None or outcome is None:
@@ -82,12 +86,31 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     return "ok" if first is not None else "duplicate"
 
 
-def _nothing_follows(outcome: BuyerRatingOutcome | None) -> bool:
+def _nothing_follows(outcome: BuyerRatingOutcome | None, *, besides: str = "none") -> bool:
+    """True when the rating does nothing but ``besides`` to the task: no blacklist, alert or explanation."""
     return (
         outcome is not None
-        and outcome.task_action == "none"
+        and outcome.task_action == besides
         and not (outcome.blacklist or outcome.alert or outcome.explain)
     )
+
+
+def _counted(seller_id: str, result: str, now: datetime) -> None:
+    stats.bump(seller_id, stats.day_bucket(market_date(now).isoformat()), {f"rating_{result}": 1}, now=now)
+    count(f"BuyerRating_{result}")
+
+
+def _record_and_release(seller_id: str, rated: TradeRated, view, now: datetime) -> Task | None:
+    """A rating whose one effect is to release a waiting task: the task is read, then recorded, moved and marked
+    applied in one write (three otherwise). None when it is not a waiting task, or changed since it was read:
+    the caller then records the rating as any other."""
+    task = tasks.get(seller_id, rated.tid)
+    if task is None or task.stub or task.buyer_rating is not None or task.state != State.SCHEDULED.value:
+        return None
+    due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), view.timing_settings(), rules_in_force())
+    if task.due_at is None or task.due_at <= due.timestamp():
+        return None
+    return tasks.record_rating_and_release(seller_id, rated.tid, rated.result, now=now, due_at=due, read=task)
 
 
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
