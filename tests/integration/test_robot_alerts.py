@@ -338,3 +338,34 @@ def test_a_claim_that_died_holds_its_item_until_it_lapses(client, seller, auth, 
     assert sweep(client, clock)["robot_messages"] == 0 and robot.received == []
     clock.advance(int(CLAIM.total_seconds()))
     assert sweep(client, clock)["robot_messages"] == 1 and len(robot.received) == 1
+
+
+def test_a_throttled_robot_gets_the_same_alert_once_its_pause_is_over(client, seller, auth, robots, clock):
+    robot = robots.add_dingtalk(DING_TOKEN, DING_SECRET)
+    call(client, "PUT", "/api/robots", auth, {"channel": "dingtalk", "webhook": DING_URL, "secret": DING_SECRET})
+    robot.punished_until = clock.now() + timedelta(minutes=10)
+    bad_rating(seller, "9001", clock)
+    assert sweep(client, clock)["robot_messages"] == 0 and robot.refused == [130101]
+    clock.advance(11 * 60)  # nothing else came: the retry carries the very same alert
+    assert sweep(client, clock)["robot_messages"] == 1
+    assert len(robot.received) == 1 and "9001" in robot.received[0]
+
+
+def test_an_unreachable_robot_is_sent_the_alert_again_when_it_is_back(client, seller, auth, robots, clock, monkeypatch):
+    from chalicelib.marketplace import robots as robot_client
+
+    robot = robots.add_dingtalk(DING_TOKEN, DING_SECRET)
+    call(client, "PUT", "/api/robots", auth, {"channel": "dingtalk", "webhook": DING_URL, "secret": DING_SECRET})
+    real = robot_client.RobotClient.send
+
+    def down(self, credential, text):
+        raise robot_client.RobotUnavailable("the robot answered HTTP 502")
+
+    monkeypatch.setattr(robot_client.RobotClient, "send", down)
+    bad_rating(seller, "9002", clock)
+    assert sweep(client, clock)["robot_messages"] == 0
+    monkeypatch.setattr(robot_client.RobotClient, "send", real)
+    for _ in range(3):  # the back-off: 1, then 2 minutes
+        clock.advance(60)
+        sweep(client, clock)
+    assert len(robot.received) == 1 and "9002" in robot.received[0]

@@ -270,6 +270,19 @@ def _next_minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
+# What a robot answered that stands: a message it took, or a refusal it will repeat. Only these are remembered
+# (``run_once``) against a repeat of the same delivery; a throttled or unreachable robot is sent to again.
+FINAL = frozenset({"sent", "refused"})
+
+
+class _NotDelivered(Exception):
+    """The robot did not take the message this time (throttled, unreachable)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
 def _send_batch(seller: Seller, channel: str, credential: Credential, items: list[Outbox], *, now, done) -> None:
     seller_id = seller.seller_id
     text = _robot_text(
@@ -281,12 +294,20 @@ def _send_batch(seller: Seller, channel: str, credential: Credential, items: lis
         ),
     )
     key = {"seller_id": seller_id, "channel": channel, "items": [item.ts_id for item in items]}
+
+    def attempt() -> dict:
+        outcome = _send(seller_id, channel, credential, text, now=now)
+        if outcome not in FINAL:
+            raise _NotDelivered(outcome)  # not remembered: the next attempt sends again
+        return {"result": outcome}
+
     try:
-        result = run_once("robot", key, lambda: {"result": _send(seller_id, channel, credential, text, now=now)})
+        outcome = run_once("robot", key, attempt)["result"]
+    except _NotDelivered as exc:
+        outcome = exc.outcome
     except Exception:
         _defer(seller_id, items, until=now + policy.retry_delay(1), failed=True, done=done)
         raise
-    outcome = result["result"]
     if outcome == "sent":
         _finish(seller_id, items, channel, sent=True, done=done)
         done.sent += 1
