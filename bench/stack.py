@@ -95,7 +95,16 @@ class InProcessStack:
         options = {"session_ttl_seconds": 40 * 86400, **self.marketplace_options}
         self.marketplace = SandboxMarketplace(APP_KEY, self.app_secret, self.clock.now, **options)
         url = self.marketplace.start()
-        self._set_env({"HAOPING_MARKETPLACE_URL": url, "HAOPING_OAUTH_URL": url + "/oauth"})
+        self._set_env(
+            {
+                "HAOPING_MARKETPLACE_URL": url,
+                "HAOPING_OAUTH_URL": url + "/oauth",
+                # The shops' group robots are the sandbox's, as in `make run` (never the real hosts).
+                "HAOPING_DINGTALK_ROBOT_URL": url + "/robot/send",
+                "HAOPING_WECOM_ROBOT_URL": url + "/cgi-bin/webhook/send",
+                "HAOPING_ROBOTS_LOCAL_HTTP": "1",
+            }
+        )
         with self.counter.phase_of("setup"):
             self._provision()
         from chalicelib.config import clock
