@@ -129,6 +129,11 @@ def provisioned_utilization(hourly: list[float], target: float) -> float:
     return sum(hourly) / sum(units)
 
 
+def trade_table_utilization() -> float:
+    """Share of the trade tables' provisioned units in use over a market day, as the scaling policies keep them."""
+    return provisioned_utilization(market_day_load(), SCALING_TARGET_UTILIZATION / 100)
+
+
 def provisioned_factor(*, unit_hour: float, on_demand: float, utilization: float) -> float:
     """A request unit's price on the trade tables as a share of on-demand's, over a year: provisioned at
     ``utilization`` outside ``ON_DEMAND_WEEKS``, on-demand during them."""
@@ -246,7 +251,7 @@ def cost_figure(day, burst, day_services: ServiceCounter, burst_services: Servic
     lines = monthly_lines(inputs)
     total = sum(lines.values())
     on_demand = monthly_lines(inputs, capacity="on-demand")
-    utilization = provisioned_utilization(market_day_load(), SCALING_TARGET_UTILIZATION / 100)
+    utilization = trade_table_utilization()
     prices = unit_prices()
     return {
         "name": "aws_cost_per_seller_month",
@@ -310,7 +315,7 @@ def unit_prices(capacity: str = "provisioned") -> dict[str, tuple[float, float]]
     ``capacity``."""
     write, read = PRICES["dynamodb_wru"], PRICES["dynamodb_rru"]
     if capacity == "provisioned":
-        used = provisioned_utilization(market_day_load(), SCALING_TARGET_UTILIZATION / 100)
+        used = trade_table_utilization()
         trade_write = write * provisioned_factor(
             unit_hour=PRICES["dynamodb_wcu_hour"], on_demand=write, utilization=used
         )

@@ -282,6 +282,13 @@ def remove_hold(seller_id: str, tid: str, hold: str, *, now: datetime, shards: i
     return None
 
 
+def _rating_actions(result: str, now: datetime) -> list:
+    actions = [Task.buyer_rating.set(result), Task.buyer_rated_at.set(_epoch(now)), Task.updated_at.set(_epoch(now))]
+    if result != "good":
+        actions.append(Task.bad_rated_at.set(_epoch(now)))  # enters the bad-review center's sparse index
+    return actions
+
+
 def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime, applied: bool = False) -> Task | None:
     """Record the buyer's rating once; None when it was already recorded (a duplicate message).
 
@@ -289,9 +296,7 @@ def set_buyer_rating(seller_id: str, tid: str, result: str, *, now: datetime, ap
     write (``mark_rating_applied`` would be a second write of the same item).
     """
     task = Task(seller_id, tid)
-    actions = [Task.buyer_rating.set(result), Task.buyer_rated_at.set(_epoch(now)), Task.updated_at.set(_epoch(now))]
-    if result != "good":
-        actions.append(Task.bad_rated_at.set(_epoch(now)))  # enters the bad-review center's sparse index
+    actions = _rating_actions(result, now)
     if applied:
         actions.append(Task.rating_applied_at.set(_epoch(now)))
     if not update_if(
@@ -311,15 +316,11 @@ def record_rating_and_release(
     task changed since it was read (a rating recorded meanwhile, a claim, a hold): nothing is written."""
     task = Task(seller_id, tid)
     actions = [
-        Task.buyer_rating.set(result),
-        Task.buyer_rated_at.set(_epoch(now)),
+        *_rating_actions(result, now),
         Task.rating_applied_at.set(_epoch(now)),
         Task.due_at.set(_epoch(due_at)),
-        Task.updated_at.set(_epoch(now)),
         Task.rev.add(1),
     ]
-    if result != "good":
-        actions.append(Task.bad_rated_at.set(_epoch(now)))
     unchanged = (Task.rev == read.rev) & (Task.state == State.SCHEDULED.value) & Task.buyer_rating.does_not_exist()
     if not update_if(task, actions=actions, condition=unchanged & (Task.due_at > _epoch(due_at))):
         return None

@@ -36,7 +36,7 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
     seller = sellers.cached(seller_id)
     view = view_of(seller) if seller is not None else None
     outcome = decide_on_buyer_rating(rated.result, view.settings, features=view.features()) if view else None
-    if view is not None and _nothing_follows(outcome, besides="release"):
+    if _nothing_follows(outcome, besides="release"):
         released = _record_and_release(seller_id, rated, view, now)
         if released is not None:
             _counted(seller_id, rated.result, now)
@@ -51,7 +51,7 @@ def on_trade_rated(seller_id: str, rated: TradeRated, *, now: datetime, text: st
         _counted(seller_id, rated.result, now)
     if first is None and task.rating_applied_at is not None:
         return "duplicate"  # applied whole before: nothing to repeat
-    if view is None or outcome is None:
+    if outcome is None:  # no seller to decide for
         return "ok"
     _apply_task_action(task, outcome.task_action, view.timing_settings(), now)
     if outcome.blacklist and task.buyer_hash:
@@ -105,19 +105,27 @@ def _record_and_release(seller_id: str, rated: TradeRated, view, now: datetime) 
     applied in one write (three otherwise). None when it is not a waiting task, or changed since it was read:
     the caller then records the rating as any other."""
     task = tasks.get(seller_id, rated.tid)
-    if task is None or task.stub or task.buyer_rating is not None or task.state != State.SCHEDULED.value:
+    if task is None or task.stub or task.buyer_rating is not None:
         return None
-    due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), view.timing_settings(), rules_in_force())
-    if task.due_at is None or task.due_at <= due.timestamp():
+    due = _released_to(task, view.timing_settings(), now)
+    if due is None:
         return None
     return tasks.record_rating_and_release(seller_id, rated.tid, rated.result, now=now, due_at=due, read=task)
 
 
+def _released_to(task: Task, settings, now: datetime) -> datetime | None:
+    """Where a release moves the task, or None when it would not move: only a task still waiting moves (the
+    write's own condition), so one posted or held already costs no write."""
+    if task.state != State.SCHEDULED.value or task.due_at is None:
+        return None
+    due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
+    return due if task.due_at > due.timestamp() else None
+
+
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
     if action == "release":
-        due = timing.due_after_buyer_rated(now, tasks.trade_end_of(task), settings, rules_in_force())
-        # Only a task still waiting moves (the write's own condition); one posted or held already costs no write.
-        if task.state == State.SCHEDULED.value and task.due_at is not None and task.due_at > due.timestamp():
+        due = _released_to(task, settings, now)
+        if due is not None:
             tasks.reschedule(task.seller_id, task.tid, due, now=now)
     elif action == "skip":
         skip_task(task, "buyer_bad_rating", now=now)
