@@ -65,10 +65,17 @@ class Container(Runtime):
 
     @cached_property
     def token_cipher(self):
-        """Encrypts seller tokens with the stage's KMS key."""
+        """Encrypts seller tokens under the month's data key, wrapped by the stage's KMS key."""
         from chalicelib.security.crypto import TokenCipher
+        from chalicelib.store.data_keys import DataKeys
 
-        return TokenCipher(self.aws("kms"), self.settings.kms_key_id)
+        return TokenCipher(
+            self.aws("kms"),
+            self.settings.kms_key_id,
+            shared=DataKeys(),
+            keys=self.cache("data_keys"),
+            now=self.clock.now,
+        )
 
     # -- once-only effects -------------------------------------------------------------------------------------
     @cached_property

@@ -110,7 +110,8 @@ CACHE_TTLS: dict[str, float] = {
     "rules": 60.0,
     "triage": 60.0,  # complaint model and categories: an operator's replacement is in force within a minute
     "extortion_flags": 300.0,  # a new or removed flag is seen by every container within five minutes
-    "tokens": 300.0,  # decrypted session keys: one KMS Decrypt per seller per five minutes, not per review
+    "tokens": 300.0,  # decrypted session keys, kept a few minutes so a revoked grant is not served for long
+    "data_keys": 3600.0,  # unwrapped token data keys: one KMS Decrypt per data key and container an hour
 }
 
 

@@ -1,15 +1,25 @@
+"""Seller tokens under envelope encryption (``security.crypto``): the month's data key, wrapped by KMS, shared by
+every container through one Control item, unwrapped once an hour per container; tokens sealed with AES-GCM and
+bound to their encryption context."""
+
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.security.crypto import DecryptionFailed, TokenCipher
+from chalicelib.runtime import TtlCache
+from chalicelib.security import aes_gcm
+from chalicelib.security.crypto import DecryptionFailed, TokenCipher, data_key_period
+
+pytestmark = pytest.mark.skipif(not aes_gcm.available(), reason="no OpenSSL libcrypto with AES-GCM on this machine")
 
 CONTEXT = {"seller_id": "1001", "field": "access_token"}
 TOKEN = "6201a9f0c3e4b5d6e7f8091a2b3c4d5e6f7a8b9c0d1e"
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 class RecordingKms:
@@ -19,13 +29,29 @@ class RecordingKms:
         self._client = client
         self.calls = []
 
-    def encrypt(self, **kwargs):
-        self.calls.append(("encrypt", kwargs))
-        return self._client.encrypt(**kwargs)
+    def generate_data_key(self, **kwargs):
+        self.calls.append(("generate_data_key", kwargs))
+        return self._client.generate_data_key(**kwargs)
 
     def decrypt(self, **kwargs):
         self.calls.append(("decrypt", kwargs))
         return self._client.decrypt(**kwargs)
+
+
+class MemoryKeys:
+    """``SharedDataKeys`` in a dict, as one Control table seen by several containers."""
+
+    def __init__(self):
+        self.kept = {}
+
+    def get(self, period):
+        return self.kept.get(period)
+
+    def put_new(self, period, key_id, wrapped, *, now):
+        if period in self.kept:
+            return False
+        self.kept[period] = (key_id, wrapped)
+        return True
 
 
 @pytest.fixture
@@ -35,17 +61,29 @@ def kms(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        yield boto3.client("kms")
+        yield RecordingKms(boto3.client("kms"))
 
 
 @pytest.fixture
 def key_id(kms):
-    return kms.create_key(Description="seller tokens")["KeyMetadata"]["KeyId"]
+    return kms._client.create_key(Description="seller tokens")["KeyMetadata"]["KeyId"]
 
 
 @pytest.fixture
-def cipher(kms, key_id):
-    return TokenCipher(kms, key_id)
+def shared():
+    return MemoryKeys()
+
+
+def make_cipher(kms, key_id, shared, *, now=NOW):
+    """A container's cipher: its own key cache, the shared month keys."""
+    clock = {"now": now}
+    cipher = TokenCipher(kms, key_id, shared=shared, keys=TtlCache(3600), now=lambda: clock["now"])
+    return cipher, clock
+
+
+@pytest.fixture
+def cipher(kms, key_id, shared):
+    return make_cipher(kms, key_id, shared)[0]
 
 
 def _flip(b64: str) -> str:
@@ -54,7 +92,7 @@ def _flip(b64: str) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
 
-@pytest.mark.parametrize("plaintext", [TOKEN, "", "令牌-✓"])
+@pytest.mark.parametrize("plaintext", [TOKEN, "", "令牌-✓", "x" * 10_000])
 def test_round_trip(cipher, plaintext):
     blob = cipher.encrypt(plaintext, context=CONTEXT)
 
@@ -65,46 +103,80 @@ def test_blob_is_json_with_the_documented_fields_and_no_plaintext(cipher, key_id
     blob = cipher.encrypt(TOKEN, context=CONTEXT)
 
     restored = json.loads(json.dumps(blob))
-    assert set(restored) == {"v", "key_id", "ct"}
-    assert restored["v"] == 2
+    assert set(restored) == {"v", "key_id", "p", "dk", "ct"}
+    assert restored["v"] == 3 and restored["p"] == "2026-12"
     assert key_id in restored["key_id"]
     assert TOKEN not in json.dumps(blob)
     assert cipher.decrypt(restored, context=CONTEXT) == TOKEN
 
 
-def test_each_encryption_gives_a_new_ciphertext(cipher):
+def test_each_encryption_gives_a_new_ciphertext_under_the_same_data_key(cipher):
     first = cipher.encrypt(TOKEN, context=CONTEXT)
     second = cipher.encrypt(TOKEN, context=CONTEXT)
 
-    assert first["ct"] != second["ct"]
+    assert first["ct"] != second["ct"] and first["dk"] == second["dk"]
 
 
-def test_kms_encrypts_and_decrypts_under_the_context_and_key(kms, key_id):
-    recording = RecordingKms(kms)
-    cipher = TokenCipher(recording, key_id)
+def test_kms_is_asked_once_per_data_key_not_once_per_token(kms, key_id, shared):
+    writer, _ = make_cipher(kms, key_id, shared)
+    blobs = [writer.encrypt(f"token-{n}", context={"seller_id": str(n)}) for n in range(50)]
+    reader, _ = make_cipher(kms, key_id, shared)  # another container
 
-    blob = cipher.encrypt(TOKEN, context=CONTEXT)
-    cipher.decrypt(blob, context=CONTEXT)
+    opened = [reader.decrypt(blob, context={"seller_id": str(n)}) for n, blob in enumerate(blobs)]
 
-    (encrypt, encrypt_args), (decrypt, decrypt_args) = recording.calls
-    assert (encrypt, decrypt) == ("encrypt", "decrypt")
-    assert encrypt_args["KeyId"] == key_id and encrypt_args["EncryptionContext"] == CONTEXT
-    assert TOKEN.encode() in encrypt_args["Plaintext"]
-    assert decrypt_args["EncryptionContext"] == CONTEXT and decrypt_args["KeyId"] == blob["key_id"]
+    assert opened == [f"token-{n}" for n in range(50)]
+    (made, made_args), (unwrap, unwrap_args) = kms.calls
+    assert (made, unwrap) == ("generate_data_key", "decrypt")
+    assert made_args["KeyId"] == key_id and made_args["KeySpec"] == "AES_256"
+    context = {"purpose": "token-data-key", "period": "2026-12"}
+    assert made_args["EncryptionContext"] == unwrap_args["EncryptionContext"] == context
+    assert not any(f"token-{n}" in repr(args) for _, args in kms.calls for n in range(50))
 
 
-def test_the_cipher_keeps_no_plaintext(kms, key_id):
-    cipher = TokenCipher(kms, key_id)
+def test_containers_share_the_months_key_and_a_new_month_makes_a_new_one(kms, key_id, shared):
+    first, clock = make_cipher(kms, key_id, shared)
+    second, _ = make_cipher(kms, key_id, shared)
+
+    january = first.encrypt(TOKEN, context=CONTEXT)
+    same_month = second.encrypt(TOKEN, context=CONTEXT)
+    clock["now"] = NOW + timedelta(days=31)
+    next_month = first.encrypt(TOKEN, context=CONTEXT)
+
+    assert january["dk"] == same_month["dk"] != next_month["dk"]
+    assert [name for name, _ in kms.calls].count("generate_data_key") == 2
+    assert set(shared.kept) == {"2026-12", "2027-01"}
+    assert second.decrypt(next_month, context=CONTEXT) == TOKEN
+
+
+def test_a_container_that_loses_the_race_for_the_months_key_uses_the_kept_one(kms, key_id):
+    class LateKeys(MemoryKeys):
+        """Another container kept its key between this one's read and write."""
+
+        def __init__(self, other):
+            super().__init__()
+            self.other = other
+
+        def put_new(self, period, key_id, wrapped, *, now):
+            self.kept[period] = self.other
+            return False
+
+    rival, _ = make_cipher(kms, key_id, MemoryKeys())
+    rival_blob = rival.encrypt(TOKEN, context=CONTEXT)
+    kept = (rival_blob["key_id"], base64.b64decode(rival_blob["dk"]))
+    late, _ = make_cipher(kms, key_id, LateKeys(kept))
+
+    blob = late.encrypt(TOKEN, context=CONTEXT)
+
+    assert blob["dk"] == rival_blob["dk"]
+    assert rival.decrypt(blob, context=CONTEXT) == TOKEN
+
+
+def test_the_cipher_keeps_no_plaintext(cipher):
     cipher.decrypt(cipher.encrypt(TOKEN, context=CONTEXT), context=CONTEXT)
 
     kept = [getattr(cipher, slot) for slot in TokenCipher.__slots__]
     assert not hasattr(cipher, "__dict__")
     assert not any(TOKEN in repr(value) for value in kept)
-
-
-def test_a_value_over_the_kms_limit_is_refused(cipher):
-    with pytest.raises(ValueError):
-        cipher.encrypt("x" * 4096, context=CONTEXT)
 
 
 @pytest.mark.parametrize(
@@ -123,32 +195,48 @@ def test_other_context_cannot_decrypt(cipher, context):
         cipher.decrypt(blob, context=context)
 
 
-def test_tampered_ciphertext_is_detected(cipher):
-    blob = cipher.encrypt(TOKEN, context=CONTEXT)
+@pytest.mark.parametrize("field", ["ct", "dk"])
+def test_tampered_ciphertext_or_data_key_is_detected(kms, key_id, shared, field):
+    writer, _ = make_cipher(kms, key_id, shared)
+    blob = writer.encrypt(TOKEN, context=CONTEXT)
+    reader, _ = make_cipher(kms, key_id, shared)
 
     with pytest.raises(DecryptionFailed):
-        cipher.decrypt({**blob, "ct": _flip(blob["ct"])}, context=CONTEXT)
+        reader.decrypt({**blob, field: _flip(blob[field])}, context=CONTEXT)
 
 
-def test_swapped_key_id_is_refused(cipher, kms):
-    blob = cipher.encrypt(TOKEN, context=CONTEXT)
-    other_key = kms.create_key()["KeyMetadata"]["Arn"]
+def test_a_blob_moved_to_another_month_is_refused(kms, key_id, shared):
+    blob = make_cipher(kms, key_id, shared)[0].encrypt(TOKEN, context=CONTEXT)
+    reader, _ = make_cipher(kms, key_id, shared)
+
+    with pytest.raises(DecryptionFailed):
+        reader.decrypt({**blob, "p": "2026-11"}, context=CONTEXT)
+
+
+def test_swapped_key_id_is_refused(kms, key_id, shared):
+    blob = make_cipher(kms, key_id, shared)[0].encrypt(TOKEN, context=CONTEXT)
+    reader, _ = make_cipher(kms, key_id, shared)
+    other_key = kms._client.create_key()["KeyMetadata"]["Arn"]
 
     # KMS answers IncorrectKeyException (→ DecryptionFailed); moto answers AccessDeniedException instead.
     with pytest.raises((DecryptionFailed, ClientError)):
-        cipher.decrypt({**blob, "key_id": other_key}, context=CONTEXT)
+        reader.decrypt({**blob, "key_id": other_key}, context=CONTEXT)
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"v": 1},
+        {"v": 2},
+        {"v": "3"},
         {"ct": "not base64!"},
         {"ct": ""},
         {"ct": None},
+        {"dk": ""},
+        {"dk": None},
         {"key_id": None},
         {"key_id": ""},
-        {"v": "2"},
+        {"p": None},
+        {"p": ""},
     ],
 )
 def test_malformed_blob_is_rejected(cipher, change):
@@ -164,9 +252,9 @@ def test_non_blobs_are_rejected(cipher, blob):
         cipher.decrypt(blob, context=CONTEXT)
 
 
-def test_blobs_from_a_previous_key_still_decrypt(kms, key_id):
-    old_blob = TokenCipher(kms, key_id).encrypt(TOKEN, context=CONTEXT)
-    rotated = TokenCipher(kms, kms.create_key()["KeyMetadata"]["KeyId"])
+def test_blobs_from_a_previous_kms_key_still_decrypt(kms, key_id, shared):
+    old_blob = make_cipher(kms, key_id, shared)[0].encrypt(TOKEN, context=CONTEXT)
+    rotated, _ = make_cipher(kms, kms._client.create_key()["KeyMetadata"]["KeyId"], MemoryKeys())
 
     assert rotated.decrypt(old_blob, context=CONTEXT) == TOKEN
 
@@ -174,3 +262,8 @@ def test_blobs_from_a_previous_key_still_decrypt(kms, key_id):
 def test_an_encryption_context_is_required(cipher):
     with pytest.raises(ValueError):
         cipher.encrypt(TOKEN, context={})
+
+
+def test_the_month_of_a_data_key_is_utc():
+    assert data_key_period(datetime(2026, 11, 30, 23, 59, tzinfo=UTC)) == "2026-11"
+    assert data_key_period(datetime(2026, 12, 1, 0, 0, tzinfo=UTC)) == "2026-12"

@@ -187,10 +187,13 @@ def test_a_worker_near_its_deadline_takes_no_new_record_and_hands_them_back(clie
 def test_decrypted_tokens_are_cached_per_container_and_evicted_on_a_session_error(aws, clock, shop, monkeypatch):
     calls = []
     cipher = container().token_cipher
-    real = cipher._kms.decrypt
-    monkeypatch.setattr(
-        cipher, "_kms", type("Kms", (), {"decrypt": lambda self, **kw: calls.append(1) or real(**kw)})()
-    )
+
+    class Counting:
+        def decrypt(self, blob, *, context):
+            calls.append(1)
+            return cipher.decrypt(blob, context=context)
+
+    monkeypatch.setitem(vars(container()), "token_cipher", Counting())
     seller = sellers.get(shop)
 
     first = access_token(seller, now=clock.now())
