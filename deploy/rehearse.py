@@ -43,6 +43,7 @@ from urllib.parse import urlencode, urlsplit
 
 from chalicelib.config import DEFAULT_REGION as REGION
 from deploy.cloudformation import ACCOUNT, Resolver, TemplateError, provision
+from deploy.iam_grants import ungranted
 from deploy.rehearse_aws import HARNESS_AGENT, LocalAws
 from deploy.rehearse_lambda import (
     BOOTSTRAP,
@@ -830,6 +831,14 @@ class Rehearsal:
             self.report.lines.append(
                 "  conditional writes refused as designed: " + ", ".join(f"{k} {n}" for k, n in expected.items())
             )
+        for logical in self.functions:
+            operations = [op for inv in self.report.invocations if inv.function == logical for op, _ in inv.aws_calls]
+            missing = ungranted(self.template, logical, operations)
+            if missing:
+                self.report.problem(
+                    f"{logical} made requests its role does not grant: {', '.join(missing)} (AWS answers "
+                    "AccessDenied; the local AWS does not judge IAM)"
+                )
         for note in sorted(self.notes):
             self.report.lines.append(f"  note (not a failure): {note}")
         by_service = Counter()

@@ -150,9 +150,9 @@ class TokenCipher:
 
     def _unwrap(self, key_id: str, wrapped: bytes, period: str) -> bytes:
         try:
-            key = self._kms.decrypt(
-                CiphertextBlob=wrapped, KeyId=key_id, EncryptionContext=_data_key_context(period)
-            )["Plaintext"]
+            key = self._kms.decrypt(CiphertextBlob=wrapped, KeyId=key_id, EncryptionContext=_data_key_context(period))[
+                "Plaintext"
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _UNDECRYPTABLE:
                 raise DecryptionFailed("data key rejected by KMS") from exc

@@ -532,3 +532,17 @@ def test_no_aws_endpoint_override_in_the_template(template):
     assert "HAOPING_AWS_ENDPOINT" not in json.dumps(template)
     for function in functions(template):
         assert not [n for n in function_env(template, function) if n.startswith("AWS_ENDPOINT_URL")], function
+
+
+def test_every_function_holding_the_token_key_may_make_and_unwrap_data_keys_and_nothing_more(template):
+    from deploy.iam_grants import ungranted
+
+    holders = [f for f in functions(template) if "HAOPING_KMS_KEY_ID" in function_env(template, f)]
+    assert "Worker" in holders and "APIHandler" in holders
+    for function in holders:
+        # What security.crypto asks of KMS: a data key a month, and its unwrapping.
+        assert ungranted(template, function, ["KMS.GenerateDataKey", "KMS.Decrypt"]) == [], function
+        assert ungranted(template, function, ["KMS.Encrypt", "KMS.ReEncryptFrom"]) == [
+            "kms:Encrypt",
+            "kms:ReEncryptFrom",
+        ], function
