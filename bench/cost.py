@@ -34,7 +34,7 @@ PRICES = {
     "kms_request": 0.03 / 10_000,
     "secrets_request": 0.05 / 10_000,
     "sqs_request": 0.40e-6,
-    "lambda_gb_s": 0.0000166667,
+    "lambda_gb_s": 0.0000133334,  # arm64 (deploy.package.ARCHITECTURE); x86_64 is 0.0000166667
     "lambda_request": 0.20e-6,
     "api_gateway_request": 3.50e-6,
     "logs_gb": 0.50,
@@ -54,7 +54,9 @@ WORKER_REVIEWS_PER_S = 27.0
 WEBHOOK_SECONDS_PER_MESSAGE = 0.009
 # The replayed day runs the market day and the 15 after it (sandbox.replay.HORIZON): the daily jobs run 16 times.
 REPLAYED_DAYS = 16
-JOB_PHASES = ("billing", "reconcile")
+# Per seller-day, not per trade: the daily jobs, and what a seller's own events do ("other" in the replayed day:
+# its plan's purchases and refunds, the holds a renewal releases, its dashboard clicks, the operator's resume).
+JOB_PHASES = ("billing", "reconcile", "other")
 FIXED_PHASES = ("sweep",)  # 17 queries a minute whatever the load: per app, not per seller
 # A new seller's install backfill (the refunds and the 15 days before it, ~17 jobs that update the seller's
 # progress): once per seller, priced per install, not as a part of every trade's month.
@@ -216,6 +218,7 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         "read_units_per_trade_rest_of_life": round(day.counter.units(phases=rest) / trades, 3),
         "read_units_per_seller_day_jobs": round(day.counter.units(phases=JOB_PHASES) / seller_days, 3),
         "sqs_requests_per_review": round(burst_services.of("sqs", besides=NOT_COUNTED) / posted, 3),
+        "sqs_requests_per_trade_rest_of_life": round(day_services.of("sqs", phases=rest) / trades, 3),
         "sqs_requests_per_seller_day_jobs": round(day_services.of("sqs", phases=JOB_PHASES) / seller_days, 3),
         "kms_requests_per_review_cold": round(day_services.of("kms", phases=REVIEW_PHASES) / max(1, day.posted), 3),
         "kms_requests_per_seller_day_jobs": round(day_services.of("kms", phases=(*JOB_PHASES, *rest)) / seller_days, 3),
@@ -287,8 +290,10 @@ def cost_figure(day, burst, day_services: ServiceCounter, burst_services: Servic
             "conditions": {
                 "review_path": "the burst: full batches (100 messages a push, 10 records a delivery)",
                 "rest_of_life_and_jobs": f"the replayed day: {day.sellers} shops × {REPLAYED_DAYS} days, ratings, "
-                "refunds, billing and reconcile; KMS with cold caches (every invocation decrypts its sellers' "
-                "tokens, as reviews minutes apart meet them)",
+                "refunds, billing and reconcile, with cold seller caches (every invocation meets its sellers' "
+                "tokens anew); KMS unwraps a month's data key once per container and hour (security.crypto), "
+                "which the in-process stack's one container shows as about none per seller; a seller's own events "
+                "(plan purchases and refunds, dashboard clicks) are priced per seller-day with the daily jobs",
                 "not_per_seller": "the sweep's queries (17 a minute) and the event sources' empty polls are per "
                 "app; the sweep's writes (robot deliveries, tasks it moves) are counted with the trades' rest of life",
                 "storage": "the replayed day's items at its end (items and index entries, 100 bytes of overhead "
@@ -353,7 +358,11 @@ def monthly_lines(inputs: dict, *, capacity: str = "provisioned") -> dict[str, f
     for t, b in inputs["stored_byte_days_per_seller_day"].items():
         stored_gb[t] += b / 1e9
     kms = reviews * inputs["kms_requests_per_review_cold"] + DAYS_PER_MONTH * inputs["kms_requests_per_seller_day_jobs"]
-    sqs = reviews * inputs["sqs_requests_per_review"] + DAYS_PER_MONTH * inputs["sqs_requests_per_seller_day_jobs"]
+    sqs = (
+        reviews * inputs["sqs_requests_per_review"]
+        + trades * inputs["sqs_requests_per_trade_rest_of_life"]
+        + DAYS_PER_MONTH * inputs["sqs_requests_per_seller_day_jobs"]
+    )
     gb_s = LAMBDA_GB * (messages * WEBHOOK_SECONDS_PER_MESSAGE + reviews / WORKER_REVIEWS_PER_S)
     invocations = pushes + reviews / max(1.0, inputs["reviews_per_worker_invocation"])
     return {

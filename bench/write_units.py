@@ -41,7 +41,7 @@ class Table:
 
 
 def schema_of_models() -> dict[str, Table]:
-    """Logical table name → keys and global secondary indexes, from the app's PynamoDB models."""
+    """Logical table name → keys and global secondary indexes, from the app's PynamoDB models and the template."""
     from chalicelib.store.models import MODELS
 
     tables = {}
@@ -56,6 +56,10 @@ def schema_of_models() -> dict[str, Table]:
             projected = None if kind == "ALL" else frozenset(projection.get("NonKeyAttributes", []))
             indexes.append(Index(gsi["index_name"], gkeys["HASH"], gkeys.get("RANGE"), projected))
         tables[model.Meta.logical_name] = Table(keys["HASH"], keys.get("RANGE"), tuple(indexes))
+    # powertools' own table (once-only effects) has no model: its key as the template creates it.
+    from deploy.package import IDEMPOTENCY
+
+    tables[IDEMPOTENCY["logical"]] = Table(IDEMPOTENCY["key"], None, ())
     return tables
 
 

@@ -51,6 +51,10 @@ SOURCES: dict[Event, frozenset[State]] = {
     Event.SETTLE: OPEN,
 }
 
+# States no event leaves (a failed task is reopened by an explicit retry): a task read in one of them stays there,
+# so a transition asked of it is refused without asking the store.
+FINAL = frozenset(state for state in State if not any(state in sources for sources in SOURCES.values()))
+
 TARGETS: dict[Event, State] = {
     Event.HOLD: State.HELD,
     Event.RELEASE: State.SCHEDULED,

@@ -115,3 +115,22 @@ def test_a_waiting_task_that_changed_after_it_was_read_is_released_the_long_way(
     # The one write was refused (nothing written), then: record, reschedule, applied.
     assert len(task_updates) == 4
     assert on_trade_rated(seller_id, TradeRated(tid=tid, result="good"), now=clock.now()) == "duplicate"
+
+
+def test_a_bad_rating_of_a_posted_review_asks_the_store_for_no_skip_or_hold(client, aws, clock, market, monkeypatch):  # noqa: F811
+    tid, held = "3900000000000305", "3900000000000306"
+    seller_id = _posted(client, aws, clock, market, "late_bad_shop", tid, mode="immediate")
+    asked = []
+    for name in ("transition", "add_hold"):
+        real = getattr(tasks, name)
+        monkeypatch.setattr(tasks, name, lambda *a, _real=real, _name=name, **kw: asked.append(_name) or _real(*a, **kw))
+
+    assert on_trade_rated(seller_id, TradeRated(tid=tid, result="bad"), now=clock.now(), text="太慢了") == "ok"
+    assert asked == []  # the review stands: a skip would be refused (and billed as a write)
+    assert tasks.get(seller_id, tid).state == "posted"
+
+    # A task still waiting is skipped as before, and one the seller holds for review is held.
+    set_seller(seller_id, clock.now(), settings={"mode": "after_buyer"})
+    seed_trade(client, clock, market, "late_bad_shop", seller_id, held)
+    assert on_trade_rated(seller_id, TradeRated(tid=held, result="neutral"), now=clock.now()) == "ok"
+    assert asked == ["transition"] and tasks.get(seller_id, held).state == "skipped"

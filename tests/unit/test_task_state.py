@@ -3,9 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.task_state import INDEXED, OPEN, SOURCES, TARGETS, TERMINAL, Event, State
-
-FINAL = TERMINAL - {State.FAILED}
+from chalicelib.domain.task_state import FINAL, INDEXED, OPEN, SOURCES, TARGETS, TERMINAL, Event, State
 
 
 def run(events):
@@ -24,6 +22,7 @@ def test_every_event_has_sources_and_a_target():
 
 
 def test_posted_skipped_and_expired_are_never_left():
+    assert FINAL == TERMINAL - {State.FAILED} == {State.POSTED, State.SKIPPED, State.EXPIRED}
     for event in Event:
         assert not (SOURCES[event] & FINAL), event
 

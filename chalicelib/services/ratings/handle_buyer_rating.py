@@ -7,7 +7,7 @@ from datetime import datetime
 from chalicelib.domain import timing
 from chalicelib.domain.buyer_rating import BuyerRatingOutcome, decide_on_buyer_rating
 from chalicelib.domain.market_time import market_date
-from chalicelib.domain.task_state import State
+from chalicelib.domain.task_state import FINAL, State
 from chalicelib.marketplace.topics import TradeRated
 from chalicelib.services.alerts.alerts import alert
 from chalicelib.services.reviews.skip_task import skip_task
@@ -123,6 +123,8 @@ def _released_to(task: Task, settings, now: datetime) -> datetime | None:
 
 
 def _apply_task_action(task: Task, action: str, settings, now: datetime) -> None:
+    if State(task.state) in FINAL:
+        return  # posted or ended for good (read by the rating's write): a move would be refused, and billed
     if action == "release":
         due = _released_to(task, settings, now)
         if due is not None:
