@@ -122,8 +122,12 @@ def test_a_bad_rating_of_a_posted_review_asks_the_store_for_no_skip_or_hold(clie
     seller_id = _posted(client, aws, clock, market, "late_bad_shop", tid, mode="immediate")
     asked = []
     for name in ("transition", "add_hold"):
-        real = getattr(tasks, name)
-        monkeypatch.setattr(tasks, name, lambda *a, _real=real, _name=name, **kw: asked.append(_name) or _real(*a, **kw))
+
+        def asking(*args, _real=getattr(tasks, name), _name=name, **kwargs):
+            asked.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(tasks, name, asking)
 
     assert on_trade_rated(seller_id, TradeRated(tid=tid, result="bad"), now=clock.now(), text="太慢了") == "ok"
     assert asked == []  # the review stands: a skip would be refused (and billed as a write)
