@@ -121,13 +121,18 @@ def test_a_bad_rating_of_a_posted_review_asks_the_store_for_no_skip_or_hold(clie
     tid, held = "3900000000000305", "3900000000000306"
     seller_id = _posted(client, aws, clock, market, "late_bad_shop", tid, mode="immediate")
     asked = []
+
+    def counted(name):
+        real = getattr(tasks, name)
+
+        def asking(*args, **kwargs):
+            asked.append(name)
+            return real(*args, **kwargs)
+
+        return asking
+
     for name in ("transition", "add_hold"):
-
-        def asking(*args, _real=getattr(tasks, name), _name=name, **kwargs):
-            asked.append(_name)
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(tasks, name, asking)
+        monkeypatch.setattr(tasks, name, counted(name))
 
     assert on_trade_rated(seller_id, TradeRated(tid=tid, result="bad"), now=clock.now(), text="太慢了") == "ok"
     assert asked == []  # the review stands: a skip would be refused (and billed as a write)
