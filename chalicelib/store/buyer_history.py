@@ -17,9 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import UpdateError
-
-from chalicelib.store.conditional import condition_failed
 from chalicelib.store.models import Stats
 
 PREFIX = "buyer#"
@@ -69,25 +66,16 @@ def read_many(seller_id: str, hashes: Iterable[str]) -> dict[str, BuyerHistory]:
     return found
 
 
-def _mark(seller_id: str, buyer_hash: str, attr, value, *, now: datetime, first_only: bool) -> bool:
-    item = Stats(seller_id, _bucket(buyer_hash))
-    condition = attr.does_not_exist() if first_only else None
-    try:
-        item.update(actions=[attr.set(value), Stats.expire_at.set(now + RETENTION)], condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
-
-
 def mark_refund(seller_id: str, hashes: Iterable[str], *, dispute: bool, now: datetime) -> None:
-    """Remember that the buyer asked this shop for a refund (and opened a dispute, for an after-sale one)."""
+    """Remember that the buyer asked this shop for a refund (and opened a dispute, for an after-sale one): one
+    unconditional write per identifier keeps the first time of each (``if_not_exists``) and keeps the marks for
+    ``RETENTION`` after the buyer's latest refund."""
     at = int(now.timestamp())
+    marks = [Stats.refund_at, Stats.dispute_at] if dispute else [Stats.refund_at]
     for buyer_hash in dict.fromkeys(h for h in hashes if h):
-        _mark(seller_id, buyer_hash, Stats.refund_at, at, now=now, first_only=True)
-        if dispute:
-            _mark(seller_id, buyer_hash, Stats.dispute_at, at, now=now, first_only=True)
+        Stats(seller_id, _bucket(buyer_hash)).update(
+            actions=[*(attr.set(attr | at) for attr in marks), Stats.expire_at.set(now + RETENTION)]
+        )
 
 
 class TextsNotSaved(RuntimeError):
