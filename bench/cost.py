@@ -57,7 +57,8 @@ REPLAYED_DAYS = 16
 # Per seller-day, not per trade: the daily jobs, and what a seller's own events do ("other" in the replayed day:
 # its plan's purchases and refunds, the holds a renewal releases, its dashboard clicks, the operator's resume).
 JOB_PHASES = ("billing", "reconcile", "other")
-FIXED_PHASES = ("sweep",)  # 17 queries a minute whatever the load: per app, not per seller
+# Per app, not per seller: the sweep's queries (17 a minute whatever the load) and the event sources' polls.
+FIXED_PHASES = ("sweep", "poll")
 # A new seller's install backfill (the refunds and the 15 days before it, ~17 jobs that update the seller's
 # progress): once per seller, priced per install, not as a part of every trade's month.
 INSTALL_PHASES = ("backfill",)
@@ -217,9 +218,17 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         "read_units_per_review": round(burst.counter.units(phases=REVIEW_PHASES) / posted, 3),
         "read_units_per_trade_rest_of_life": round(day.counter.units(phases=rest) / trades, 3),
         "read_units_per_seller_day_jobs": round(day.counter.units(phases=JOB_PHASES) / seller_days, 3),
-        "sqs_requests_per_review": round(burst_services.of("sqs", besides=NOT_COUNTED) / posted, 3),
+        # The functions' own SQS requests, and the event source's receive and delete of each batch it delivered
+        # (its empty polls are per app).
+        "sqs_requests_per_review": round(
+            (burst_services.of("sqs", besides=(*NOT_COUNTED, *FIXED_PHASES)) + 2 * burst.worker_batches) / posted, 3
+        ),
         "sqs_requests_per_trade_rest_of_life": round(day_services.of("sqs", phases=rest) / trades, 3),
-        "sqs_requests_per_seller_day_jobs": round(day_services.of("sqs", phases=JOB_PHASES) / seller_days, 3),
+        "sqs_requests_per_seller_day_jobs": round(
+            (day_services.of("sqs", phases=JOB_PHASES) + 2 * sum(day.deliveries.get(p, 0) for p in JOB_PHASES))
+            / seller_days,
+            3,
+        ),
         "kms_requests_per_review_cold": round(day_services.of("kms", phases=REVIEW_PHASES) / max(1, day.posted), 3),
         "kms_requests_per_seller_day_jobs": round(day_services.of("kms", phases=(*JOB_PHASES, *rest)) / seller_days, 3),
         "secrets_requests_per_seller_day": round(
@@ -234,7 +243,11 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         "write_units_per_install": round(writes.total(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "read_units_per_install": round(day.counter.units(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "kms_requests_per_install": round(day_services.of("kms", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
-        "sqs_requests_per_install": round(day_services.of("sqs", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
+        "sqs_requests_per_install": round(
+            (day_services.of("sqs", phases=INSTALL_PHASES) + 2 * sum(day.deliveries.get(p, 0) for p in INSTALL_PHASES))
+            / max(1, day.sellers),
+            3,
+        ),
     }
 
 

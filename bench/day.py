@@ -42,6 +42,7 @@ class DayRun:
     sweeps: int
     worker_batches: int
     webhook_batches: int
+    deliveries: dict[str, int]  # SQS batches delivered, by the phase of the function they went to
     market_calls: int
     double_posts: int
     logical_calls: int
@@ -130,6 +131,7 @@ def replay_day(
             sweeps=stack.invocations.counts["sweep"],
             worker_batches=stack.invocations.counts["worker"],
             webhook_batches=stack.invocations.counts["webhook"],
+            deliveries=dict(stack.invocations.deliveries),
             market_calls=market.calls["taobao.traderate.add"],
             double_posts=sum(1 for t in world_trades if market.post_counts(int(t.tid)) > 1),
             logical_calls=stats.calls,

@@ -48,6 +48,8 @@ class InvocationLog:
     """How many times each function ran (what Lambda would bill as requests)."""
 
     counts: Counter = field(default_factory=Counter)
+    # SQS batches delivered to each function: the event source receives and deletes once per batch.
+    deliveries: Counter = field(default_factory=Counter)
 
 
 class InProcessStack:
@@ -256,10 +258,13 @@ class InProcessStack:
 
         def invoke(event: dict) -> dict | None:
             self._invocation(phase)
+            self.invocations.deliveries[phase] += 1
             with self.counter.phase_of(phase):
                 return worker(event, lambda_context(phase))
 
-        return len(drain(self._sqs, url, invoke).received)
+        # The polls and deletes are the event source's, per app: only the function's own requests are its phase's.
+        with self.counter.phase_of("poll"):
+            return len(drain(self._sqs, url, invoke).received)
 
     def _drain_jobs(self) -> int:
         import app
@@ -311,10 +316,12 @@ class InProcessStack:
 
         def invoke(event: dict) -> dict | None:
             self._invocation(name)
+            self.invocations.deliveries[name] += 1
             with self.counter.phase_of(name):
                 return function(event, make_context())
 
-        delivered = len(drain(self._sqs, getattr(container().settings, setting), invoke).received)
+        with self.counter.phase_of("poll"):
+            delivered = len(drain(self._sqs, getattr(container().settings, setting), invoke).received)
         with self.counter.phase_of("report"):  # the bench's own reading of the run's markers, not the app's
             served, outcomes = seller_jobs.report(name, started["run"])
         invocations = self.invocations.counts[name] - before
