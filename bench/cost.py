@@ -15,7 +15,7 @@ from botocore import handlers
 
 from deploy.package import INFREQUENT_ACCESS_TABLES, PROVISIONED_TABLES, SCALING_TARGET_UTILIZATION
 
-SERVICES = ("sqs", "kms", "secretsmanager")
+SERVICES = ("sqs", "kms", "secretsmanager", "sns")
 TARGET = 0.02
 GOAL = 0.01
 TRADES_PER_DAY = 100
@@ -34,6 +34,7 @@ PRICES = {
     "kms_request": 0.03 / 10_000,
     "secrets_request": 0.05 / 10_000,
     "sqs_request": 0.40e-6,
+    "sns_publish": 0.50e-6,
     "lambda_gb_s": 0.0000133334,  # arm64 (deploy.package.ARCHITECTURE); x86_64 is 0.0000166667
     "lambda_request": 0.20e-6,
     "api_gateway_request": 3.50e-6,
@@ -231,6 +232,11 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         ),
         "kms_requests_per_review_cold": round(day_services.of("kms", phases=REVIEW_PHASES) / max(1, day.posted), 3),
         "kms_requests_per_seller_day_jobs": round(day_services.of("kms", phases=(*JOB_PHASES, *rest)) / seller_days, 3),
+        # Every alert is also published to the alerts topic (services.alerts): a rating's, a job's.
+        "sns_publishes_per_trade_rest_of_life": round(
+            day_services.of("sns", phases=(*rest, *FIXED_PHASES)) / trades, 3
+        ),
+        "sns_publishes_per_seller_day_jobs": round(day_services.of("sns", phases=JOB_PHASES) / seller_days, 3),
         "secrets_requests_per_seller_day": round(
             day_services.of("secretsmanager", besides=NOT_COUNTED) / seller_days, 3
         ),
@@ -388,6 +394,11 @@ def monthly_lines(inputs: dict, *, capacity: str = "provisioned") -> dict[str, f
         "kms": kms * PRICES["kms_request"],
         "secrets_manager": DAYS_PER_MONTH * inputs["secrets_requests_per_seller_day"] * PRICES["secrets_request"],
         "sqs": sqs * PRICES["sqs_request"],
+        "sns": (
+            trades * inputs["sns_publishes_per_trade_rest_of_life"]
+            + DAYS_PER_MONTH * inputs["sns_publishes_per_seller_day_jobs"]
+        )
+        * PRICES["sns_publish"],
         "lambda": gb_s * PRICES["lambda_gb_s"] + invocations * PRICES["lambda_request"],
         "api_gateway": pushes * PRICES["api_gateway_request"],
         "cloudwatch_logs": (
