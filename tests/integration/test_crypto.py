@@ -267,3 +267,20 @@ def test_an_encryption_context_is_required(cipher):
 def test_the_month_of_a_data_key_is_utc():
     assert data_key_period(datetime(2026, 11, 30, 23, 59, tzinfo=UTC)) == "2026-11"
     assert data_key_period(datetime(2026, 12, 1, 0, 0, tzinfo=UTC)) == "2026-12"
+
+
+def test_a_runtime_without_aes_gcm_fails_loudly_and_stores_nothing(kms, key_id, shared, monkeypatch):
+    cipher, _ = make_cipher(kms, key_id, shared)
+    blob = cipher.encrypt(TOKEN, context=CONTEXT)
+
+    def missing():
+        raise aes_gcm.Unavailable("no libcrypto")
+
+    monkeypatch.setattr(aes_gcm, "_lib", missing)
+
+    with pytest.raises(aes_gcm.Unavailable):
+        cipher.encrypt(TOKEN, context=CONTEXT)
+    # An operational fault, not a bad blob: the seller is not sent to authorize again.
+    with pytest.raises(aes_gcm.Unavailable):
+        cipher.decrypt(blob, context=CONTEXT)
+    assert not aes_gcm.available()
