@@ -99,7 +99,8 @@ class TokenCipher:
         if not context:
             raise ValueError("an encryption context is required")
         period = data_key_period(self._now())
-        key_id, wrapped, key = self._keys.get_or_load(("month", period), lambda: self._month_key(period))
+        key_id, wrapped = self._keys.get_or_load(("month", period), lambda: self._month_key(period))
+        key = self._data_key(key_id, wrapped, period)
         sealed = aes_gcm.seal(key, plaintext.encode("utf-8"), _aad(period, context))
         return {
             "v": BLOB_VERSION,
@@ -126,27 +127,34 @@ class TokenCipher:
                 raise ValueError("empty ciphertext")
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise DecryptionFailed("malformed blob") from exc
-        key = self._keys.get_or_load(("wrapped", key_id, blob["dk"]), lambda: self._unwrap(key_id, wrapped, period))
+        key = self._data_key(key_id, wrapped, period)
         try:
             plain = aes_gcm.open_sealed(key, sealed, _aad(period, context))
             return plain.decode("utf-8")
         except (aes_gcm.InvalidTag, UnicodeDecodeError) as exc:
             raise DecryptionFailed("ciphertext rejected") from exc
 
-    def _month_key(self, period: str) -> tuple[str, bytes, bytes]:
-        """The month's data key, made and kept for every container by the first one to need it."""
+    def _month_key(self, period: str) -> tuple[str, bytes]:
+        """The month's ``(kms_key_id, wrapped data key)``, made and kept for every container by the first one to
+        need it (whose unwrapped key is cached as it came, with no Decrypt)."""
         found = self._shared.get(period)
+        if found is not None:
+            return found
+        made = self._kms.generate_data_key(
+            KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=_data_key_context(period)
+        )
+        if self._shared.put_new(period, made["KeyId"], made["CiphertextBlob"], now=self._now()):
+            self._keys.get_or_load(("wrapped", made["KeyId"], made["CiphertextBlob"]), lambda: made["Plaintext"])
+            return made["KeyId"], made["CiphertextBlob"]
+        found = self._shared.get(period)  # another container kept its key first: use that one
         if found is None:
-            made = self._kms.generate_data_key(
-                KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=_data_key_context(period)
-            )
-            if self._shared.put_new(period, made["KeyId"], made["CiphertextBlob"], now=self._now()):
-                return made["KeyId"], made["CiphertextBlob"], made["Plaintext"]
-            found = self._shared.get(period)  # another container kept its key first: use that one
-            if found is None:
-                raise RuntimeError(f"the data key of {period} is neither kept nor keepable")
-        key_id, wrapped = found
-        return key_id, wrapped, self._unwrap(key_id, wrapped, period)
+            raise RuntimeError(f"the data key of {period} is neither kept nor keepable")
+        return found
+
+    def _data_key(self, key_id: str, wrapped: bytes, period: str) -> bytes:
+        """The unwrapped data key, from the container's cache or KMS: one Decrypt per data key an hour, whether
+        the container seals or opens with it."""
+        return self._keys.get_or_load(("wrapped", key_id, wrapped), lambda: self._unwrap(key_id, wrapped, period))
 
     def _unwrap(self, key_id: str, wrapped: bytes, period: str) -> bytes:
         try:

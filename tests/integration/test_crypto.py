@@ -284,3 +284,15 @@ def test_a_runtime_without_aes_gcm_fails_loudly_and_stores_nothing(kms, key_id, 
     with pytest.raises(aes_gcm.Unavailable):
         cipher.decrypt(blob, context=CONTEXT)
     assert not aes_gcm.available()
+
+
+def test_a_container_unwraps_a_data_key_once_whether_it_seals_or_opens_with_it(kms, key_id, shared):
+    maker, _ = make_cipher(kms, key_id, shared)
+    made = maker.encrypt(TOKEN, context=CONTEXT)
+    assert maker.decrypt(made, context=CONTEXT) == TOKEN  # the key it made: no Decrypt
+    taker, _ = make_cipher(kms, key_id, shared)
+
+    sealed = taker.encrypt(TOKEN, context=CONTEXT)
+    assert taker.decrypt(made, context=CONTEXT) == taker.decrypt(sealed, context=CONTEXT) == TOKEN
+
+    assert [name for name, _ in kms.calls] == ["generate_data_key", "decrypt"]
