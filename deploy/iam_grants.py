@@ -10,8 +10,9 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
-# The recorder's service names (``deploy.rehearse_aws._operation``) as IAM's action prefixes.
-_PREFIX = {"dynamodb": "dynamodb", "kms": "kms", "sqs": "sqs", "secretsmanager": "secretsmanager", "sns": "sns"}
+# The services the app calls; the recorder's names for them (``deploy.rehearse_aws._operation``), lower-cased, are
+# IAM's action prefixes.
+_SERVICES = frozenset({"dynamodb", "kms", "sqs", "secretsmanager", "sns"})
 # Requests authorized as another action, or as the actions they carry.
 _AUTHORIZED_AS = {
     "sqs:SendMessageBatch": ("sqs:SendMessage",),
@@ -27,10 +28,9 @@ _AUTHORIZED_AS = {
 def iam_actions(operation: str) -> tuple[str, ...] | None:
     """The IAM actions that authorize a recorded ``Service.Operation``; None for a request IAM does not judge."""
     service, _, action = operation.partition(".")
-    prefix = _PREFIX.get(service.lower())
-    if prefix is None or not action:
+    if service.lower() not in _SERVICES or not action:
         return None
-    name = f"{prefix}:{action}"
+    name = f"{service.lower()}:{action}"
     return _AUTHORIZED_AS.get(name, (name,))
 
 
@@ -54,7 +54,8 @@ def function_role(template: dict, function: str) -> str | None:
     return None
 
 
-def _listed(value) -> list:
+def listed(value) -> list:
+    """A policy field that may be one value or a list, as a list."""
     return value if isinstance(value, list) else [value]
 
 
@@ -62,7 +63,7 @@ def granted(statements: Iterable[dict], action: str) -> bool:
     """Whether an Allow statement names ``action`` (IAM wildcards, case-insensitive) and no Deny does."""
 
     def names(statement: dict) -> bool:
-        return any(fnmatch.fnmatch(action.lower(), str(p).lower()) for p in _listed(statement.get("Action", [])))
+        return any(fnmatch.fnmatch(action.lower(), str(p).lower()) for p in listed(statement.get("Action", [])))
 
     statements = list(statements)
     if any(s.get("Effect") == "Deny" and names(s) for s in statements):

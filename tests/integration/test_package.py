@@ -20,6 +20,7 @@ from importlib import metadata
 import pytest
 
 from deploy.bytecode import named_handlers
+from deploy.iam_grants import listed, role_statements, ungranted
 from deploy.package import (
     PROVISIONED_TABLES,
     ROOT,
@@ -69,17 +70,6 @@ def functions(template: dict) -> dict[str, dict]:
     return resources_of(template, "AWS::Serverless::Function")
 
 
-def role_statements(template: dict, role: str) -> list[dict]:
-    """Every statement a role gets: its inline policies and the template's policies attached to it."""
-    statements = []
-    for policy in template["Resources"][role]["Properties"].get("Policies", []):
-        statements += policy["PolicyDocument"]["Statement"]
-    for policy in resources_of(template, "AWS::IAM::Policy").values():
-        if {"Ref": role} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
-
-
 def policy_statements(template: dict) -> list[dict]:
     return [s for role in resources_of(template, "AWS::IAM::Role") for s in role_statements(template, role)]
 
@@ -88,10 +78,6 @@ def function_role(template: dict, function: str) -> str:
     role = template["Resources"][function]["Properties"]["Role"]
     assert set(role) == {"Fn::GetAtt"} and role["Fn::GetAtt"][1] == "Arn", role
     return role["Fn::GetAtt"][0]
-
-
-def listed(value) -> list:
-    return value if isinstance(value, list) else [value]
 
 
 def allowed(template: dict, action: str, arn: str) -> bool:
@@ -535,8 +521,6 @@ def test_no_aws_endpoint_override_in_the_template(template):
 
 
 def test_every_function_holding_the_token_key_may_make_and_unwrap_data_keys_and_nothing_more(template):
-    from deploy.iam_grants import ungranted
-
     holders = [f for f in functions(template) if "HAOPING_KMS_KEY_ID" in function_env(template, f)]
     assert "Worker" in holders and "APIHandler" in holders
     for function in holders:
