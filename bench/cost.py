@@ -178,6 +178,12 @@ def _reads_by_table(counter, phases: tuple[str, ...]) -> dict[str, float]:
     return dict(out)
 
 
+def _sqs_requests(day, services: ServiceCounter, phases: tuple[str, ...]) -> int:
+    """The functions' own SQS requests in ``phases``, and the event source's receive and delete of each batch it
+    delivered to them (its empty polls are per app)."""
+    return services.of("sqs", phases=phases) + 2 * sum(day.deliveries.get(p, 0) for p in phases)
+
+
 def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: ServiceCounter) -> dict:
     """Per review, per trade and per seller-day, each as this run counted it."""
     from bench.day import REVIEW_PHASES
@@ -225,11 +231,7 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
             (burst_services.of("sqs", besides=(*NOT_COUNTED, *FIXED_PHASES)) + 2 * burst.worker_batches) / posted, 3
         ),
         "sqs_requests_per_trade_rest_of_life": round(day_services.of("sqs", phases=rest) / trades, 3),
-        "sqs_requests_per_seller_day_jobs": round(
-            (day_services.of("sqs", phases=JOB_PHASES) + 2 * sum(day.deliveries.get(p, 0) for p in JOB_PHASES))
-            / seller_days,
-            3,
-        ),
+        "sqs_requests_per_seller_day_jobs": round(_sqs_requests(day, day_services, JOB_PHASES) / seller_days, 3),
         "kms_requests_per_review_cold": round(day_services.of("kms", phases=REVIEW_PHASES) / max(1, day.posted), 3),
         "kms_requests_per_seller_day_jobs": round(day_services.of("kms", phases=(*JOB_PHASES, *rest)) / seller_days, 3),
         # Every alert is also published to the alerts topic (services.alerts): a rating's, a job's.
@@ -249,11 +251,7 @@ def measured_inputs(day, burst, day_services: ServiceCounter, burst_services: Se
         "write_units_per_install": round(writes.total(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "read_units_per_install": round(day.counter.units(phases=INSTALL_PHASES) / max(1, day.sellers), 3),
         "kms_requests_per_install": round(day_services.of("kms", phases=INSTALL_PHASES) / max(1, day.sellers), 3),
-        "sqs_requests_per_install": round(
-            (day_services.of("sqs", phases=INSTALL_PHASES) + 2 * sum(day.deliveries.get(p, 0) for p in INSTALL_PHASES))
-            / max(1, day.sellers),
-            3,
-        ),
+        "sqs_requests_per_install": round(_sqs_requests(day, day_services, INSTALL_PHASES) / max(1, day.sellers), 3),
     }
 
 

@@ -245,8 +245,9 @@ class InProcessStack:
         with self.counter.phase_of("sweep"):
             return sweep_due(scheduled_event(self.clock.now()), lambda_context())
 
-    def drain(self, *, queue_url: str | None = None, worker=None, phase: str = "worker") -> int:
-        """Deliver a queue's batches of ten to its function (default: reviews → worker) until it is empty.
+    def drain(self, *, queue_url: str | None = None, worker=None, phase: str = "worker", context=None) -> int:
+        """Deliver a queue's batches of ten to its function (default: reviews → worker) until it is empty, each
+        invocation with a fresh ``context()`` (a 60 s Lambda context by default).
 
         Records the function reports failed become visible again at the next drain (``sandbox.lambda_driver``).
         Returns records delivered.
@@ -255,12 +256,13 @@ class InProcessStack:
 
         url = queue_url or self.endpoints.review_queue_url
         worker = worker or review_worker
+        make_context = context or (lambda: lambda_context(phase))
 
         def invoke(event: dict) -> dict | None:
             self._invocation(phase)
             self.invocations.deliveries[phase] += 1
             with self.counter.phase_of(phase):
-                return worker(event, lambda_context(phase))
+                return worker(event, make_context())
 
         # The polls and deletes are the event source's, per app: only the function's own requests are its phase's.
         with self.counter.phase_of("poll"):
@@ -312,16 +314,8 @@ class InProcessStack:
         self._invocation(name)
         with self.counter.phase_of(name):
             started = getattr(app, schedule)(scheduled_event(self.clock.now()), make_context())
-        function = getattr(app, worker)
-
-        def invoke(event: dict) -> dict | None:
-            self._invocation(name)
-            self.invocations.deliveries[name] += 1
-            with self.counter.phase_of(name):
-                return function(event, make_context())
-
-        with self.counter.phase_of("poll"):
-            delivered = len(drain(self._sqs, getattr(container().settings, setting), invoke).received)
+        queue_url = getattr(container().settings, setting)
+        delivered = self.drain(queue_url=queue_url, worker=getattr(app, worker), phase=name, context=make_context)
         with self.counter.phase_of("report"):  # the bench's own reading of the run's markers, not the app's
             served, outcomes = seller_jobs.report(name, started["run"])
         invocations = self.invocations.counts[name] - before
