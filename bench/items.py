@@ -24,8 +24,8 @@ def task_item(seller_id: str, tid: str, *, due_shard: int, due_at: int) -> dict:
         "content": {"S": "亲爱的t***1，您购买的保温杯已确认收货，祝生活愉快。"},
         "template_index": {"N": "1"},
         "item_title": {"S": "保温杯"},
-        "buyer_hash": {"S": "a" * 64},
-        "buyer_uid_hash": {"S": "b" * 64},
+        "buyer_hash": {"B": bytes(range(32))},  # the app stores the hashes as bytes (HexDigestAttribute)
+        "buyer_uid_hash": {"B": bytes(range(32, 64))},
         "buyer_masked": {"S": "t***1"},
     }
 

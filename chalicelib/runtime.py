@@ -5,8 +5,8 @@ reasons in ``chalicelib/security/logging.py``.
 Built lazily, once per Lambda container, on first use (never at import); ``chalicelib.container.reset()`` forgets
 all of it so tests and the local stack can rebuild against a changed environment. Everything a container keeps
 between invocations lives in a ``Runtime``, so there is one place to see it and one call to clear it. It imports
-nothing of the app but ``config``: what is built from it (marketplace clients, token cipher, idempotency) is
-built one floor up, in ``chalicelib.container``.
+nothing of the app but ``config`` and ``sdk_loader`` (a part of its AWS clients): what is built from it
+(marketplace clients, token cipher, idempotency) is built one floor up, in ``chalicelib.container``.
 """
 
 from __future__ import annotations
@@ -131,10 +131,15 @@ class Runtime:
     @cached_property
     def botocore_session(self):
         """One botocore session for every client, PynamoDB's included: each session parses the service models
-        again (about a second for DynamoDB alone), which is cold-start time."""
+        again (about a second for DynamoDB alone), which is cold-start time. Its loader looks only for the app's
+        services (``chalicelib.sdk_loader``)."""
         import botocore.session
 
-        return botocore.session.get_session()
+        from chalicelib import sdk_loader
+
+        session = botocore.session.get_session()
+        sdk_loader.install(session)
+        return session
 
     def aws(self, service: str):
         """The container's boto3 client for ``service``; endpoints follow ``AWS_ENDPOINT_URL[_<SERVICE>]``."""

@@ -223,6 +223,6 @@ def work_install_queues(client) -> int:
 
 
 def lose_queued_jobs(aws) -> None:
-    """Empty the review queue: the jobs a push queued at once are lost, so the sweep (the safety net) queues
-    them again — for tests that drive the queue themselves."""
+    """Empty the review queue: the jobs a push queued at once are lost (its sender died, the queue dead-lettered
+    them) — for tests of what finds such tasks again, and tests that send their own jobs."""
     aws["sqs"].purge_queue(QueueUrl=aws["queue_url"])

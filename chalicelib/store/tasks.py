@@ -74,8 +74,14 @@ class NewTask:
     wake_at: datetime | None = None  # a held task's time in the due index (see ``add_hold``)
 
 
-def create(new: NewTask, *, now: datetime, shards: int) -> bool:
-    """Write the task once; False when a task for (seller, tid) already exists (a duplicate message)."""
+def create(new: NewTask, *, now: datetime, shards: int, in_due_index: bool = True) -> bool:
+    """Write the task once; False when a task for (seller, tid) already exists (a duplicate message).
+
+    ``in_due_index=False`` keeps a scheduled task out of the ``due`` index (its ``due_at`` is kept, so claims
+    work as ever): for a task whose job is queued at once, the queue's message is the task's way to the worker,
+    and an index entry added now and removed when it is recorded would cost two write units per review for a
+    net that ``services.reviews.review_queue`` casts only where a job can be lost.
+    """
     task = Task(
         new.seller_id,
         new.tid,
@@ -97,8 +103,9 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
         item_id=new.item_id,
     )
     if new.state in INDEXED:
-        task.due_shard = due_shard(new.seller_id, new.tid, shards)
         task.due_at = _epoch(new.due_at)
+        if in_due_index:
+            task.due_shard = due_shard(new.seller_id, new.tid, shards)
     if new.state is State.HELD:
         task.held_shard, task.held_at = held_shard(new.seller_id, new.tid), _epoch(now)
         if new.wake_at is not None:
@@ -107,6 +114,22 @@ def create(new: NewTask, *, now: datetime, shards: int) -> bool:
     if new.state in TERMINAL:
         task.expire_at = now + TERMINAL_RETENTION
     return save_if(task, condition=Task.tid.does_not_exist())
+
+
+def outside_due_index(task: Task) -> bool:
+    """Whether ``task`` waits for a worker (scheduled or claimed) with no entry in the ``due`` index: only its
+    queued job leads to it."""
+    return task.state in {s.value for s in INDEXED} and task.due_shard is None
+
+
+def index_due(seller_id: str, tid: str, at: datetime, *, shards: int) -> bool:
+    """Put a task that waits outside the ``due`` index into it at ``at``, so the sweep queues it from then on;
+    False when it is no longer waiting or is in the index already (nothing is written)."""
+    return update_if(
+        Task(seller_id, tid),
+        actions=[Task.due_shard.set(due_shard(seller_id, tid, shards)), Task.due_at.set(_epoch(at))],
+        condition=Task.state.is_in(*[s.value for s in INDEXED]) & Task.due_shard.does_not_exist(),
+    )
 
 
 def get(seller_id: str, tid: str) -> Task | None:

@@ -3,12 +3,16 @@ works the same way through the standard AWS_ENDPOINT_URL): nothing may depend on
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from chalicelib.container import container
 from chalicelib.domain.task_state import Event, State
 from chalicelib.store import audit, control, stats, tasks
+from chalicelib.store.models import Task
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def new_task(now, tid="1001", state=State.SCHEDULED, due=None):
         content="好评",
         template_index=0,
         item_title=None,
-        buyer_hash="h",
+        buyer_hash="ab" * 32,
         buyer_uid_hash=None,
         buyer_masked="t***1",
     )
@@ -51,6 +55,20 @@ def test_create_is_once_per_trade(aws, clock):
     assert tasks.create(new_task(now), now=now, shards=4) is True
     assert tasks.create(new_task(now), now=now, shards=4) is False
     assert tasks.get("s1", "1001").state == "scheduled"
+
+
+def test_a_tasks_buyer_hashes_are_stored_as_their_32_bytes_and_read_back_as_hex(aws, clock):
+    now = clock.now()
+    digest = hashlib.sha256(b"buyer").hexdigest()
+    tasks.create(replace(new_task(now), buyer_hash=digest, buyer_uid_hash=digest[::-1]), now=now, shards=4)
+    raw = (
+        container()
+        .aws("dynamodb")
+        .get_item(TableName=Task.Meta.table_name, Key={"seller_id": {"S": "s1"}, "tid": {"S": "1001"}})["Item"]
+    )
+    assert raw["buyer_hash"] == {"B": bytes.fromhex(digest)} and len(raw["buyer_uid_hash"]["B"]) == 32
+    stored = tasks.get("s1", "1001")
+    assert (stored.buyer_hash, stored.buyer_uid_hash) == (digest, digest[::-1])
 
 
 def test_due_query_sees_only_due_tasks_in_their_shard(aws, clock):

@@ -2,7 +2,8 @@
 
 Three passes over the job's window, each a marketplace read and one task read per item on our side:
 
-1. finished trades (``taobao.trades.sold.increment.get``) without a task get one while the window is open;
+1. finished trades (``taobao.trades.sold.increment.get``) without a task get one while the window is open, and a
+   review waiting long past its time outside the due index (its queued job was lost) joins the index;
 2. ratings the seller gave (``taobao.traderates.get`` give/seller) settle open tasks as posted — the review
    exists, whoever wrote it (the seller by hand, or a worker that died before recording its post);
 3. buyer ratings (``taobao.traderates.get`` get/buyer) the app never heard of are applied as if pushed.
@@ -133,6 +134,8 @@ def _schedule_missed_trades(seller_id: str, session: str, since: datetime, now: 
             continue
         existing = tasks.get(seller_id, str(trade.tid))
         if existing is not None and not existing.stub:
+            if review_queue.stranded(existing, now=now) and review_queue.rescue(existing):
+                logger.info("stranded review rescued", extra={"seller_id": seller_id, "tid": existing.tid})
             continue
         try:
             message = topics.trade_success_of(trade)

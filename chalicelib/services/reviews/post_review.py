@@ -1,13 +1,13 @@
 """Use case: the one write path to the marketplace. A due task — a review, or the reply to a buyer's rating (an
 explanation task) — is claimed, checked, passed through the write guard, sent once, and recorded.
 
-Every marketplace write goes this way and no other: queue (the task is due in the ``due`` index and its job on
-the review queue), claim (a conditional write: one worker at a time), guard (kill switches, dry run, content
-lint, a reservation in the seller's hour counter, the circuit breaker; ``domain.guard.consequence`` says what a
-refusal does), the one classification of the marketplace's answer (a transient error is retried with backoff, a
-ban pauses every write until it ends, an invalid session holds the seller's work for re-authorization, a
-refusal fails the task and is shown), and the audit record. Nothing is written to the marketplace inside an
-inbound request: pushes and API calls only create tasks.
+Every marketplace write goes this way and no other: queue (its job on the review queue, and the task in the
+``due`` index unless the job was queued at once, ``review_queue``), claim (a conditional write: one worker at a
+time), guard (kill switches, dry run, content lint, a reservation in the seller's hour counter, the circuit
+breaker; ``domain.guard.consequence`` says what a refusal does), the one classification of the marketplace's
+answer (a transient error is retried with backoff, a ban pauses every write until it ends, an invalid session
+holds the seller's work for re-authorization, a refusal fails the task and is shown), and the audit record.
+Nothing is written to the marketplace inside an inbound request: pushes and API calls only create tasks.
 """
 
 from __future__ import annotations
@@ -191,7 +191,9 @@ def process_job(seller_id: str, tid: str, *, now: datetime) -> Outcome:
         if job.sent or isinstance(exc, (*store_errors.UNAVAILABLE, mkt.MarketplaceError)):
             # AWS or the marketplace failing: the task stays claimed for the queue's next delivery. After an
             # accepted write, whoever meets the task next reads the rating back and records it (the same as a
-            # worker that died here).
+            # worker that died here). A task outside the due index joins it, due when its claim lapses: the
+            # queue gives up on a job after a few deliveries, the sweep never does.
+            _rescue_quietly(claimed)
             raise
         return _unexpected(job, exc)
 
@@ -203,8 +205,19 @@ def _not_claimed(seller_id: str, tid: str, *, now: datetime) -> Outcome:
     task = tasks.get(seller_id, tid)
     if task is not None and task.state == "held" and expire_past_window(task, now=now) is not None:
         return Outcome("expired", EXPIRED_WHILE_PAUSED if PAUSED in (task.holds or set()) else "window_closed")
+    if task is not None:
+        # Early, or claimed by another worker that may yet die: this job is done, so a task outside the due index
+        # joins it, due when its time comes or the claim lapses.
+        review_queue.rescue(task)
     count("ReviewNotDue")
     return Outcome("not_due")
+
+
+def _rescue_quietly(task: Task) -> None:
+    try:
+        review_queue.rescue(task)
+    except store_errors.UNAVAILABLE:
+        count("ReviewRescueFailed")  # the queue still holds the job: it is delivered again
 
 
 def _give_back(job: _Job) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.container import container
 from chalicelib.domain import order_filters, phrases, templates, timing
@@ -150,14 +150,16 @@ def schedule_trade(seller_id: str, trade: TradeSuccess, *, pub_time: datetime, n
         # A review held while the seller pauses is looked at again when its window closes, and expires then.
         wake_at=timing.window_closes_at(trade_end, rules) if state is State.HELD and PAUSED in holds else None,
     )
-    created = tasks.create(new, now=now, shards=container().settings.due_shards)
+    # A review queued at once reaches the worker by its job; it joins the due index only where that can fail.
+    queued_at_once = state is State.SCHEDULED and review_queue.at_once(new.due_at, now=now)
+    created = tasks.create(new, now=now, shards=container().settings.due_shards, in_due_index=not queued_at_once)
     if not created:
         return _fill_placeholder(new, view, now)
     if several and content and state in (State.SCHEDULED, State.HELD):
         buyer_history.remember_text(seller_id, hashes, phrases.text_key(review_texts(settings)[index]), now=now)
     count("TaskScheduled" if state is State.SCHEDULED else f"Task{state.value.capitalize()}")
     if state is State.SCHEDULED:
-        review_queue.queue_when_due(seller_id, trade.tid, new.due_at, now=now)
+        review_queue.queue_when_due(seller_id, trade.tid, new.due_at, now=now, in_due_index=not queued_at_once)
     if state in (State.SKIPPED, State.EXPIRED, State.FAILED):
         day = market_date(now).isoformat()
         stats.bump(seller_id, stats.day_bucket(day), {stats.counter_name(state.value, reason): 1}, now=now)
@@ -214,6 +216,10 @@ def _fill_placeholder(new: tasks.NewTask, view: SellerView, now: datetime) -> Sc
     existing = tasks.get(new.seller_id, new.tid)
     if existing is None or not existing.stub:
         count("TradeDuplicate")
+        if existing is not None and existing.state == State.SCHEDULED.value and existing.due_shard is None:
+            # Its job may never have gone out (the push before died after the write): a second job is harmless.
+            due_at = datetime.fromtimestamp(existing.due_at, UTC)
+            review_queue.queue_when_due(new.seller_id, new.tid, due_at, now=now, in_due_index=False)
         return Scheduled("duplicate")
     effect = refund_rules.effect(existing.refunds or {})
     if effect == "succeeded":

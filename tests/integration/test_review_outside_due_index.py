@@ -1,0 +1,165 @@
+"""A review queued at once reaches the worker by its job alone: it is written outside the sweep's ``due`` index (two
+write units a review less), and joins the index wherever its job could be lost — a send that fails, a job that
+meets the task early or claimed by another worker, a worker that gives its job back after an error, a duplicate
+push of the trade, and the daily reconcile finding it waiting long past its time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.container import container
+from chalicelib.domain.task_state import Event
+from chalicelib.services.jobs.reconcile_seller import reconcile_seller
+from chalicelib.services.reviews import review_queue
+from chalicelib.store import queues, tasks
+from chalicelib.store.models import Task
+from sandbox.chaos import CrashAfterPost
+from sandbox.lambda_driver import deliver_batch, scheduled_event
+from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message
+
+TID = "3900000000000951"
+
+
+def _push(client, clock, market, shop, tid: str = TID, **extra) -> None:
+    add_market_trade(market, clock, tid)
+    push(client, [trade_message(shop, tid, clock.now(), **extra)], clock.now())
+
+
+def _deliver(client, aws):
+    return deliver_batch(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload)
+
+
+def _sweep(client, clock) -> int:
+    return client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload["queued"]
+
+
+def test_a_review_queued_at_once_is_outside_the_due_index_and_posts_by_its_job(client, aws, clock, market, shop):
+    _push(client, clock, market, shop)
+    task = tasks.get(shop, TID)
+    assert task.state == "scheduled" and task.due_at <= clock.now().timestamp()
+    assert task.due_shard is None and tasks.outside_due_index(task)
+    assert _sweep(client, clock) == 0  # the sweep never sees it: its job is on the queue
+
+    _deliver(client, aws)
+
+    task = tasks.get(shop, TID)
+    assert task.state == "posted" and task.due_shard is None and task.due_at is None
+    assert market.post_counts(int(TID)) == 1
+
+
+def test_a_review_due_beyond_the_queues_delay_limit_is_in_the_due_index(client, aws, clock, market, shop):
+    from chalicelib.store import seller_writes, sellers
+
+    seller = sellers.get(shop)
+    settings = {**seller.settings, "mode": "delay", "delay_hours": 2}
+    seller_writes.set_settings(shop, settings, expected_version=int(seller.settings_version or 0), now=clock.now())
+    _push(client, clock, market, shop)
+    assert tasks.get(shop, TID).due_shard is not None
+
+
+def test_a_failed_send_puts_its_tasks_in_the_due_index_for_the_sweep(client, aws, clock, market, shop, monkeypatch):
+    def refused(*_args, **_kwargs):
+        raise queues.SendFailed("SQS refused 1 of 1 messages: InternalError")
+
+    monkeypatch.setattr(queues, "send_jobs", refused)
+    _push(client, clock, market, shop)
+    monkeypatch.undo()
+
+    task = tasks.get(shop, TID)
+    assert task.state == "scheduled" and task.due_shard is not None
+    assert _sweep(client, clock) == 1
+    _deliver(client, aws)
+    assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
+
+
+def test_a_duplicate_push_queues_a_waiting_review_again(client, aws, clock, market, shop):
+    _push(client, clock, market, shop)
+    lose_queued_jobs(aws)  # the push before died after writing the task, before sending its job
+
+    push(client, [trade_message(shop, TID, clock.now())], clock.now())  # the marketplace delivers it again
+
+    _deliver(client, aws)
+    assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
+
+
+def test_a_job_meeting_another_workers_claim_puts_the_task_in_the_index_at_the_claims_end(
+    client, aws, clock, market, shop
+):
+    _push(client, clock, market, shop)
+    lease = clock.now() + timedelta(seconds=300)
+    shards = container().settings.due_shards
+    # Another worker holds it, and dies.
+    claimed = tasks.transition(shop, TID, Event.CLAIM, now=clock.now(), shards=shards, due_at=lease, require_due=True)
+    assert claimed is not None
+
+    done = _deliver(client, aws)
+
+    assert done.deleted == done.received  # this job is done: not due while the claim holds
+    task = tasks.get(shop, TID)
+    assert task.due_shard is not None and task.due_at == int(lease.timestamp())
+    assert _sweep(client, clock) == 0
+    clock.advance(301)
+    assert _sweep(client, clock) == 1  # the claim lapsed: the sweep queues it
+    _deliver(client, aws)
+    assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
+
+
+def test_a_job_arriving_before_its_task_is_due_leaves_it_to_the_sweep(client, aws, clock, market, shop):
+    _push(client, clock, market, shop)
+    later = int(clock.now().timestamp()) + 120
+    Task(shop, TID).update(actions=[Task.due_at.set(later)])  # the writer's clock ran ahead of this worker's
+
+    _deliver(client, aws)
+
+    task = tasks.get(shop, TID)
+    assert task.state == "scheduled" and task.due_shard is not None and task.due_at == later
+    assert _sweep(client, clock) == 0
+    clock.advance(121)
+    assert _sweep(client, clock) == 1
+
+
+def test_a_worker_that_gives_its_job_back_after_an_error_puts_the_task_in_the_index(client, aws, clock, market, shop):
+    _push(client, clock, market, shop)
+    with CrashAfterPost():
+        crashed = _deliver(client, aws)
+    assert crashed.kept == crashed.received  # SQS delivers it again later; it may also give up on it
+
+    task = tasks.get(shop, TID)
+    assert task.state == "claimed" and task.due_shard is not None and task.due_at == task.claimed_until
+    clock.advance(301)
+    lose_queued_jobs(aws)  # the queue gave up on the job (its dead-letter queue)
+    assert _sweep(client, clock) == 1
+    _deliver(client, aws)
+    task = tasks.get(shop, TID)
+    assert (task.state, task.reason) == ("posted", "already_rated") and market.post_counts(int(TID)) == 1
+
+
+@pytest.mark.parametrize("waited_minutes, rescued", [(5, False), (20, True)])
+def test_the_daily_reconcile_rescues_a_review_whose_job_was_lost(
+    client, aws, clock, market, shop, waited_minutes, rescued
+):
+    _push(client, clock, market, shop)
+    lose_queued_jobs(aws)
+    clock.advance(waited_minutes * 60)
+
+    reconcile_seller(shop, now=clock.now())
+
+    task = tasks.get(shop, TID)
+    assert (task.due_shard is not None) is rescued  # one still on its way is left alone
+    if rescued:
+        assert _sweep(client, clock) == 1
+        _deliver(client, aws)
+        assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
+
+
+def test_rescue_writes_nothing_for_a_task_in_the_index_or_done(client, aws, clock, market, shop):
+    _push(client, clock, market, shop)
+    _deliver(client, aws)
+    posted = tasks.get(shop, TID)
+    assert not review_queue.rescue(posted)
+    assert not tasks.index_due(
+        shop, TID, clock.now(), shards=container().settings.due_shards
+    )  # conditional: only a waiting task joins
+    assert tasks.get(shop, TID).due_shard is None
