@@ -59,7 +59,9 @@ for path in sorted(pathlib.Path(root, "chalicelib").rglob("*.py")):
     for node in ast.walk(ast.parse(path.read_bytes())):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
         if isinstance(node, ast.ImportFrom):
-            names = [importlib.util.resolve_name("." * node.level + (node.module or ""), package)]
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            # ``from package import module`` imports the module too (a name that is no module is skipped below).
+            names = [base, *(base + "." + a.name for a in node.names if a.name != "*")]
         for name in names:
             try:
                 importlib.import_module(name)

@@ -8,7 +8,9 @@ Built offline (dependencies copied from this environment), so no package index i
 
 from __future__ import annotations
 
+import ast
 import fnmatch
+import importlib.util
 import json
 import platform
 import re
@@ -327,6 +329,34 @@ def test_the_modules_the_handlers_load_ship_compiled_and_nothing_else_is_cached(
     assert not [n for n in names if "swagger_ui/" in n and n.endswith((".js", ".css"))]
     report = bundle.summary()
     assert report["bytecode_beside_source"] == len(cached) and report["bytecode_instead_of_source"] == len(sourceless)
+
+
+def _app_modules_named_by_imports() -> set[str]:
+    """Every ``chalicelib`` module some import in app.py or ``chalicelib`` names, at the top of a file or inside a
+    function, as ``import a.b``, ``from a.b import c`` or ``from a import b`` (a module)."""
+    named: set[str] = set()
+    for path in [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]:
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.Import):
+                named.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                named.update([base, *(f"{base}.{a.name}" for a in node.names)])
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / "chalicelib").rglob("*.py")}
+    return {files[name].relative_to(ROOT).as_posix() for name in named if name in files}
+
+
+def test_every_app_module_an_import_names_ships_compiled_even_one_imported_inside_a_function(bundle):
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        names = set(archive.namelist())
+    tag = sys.implementation.cache_tag
+    modules = _app_modules_named_by_imports()
+    assert "chalicelib/sdk_loader.py" in modules  # imported only when the container makes its first client
+    missing = sorted(
+        m for m in modules if f"{m.rsplit('/', 1)[0]}/__pycache__/{m.rsplit('/', 1)[1][:-3]}.{tag}.pyc" not in names
+    )
+    assert missing == []
 
 
 def test_a_fresh_interpreter_imports_every_handler_from_the_zips_bytecode(bundle, tmp_path):
