@@ -15,7 +15,7 @@ from chalicelib.services.jobs.reconcile_seller import reconcile_seller
 from chalicelib.services.reviews import review_queue
 from chalicelib.store import queues, tasks
 from chalicelib.store.models import Task
-from sandbox.chaos import CrashAfterPost
+from sandbox.chaos import CrashAfterPost, InjectedCrash
 from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message
 
@@ -136,7 +136,7 @@ def test_a_worker_that_gives_its_job_back_after_an_error_puts_the_task_in_the_in
     assert (task.state, task.reason) == ("posted", "already_rated") and market.post_counts(int(TID)) == 1
 
 
-@pytest.mark.parametrize("waited_minutes, rescued", [(5, False), (20, True)])
+@pytest.mark.parametrize("waited_minutes, rescued", [(2, False), (6, True)])
 def test_the_daily_reconcile_rescues_a_review_whose_job_was_lost(
     client, aws, clock, market, shop, waited_minutes, rescued
 ):
@@ -163,3 +163,28 @@ def test_rescue_writes_nothing_for_a_task_in_the_index_or_done(client, aws, cloc
         shop, TID, clock.now(), shards=container().settings.due_shards
     )  # conditional: only a waiting task joins
     assert tasks.get(shop, TID).due_shard is None
+
+
+def test_a_reconcile_that_died_before_sending_its_jobs_rescues_their_tasks_when_delivered_again(
+    client, aws, clock, market, shop, monkeypatch
+):
+    add_market_trade(market, clock, TID)  # its push was lost: the reconcile finds the trade
+    clock.advance(60)
+
+    def died(_pending):
+        raise InjectedCrash("the reconcile's invocation ended before its jobs went out")
+
+    monkeypatch.setattr(review_queue, "_send", died)
+    with pytest.raises(InjectedCrash), review_queue.batched():
+        reconcile_seller(shop, now=clock.now())
+    monkeypatch.undo()
+    assert tasks.outside_due_index(tasks.get(shop, TID))
+
+    clock.advance(360)  # SQS delivers the reconcile's message again after its visibility timeout
+    with review_queue.batched():
+        reconcile_seller(shop, now=clock.now())
+
+    assert tasks.get(shop, TID).due_shard is not None
+    assert _sweep(client, clock) == 1
+    _deliver(client, aws)
+    assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1

@@ -31,9 +31,11 @@ from chalicelib.store import queues, tasks
 from chalicelib.store.models import Task
 from chalicelib.telemetry import count, logger
 
-# While a task stays out of the due index, how long past its time before the daily reconcile calls it stranded
-# (its job was lost) rather than on its way: the oldest review job the queue's alarm lets wait.
-STRANDED_AFTER = timedelta(minutes=15)
+# How long past its time a task outside the due index must wait before the reconcile calls it stranded (its job
+# was lost) rather than on its way: longer than a job takes to be claimed (seconds), shorter than the reconcile
+# queue's redelivery (its 6-minute visibility timeout), so a reconcile that died before sending its
+# jobs rescues their tasks when SQS delivers it again.
+STRANDED_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
