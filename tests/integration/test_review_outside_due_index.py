@@ -63,9 +63,9 @@ def test_a_failed_send_puts_its_tasks_in_the_due_index_for_the_sweep(client, aws
     def refused(*_args, **_kwargs):
         raise queues.SendFailed("SQS refused 1 of 1 messages: InternalError")
 
-    monkeypatch.setattr(queues, "send_jobs", refused)
-    _push(client, clock, market, shop)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # the fixtures' own patches stay
+        patch.setattr(queues, "send_jobs", refused)
+        _push(client, clock, market, shop)
 
     task = tasks.get(shop, TID)
     assert task.state == "scheduled" and task.due_shard is not None
@@ -174,10 +174,10 @@ def test_a_reconcile_that_died_before_sending_its_jobs_rescues_their_tasks_when_
     def died(_pending):
         raise InjectedCrash("the reconcile's invocation ended before its jobs went out")
 
-    monkeypatch.setattr(review_queue, "_send", died)
-    with pytest.raises(InjectedCrash), review_queue.batched():
-        reconcile_seller(shop, now=clock.now())
-    monkeypatch.undo()
+    with monkeypatch.context() as patch, pytest.raises(InjectedCrash):
+        patch.setattr(review_queue, "_send", died)
+        with review_queue.batched():
+            reconcile_seller(shop, now=clock.now())
     assert tasks.outside_due_index(tasks.get(shop, TID))
 
     clock.advance(360)  # SQS delivers the reconcile's message again after its visibility timeout
