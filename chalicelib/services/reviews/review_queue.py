@@ -33,8 +33,8 @@ from chalicelib.telemetry import count, logger
 
 # How long past its time a task outside the due index must wait before the reconcile calls it stranded (its job
 # was lost) rather than on its way: longer than a job takes to be claimed (seconds), shorter than the reconcile
-# queue's redelivery (its 6-minute visibility timeout), so a reconcile that died before sending its
-# jobs rescues their tasks when SQS delivers it again.
+# queue's redelivery (its 6-minute visibility timeout), so a reconcile that died before sending its jobs rescues
+# their tasks when SQS delivers it again.
 STRANDED_AFTER = timedelta(minutes=5)
 
 
@@ -89,7 +89,7 @@ def rescue(task: Task) -> bool:
     sweep queues it if its job is lost; True if it was put there (nothing is written for any other task)."""
     if not tasks.outside_due_index(task):
         return False
-    at = max(task.due_at or 0, task.claimed_until or 0, 0)
+    at = max(task.due_at or 0, task.claimed_until or 0)
     indexed = tasks.index_due(
         task.seller_id, task.tid, datetime.fromtimestamp(at, UTC), shards=container().settings.due_shards
     )
