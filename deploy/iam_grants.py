@@ -10,9 +10,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
-# The services the app calls; the recorder's names for them (``deploy.rehearse_aws._operation``), lower-cased, are
-# IAM's action prefixes.
-_SERVICES = frozenset({"dynamodb", "kms", "sqs", "secretsmanager", "sns"})
+from chalicelib.sdk_loader import SERVICES as APP_SERVICES
+
+# The services the app calls (the ones its botocore loader knows); the recorder's names for them
+# (``deploy.rehearse_aws._operation``), lower-cased, are IAM's action prefixes.
+_SERVICES = frozenset(APP_SERVICES)
 # Requests authorized as another action, or as the actions they carry.
 _AUTHORIZED_AS = {
     "sqs:SendMessageBatch": ("sqs:SendMessage",),

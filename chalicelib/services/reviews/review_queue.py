@@ -89,10 +89,8 @@ def rescue(task: Task) -> bool:
     sweep queues it if its job is lost; True if it was put there (nothing is written for any other task)."""
     if not tasks.outside_due_index(task):
         return False
-    at = max(task.due_at or 0, task.claimed_until or 0)
-    indexed = tasks.index_due(
-        task.seller_id, task.tid, datetime.fromtimestamp(at, UTC), shards=container().settings.due_shards
-    )
+    at = datetime.fromtimestamp(_waits_until(task), UTC)
+    indexed = tasks.index_due(task.seller_id, task.tid, at, shards=container().settings.due_shards)
     if indexed:
         count("ReviewJobRescued")
     return indexed
@@ -100,8 +98,12 @@ def rescue(task: Task) -> bool:
 
 def stranded(task: Task, *, now: datetime) -> bool:
     """Whether ``task`` waits outside the due index long past its time: its job was lost on the way."""
-    due = max(task.due_at or 0, task.claimed_until or 0)
-    return tasks.outside_due_index(task) and due <= (now - STRANDED_AFTER).timestamp()
+    return tasks.outside_due_index(task) and _waits_until(task) <= (now - STRANDED_AFTER).timestamp()
+
+
+def _waits_until(task: Task) -> int:
+    # A waiting task is due for a worker when its time has come and any claim on it has lapsed (epoch seconds).
+    return max(task.due_at or 0, task.claimed_until or 0)
 
 
 def _send(pending: list[_Pending]) -> None:
