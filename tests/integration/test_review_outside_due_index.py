@@ -16,8 +16,8 @@ from chalicelib.services.reviews import review_queue
 from chalicelib.store import queues, tasks
 from chalicelib.store.models import Task
 from sandbox.chaos import CrashAfterPost, InjectedCrash
-from sandbox.lambda_driver import deliver_batch, scheduled_event
 from tests.helpers import add_market_trade, lose_queued_jobs, push, trade_message
+from tests.integration.test_reliability_crash import deliver, sweep
 
 TID = "3900000000000951"
 
@@ -27,22 +27,14 @@ def _push(client, clock, market, shop, tid: str = TID, **extra) -> None:
     push(client, [trade_message(shop, tid, clock.now(), **extra)], clock.now())
 
 
-def _deliver(client, aws):
-    return deliver_batch(aws["sqs"], aws["queue_url"], lambda e: client.lambda_.invoke("worker", e).payload)
-
-
-def _sweep(client, clock) -> int:
-    return client.lambda_.invoke("sweep", scheduled_event(clock.now())).payload["queued"]
-
-
 def test_a_review_queued_at_once_is_outside_the_due_index_and_posts_by_its_job(client, aws, clock, market, shop):
     _push(client, clock, market, shop)
     task = tasks.get(shop, TID)
     assert task.state == "scheduled" and task.due_at <= clock.now().timestamp()
     assert task.due_shard is None and tasks.outside_due_index(task)
-    assert _sweep(client, clock) == 0  # the sweep never sees it: its job is on the queue
+    assert sweep(client, clock)["queued"] == 0  # the sweep never sees it: its job is on the queue
 
-    _deliver(client, aws)
+    deliver(client, aws)
 
     task = tasks.get(shop, TID)
     assert task.state == "posted" and task.due_shard is None and task.due_at is None
@@ -69,8 +61,8 @@ def test_a_failed_send_puts_its_tasks_in_the_due_index_for_the_sweep(client, aws
 
     task = tasks.get(shop, TID)
     assert task.state == "scheduled" and task.due_shard is not None
-    assert _sweep(client, clock) == 1
-    _deliver(client, aws)
+    assert sweep(client, clock)["queued"] == 1
+    deliver(client, aws)
     assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
 
 
@@ -80,7 +72,7 @@ def test_a_duplicate_push_queues_a_waiting_review_again(client, aws, clock, mark
 
     push(client, [trade_message(shop, TID, clock.now())], clock.now())  # the marketplace delivers it again
 
-    _deliver(client, aws)
+    deliver(client, aws)
     assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
 
 
@@ -94,15 +86,15 @@ def test_a_job_meeting_another_workers_claim_puts_the_task_in_the_index_at_the_c
     claimed = tasks.transition(shop, TID, Event.CLAIM, now=clock.now(), shards=shards, due_at=lease, require_due=True)
     assert claimed is not None
 
-    done = _deliver(client, aws)
+    done = deliver(client, aws)
 
     assert done.deleted == done.received  # this job is done: not due while the claim holds
     task = tasks.get(shop, TID)
     assert task.due_shard is not None and task.due_at == int(lease.timestamp())
-    assert _sweep(client, clock) == 0
+    assert sweep(client, clock)["queued"] == 0
     clock.advance(301)
-    assert _sweep(client, clock) == 1  # the claim lapsed: the sweep queues it
-    _deliver(client, aws)
+    assert sweep(client, clock)["queued"] == 1  # the claim lapsed: the sweep queues it
+    deliver(client, aws)
     assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
 
 
@@ -111,27 +103,27 @@ def test_a_job_arriving_before_its_task_is_due_leaves_it_to_the_sweep(client, aw
     later = int(clock.now().timestamp()) + 120
     Task(shop, TID).update(actions=[Task.due_at.set(later)])  # the writer's clock ran ahead of this worker's
 
-    _deliver(client, aws)
+    deliver(client, aws)
 
     task = tasks.get(shop, TID)
     assert task.state == "scheduled" and task.due_shard is not None and task.due_at == later
-    assert _sweep(client, clock) == 0
+    assert sweep(client, clock)["queued"] == 0
     clock.advance(121)
-    assert _sweep(client, clock) == 1
+    assert sweep(client, clock)["queued"] == 1
 
 
 def test_a_worker_that_gives_its_job_back_after_an_error_puts_the_task_in_the_index(client, aws, clock, market, shop):
     _push(client, clock, market, shop)
     with CrashAfterPost():
-        crashed = _deliver(client, aws)
+        crashed = deliver(client, aws)
     assert crashed.kept == crashed.received  # SQS delivers it again later; it may also give up on it
 
     task = tasks.get(shop, TID)
     assert task.state == "claimed" and task.due_shard is not None and task.due_at == task.claimed_until
     clock.advance(301)
     lose_queued_jobs(aws)  # the queue gave up on the job (its dead-letter queue)
-    assert _sweep(client, clock) == 1
-    _deliver(client, aws)
+    assert sweep(client, clock)["queued"] == 1
+    deliver(client, aws)
     task = tasks.get(shop, TID)
     assert (task.state, task.reason) == ("posted", "already_rated") and market.post_counts(int(TID)) == 1
 
@@ -149,14 +141,14 @@ def test_the_daily_reconcile_rescues_a_review_whose_job_was_lost(
     task = tasks.get(shop, TID)
     assert (task.due_shard is not None) is rescued  # one still on its way is left alone
     if rescued:
-        assert _sweep(client, clock) == 1
-        _deliver(client, aws)
+        assert sweep(client, clock)["queued"] == 1
+        deliver(client, aws)
         assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
 
 
 def test_rescue_writes_nothing_for_a_task_in_the_index_or_done(client, aws, clock, market, shop):
     _push(client, clock, market, shop)
-    _deliver(client, aws)
+    deliver(client, aws)
     posted = tasks.get(shop, TID)
     assert not review_queue.rescue(posted)
     assert not tasks.index_due(
@@ -185,6 +177,6 @@ def test_a_reconcile_that_died_before_sending_its_jobs_rescues_their_tasks_when_
         reconcile_seller(shop, now=clock.now())
 
     assert tasks.get(shop, TID).due_shard is not None
-    assert _sweep(client, clock) == 1
-    _deliver(client, aws)
+    assert sweep(client, clock)["queued"] == 1
+    deliver(client, aws)
     assert tasks.get(shop, TID).state == "posted" and market.post_counts(int(TID)) == 1
